@@ -1,0 +1,50 @@
+# embedrec — the documented entry points. `make demo` and `make test` are all a fresh machine needs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+DATA ?= ../shared/data/gowalla
+BUDGET_S ?= 300
+
+.PHONY: help install demo run test test-fast lint typecheck bench-ingest bench-train clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch is pinned to the CPU wheel (an unpinned torch pulls a multi-GB CUDA build).
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,serving,train,cdk]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install everything the tests and the demo need
+
+demo: $(STAMP)  ## the walkthrough on the embedded local stack
+	$(BIN)/python -m embedrec_local.demo
+
+run: $(STAMP)  ## start the local stack on 127.0.0.1:8000 until interrupted
+	$(BIN)/embedrec local
+
+test: $(STAMP) lint typecheck  ## install, lint, type-check and run every test tier
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=600
+
+test-fast: $(STAMP)  ## unit and functional tiers only
+	$(BIN)/python -m pytest -q tests/unit tests/functional
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)  ## mypy (strict) over the shipped code
+	$(BIN)/mypy functions localstack/embedrec_local training_jobs
+
+bench-ingest: $(STAMP)  ## ingestion throughput: 100k-row CSV through validation to Parquet
+	$(BIN)/python -m functions.ingestion.bench --rows 100000
+
+bench-train: $(STAMP)  ## LightGCN on a train.txt/test.txt data set (DATA=..., BUDGET_S=...)
+	$(BIN)/python -m training_jobs.bench --data $(DATA) --budget-s $(BUDGET_S)
+
+clean:  ## remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache cdk.out sample_data

@@ -1,0 +1,26 @@
+"""The ``api`` function: FastAPI app for /api/admin/* and /api/v1/* (all but the serving routes)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from mangum import Mangum
+
+from functions.api.errors import install_error_handlers
+from functions.api.routes import admin, api_keys, auth, ingestion
+
+
+def create_app() -> FastAPI:
+    """Build the API application."""
+    app = FastAPI(
+        title="embedrec API",
+        version="0.1.0",
+        description="Tenants, auth, API keys and data ingestion for the embedrec recommender.",
+    )
+    for router in (admin.router, auth.router, api_keys.router, ingestion.router):
+        app.include_router(router)
+    install_error_handlers(app)
+    return app
+
+
+app = create_app()
+handler = Mangum(app, lifespan="off")

@@ -1,0 +1,186 @@
+"""FastAPI dependencies: warm repositories, the clock, and the caller resolved once per request.
+
+The tenant comes from the credential and nowhere else (STYLE.md rule 3): routes receive a
+``Principal`` and every repository call is built from ``principal.tenant_id``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from functions.auth.service import check_admin_key, resolve_principal
+from functions.common import aws
+from functions.common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from functions.common.models import Permission, Principal
+from functions.common.secrets import resolve_secret
+from functions.common.settings import ApiSettings, get_api_settings
+from functions.ingestion.service import IngestionService
+from functions.repositories.accounts import AccountRepository
+from functions.repositories.api_keys import ApiKeyRepository
+from functions.repositories.data_store import DataStore
+from functions.repositories.events import EventIdRepository, RecentEventsRepository
+from functions.repositories.tenants import TenantRepository
+from functions.repositories.uploads import UploadRepository
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from /api/v1/auth/login or an API key")
+_TENANT_CHECK_TTL_S = 30.0
+_active_tenants: dict[str, float] = {}
+
+SettingsDep = Annotated[ApiSettings, Depends(get_api_settings)]
+
+
+def utc_now() -> datetime:
+    """The request's clock (a dependency, so tests can pin time)."""
+    return datetime.now(UTC)
+
+
+ClockDep = Annotated[datetime, Depends(utc_now)]
+
+
+@lru_cache(maxsize=1)
+def tenant_repository() -> TenantRepository:
+    """The container's tenant repository."""
+    return TenantRepository(aws.dynamodb_resource().Table(get_api_settings().tenants_table))
+
+
+@lru_cache(maxsize=1)
+def account_repository() -> AccountRepository:
+    """The container's account repository."""
+    return AccountRepository(aws.dynamodb_resource().Table(get_api_settings().accounts_table))
+
+
+@lru_cache(maxsize=1)
+def api_key_repository() -> ApiKeyRepository:
+    """The container's API key repository."""
+    return ApiKeyRepository(aws.dynamodb_resource().Table(get_api_settings().api_keys_table))
+
+
+@lru_cache(maxsize=1)
+def upload_repository() -> UploadRepository:
+    """The container's upload-record repository."""
+    return UploadRepository(aws.dynamodb_resource().Table(get_api_settings().uploads_table))
+
+
+@lru_cache(maxsize=1)
+def data_store() -> DataStore:
+    """The container's view of the data bucket."""
+    return DataStore(aws.s3_client(), get_api_settings().data_bucket)
+
+
+@lru_cache(maxsize=1)
+def ingestion_service() -> IngestionService:
+    """The container's ingestion service."""
+    settings = get_api_settings()
+    client = aws.dynamodb_client()
+    return IngestionService(
+        data_store(),
+        upload_repository(),
+        EventIdRepository(client, settings.event_ids_table, timedelta(days=settings.event_id_ttl_days)),
+        RecentEventsRepository(
+            client, settings.recent_events_table, timedelta(days=settings.recent_events_ttl_days)
+        ),
+    )
+
+
+@lru_cache(maxsize=1)
+def jwt_secret() -> str:
+    """The token-signing secret, resolved once per container (Secrets Manager in AWS)."""
+    settings = get_api_settings()
+    return resolve_secret(settings.jwt_secret, settings.jwt_secret_arn)
+
+
+@lru_cache(maxsize=1)
+def admin_key() -> str:
+    """The platform admin key, resolved once per container."""
+    settings = get_api_settings()
+    return resolve_secret(settings.admin_key, settings.admin_key_arn)
+
+
+def _credential(creds: HTTPAuthorizationCredentials | None) -> str:
+    if creds is None or not creds.credentials:
+        raise AuthenticationError("missing credential: send 'Authorization: Bearer <token or API key>'")
+    return creds.credentials
+
+
+def _check_tenant_active(tenant_id: str) -> None:
+    """Refuse credentials of a tenant that no longer exists or is suspended (cached briefly)."""
+    now = time.monotonic()
+    if _active_tenants.get(tenant_id, 0.0) > now:
+        return
+    try:
+        tenant = tenant_repository().get(tenant_id)
+    except NotFoundError as exc:
+        raise AuthenticationError("the credential's tenant does not exist") from exc
+    if tenant.status != "active":
+        raise PermissionDeniedError(f"tenant '{tenant_id}' is {tenant.status}")
+    _active_tenants[tenant_id] = now + _TENANT_CHECK_TTL_S
+
+
+def current_principal(
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The authenticated caller (JWT or API key)."""
+    principal = resolve_principal(_credential(creds), secret=jwt_secret(), api_keys=api_key_repository())
+    _check_tenant_active(principal.tenant_id)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def reader(principal: CurrentPrincipal) -> Principal:
+    """A caller allowed to read the tenant's data."""
+    if not principal.can(Permission.READ):
+        raise PermissionDeniedError("this API key may not read; it needs the 'read' permission")
+    return principal
+
+
+def writer(principal: CurrentPrincipal) -> Principal:
+    """A caller allowed to change the tenant's data."""
+    if not principal.can(Permission.WRITE):
+        raise PermissionDeniedError("this API key is read-only; it needs the 'write' permission")
+    return principal
+
+
+def tenant_admin(principal: CurrentPrincipal) -> Principal:
+    """A human admin of the tenant (API keys cannot manage keys, users or models)."""
+    if not principal.is_tenant_admin:
+        raise PermissionDeniedError("this requires a tenant admin's login")
+    return principal
+
+
+def platform_admin(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    """Only the platform admin key passes."""
+    check_admin_key(_credential(creds), admin_key())
+
+
+Reader = Annotated[Principal, Depends(reader)]
+Writer = Annotated[Principal, Depends(writer)]
+TenantAdmin = Annotated[Principal, Depends(tenant_admin)]
+PlatformAdmin = Depends(platform_admin)
+
+
+def reset_container_state() -> None:
+    """Forget every warm resource, as a fresh (cold) container would. For tests and the local stack."""
+    for factory in (
+        get_api_settings,
+        tenant_repository,
+        account_repository,
+        api_key_repository,
+        upload_repository,
+        data_store,
+        ingestion_service,
+        jwt_secret,
+        admin_key,
+        aws.dynamodb_resource,
+        aws.dynamodb_client,
+        aws.s3_client,
+    ):
+        factory.cache_clear()
+    _active_tenants.clear()

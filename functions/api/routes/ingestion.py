@@ -1,0 +1,204 @@
+"""Catalogue and interaction ingestion: CSV uploads, JSON events, and presigned URLs for large files."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
+
+from functions.api.dependencies import (
+    ClockDep,
+    Reader,
+    SettingsDep,
+    Writer,
+    data_store,
+    ingestion_service,
+    upload_repository,
+)
+from functions.api.schemas import IngestReportOut, UploadRequest, UploadTicket
+from functions.auth.service import new_id
+from functions.common.errors import InvalidInputError, PayloadTooLargeError
+from functions.ingestion.service import IngestReport
+
+router = APIRouter(prefix="/api/v1", tags=["ingestion"])
+UploadId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+MAX_JSON_RECORDS = 10_000
+
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"type": "object"},
+                        {"type": "array", "items": {"type": "object"}, "maxItems": MAX_JSON_RECORDS},
+                    ]
+                }
+            },
+        },
+    }
+}
+_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {"description": "Nothing accepted: the whole file was unreadable or every row was rejected"},
+    413: {"description": "Body above 10 MB: use POST /api/v1/uploads"},
+}
+
+
+class _Payload:
+    """An upload body: CSV bytes or JSON records."""
+
+    def __init__(self, csv: bytes | None = None, records: list[dict[str, Any]] | None = None) -> None:
+        self.csv = csv
+        self.records = records
+
+
+async def _read_payload(request: Request, max_bytes: int) -> _Payload:
+    """The body as CSV bytes (multipart ``file=`` or ``text/csv``) or JSON records (object or list)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLargeError(_too_large(max_bytes))
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=10)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInputError("multipart upload needs a file field named 'file'")
+        return _Payload(csv=await _bounded(upload.read(), max_bytes))
+    body = await request.body()
+    if len(body) > max_bytes:
+        raise PayloadTooLargeError(_too_large(max_bytes))
+    if content_type in ("text/csv", "application/csv"):
+        return _Payload(csv=body)
+    if content_type in ("application/json", ""):
+        return _Payload(records=_json_records(body))
+    raise InvalidInputError(
+        f"unsupported content type '{content_type}': send multipart/form-data (file=), text/csv or JSON"
+    )
+
+
+async def _bounded(reading: Any, max_bytes: int) -> bytes:
+    data: bytes = await reading
+    if len(data) > max_bytes:
+        raise PayloadTooLargeError(_too_large(max_bytes))
+    return data
+
+
+def _too_large(max_bytes: int) -> str:
+    return (
+        f"the body is larger than {max_bytes // (1024 * 1024)} MB; request an upload URL with "
+        "POST /api/v1/uploads and PUT the file there"
+    )
+
+
+def _json_records(body: bytes) -> list[dict[str, Any]]:
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"the body is not valid JSON: {exc}") from exc
+    records = document if isinstance(document, list) else [document]
+    if not records:
+        raise InvalidInputError("the JSON list is empty")
+    if len(records) > MAX_JSON_RECORDS:
+        raise InvalidInputError(f"at most {MAX_JSON_RECORDS} records per request; upload a CSV for more")
+    if not all(isinstance(record, dict) for record in records):
+        raise InvalidInputError("send one JSON object or a list of objects")
+    return records
+
+
+def _report_response(report: IngestReport) -> JSONResponse:
+    code = status.HTTP_422_UNPROCESSABLE_CONTENT if report.status == "failed" else status.HTTP_200_OK
+    body = IngestReportOut.model_validate(report.as_dict()).model_dump(mode="json")
+    return JSONResponse(status_code=code, content=body)
+
+
+async def _ingest(
+    kind: Literal["items", "interactions"], request: Request, tenant_id: str, max_bytes: int, now: datetime
+) -> JSONResponse:
+    payload = await _read_payload(request, max_bytes)
+    service = ingestion_service()
+    upload_id = new_id("upload")
+    if kind == "items":
+        if payload.csv is not None:
+            report = await run_in_threadpool(
+                service.ingest_items_csv,
+                tenant_id,
+                payload.csv,
+                upload_id=upload_id,
+                now=now,
+                source="api-csv",
+            )
+        else:
+            report = await run_in_threadpool(
+                service.ingest_items_records, tenant_id, payload.records or [], upload_id=upload_id, now=now
+            )
+    elif payload.csv is not None:
+        report = await run_in_threadpool(
+            service.ingest_interactions_csv,
+            tenant_id,
+            payload.csv,
+            upload_id=upload_id,
+            now=now,
+            source="api-csv",
+        )
+    else:
+        report = await run_in_threadpool(
+            service.ingest_interaction_records, tenant_id, payload.records or [], upload_id=upload_id, now=now
+        )
+    return _report_response(report)
+
+
+@router.post("/items", response_model=IngestReportOut, responses=_REPORT_RESPONSES, openapi_extra=_BODY_DOC)
+async def post_items(
+    request: Request, principal: Writer, settings: SettingsDep, now: ClockDep
+) -> JSONResponse:
+    """Upload catalogue items (CSV ``item_id,title,category,price,brand,description`` or JSON).
+
+    Items upsert by ``item_id``: a later upload replaces the earlier row.
+    """
+    return await _ingest("items", request, principal.tenant_id, settings.max_body_bytes, now)
+
+
+@router.post(
+    "/interactions", response_model=IngestReportOut, responses=_REPORT_RESPONSES, openapi_extra=_BODY_DOC
+)
+async def post_interactions(
+    request: Request, principal: Writer, settings: SettingsDep, now: ClockDep
+) -> JSONResponse:
+    """Upload interactions (CSV ``user_id,item_id,interaction_type,timestamp,rating``) or JSON events."""
+    return await _ingest("interactions", request, principal.tenant_id, settings.max_body_bytes, now)
+
+
+@router.post("/uploads", status_code=status.HTTP_201_CREATED, response_model=UploadTicket)
+def post_upload(body: UploadRequest, principal: Writer, settings: SettingsDep) -> UploadTicket:
+    """A presigned URL for a CSV too large for the API; the drop-folder ingest validates it."""
+    upload_id = new_id("upload")
+    url, key = data_store().presign_drop_upload(
+        principal.tenant_id, body.kind, f"{upload_id}.csv", settings.upload_url_ttl_seconds
+    )
+    return UploadTicket(
+        upload_id=upload_id,
+        url=url,
+        headers={"Content-Type": "text/csv"},
+        key=key,
+        expires_in=settings.upload_url_ttl_seconds,
+    )
+
+
+@router.get("/uploads/{upload_id}", response_model=IngestReportOut)
+def get_upload(upload_id: UploadId, principal: Reader) -> IngestReportOut:
+    """The validation report of an upload (API or drop folder)."""
+    return IngestReportOut.model_validate(upload_repository().get(principal.tenant_id, upload_id))

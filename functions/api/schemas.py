@@ -1,0 +1,171 @@
+"""Request and response models of the api function (the walkthrough's shapes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from functions.common.models import Permission, Plan, Role
+
+Email = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        examples=["admin@techgadgets.com"],
+    ),
+]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["techgadgets"])]
+ResourceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TenantCreate(_Request):
+    """``POST /api/admin/tenants``."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200, examples=["TechGadgets Store"])]
+    slug: Slug
+    plan: Plan = Plan.FREE
+    settings: dict[str, Any] = Field(default_factory=dict, examples=[{"default_model": "lightgcn"}])
+
+    @field_validator("settings")
+    @classmethod
+    def _settings_small(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > 50:
+            raise ValueError("at most 50 settings")
+        return value
+
+
+class TenantOut(BaseModel):
+    """A tenant as the API shows it."""
+
+    id: str
+    name: str
+    slug: str
+    plan: Plan
+    status: str
+    settings: dict[str, Any]
+    created_at: datetime
+
+
+class AccountCreate(_Request):
+    """``POST /api/admin/users``."""
+
+    tenant_id: ResourceId
+    email: Email
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+    role: Role = Role.MEMBER
+
+    @field_validator("email")
+    @classmethod
+    def _lower_email(cls, value: str) -> str:
+        return value.lower()
+
+
+class AccountOut(BaseModel):
+    """An account as the API shows it (never the password hash)."""
+
+    id: str
+    tenant_id: str
+    email: str
+    role: Role
+    created_at: datetime
+
+
+class LoginRequest(_Request):
+    """``POST /api/v1/auth/login``."""
+
+    email: Email
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+    @field_validator("email")
+    @classmethod
+    def _lower_email(cls, value: str) -> str:
+        return value.lower()
+
+
+class LoginResponse(BaseModel):
+    """An access token."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    tenant_id: str
+    role: Role
+
+
+class ApiKeyCreate(_Request):
+    """``POST /api/v1/api-keys``."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100, examples=["Production - Website"])]
+    permissions: Annotated[list[Permission], Field(min_length=1, max_length=2)] = [Permission.READ]
+
+
+class ApiKeyOut(BaseModel):
+    """A key as listed: never the secret."""
+
+    id: str
+    name: str
+    key_prefix: str
+    permissions: list[Permission]
+    status: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    """A new key: the only response that carries the secret."""
+
+    key: str
+
+
+class ApiKeyList(BaseModel):
+    """``GET /api/v1/api-keys``."""
+
+    api_keys: list[ApiKeyOut]
+
+
+class RowIssueOut(BaseModel):
+    """One problem with one row (row 0: the upload as a whole)."""
+
+    row: int
+    field: str
+    message: str
+
+
+class IngestReportOut(BaseModel):
+    """The validation report of an upload. ``accepted + rejected`` = rows received."""
+
+    status: Literal["success", "partial", "failed"]
+    accepted: int
+    rejected: int
+    validation_errors: list[RowIssueOut]
+    warnings: list[RowIssueOut] = []
+    duplicates: int = 0
+    upload_id: str
+    kind: Literal["items", "interactions"]
+    source: str
+    received_at: datetime
+
+
+class UploadRequest(_Request):
+    """``POST /api/v1/uploads``: ask for a presigned URL to upload a large CSV."""
+
+    kind: Literal["items", "interactions"]
+
+
+class UploadTicket(BaseModel):
+    """Where and how to PUT the file; the report appears at ``GET /api/v1/uploads/{upload_id}``."""
+
+    upload_id: str
+    method: Literal["PUT"] = "PUT"
+    url: str
+    headers: dict[str, str]
+    key: str
+    expires_in: int

@@ -1,0 +1,175 @@
+"""The one definition of embedrec's storage resources.
+
+Both the CDK app (``cdk/constructs/storage.py``) and the embedded local stack
+(``embedrec_local.provision``) build tables and buckets from these specs, so the
+two cannot drift. Physical names are never hard-coded in function code: each
+function receives them through the environment variable named by ``env_var``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+KeyType = Literal["S", "N"]
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key attribute of a table or index."""
+
+    name: str
+    type: KeyType = "S"
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """A global secondary index (projection ALL keeps readers simple at our sizes)."""
+
+    name: str
+    partition_key: Key
+    sort_key: Key | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A DynamoDB table: logical name, keys, indexes, TTL and the env var carrying its physical name."""
+
+    logical_name: str
+    partition_key: Key
+    sort_key: Key | None = None
+    indexes: tuple[IndexSpec, ...] = ()
+    ttl_attribute: str | None = None
+    env_var: str = field(default="")
+
+    def attribute_definitions(self) -> list[Key]:
+        """Every attribute used as a key by the table or one of its indexes, without repeats."""
+        keys: dict[str, Key] = {}
+        for key in (self.partition_key, self.sort_key):
+            if key is not None:
+                keys[key.name] = key
+        for index in self.indexes:
+            for key in (index.partition_key, index.sort_key):
+                if key is not None:
+                    keys[key.name] = key
+        return list(keys.values())
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """An S3 bucket: logical name and the env var carrying its physical name."""
+
+    logical_name: str
+    env_var: str
+
+
+TENANTS = TableSpec(
+    "tenants",
+    Key("tenant_id"),
+    indexes=(IndexSpec("by_slug", Key("slug")),),
+    env_var="EMBEDREC_TENANTS_TABLE",
+)
+# Login is by e-mail alone (as in the walkthrough), so the account's e-mail is the key: uniqueness is
+# one conditional put. The tenant is an attribute that every token then carries.
+ACCOUNTS = TableSpec(
+    "accounts",
+    Key("email"),
+    indexes=(IndexSpec("by_tenant", Key("tenant_id"), Key("account_id")),),
+    env_var="EMBEDREC_ACCOUNTS_TABLE",
+)
+API_KEYS = TableSpec(
+    "api_keys",
+    Key("tenant_id"),
+    Key("key_id"),
+    indexes=(IndexSpec("by_hash", Key("key_hash")),),
+    env_var="EMBEDREC_API_KEYS_TABLE",
+)
+UPLOADS = TableSpec(
+    "uploads",
+    Key("tenant_id"),
+    Key("upload_id"),
+    env_var="EMBEDREC_UPLOADS_TABLE",
+)
+# Idempotency markers for client-supplied event ids (one conditional put per event).
+EVENT_IDS = TableSpec(
+    "event_ids",
+    Key("tenant_event"),
+    ttl_attribute="expires_at",
+    env_var="EMBEDREC_EVENT_IDS_TABLE",
+)
+RECENT_EVENTS = TableSpec(
+    "recent_events",
+    Key("tenant_user"),
+    Key("event_key"),
+    ttl_attribute="expires_at",
+    env_var="EMBEDREC_RECENT_EVENTS_TABLE",
+)
+TRAINING_JOBS = TableSpec(
+    "training_jobs",
+    Key("tenant_id"),
+    Key("job_id"),
+    env_var="EMBEDREC_TRAINING_JOBS_TABLE",
+)
+MODEL_REGISTRY = TableSpec(
+    "model_registry",
+    Key("tenant_id"),
+    Key("version"),
+    env_var="EMBEDREC_MODEL_REGISTRY_TABLE",
+)
+AB_TESTS = TableSpec(
+    "ab_tests",
+    Key("tenant_id"),
+    Key("test_id"),
+    env_var="EMBEDREC_AB_TESTS_TABLE",
+)
+ANALYTICS = TableSpec(
+    "analytics",
+    Key("tenant_id"),
+    Key("counter_key"),
+    env_var="EMBEDREC_ANALYTICS_TABLE",
+)
+
+TABLES: tuple[TableSpec, ...] = (
+    TENANTS,
+    ACCOUNTS,
+    API_KEYS,
+    UPLOADS,
+    EVENT_IDS,
+    RECENT_EVENTS,
+    TRAINING_JOBS,
+    MODEL_REGISTRY,
+    AB_TESTS,
+    ANALYTICS,
+)
+
+DATA_BUCKET = BucketSpec("data", "EMBEDREC_DATA_BUCKET")
+ARTIFACTS_BUCKET = BucketSpec("artifacts", "EMBEDREC_ARTIFACTS_BUCKET")
+BUCKETS: tuple[BucketSpec, ...] = (DATA_BUCKET, ARTIFACTS_BUCKET)
+
+# S3 layout (DESIGN.md, "Storage"). Every builder takes the tenant first: there is no unscoped path.
+DROP_FOLDER_PREFIX = "incoming/"
+
+
+def raw_key(tenant_id: str, kind: Literal["items", "interactions"], day: str, upload_id: str) -> str:
+    """Where one accepted upload's rows live: ``raw/{tenant}/{kind}/{YYYY-MM-DD}/{upload}.parquet``."""
+    return f"raw/{tenant_id}/{kind}/{day}/{upload_id}.parquet"
+
+
+def raw_prefix(tenant_id: str, kind: Literal["items", "interactions"]) -> str:
+    """The prefix holding every accepted upload of one kind for a tenant."""
+    return f"raw/{tenant_id}/{kind}/"
+
+
+def catalog_key(tenant_id: str) -> str:
+    """The tenant's current catalogue: every item once, the latest upload winning (upsert by item_id)."""
+    return f"catalog/{tenant_id}/items.parquet"
+
+
+def drop_key(tenant_id: str, kind: Literal["items", "interactions"], filename: str) -> str:
+    """A file in the S3 drop folder, picked up by the ingest function."""
+    return f"{DROP_FOLDER_PREFIX}{tenant_id}/{kind}/{filename}"
+
+
+def report_key(tenant_id: str, upload_id: str) -> str:
+    """The JSON validation report of one upload."""
+    return f"reports/{tenant_id}/{upload_id}.json"

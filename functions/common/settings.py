@@ -1,0 +1,76 @@
+"""Settings of each function, validated once at cold start (STYLE.md rule 4).
+
+Nothing below an entry point reads ``os.environ``: entry points call the cached ``get_*_settings()``
+and pass the result (or what is built from it) down. Table and bucket names have no defaults: a
+function deployed without them fails at cold start with a clear message, not at its first query.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ResourceName = Annotated[str, Field(min_length=3, max_length=255)]
+
+
+class StorageSettings(BaseSettings):
+    """Physical names of the resources in ``functions.common.resources``."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDREC_", extra="ignore", frozen=True)
+
+    tenants_table: ResourceName
+    accounts_table: ResourceName
+    api_keys_table: ResourceName
+    uploads_table: ResourceName
+    event_ids_table: ResourceName
+    recent_events_table: ResourceName
+    training_jobs_table: ResourceName
+    model_registry_table: ResourceName
+    ab_tests_table: ResourceName
+    analytics_table: ResourceName
+    data_bucket: ResourceName
+    artifacts_bucket: ResourceName
+    # How long retried event ids are remembered, and how long real-time events feed serving.
+    event_id_ttl_days: Annotated[int, Field(ge=1, le=365)] = 30
+    recent_events_ttl_days: Annotated[int, Field(ge=1, le=365)] = 30
+
+
+class ApiSettings(StorageSettings):
+    """The ``api`` function: auth, tenancy and ingestion."""
+
+    # Either the secret itself (local stack, tests) or the ARN of a Secrets Manager secret holding it.
+    jwt_secret: SecretStr | None = None
+    jwt_secret_arn: str | None = None
+    admin_key: SecretStr | None = None
+    admin_key_arn: str | None = None
+    access_token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
+    # API Gateway refuses bodies above 10 MB; locally the same limit is enforced by the app.
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
+    upload_url_ttl_seconds: Annotated[int, Field(ge=60, le=43_200)] = 900
+
+    @model_validator(mode="after")
+    def _secrets_configured(self) -> ApiSettings:
+        if self.jwt_secret is None and not self.jwt_secret_arn:
+            raise ValueError("set EMBEDREC_JWT_SECRET or EMBEDREC_JWT_SECRET_ARN")
+        if self.admin_key is None and not self.admin_key_arn:
+            raise ValueError("set EMBEDREC_ADMIN_KEY or EMBEDREC_ADMIN_KEY_ARN")
+        return self
+
+
+class IngestSettings(StorageSettings):
+    """The ``ingest`` function (S3 drop folder): storage only."""
+
+
+@lru_cache(maxsize=1)
+def get_api_settings() -> ApiSettings:
+    """The api function's settings, read from the environment once per container."""
+    return ApiSettings()  # type: ignore[call-arg]  # values come from the environment
+
+
+@lru_cache(maxsize=1)
+def get_ingest_settings() -> IngestSettings:
+    """The ingest function's settings, read from the environment once per container."""
+    return IngestSettings()  # type: ignore[call-arg]

@@ -1,0 +1,283 @@
+"""Ingestion logic: validate, store accepted rows as Parquet, keep the catalogue, report row by row.
+
+Shared by the API upload, the JSON events endpoint and the S3 drop folder, so every path applies
+exactly the same rules. Writes are ordered so that a failure leaves nothing half-visible: claims
+and Parquet written by a failed upload are undone before the error reaches the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from functions.common import resources
+from functions.common.errors import ConflictError, ServiceUnavailableError
+from functions.ingestion.schema import ITEMS_SCHEMA
+from functions.ingestion.validation import (
+    RowIssue,
+    ValidationResult,
+    validate_interactions_csv,
+    validate_interactions_records,
+    validate_items_csv,
+    validate_items_records,
+)
+from functions.repositories._dynamo import to_iso
+from functions.repositories.data_store import DataStore
+from functions.repositories.events import EventIdRepository, RecentEvent, RecentEventsRepository
+from functions.repositories.uploads import UploadRepository
+
+Kind = Literal["items", "interactions"]
+Source = Literal["api-csv", "api-json", "drop-folder"]
+_CATALOG_RETRIES = 5
+_RECORDED_ISSUES = 200  # per upload record in DynamoDB; the S3 report keeps every listed issue
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What happened to one upload. ``accepted + rejected`` is always the number of rows received."""
+
+    upload_id: str
+    kind: Kind
+    source: Source
+    accepted: int
+    rejected: int
+    duplicates: int
+    validation_errors: list[RowIssue]
+    warnings: list[RowIssue]
+    received_at: datetime
+    object_key: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """``success`` (nothing rejected), ``partial``, or ``failed`` (nothing accepted, something wrong)."""
+        if self.accepted == 0 and (self.rejected or self.validation_errors):
+            return "failed"
+        return "success" if self.rejected == 0 else "partial"
+
+    def as_dict(self, issue_limit: int | None = None) -> dict[str, Any]:
+        """The report as the API returns it (issues cut to ``issue_limit`` when given)."""
+        return {
+            "upload_id": self.upload_id,
+            "kind": self.kind,
+            "source": self.source,
+            "status": self.status,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "validation_errors": [_issue(i) for i in self.validation_errors[:issue_limit]],
+            "warnings": [_issue(i) for i in self.warnings[:issue_limit]],
+            "received_at": to_iso(self.received_at),
+            **self.extra,
+        }
+
+
+class IngestionService:
+    """Validates and stores a tenant's catalogue and interactions."""
+
+    def __init__(
+        self,
+        store: DataStore,
+        uploads: UploadRepository,
+        event_ids: EventIdRepository,
+        recent_events: RecentEventsRepository,
+    ) -> None:
+        self._store = store
+        self._uploads = uploads
+        self._event_ids = event_ids
+        self._recent_events = recent_events
+
+    def ingest_items_csv(
+        self, tenant_id: str, data: bytes, *, upload_id: str, now: datetime, source: Source
+    ) -> IngestReport:
+        """Validate an items CSV and upsert its accepted rows into the catalogue."""
+        return self._store_items(tenant_id, validate_items_csv(data, now=now), upload_id, now, source)
+
+    def ingest_items_records(
+        self, tenant_id: str, records: list[dict[str, Any]], *, upload_id: str, now: datetime
+    ) -> IngestReport:
+        """Validate JSON item objects and upsert the accepted ones."""
+        return self._store_items(
+            tenant_id, validate_items_records(records, now=now), upload_id, now, "api-json"
+        )
+
+    def ingest_interactions_csv(
+        self, tenant_id: str, data: bytes, *, upload_id: str, now: datetime, source: Source
+    ) -> IngestReport:
+        """Validate an interactions CSV and store its accepted rows."""
+        known = self._known_item_ids(tenant_id)
+        result = validate_interactions_csv(data, upload_id=upload_id, now=now, known_item_ids=known)
+        return self._store_interactions(tenant_id, result, upload_id, now, source)
+
+    def ingest_interaction_records(
+        self, tenant_id: str, records: list[dict[str, Any]], *, upload_id: str, now: datetime
+    ) -> IngestReport:
+        """Validate real-time JSON events, store them, and feed them to serving's recent-events table."""
+        known = self._known_item_ids(tenant_id)
+        result = validate_interactions_records(records, upload_id=upload_id, now=now, known_item_ids=known)
+        return self._store_interactions(tenant_id, result, upload_id, now, "api-json")
+
+    def record_rejected_file(
+        self, tenant_id: str, *, upload_id: str, kind: Kind, source: Source, message: str, now: datetime
+    ) -> IngestReport:
+        """Record a file that could not be read at all (nothing stored) so its report can be fetched."""
+        report = IngestReport(
+            upload_id=upload_id,
+            kind=kind,
+            source=source,
+            accepted=0,
+            rejected=0,
+            duplicates=0,
+            validation_errors=[RowIssue(0, "_file", message)],
+            warnings=[],
+            received_at=now,
+        )
+        self._record(tenant_id, report)
+        return report
+
+    def _known_item_ids(self, tenant_id: str) -> frozenset[str]:
+        catalog = self._store.read_catalog(tenant_id).table
+        if catalog is None:
+            return frozenset()
+        return frozenset(catalog.column("item_id").to_pylist())
+
+    def _store_items(
+        self, tenant_id: str, result: ValidationResult, upload_id: str, now: datetime, source: Source
+    ) -> IngestReport:
+        key = None
+        if result.table.num_rows:
+            key = resources.raw_key(tenant_id, "items", now.date().isoformat(), upload_id)
+            self._store.put_parquet(key, result.table)
+            self._compensate_on_failure(
+                lambda: self._upsert_catalog(tenant_id, result.table), key, tenant_id, [], upload_id
+            )
+        report = IngestReport(
+            upload_id=upload_id,
+            kind="items",
+            source=source,
+            accepted=result.table.num_rows,
+            rejected=result.rejected,
+            duplicates=0,
+            validation_errors=list(result.errors),
+            warnings=list(result.warnings),
+            received_at=now,
+            object_key=key,
+        )
+        self._compensate_on_failure(lambda: self._record(tenant_id, report), key, tenant_id, [], upload_id)
+        return report
+
+    def _store_interactions(
+        self, tenant_id: str, result: ValidationResult, upload_id: str, now: datetime, source: Source
+    ) -> IngestReport:
+        table = result.table
+        event_ids = [e for e in table.column("event_id").to_pylist() if e] if table.num_rows else []
+        already_seen = self._event_ids.claim(tenant_id, event_ids, upload_id, now) if event_ids else set()
+        fresh_ids = [e for e in event_ids if e not in already_seen]
+        if already_seen:
+            seen_mask = pc.is_in(table.column("event_id"), value_set=pa.array(sorted(already_seen)))
+            table = table.filter(pc.invert(pc.fill_null(seen_mask, False)))
+        key = None
+        if table.num_rows:
+            key = resources.raw_key(tenant_id, "interactions", now.date().isoformat(), upload_id)
+            try:
+                self._store.put_parquet(key, table)
+            except ServiceUnavailableError:
+                self._event_ids.release(tenant_id, fresh_ids, upload_id)
+                raise
+            if source == "api-json":
+                self._compensate_on_failure(
+                    lambda: self._feed_recent(tenant_id, table, upload_id, now),
+                    key,
+                    tenant_id,
+                    fresh_ids,
+                    upload_id,
+                )
+        warnings = list(result.warnings)
+        if already_seen:
+            warnings.append(
+                RowIssue(
+                    0,
+                    "event_id",
+                    f"{len(already_seen)} event(s) were already received earlier and were not stored again",
+                )
+            )
+        report = IngestReport(
+            upload_id=upload_id,
+            kind="interactions",
+            source=source,
+            accepted=result.table.num_rows,
+            rejected=result.rejected,
+            duplicates=len(already_seen),
+            validation_errors=list(result.errors),
+            warnings=warnings,
+            received_at=now,
+            object_key=key,
+        )
+        self._compensate_on_failure(
+            lambda: self._record(tenant_id, report), key, tenant_id, fresh_ids, upload_id
+        )
+        return report
+
+    def _compensate_on_failure(
+        self, step: Callable[[], None], key: str | None, tenant_id: str, claimed: list[str], upload_id: str
+    ) -> None:
+        """Run ``step``; if a dependency fails, undo this upload's writes so a retry starts clean."""
+        try:
+            step()
+        except ServiceUnavailableError:
+            if key is not None:
+                self._store.delete(key)
+            if claimed:
+                self._event_ids.release(tenant_id, claimed, upload_id)
+            raise
+
+    def _upsert_catalog(self, tenant_id: str, new_rows: pa.Table) -> None:
+        """Merge accepted items into the catalogue (latest upload wins), with optimistic concurrency."""
+        for _attempt in range(_CATALOG_RETRIES):
+            current = self._store.read_catalog(tenant_id)
+            merged = _upsert_by_item_id(current.table, new_rows)
+            try:
+                self._store.write_catalog(tenant_id, merged, expected_etag=current.etag)
+                return
+            except ConflictError:
+                continue
+        raise ServiceUnavailableError("the catalogue is being updated by another upload, please retry")
+
+    def _feed_recent(self, tenant_id: str, table: pa.Table, upload_id: str, now: datetime) -> None:
+        rows = table.select(["user_id", "item_id", "interaction_type", "timestamp", "event_id"]).to_pylist()
+        events = [
+            RecentEvent(
+                user_id=row["user_id"],
+                item_id=row["item_id"],
+                interaction_type=row["interaction_type"],
+                timestamp=row["timestamp"],
+                event_key=f"{to_iso(row['timestamp'])}#{row['event_id'] or f'{upload_id}:{position}'}",
+            )
+            for position, row in enumerate(rows)
+        ]
+        self._recent_events.put_many(tenant_id, events, now)
+
+    def _record(self, tenant_id: str, report: IngestReport) -> None:
+        self._store.put_json(resources.report_key(tenant_id, report.upload_id), report.as_dict())
+        summary = report.as_dict(issue_limit=_RECORDED_ISSUES)
+        summary["report_key"] = resources.report_key(tenant_id, report.upload_id)
+        self._uploads.put(tenant_id, report.upload_id, summary)
+
+
+def _upsert_by_item_id(current: pa.Table | None, new_rows: pa.Table) -> pa.Table:
+    """One row per item_id; a row of ``new_rows`` replaces the current one (and later rows earlier ones)."""
+    combined = new_rows if current is None else pa.concat_tables([current.cast(ITEMS_SCHEMA), new_rows])
+    combined = combined.append_column("_order", pa.array(np.arange(combined.num_rows, dtype=np.int64)))
+    latest = combined.group_by("item_id").aggregate([("_order", "max")])
+    keep = pc.sort_indices(latest.column("_order_max"))
+    return combined.take(pc.take(latest.column("_order_max"), keep)).drop_columns(["_order"])
+
+
+def _issue(issue: RowIssue) -> dict[str, Any]:
+    return {"row": issue.row, "field": issue.field, "message": issue.message}

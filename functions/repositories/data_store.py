@@ -1,0 +1,120 @@
+"""The tenant's raw data in S3: accepted rows as Parquet, the current catalogue, reports, drop folder."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
+
+from functions.common import resources
+from functions.common.errors import ConflictError, NotFoundError
+from functions.repositories._dynamo import unavailable_on_failure
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+Kind = Literal["items", "interactions"]
+_PRECONDITION_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412"}
+_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+class CatalogVersion:
+    """The catalogue as read, with the ETag to make the next write conditional on it."""
+
+    def __init__(self, table: pa.Table | None, etag: str | None) -> None:
+        self.table = table
+        self.etag = etag
+
+
+class DataStore:
+    """Reads and writes a tenant's objects in the data bucket. Every key is built from the tenant id."""
+
+    def __init__(self, s3: S3Client, bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+
+    @property
+    def bucket(self) -> str:
+        """The physical bucket name."""
+        return self._bucket
+
+    def put_parquet(self, key: str, table: pa.Table) -> None:
+        """Write ``table`` as one Parquet object (zstd)."""
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        with unavailable_on_failure("the data store"):
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=buffer.getvalue())
+
+    def delete(self, key: str) -> None:
+        """Remove one object (used to undo a write whose bookkeeping failed)."""
+        with unavailable_on_failure("the data store"):
+            self._s3.delete_object(Bucket=self._bucket, Key=key)
+
+    def read_catalog(self, tenant_id: str) -> CatalogVersion:
+        """The tenant's current catalogue (``table`` None when no item was ever uploaded)."""
+        try:
+            with unavailable_on_failure("the data store"):
+                response = self._s3.get_object(Bucket=self._bucket, Key=resources.catalog_key(tenant_id))
+        except ClientError as exc:
+            if _code(exc) in _MISSING_CODES:
+                return CatalogVersion(None, None)
+            raise
+        body = response["Body"].read()
+        return CatalogVersion(pq.read_table(io.BytesIO(body)), response["ETag"])
+
+    def write_catalog(self, tenant_id: str, table: pa.Table, *, expected_etag: str | None) -> None:
+        """Replace the catalogue only if nobody changed it since it was read (``ConflictError`` if so)."""
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        key, body = resources.catalog_key(tenant_id), buffer.getvalue()
+        try:
+            with unavailable_on_failure("the data store"):
+                if expected_etag:
+                    self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, IfMatch=expected_etag)
+                else:  # the first catalogue: only if nobody created one meanwhile
+                    self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, IfNoneMatch="*")
+        except ClientError as exc:
+            if _code(exc) in _PRECONDITION_CODES:
+                raise ConflictError("the catalogue changed while it was being updated") from exc
+            raise
+
+    def put_json(self, key: str, document: dict[str, Any]) -> None:
+        """Write a JSON document (reports)."""
+        with unavailable_on_failure("the data store"):
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=json.dumps(document, indent=1).encode(),
+                ContentType="application/json",
+            )
+
+    def get_bytes(self, key: str) -> bytes:
+        """The bytes of one object; ``NotFoundError`` if it is gone."""
+        try:
+            with unavailable_on_failure("the data store"):
+                return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in _MISSING_CODES:
+                raise NotFoundError(f"s3://{self._bucket}/{key} does not exist") from exc
+            raise
+
+    def presign_drop_upload(
+        self, tenant_id: str, kind: Kind, filename: str, expires_in: int
+    ) -> tuple[str, str]:
+        """A presigned PUT URL into the tenant's drop folder; returns (url, key)."""
+        key = resources.drop_key(tenant_id, kind, filename)
+        with unavailable_on_failure("the data store"):
+            url = self._s3.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": self._bucket, "Key": key, "ContentType": "text/csv"},
+                ExpiresIn=expires_in,
+            )
+        return url, key
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,123 @@
+"""Event-id claims (idempotent retries) and the per-user recent-events feed for real-time serving."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from functions.common.errors import ServiceUnavailableError
+from functions.repositories._dynamo import is_condition_failure, to_iso, unavailable_on_failure
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+_CLAIM_WORKERS = 16
+_BATCH_WRITE_SIZE = 25
+
+
+class EventIdRepository:
+    """Claims client event ids so that a retried event is stored once."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str, ttl: timedelta) -> None:
+        self._client = client
+        self._table_name = table_name
+        self._ttl = ttl
+
+    def claim(self, tenant_id: str, event_ids: Sequence[str], upload_id: str, now: datetime) -> set[str]:
+        """Claim each id for ``upload_id``; returns those already claimed by an earlier upload."""
+        expires_at = str(int((now + self._ttl).timestamp()))
+        with ThreadPoolExecutor(max_workers=_CLAIM_WORKERS) as pool:
+            outcomes = pool.map(
+                lambda event_id: self._claim_one(tenant_id, event_id, upload_id, expires_at), event_ids
+            )
+            return {event_id for event_id, fresh in zip(event_ids, outcomes, strict=True) if not fresh}
+
+    def release(self, tenant_id: str, event_ids: Iterable[str], upload_id: str) -> None:
+        """Undo this upload's claims (its rows were not stored), so that a retry is accepted."""
+        with ThreadPoolExecutor(max_workers=_CLAIM_WORKERS) as pool:
+            list(pool.map(lambda event_id: self._release_one(tenant_id, event_id, upload_id), event_ids))
+
+    def _claim_one(self, tenant_id: str, event_id: str, upload_id: str, expires_at: str) -> bool:
+        try:
+            with unavailable_on_failure("the event store"):
+                self._client.put_item(
+                    TableName=self._table_name,
+                    Item={
+                        "tenant_event": {"S": f"{tenant_id}#{event_id}"},
+                        "upload_id": {"S": upload_id},
+                        "expires_at": {"N": expires_at},
+                    },
+                    ConditionExpression="attribute_not_exists(tenant_event)",
+                )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def _release_one(self, tenant_id: str, event_id: str, upload_id: str) -> None:
+        try:
+            with unavailable_on_failure("the event store"):
+                self._client.delete_item(
+                    TableName=self._table_name,
+                    Key={"tenant_event": {"S": f"{tenant_id}#{event_id}"}},
+                    ConditionExpression="upload_id = :upload",
+                    ExpressionAttributeValues={":upload": {"S": upload_id}},
+                )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
+
+@dataclass(frozen=True)
+class RecentEvent:
+    """One real-time interaction, as serving reads it."""
+
+    user_id: str
+    item_id: str
+    interaction_type: str
+    timestamp: datetime
+    event_key: str
+
+
+class RecentEventsRepository:
+    """The per-user feed of events that arrived through the API (newest events personalise serving)."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str, ttl: timedelta) -> None:
+        self._client = client
+        self._table_name = table_name
+        self._ttl = ttl
+
+    def put_many(self, tenant_id: str, events: Sequence[RecentEvent], now: datetime) -> None:
+        """Append events to their users' feeds (batched; unprocessed items are retried)."""
+        expires_at = int((now + self._ttl).timestamp())
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "tenant_user": {"S": f"{tenant_id}#{event.user_id}"},
+                        "event_key": {"S": event.event_key},
+                        "item_id": {"S": event.item_id},
+                        "interaction_type": {"S": event.interaction_type},
+                        "timestamp": {"S": to_iso(event.timestamp)},
+                        "expires_at": {"N": str(expires_at)},
+                    }
+                }
+            }
+            for event in events
+        ]
+        for start in range(0, len(requests), _BATCH_WRITE_SIZE):
+            pending = {self._table_name: requests[start : start + _BATCH_WRITE_SIZE]}
+            for _attempt in range(5):
+                with unavailable_on_failure("the event store"):
+                    response = self._client.batch_write_item(RequestItems=pending)  # type: ignore[arg-type]
+                pending = response.get("UnprocessedItems", {})  # type: ignore[assignment]
+                if not pending:
+                    break
+            else:
+                raise ServiceUnavailableError("the event store is throttling, please retry")

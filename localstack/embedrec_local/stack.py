@@ -1,0 +1,145 @@
+"""The embedded local stack: moto on loopback, resources provisioned from the shared specs,
+in-process Lambda invocations, and both FastAPI apps on one port.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import httpx
+
+from embedrec_local.drop_folder import DropFolderPoller
+from embedrec_local.provision import LocalNames, provision
+from embedrec_local.runner import LambdaRunner
+
+LOOPBACK = "127.0.0.1"
+REGION = "us-east-1"
+_READY_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class StackConfig:
+    """How to run the local stack. Secrets are generated when not given."""
+
+    port: int = 8000
+    moto_port: int = 0
+    admin_key: str = field(default_factory=lambda: os.environ.get("EMBEDREC_ADMIN_KEY") or _new_admin_key())
+    jwt_secret: str = field(
+        default_factory=lambda: os.environ.get("EMBEDREC_JWT_SECRET") or secrets.token_hex(32)
+    )
+    names: LocalNames = field(default_factory=LocalNames)
+
+
+def _new_admin_key() -> str:
+    return "adm_" + secrets.token_urlsafe(24)
+
+
+class EmbeddedStack:
+    """Start, provision and stop the local stack. Use as a context manager or call start/stop."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.runner = LambdaRunner()
+        self._moto: subprocess.Popen[bytes] | None = None
+        self._poller: DropFolderPoller | None = None
+        self.moto_endpoint = ""
+
+    @property
+    def api_url(self) -> str:
+        """Where the API listens."""
+        return f"http://{LOOPBACK}:{self.config.port}"
+
+    def environment(self) -> dict[str, str]:
+        """What a function container sees locally (the CDK app sets the same names in AWS)."""
+        return {
+            "AWS_ENDPOINT_URL": self.moto_endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fixed credentials
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "EMBEDREC_ADMIN_KEY": self.config.admin_key,
+            "EMBEDREC_JWT_SECRET": self.config.jwt_secret,
+            "POWERTOOLS_SERVICE_NAME": "embedrec-local",
+            "POWERTOOLS_METRICS_NAMESPACE": "embedrec",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            **self.config.names.environment(),
+        }
+
+    def start(self) -> None:
+        """Start moto, provision every resource and start the drop-folder delivery."""
+        moto_port = self.config.moto_port or free_port()
+        self.moto_endpoint = f"http://{LOOPBACK}:{moto_port}"
+        self._moto = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(moto_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._wait_for_moto()
+        httpx.post(
+            f"{self.moto_endpoint}/moto-api/config",
+            json={"stepfunctions": {"execute_state_machine": True}},
+            timeout=5,
+        ).raise_for_status()
+        os.environ.update(self.environment())
+        queues = provision(self.config.names, REGION)
+        self._poller = DropFolderPoller(
+            self.runner, queues["drop_queue_url"], queues["drop_queue_arn"], REGION
+        )
+        self._poller.start()
+
+    def _wait_for_moto(self) -> None:
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._moto is not None and self._moto.poll() is not None:
+                raise RuntimeError(f"the moto server exited with code {self._moto.returncode}")
+            try:
+                httpx.get(f"{self.moto_endpoint}/moto-api/", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the moto server did not start within {_READY_TIMEOUT_S:.0f} s")
+
+    def stop(self) -> None:
+        """Stop the poller and the moto server."""
+        if self._poller is not None:
+            self._poller.stop()
+        if self._moto is not None:
+            self._moto.terminate()
+            try:
+                self._moto.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._moto.kill()
+
+    def serve(self) -> None:
+        """Serve both apps on loopback until interrupted (blocking)."""
+        import uvicorn
+
+        from embedrec_local.asgi import combine
+        from functions.api.app import app as api_app
+        from functions.serving.app import app as serving_app
+
+        uvicorn.run(combine(api_app, serving_app), host=LOOPBACK, port=self.config.port, log_level="warning")
+
+    def __enter__(self) -> EmbeddedStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

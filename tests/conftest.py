@@ -1,0 +1,41 @@
+"""Shared fixtures: an in-process AWS (moto) provisioned from the same specs as the CDK app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from embedrec_local.provision import LocalNames, provision
+
+REGION = "us-east-1"
+ADMIN_KEY = "adm_test_admin_key_0123456789"
+JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalNames]:
+    """moto in-process with every table, bucket and queue of the platform, and the functions' env vars."""
+    names = LocalNames()
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "EMBEDREC_ADMIN_KEY": ADMIN_KEY,
+        "EMBEDREC_JWT_SECRET": JWT_SECRET,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "embedrec",
+        "POWERTOOLS_SERVICE_NAME": "embedrec-test",
+        **names.environment(),
+    }.items():
+        monkeypatch.setenv(key, value)
+    from functions.api.dependencies import reset_container_state
+
+    with mock_aws():
+        provision(names, REGION)
+        reset_container_state()
+        yield names
+    reset_container_state()

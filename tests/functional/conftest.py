@@ -1,0 +1,74 @@
+"""Functional fixtures: the api app in-process over moto, and a ready tenant with an admin login."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+
+from embedrec_local.provision import LocalNames
+from tests.conftest import ADMIN_KEY
+
+ADMIN_PASSWORD = "SecurePass123!"
+
+
+@dataclass(frozen=True)
+class Shop:
+    """A tenant with an admin account and its access token."""
+
+    tenant_id: str
+    email: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The Authorization header of the shop's admin."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def admin_headers() -> dict[str, str]:
+    """The platform admin's Authorization header."""
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture
+def client(aws_env: LocalNames) -> Iterator[TestClient]:
+    """The api app, in-process."""
+    from functions.api.app import app
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def make_shop(client: TestClient, slug: str, email: str, role: str = "admin") -> Shop:
+    """Create a tenant and an account through the API, then log in."""
+    tenant = client.post(
+        "/api/admin/tenants",
+        json={"name": f"{slug} store", "slug": slug, "plan": "pro", "settings": {"embedding_dimension": 64}},
+        headers=admin_headers(),
+    )
+    assert tenant.status_code == 201, tenant.text
+    tenant_id = tenant.json()["id"]
+    user = client.post(
+        "/api/admin/users",
+        json={"tenant_id": tenant_id, "email": email, "password": ADMIN_PASSWORD, "role": role},
+        headers=admin_headers(),
+    )
+    assert user.status_code == 201, user.text
+    login = client.post("/api/v1/auth/login", json={"email": email, "password": ADMIN_PASSWORD})
+    assert login.status_code == 200, login.text
+    return Shop(tenant_id=tenant_id, email=email, token=login.json()["access_token"])
+
+
+@pytest.fixture
+def shop(client: TestClient) -> Shop:
+    """The walkthrough's TechGadgets tenant with its admin logged in."""
+    return make_shop(client, "techgadgets", "admin@techgadgets.com")
+
+
+@pytest.fixture
+def other_shop(client: TestClient) -> Shop:
+    """A second tenant, to prove isolation."""
+    return make_shop(client, "otherstore", "owner@otherstore.example")
