@@ -30,6 +30,10 @@ Rules a caller may need to explain to a shop:
 * CSV ``row`` numbers count data records from 1 (the line after the header); blank lines are not
   records. Rows with the wrong number of fields or bytes that are not UTF-8 are rejected whole
   (field ``_row``).
+* JSON records use the CSV's names as keys; interactions may also nest ``source``, ``position``,
+  ``revenue`` and ``recommendation_id`` under ``context`` (errors then name ``context.<key>``).
+  Text fields must be JSON strings; numeric fields may be numbers or numeric strings; ``null`` means
+  absent; a missing ``timestamp`` means ``now``. Unknown keys and wrong types reject the row.
 """
 
 from __future__ import annotations
@@ -241,7 +245,7 @@ class _IssueLog:
         # Rows past the limit-th rejected row cannot be listed, so their messages are never built.
         cutoff = np.partition(rejected_rows, limit - 1)[limit - 1] if rejected_rows.size > limit else np.inf
         rank = {name: i for i, name in enumerate(self.field_order)}
-        pending: list[tuple[int, int, int, str, Callable[[], str]]] = []
+        pending: list[tuple[int, int, str, Callable[[], str]]] = []
         for group in self._groups:
             for index in group.indices[rows[group.indices] <= cutoff]:
                 pending.append(self._pending(int(index), group.field, rank, group.explain))
@@ -250,20 +254,19 @@ class _IssueLog:
                 pending.append(self._pending(index, name, rank, _constant(message)))
         for issue in self._outside:
             if issue.row <= cutoff:
-                pending.append((issue.row, -1, -1, issue.field, _constant(issue.message)))
+                pending.append((issue.row, -1, issue.field, _constant(issue.message)))
         pending.sort(key=lambda p: (p[0], p[1]))
-        listed = [RowIssue(row, name, make()) for row, _, _, name, make in pending[:limit]]
+        listed = [RowIssue(row, name, make()) for row, _, name, make in pending[:limit]]
         return listed, total - len(listed)
 
     def _pending(
         self, index: int, name: str, rank: Mapping[str, int], explain: Callable[[int], str]
-    ) -> tuple[int, int, int, str, Callable[[], str]]:
+    ) -> tuple[int, int, str, Callable[[], str]]:
         label = self._labels.get(name)
         shown = f"context.{name}" if label is not None and label[index] else name
         return (
             int(self.row_numbers[index]),
             rank.get(name, len(rank)),
-            index,
             shown,
             lambda: explain(index),
         )

@@ -15,14 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.common import deployment
+
 Handler = Callable[[dict[str, Any], Any], Any]
 
-# Function name → handler string, as the CDK app declares them.
-LOCAL_FUNCTIONS: dict[str, str] = {
-    "ingest": "functions.ingest.handler.handle_s3_event",
-    "api": "functions.api.app.handler",
-    "serving": "functions.serving.app.handler",
-}
+# Function name → handler string, exactly as the CDK app declares them.
+LOCAL_FUNCTIONS: dict[str, str] = {spec.name: spec.handler for spec in deployment.FUNCTIONS}
 
 
 @dataclass

@@ -1,0 +1,65 @@
+"""The Lambda functions of the platform: names, real handler strings, layers and sizes.
+
+The CDK app creates one function per entry; the local stack's in-process runner invokes the same
+handler strings, and the state machine's ``${...}`` placeholders name the pipeline entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Layer = Literal["data", "serving"]  # data: pyarrow + numpy; serving: faiss + onnxruntime + numpy
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One Lambda function."""
+
+    name: str
+    handler: str
+    layer: Layer
+    memory_mb: int = 1024
+    timeout_s: int = 30
+    asl_placeholder: str | None = None  # the ${...} it fills in the training workflow's ASL
+
+
+API = FunctionSpec("api", "functions.api.app.handler", "data", memory_mb=1024, timeout_s=29)
+SERVING = FunctionSpec("serving", "functions.serving.app.handler", "serving", memory_mb=2048, timeout_s=29)
+INGEST = FunctionSpec(
+    "ingest", "functions.ingest.handler.handle_s3_event", "data", memory_mb=2048, timeout_s=300
+)
+
+_STEPS = "functions.pipeline.handlers"
+PIPELINE_STEPS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        "prepare-dataset", f"{_STEPS}.handle_prepare_dataset", "data", 3008, 600, "PrepareDatasetFunctionArn"
+    ),
+    FunctionSpec(
+        "submit-training", f"{_STEPS}.handle_submit_training", "data", 512, 60, "SubmitTrainingFunctionArn"
+    ),
+    FunctionSpec(
+        "check-training", f"{_STEPS}.handle_check_training", "data", 512, 60, "CheckTrainingFunctionArn"
+    ),
+    FunctionSpec(
+        "evaluate-candidate",
+        f"{_STEPS}.handle_evaluate_candidate",
+        "data",
+        512,
+        60,
+        "EvaluateCandidateFunctionArn",
+    ),
+    FunctionSpec(
+        "promote-model", f"{_STEPS}.handle_promote_model", "data", 512, 60, "PromoteModelFunctionArn"
+    ),
+    FunctionSpec(
+        "reject-candidate", f"{_STEPS}.handle_reject_candidate", "data", 512, 60, "RejectCandidateFunctionArn"
+    ),
+    FunctionSpec(
+        "record-failure", f"{_STEPS}.handle_record_failure", "data", 512, 60, "RecordFailureFunctionArn"
+    ),
+)
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (API, SERVING, INGEST, *PIPELINE_STEPS)
+
+TRAINING_WORKFLOW_ASL = "functions/pipeline/training_workflow.asl.json"
