@@ -1055,6 +1055,7 @@ def _title(brand: str, model: str, choices: Iterable[str]) -> str:
 
 
 def _build_catalogue(n_items: int, rng: np.random.Generator) -> _Catalogue:
+    """``n_items`` distinct variants of the product lines, split across categories by their shares."""
     lines = _lines()
     devices: dict[str, list[_Line]] = {}
     for line in lines:
@@ -1316,7 +1317,8 @@ def _allocate_budgets(n_users: int, n_interactions: int, rng: np.random.Generato
         budgets = np.zeros(n_users, dtype=np.int64)
         budgets[rng.choice(n_users, size=n_interactions, replace=False)] = 1
         return budgets
-    activity = rng.lognormal(0.0, _ACTIVITY_SIGMA, size=n_users)
+    # Capped at three sigmas: heavy customers, not crawlers.
+    activity = np.minimum(rng.lognormal(0.0, _ACTIVITY_SIGMA, size=n_users), math.exp(3 * _ACTIVITY_SIGMA))
     extra = rng.multinomial(n_interactions - n_users, activity / activity.sum())
     return (1 + extra).astype(np.int64)
 
@@ -1541,40 +1543,10 @@ def generate_sample_data(
     item_ids = [f"item_{i:04d}" for i in range(1, items + 1)]
 
     items_path = output_dir / "items.csv"
-    with items_path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(ITEM_COLUMNS)
-        writer.writerows(
-            zip(
-                item_ids,
-                catalogue.titles,
-                catalogue.categories,
-                (f"{p:.2f}" for p in catalogue.prices.tolist()),
-                catalogue.brands,
-                catalogue.descriptions,
-                strict=True,
-            )
-        )
-
-    event_users = np.asarray(events.users, dtype=np.int64)
-    order = np.lexsort((np.arange(len(epochs)), event_users, epochs))  # an event log, oldest first
-    stamps = np.datetime_as_string(epochs[order].astype("datetime64[s]"), unit="s").tolist()
-    type_codes = np.asarray(events.types, dtype=np.int64)[order]
+    _write_items(items_path, item_ids, catalogue)
     interactions_path = output_dir / "interactions.csv"
-    with interactions_path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(INTERACTION_COLUMNS)
-        writer.writerows(
-            zip(
-                (user_ids[u] for u in event_users[order].tolist()),
-                (item_ids[i] for i in np.asarray(events.items, dtype=np.int64)[order].tolist()),
-                (_TYPE_NAMES[t] for t in type_codes.tolist()),
-                (f"{s}Z" for s in stamps),
-                ("" if math.isnan(r) else f"{r:.1f}" for r in np.asarray(events.ratings)[order].tolist()),
-                strict=True,
-            )
-        )
-
+    type_codes = _write_interactions(interactions_path, user_ids, item_ids, events, epochs)
+    event_users = np.asarray(events.users, dtype=np.int64)
     users_path = output_dir / "users.csv"
     _write_users(users_path, user_ids, primary, event_users, epochs, window_end, rng)
 
@@ -1592,6 +1564,47 @@ def generate_sample_data(
         seed=int(seed),
         interaction_type_counts={name: int(n) for name, n in zip(_TYPE_NAMES, counts, strict=True) if n},
     )
+
+
+def _write_items(path: Path, item_ids: list[str], catalogue: _Catalogue) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(ITEM_COLUMNS)
+        writer.writerows(
+            zip(
+                item_ids,
+                catalogue.titles,
+                catalogue.categories,
+                (f"{p:.2f}" for p in catalogue.prices.tolist()),
+                catalogue.brands,
+                catalogue.descriptions,
+                strict=True,
+            )
+        )
+
+
+def _write_interactions(
+    path: Path, user_ids: list[str], item_ids: list[str], events: _Events, epochs: IntArray
+) -> IntArray:
+    """Write the events as an event log, oldest first; returns their type codes in file order."""
+    event_users = np.asarray(events.users, dtype=np.int64)
+    order = np.lexsort((np.arange(len(epochs)), event_users, epochs))
+    stamps = np.datetime_as_string(epochs[order].astype("datetime64[s]"), unit="s").tolist()
+    type_codes = np.asarray(events.types, dtype=np.int64)[order]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(INTERACTION_COLUMNS)
+        writer.writerows(
+            zip(
+                (user_ids[u] for u in event_users[order].tolist()),
+                (item_ids[i] for i in np.asarray(events.items, dtype=np.int64)[order].tolist()),
+                (_TYPE_NAMES[t] for t in type_codes.tolist()),
+                (f"{s}Z" for s in stamps),
+                ("" if math.isnan(r) else f"{r:.1f}" for r in np.asarray(events.ratings)[order].tolist()),
+                strict=True,
+            )
+        )
+    return type_codes
 
 
 def _write_users(
