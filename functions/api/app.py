@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from mangum import Mangum
 
 from functions.api.errors import install_error_handlers
-from functions.api.routes import admin, api_keys, auth, ingestion
+from functions.api.routes import admin, api_keys, auth, ingestion, models, training
 
 
 def create_app() -> FastAPI:
@@ -16,7 +16,14 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="Tenants, auth, API keys and data ingestion for the embedrec recommender.",
     )
-    for router in (admin.router, auth.router, api_keys.router, ingestion.router):
+    for router in (
+        admin.router,
+        auth.router,
+        api_keys.router,
+        ingestion.router,
+        training.router,
+        models.router,
+    ):
         app.include_router(router)
     install_error_handlers(app)
     return app

@@ -16,16 +16,24 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions.auth.service import check_admin_key, resolve_principal
 from functions.common import aws
-from functions.common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from functions.common.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServiceUnavailableError,
+)
 from functions.common.models import Permission, Principal
 from functions.common.secrets import resolve_secret
 from functions.common.settings import ApiSettings, get_api_settings
 from functions.ingestion.service import IngestionService
+from functions.pipeline.control import Workflow
 from functions.repositories.accounts import AccountRepository
 from functions.repositories.api_keys import ApiKeyRepository
 from functions.repositories.data_store import DataStore
 from functions.repositories.events import EventIdRepository, RecentEventsRepository
+from functions.repositories.model_registry import ModelRegistry
 from functions.repositories.tenants import TenantRepository
+from functions.repositories.training_jobs import TrainingJobRepository
 from functions.repositories.uploads import UploadRepository
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from /api/v1/auth/login or an API key")
@@ -86,6 +94,27 @@ def ingestion_service() -> IngestionService:
             client, settings.recent_events_table, timedelta(days=settings.recent_events_ttl_days)
         ),
     )
+
+
+@lru_cache(maxsize=1)
+def training_jobs() -> TrainingJobRepository:
+    """The container's training-job repository."""
+    return TrainingJobRepository(aws.dynamodb_resource().Table(get_api_settings().training_jobs_table))
+
+
+@lru_cache(maxsize=1)
+def model_registry() -> ModelRegistry:
+    """The container's model registry."""
+    return ModelRegistry(aws.dynamodb_resource().Table(get_api_settings().model_registry_table))
+
+
+@lru_cache(maxsize=1)
+def workflow() -> Workflow:
+    """The training workflow (``ServiceUnavailableError`` where it is not deployed)."""
+    settings = get_api_settings()
+    if not settings.state_machine_arn:
+        raise ServiceUnavailableError("training is not configured on this deployment")
+    return Workflow(aws.stepfunctions_client(), settings.state_machine_arn, settings.training_poll_seconds)
 
 
 @lru_cache(maxsize=1)
@@ -176,11 +205,16 @@ def reset_container_state() -> None:
         upload_repository,
         data_store,
         ingestion_service,
+        training_jobs,
+        model_registry,
+        workflow,
         jwt_secret,
         admin_key,
         aws.dynamodb_resource,
         aws.dynamodb_client,
         aws.s3_client,
+        aws.stepfunctions_client,
+        aws.batch_client,
     ):
         factory.cache_clear()
     _active_tenants.clear()

@@ -13,8 +13,10 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_batch import BatchClient
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
 
 # Retries with jitter absorb throttling; the data layer turns what is left into ServiceUnavailableError.
 _CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=3, read_timeout=10)
@@ -36,3 +38,15 @@ def s3_client() -> S3Client:
 def dynamodb_client() -> DynamoDBClient:
     """The container's low-level DynamoDB client (typed attribute values, for hot batched paths)."""
     return boto3.client("dynamodb", config=_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def batch_client() -> BatchClient:
+    """The container's AWS Batch client."""
+    return boto3.client("batch", config=_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def stepfunctions_client() -> SFNClient:
+    """The container's Step Functions client."""
+    return boto3.client("stepfunctions", config=_CONFIG)

@@ -44,3 +44,11 @@ class PermissionDeniedError(EmbedrecError):
 
 class ServiceUnavailableError(EmbedrecError):
     """A dependency (S3, DynamoDB) failed or throttled; nothing was half-written, the caller may retry."""
+
+
+class DatasetError(InvalidInputError):
+    """The tenant's data cannot be trained on (nothing in the window, no catalogue…); retrying won't help."""
+
+
+class TrainingFailedError(EmbedrecError):
+    """The training job ended in failure; the message carries the trainer's reason."""

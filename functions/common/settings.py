@@ -50,6 +50,9 @@ class ApiSettings(StorageSettings):
     # API Gateway refuses bodies above 10 MB; locally the same limit is enforced by the app.
     max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
     upload_url_ttl_seconds: Annotated[int, Field(ge=60, le=43_200)] = 900
+    # The training workflow; absent where training is not deployed (the trigger then answers 503).
+    state_machine_arn: str | None = None
+    training_poll_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
 
     @model_validator(mode="after")
     def _secrets_configured(self) -> ApiSettings:
@@ -64,6 +67,17 @@ class IngestSettings(StorageSettings):
     """The ``ingest`` function (S3 drop folder): storage only."""
 
 
+class PipelineSettings(StorageSettings):
+    """The training workflow's task functions."""
+
+    training_job_queue: ResourceName
+    training_job_definition: ResourceName
+    default_window_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # Each user's latest interactions (this share, at least one) form the time-based validation split.
+    validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.2
+    default_quality_floor: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+
+
 @lru_cache(maxsize=1)
 def get_api_settings() -> ApiSettings:
     """The api function's settings, read from the environment once per container."""
@@ -74,3 +88,9 @@ def get_api_settings() -> ApiSettings:
 def get_ingest_settings() -> IngestSettings:
     """The ingest function's settings, read from the environment once per container."""
     return IngestSettings()  # type: ignore[call-arg]
+
+
+@lru_cache(maxsize=1)
+def get_pipeline_settings() -> PipelineSettings:
+    """The pipeline functions' settings, read from the environment once per container."""
+    return PipelineSettings()  # type: ignore[call-arg]

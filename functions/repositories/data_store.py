@@ -49,6 +49,14 @@ class DataStore:
         with unavailable_on_failure("the data store"):
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=buffer.getvalue())
 
+    def read_parquet(self, key: str) -> pa.Table:
+        """One Parquet object as a table; ``NotFoundError`` if it is gone."""
+        return pq.read_table(io.BytesIO(self.get_bytes(key)))
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix`` in this bucket."""
+        return list_keys(self._s3, self._bucket, prefix)
+
     def delete(self, key: str) -> None:
         """Remove one object (used to undo a write whose bookkeeping failed)."""
         with unavailable_on_failure("the data store"):
@@ -118,3 +126,12 @@ class DataStore:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def list_keys(s3: S3Client, bucket: str, prefix: str) -> list[str]:
+    """Every object key under ``prefix`` (paginated)."""
+    keys: list[str] = []
+    with unavailable_on_failure("the data store"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    return keys

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from embedrec_local.client import EmbedrecClient
@@ -46,7 +47,9 @@ def run_walkthrough(
     from embedrec_local.sample_data import generate_sample_data
 
     started = time.perf_counter()
-    generate_sample_data(data_dir, users=users, items=items, interactions=interactions)
+    # The window ends today, so the workflow's default 90-day window covers every interaction.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    generate_sample_data(data_dir, users=users, items=items, interactions=interactions, end=today)
     _say(f"    -> {data_dir} in {time.perf_counter() - started:.1f} s")
     reports = {}
     for kind, name in (("items", "items.csv"), ("interactions", "interactions.csv")):

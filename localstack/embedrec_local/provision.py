@@ -5,13 +5,17 @@ The same ``functions.common.resources`` specs drive the CDK constructs, so local
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from functions.common import resources
+from functions.common import deployment, resources
 
 DROP_QUEUE = "embedrec-drop-folder"
 
@@ -112,3 +116,104 @@ def provision(names: LocalNames, region: str) -> dict[str, str]:
         },
     )
     return {"drop_queue_url": queue_url, "drop_queue_arn": queue_arn}
+
+
+ACCOUNT = "123456789012"  # moto's account
+TRAINING_QUEUE = "embedrec-training"
+TRAINING_DEFINITION = "embedrec-training"
+STATE_MACHINE = "embedrec-training-workflow"
+TRAINING_COMMAND = ["python", "-m", "training_jobs.train"]
+
+
+def state_machine_arn(region: str) -> str:
+    """The local state machine's ARN (known before it exists, so functions can be configured first)."""
+    return f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{STATE_MACHINE}"
+
+
+def compute_environment(names: LocalNames, region: str) -> dict[str, str]:
+    """The env vars naming the workflow's compute, as the CDK app sets them."""
+    return {
+        "EMBEDREC_STATE_MACHINE_ARN": state_machine_arn(region),
+        "EMBEDREC_TRAINING_JOB_QUEUE": TRAINING_QUEUE,
+        "EMBEDREC_TRAINING_JOB_DEFINITION": TRAINING_DEFINITION,
+        "EMBEDREC_TRAINING_JOBS_TABLE": names.table(resources.TRAINING_JOBS),
+    }
+
+
+def function_arn(region: str, name: str) -> str:
+    """The ARN of a locally registered function."""
+    return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
+
+
+def render_workflow(region: str) -> str:
+    """The training workflow's ASL with each ``${...}`` placeholder replaced by a local function ARN."""
+    definition = Path(deployment.TRAINING_WORKFLOW_ASL)
+    if not definition.is_absolute():
+        definition = Path(__file__).resolve().parents[2] / definition
+    text = definition.read_text()
+    for spec in deployment.PIPELINE_STEPS:
+        assert spec.asl_placeholder is not None
+        text = text.replace("${" + spec.asl_placeholder + "}", function_arn(region, spec.name))
+    return text
+
+
+def provision_compute(region: str) -> None:
+    """Register the Lambda functions (real handler strings), Batch queue/definition and the state machine."""
+    iam = boto3.client("iam", region_name=region)
+    try:
+        role_arn = iam.create_role(
+            RoleName="embedrec-local",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "EntityAlreadyExists":
+            raise
+        role_arn = iam.get_role(RoleName="embedrec-local")["Role"]["Arn"]
+    lam = boto3.client("lambda", region_name=region)
+    existing = {fn["FunctionName"] for fn in lam.list_functions()["Functions"]}
+    for spec in deployment.FUNCTIONS:
+        if spec.name in existing:
+            continue
+        lam.create_function(
+            FunctionName=spec.name,
+            Runtime="python3.12",
+            Role=role_arn,
+            Handler=spec.handler,
+            Code={"ZipFile": _empty_zip()},
+            Timeout=spec.timeout_s,
+            MemorySize=spec.memory_mb,
+        )
+    batch = boto3.client("batch", region_name=region)
+    if not batch.describe_job_queues(jobQueues=[TRAINING_QUEUE])["jobQueues"]:
+        env_arn = batch.create_compute_environment(
+            computeEnvironmentName="embedrec-local-cpu",
+            type="UNMANAGED",
+            state="ENABLED",
+            serviceRole=role_arn,
+        )["computeEnvironmentArn"]
+        batch.create_job_queue(
+            jobQueueName=TRAINING_QUEUE,
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env_arn}],
+        )
+        batch.register_job_definition(
+            jobDefinitionName=TRAINING_DEFINITION,
+            type="container",
+            containerProperties={
+                "image": "embedrec-training:local",
+                "command": TRAINING_COMMAND,
+                "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
+            },
+        )
+    sfn = boto3.client("stepfunctions", region_name=region)
+    if not any(m["name"] == STATE_MACHINE for m in sfn.list_state_machines()["stateMachines"]):
+        sfn.create_state_machine(name=STATE_MACHINE, definition=render_workflow(region), roleArn=role_arn)
+
+
+def _empty_zip() -> bytes:
+    """A deployment package placeholder: the local runner imports the code from this checkout."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "code is run in-process from the embedrec checkout")
+    return buffer.getvalue()

@@ -60,17 +60,20 @@ class LambdaRunner:
         except KeyError:
             raise KeyError(f"no local function named '{function_name}'") from None
 
-    def _resolve(self, function_name: str) -> Handler:
+    def _resolve(self, handler_string: str) -> Handler:
         with self._lock:
-            if function_name not in self._handlers:
-                module_name, _, attribute = self.handler_string(function_name).rpartition(".")
-                handler = getattr(importlib.import_module(module_name), attribute)
-                self._handlers[function_name] = handler
-            return self._handlers[function_name]
+            if handler_string not in self._handlers:
+                module_name, _, attribute = handler_string.rpartition(".")
+                self._handlers[handler_string] = getattr(importlib.import_module(module_name), attribute)
+            return self._handlers[handler_string]
 
     def invoke(self, function_name: str, event: dict[str, Any]) -> Any:
         """Invoke synchronously (RequestResponse); the event and result cross a JSON boundary like Lambda."""
-        handler = self._resolve(function_name)
+        return self.invoke_handler(self.handler_string(function_name), function_name, event)
+
+    def invoke_handler(self, handler_string: str, function_name: str, event: dict[str, Any]) -> Any:
+        """Invoke a handler by its handler string (what moto's Lambda backend knows of a function)."""
+        handler = self._resolve(handler_string)
         payload = json.loads(json.dumps(event))
         result = handler(payload, LocalLambdaContext(function_name=function_name))
         return json.loads(json.dumps(result)) if result is not None else None

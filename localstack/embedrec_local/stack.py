@@ -16,7 +16,7 @@ from types import TracebackType
 import httpx
 
 from embedrec_local.drop_folder import DropFolderPoller
-from embedrec_local.provision import LocalNames, provision
+from embedrec_local.provision import LocalNames, compute_environment, provision, provision_compute
 from embedrec_local.runner import LambdaRunner
 
 LOOPBACK = "127.0.0.1"
@@ -42,6 +42,8 @@ class StackConfig:
         default_factory=lambda: os.environ.get("EMBEDREC_JWT_SECRET") or secrets.token_hex(32)
     )
     names: LocalNames = field(default_factory=LocalNames)
+    training_poll_seconds: int = 2
+    moto_logs: bool = bool(os.environ.get("EMBEDREC_MOTO_LOGS"))
 
 
 def _new_admin_key() -> str:
@@ -77,17 +79,21 @@ class EmbeddedStack:
             "POWERTOOLS_METRICS_NAMESPACE": "embedrec",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            "EMBEDREC_TRAINING_POLL_SECONDS": str(self.config.training_poll_seconds),
             **self.config.names.environment(),
+            **compute_environment(self.config.names, REGION),
         }
 
     def start(self) -> None:
         """Start moto, provision every resource and start the drop-folder delivery."""
         moto_port = self.config.moto_port or free_port()
         self.moto_endpoint = f"http://{LOOPBACK}:{moto_port}"
+        # The moto process runs the Lambda handlers and spawns training jobs: it gets the functions' env.
         self._moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(moto_port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "embedrec_local.moto_server", "-H", LOOPBACK, "-p", str(moto_port)],
+            env={**os.environ, **self.environment(), "MOTO_PORT": str(moto_port)},
+            stdout=subprocess.DEVNULL if not self.config.moto_logs else None,
+            stderr=subprocess.DEVNULL if not self.config.moto_logs else None,
         )
         self._wait_for_moto()
         httpx.post(
@@ -97,6 +103,7 @@ class EmbeddedStack:
         ).raise_for_status()
         os.environ.update(self.environment())
         queues = provision(self.config.names, REGION)
+        provision_compute(REGION)
         self._poller = DropFolderPoller(
             self.runner, queues["drop_queue_url"], queues["drop_queue_arn"], REGION
         )

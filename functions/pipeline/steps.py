@@ -1,0 +1,263 @@
+"""The training workflow's steps. Each takes the execution state's parts and returns its result.
+
+Entry points in ``handlers.py`` parse the Step Functions event and call exactly one of these.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from functions.common.errors import DatasetError, NotFoundError, TrainingFailedError
+from functions.pipeline.dataset import prepare_snapshot
+from functions.repositories._dynamo import to_iso
+from functions.repositories.data_store import DataStore
+from functions.repositories.model_registry import ActivePointer, ModelRegistry
+from functions.repositories.tenants import TenantRepository
+from functions.repositories.training_jobs import TrainingJobRepository
+
+if TYPE_CHECKING:
+    from mypy_boto3_batch import BatchClient
+
+_RUNNING_STATES = {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    """What the steps work with (built once per container by the entry points)."""
+
+    data: DataStore
+    artifacts: DataStore
+    jobs: TrainingJobRepository
+    registry: ModelRegistry
+    tenants: TenantRepository
+    batch: BatchClient
+    job_queue: str
+    job_definition: str
+
+
+def prepare_dataset(
+    ctx: PipelineContext,
+    state: dict[str, Any],
+    *,
+    now: datetime,
+    window_days: int,
+    validation_fraction: float,
+) -> dict[str, Any]:
+    """Snapshot the tenant's data for this job and allocate the candidate's version name."""
+    tenant_id, job_id = state["tenant_id"], state["job_id"]
+    snapshot = prepare_snapshot(
+        ctx.data, tenant_id, job_id, now=now, window_days=window_days, validation_fraction=validation_fraction
+    )
+    if snapshot.validation == 0:
+        raise DatasetError(
+            f"too little history in the last {window_days} days for a validation split: "
+            f"{snapshot.interactions} interaction(s), and no user has at least 3"
+        )
+    version = ctx.registry.next_version(tenant_id, state["model_type"])
+    result = {
+        "uri": f"s3://{ctx.data.bucket}/{snapshot.prefix}",
+        "version": version,
+        "interactions": snapshot.interactions,
+        "validation": snapshot.validation,
+        "users": snapshot.users,
+        "items": snapshot.items,
+        "window_start": to_iso(snapshot.window_start),
+        "window_end": to_iso(snapshot.window_end),
+    }
+    ctx.jobs.update(tenant_id, job_id, {"model_version": version, "dataset": result})
+    return result
+
+
+def submit_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any]:
+    """Submit the training container to the GPU job queue."""
+    tenant_id, job_id, dataset = state["tenant_id"], state["job_id"], state["dataset"]
+    config = {"model_type": state["model_type"], **state.get("config", {})}
+    environment = {
+        "EMBEDREC_TENANT_ID": tenant_id,
+        "EMBEDREC_JOB_ID": job_id,
+        "EMBEDREC_DATASET_URI": dataset["uri"],
+        "EMBEDREC_MODEL_VERSION": dataset["version"],
+        "EMBEDREC_TRAINING_CONFIG": json.dumps(config),
+    }
+    response = ctx.batch.submit_job(
+        jobName=f"embedrec-{job_id}",
+        jobQueue=ctx.job_queue,
+        jobDefinition=ctx.job_definition,
+        containerOverrides={"environment": [{"name": k, "value": v} for k, v in environment.items()]},
+        tags={"tenant_id": tenant_id, "job_id": job_id},
+    )
+    ctx.jobs.update(tenant_id, job_id, {"batch_job_id": response["jobId"]})
+    return {"batch_job_id": response["jobId"], "state": "SUBMITTED"}
+
+
+def check_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any]:
+    """The Batch job's state, folded to RUNNING / SUCCEEDED / FAILED, with the trainer's reason."""
+    training = state["training"]
+    jobs = ctx.batch.describe_jobs(jobs=[training["batch_job_id"]])["jobs"]
+    if not jobs:
+        return {**training, "state": "FAILED", "reason": "the training job disappeared from AWS Batch"}
+    batch_job = jobs[0]
+    status = batch_job["status"]
+    record = ctx.jobs.get(state["tenant_id"], state["job_id"])
+    if status in _RUNNING_STATES:
+        return {**training, "state": "RUNNING", "progress": record.get("progress", 0)}
+    if status == "SUCCEEDED" and record.get("status") == "completed":
+        return {**training, "state": "SUCCEEDED", "progress": 100}
+    reason = record.get("error") or batch_job.get("statusReason") or "the training container failed"
+    if status == "SUCCEEDED":
+        reason = "the training container exited without completing the job record"
+    return {**training, "state": "FAILED", "reason": str(reason)}
+
+
+def evaluate_candidate(
+    ctx: PipelineContext, state: dict[str, Any], *, now: datetime, default_floor: float
+) -> dict[str, Any]:
+    """Decide whether the candidate replaces the active model: it must beat it and clear the floor."""
+    tenant_id, version = state["tenant_id"], state["dataset"]["version"]
+    manifest_key = f"models/{tenant_id}/{version}/manifest.json"
+    try:
+        manifest = json.loads(ctx.artifacts.get_bytes(manifest_key))
+    except NotFoundError as exc:
+        raise TrainingFailedError(f"the candidate {version} has no manifest") from exc
+    candidate = float(manifest["metrics"]["ndcg_10"])
+    settings = ctx.tenants.get(tenant_id).settings
+    floor = float(settings.get("quality_floor", default_floor))  # type: ignore[arg-type]
+    active = ctx.registry.active(tenant_id)
+    active_ndcg = None
+    if active is not None:
+        active_ndcg = float(ctx.registry.get_version(tenant_id, active.version)["metrics"]["ndcg_10"])
+    if candidate < floor:
+        promote, reason = False, f"validation NDCG@10 {candidate:.4f} is below the quality floor {floor:.4f}"
+    elif active is not None and active_ndcg is not None and candidate <= active_ndcg:
+        promote, reason = (
+            False,
+            (
+                f"validation NDCG@10 {candidate:.4f} does not beat the active "
+                f"{active.version}'s {active_ndcg:.4f}"
+            ),
+        )
+    else:
+        baseline = (
+            f" (active {active.version}: {active_ndcg:.4f})" if active is not None else " (no active model)"
+        )
+        promote, reason = True, f"validation NDCG@10 {candidate:.4f} clears the floor {floor:.4f}{baseline}"
+    ctx.registry.put_version(
+        tenant_id,
+        version,
+        {
+            "status": "candidate",
+            "model_type": manifest.get("model_type", state["model_type"]),
+            "metrics": manifest["metrics"],
+            "baseline_metrics": manifest.get("baseline_metrics", {}),
+            "manifest_key": manifest_key,
+            "job_id": state["job_id"],
+            "created_at": manifest.get("created_at", to_iso(now)),
+            "decision": reason,
+        },
+    )
+    return {
+        "promote": promote,
+        "reason": reason,
+        "candidate_ndcg_10": candidate,
+        "active_version": active.version if active else None,
+        "active_revision": active.revision if active else None,
+        "manifest_key": manifest_key,
+    }
+
+
+def promote_model(ctx: PipelineContext, state: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """Switch the active pointer to the candidate (one conditional write) and close the job."""
+    tenant_id, job_id = state["tenant_id"], state["job_id"]
+    evaluation, version = state["evaluation"], state["dataset"]["version"]
+    expected = None
+    if evaluation.get("active_version"):
+        expected = ActivePointer(evaluation["active_version"], "", int(evaluation["active_revision"]))
+    activate_version(
+        ctx.registry, tenant_id, version, expected=expected, now=now, reason=evaluation["reason"]
+    )
+    _record_decision(ctx, tenant_id, version, promoted=True, reason=evaluation["reason"], now=now)
+    ctx.jobs.update(
+        tenant_id, job_id, {"deployed": True, "decision": evaluation["reason"], "finished_at": to_iso(now)}
+    )
+    ctx.jobs.release_lock(tenant_id, job_id)
+    return {"version": version, "deployed": True}
+
+
+def activate_version(
+    registry: ModelRegistry,
+    tenant_id: str,
+    version: str,
+    *,
+    expected: ActivePointer | None,
+    now: datetime,
+    reason: str,
+) -> None:
+    """Make ``version`` the active one (promotion, rollback or roll-forward) and retire the previous."""
+    record = registry.get_version(tenant_id, version)
+    current = registry.active(tenant_id) if expected is None else expected
+    registry.switch_active(tenant_id, version, record["manifest_key"], expected=current, now=now)
+    if current is not None and current.version != version:
+        registry.put_version(
+            tenant_id,
+            current.version,
+            {**registry.get_version(tenant_id, current.version), "status": "retired"},
+        )
+    registry.put_version(
+        tenant_id, version, {**record, "status": "active", "activated_at": to_iso(now), "decision": reason}
+    )
+
+
+def reject_candidate(ctx: PipelineContext, state: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """Keep the active model; record why the candidate lost."""
+    tenant_id, job_id = state["tenant_id"], state["job_id"]
+    evaluation, version = state["evaluation"], state["dataset"]["version"]
+    record = ctx.registry.get_version(tenant_id, version)
+    ctx.registry.put_version(
+        tenant_id, version, {**record, "status": "rejected", "decision": evaluation["reason"]}
+    )
+    _record_decision(ctx, tenant_id, version, promoted=False, reason=evaluation["reason"], now=now)
+    ctx.jobs.update(
+        tenant_id, job_id, {"deployed": False, "decision": evaluation["reason"], "finished_at": to_iso(now)}
+    )
+    ctx.jobs.release_lock(tenant_id, job_id)
+    return {"version": version, "deployed": False}
+
+
+def record_failure(ctx: PipelineContext, state: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """Mark the job failed with a readable message; serving keeps whatever it had."""
+    tenant_id, job_id = state["tenant_id"], state["job_id"]
+    message = failure_message(state.get("error", {}))
+    ctx.jobs.update(
+        tenant_id,
+        job_id,
+        {"status": "failed", "error": message, "deployed": False, "finished_at": to_iso(now)},
+    )
+    ctx.jobs.release_lock(tenant_id, job_id)
+    return {"status": "failed", "error": message}
+
+
+def failure_message(error: dict[str, Any]) -> str:
+    """A person-readable message from a Step Functions error object (``Error`` + ``Cause``)."""
+    name, cause = str(error.get("Error", "Error")), error.get("Cause", "")
+    if isinstance(cause, str):
+        try:
+            parsed = json.loads(cause)
+        except json.JSONDecodeError:
+            parsed = cause
+        cause = parsed
+    if isinstance(cause, dict):
+        cause = cause.get("errorMessage") or cause.get("message") or json.dumps(cause)
+    return f"{name}: {cause}" if cause else name
+
+
+def _record_decision(
+    ctx: PipelineContext, tenant_id: str, version: str, *, promoted: bool, reason: str, now: datetime
+) -> None:
+    """``decision.json`` beside the (immutable) manifest: why the version was promoted or rejected."""
+    ctx.artifacts.put_json(
+        f"models/{tenant_id}/{version}/decision.json",
+        {"version": version, "promoted": promoted, "reason": reason, "decided_at": to_iso(now)},
+    )

@@ -1,0 +1,23 @@
+"""The local stack's moto server: moto's own server with the local compute substrates installed.
+
+``python -m embedrec_local.moto_server -H 127.0.0.1 -p PORT`` (the stack starts it with the functions'
+environment, so in-process Lambda handlers and training subprocesses reach this same server).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from moto import server
+
+from embedrec_local import moto_patches
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Install the patches, then run moto's server."""
+    moto_patches.install()
+    server.main(argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
