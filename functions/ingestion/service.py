@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from functions.common import resources
 from functions.common.errors import ConflictError, ServiceUnavailableError
+from functions.ingestion.popularity import count_items, merge_counts, popular_document
 from functions.ingestion.schema import ITEMS_SCHEMA
 from functions.ingestion.validation import (
     RowIssue,
@@ -190,6 +191,9 @@ class IngestionService:
             except ServiceUnavailableError:
                 self._event_ids.release(tenant_id, fresh_ids, upload_id)
                 raise
+            self._compensate_on_failure(
+                lambda: self._count_interactions(tenant_id, table), key, tenant_id, fresh_ids, upload_id
+            )
             if source == "api-json":
                 self._compensate_on_failure(
                     lambda: self._feed_recent(tenant_id, table, upload_id, now),
@@ -243,11 +247,38 @@ class IngestionService:
             current = self._store.read_catalog(tenant_id)
             merged = _upsert_by_item_id(current.table, new_rows)
             try:
-                self._store.write_catalog(tenant_id, merged, expected_etag=current.etag)
-                return
+                self._store.write_versioned(
+                    resources.catalog_key(tenant_id), merged, expected_etag=current.etag
+                )
             except ConflictError:
                 continue
+            self._publish_popular(tenant_id, catalog=merged)
+            return
         raise ServiceUnavailableError("the catalogue is being updated by another upload, please retry")
+
+    def _count_interactions(self, tenant_id: str, table: pa.Table) -> None:
+        """Add a batch's weighted counts to the tenant's item counts, then republish popular items."""
+        batch = count_items(table)
+        key = resources.item_counts_key(tenant_id)
+        for _attempt in range(_CATALOG_RETRIES):
+            current = self._store.read_versioned(key)
+            try:
+                self._store.write_versioned(
+                    key, merge_counts(current.table, batch), expected_etag=current.etag
+                )
+            except ConflictError:
+                continue
+            self._publish_popular(tenant_id)
+            return
+        raise ServiceUnavailableError("item counts are being updated by another upload, please retry")
+
+    def _publish_popular(self, tenant_id: str, catalog: pa.Table | None = None) -> None:
+        """Rewrite ``popular.json`` from the current counts and catalogue (a no-op until both exist)."""
+        counts = self._store.read_versioned(resources.item_counts_key(tenant_id)).table
+        catalog = catalog if catalog is not None else self._store.read_catalog(tenant_id).table
+        if counts is None or catalog is None:
+            return
+        self._store.put_json(resources.popular_key(tenant_id), popular_document(counts, catalog))
 
     def _feed_recent(self, tenant_id: str, table: pa.Table, upload_id: str, now: datetime) -> None:
         rows = table.select(["user_id", "item_id", "interaction_type", "timestamp", "event_id"]).to_pylist()

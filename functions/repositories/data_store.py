@@ -62,11 +62,11 @@ class DataStore:
         with unavailable_on_failure("the data store"):
             self._s3.delete_object(Bucket=self._bucket, Key=key)
 
-    def read_catalog(self, tenant_id: str) -> CatalogVersion:
-        """The tenant's current catalogue (``table`` None when no item was ever uploaded)."""
+    def read_versioned(self, key: str) -> CatalogVersion:
+        """A Parquet object with its ETag (``table`` None when it does not exist yet)."""
         try:
             with unavailable_on_failure("the data store"):
-                response = self._s3.get_object(Bucket=self._bucket, Key=resources.catalog_key(tenant_id))
+                response = self._s3.get_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
             if _code(exc) in _MISSING_CODES:
                 return CatalogVersion(None, None)
@@ -74,21 +74,25 @@ class DataStore:
         body = response["Body"].read()
         return CatalogVersion(pq.read_table(io.BytesIO(body)), response["ETag"])
 
-    def write_catalog(self, tenant_id: str, table: pa.Table, *, expected_etag: str | None) -> None:
-        """Replace the catalogue only if nobody changed it since it was read (``ConflictError`` if so)."""
+    def write_versioned(self, key: str, table: pa.Table, *, expected_etag: str | None) -> None:
+        """Replace a Parquet object only if nobody changed it since it was read (``ConflictError`` if so)."""
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
-        key, body = resources.catalog_key(tenant_id), buffer.getvalue()
+        body = buffer.getvalue()
         try:
             with unavailable_on_failure("the data store"):
                 if expected_etag:
                     self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, IfMatch=expected_etag)
-                else:  # the first catalogue: only if nobody created one meanwhile
+                else:  # the first version: only if nobody created one meanwhile
                     self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, IfNoneMatch="*")
         except ClientError as exc:
             if _code(exc) in _PRECONDITION_CODES:
-                raise ConflictError("the catalogue changed while it was being updated") from exc
+                raise ConflictError(f"{key} changed while it was being updated") from exc
             raise
+
+    def read_catalog(self, tenant_id: str) -> CatalogVersion:
+        """The tenant's current catalogue (``table`` None when no item was ever uploaded)."""
+        return self.read_versioned(resources.catalog_key(tenant_id))
 
     def put_json(self, key: str, document: dict[str, Any]) -> None:
         """Write a JSON document (reports)."""

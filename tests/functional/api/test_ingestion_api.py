@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import boto3
@@ -295,3 +296,31 @@ def test_seed_fixture_files_are_accepted_whole(client: TestClient, shop: Shop) -
     )
 
     assert first.json()["status"] == second.json()["status"] == "success"
+
+
+def test_uploads_keep_a_popular_items_document_for_serving(
+    client: TestClient, shop: Shop, aws_env: LocalNames
+) -> None:
+    client.post("/api/v1/items", files={"file": ("items.csv", ITEMS_CSV, "text/csv")}, headers=shop.auth)
+    client.post(
+        "/api/v1/interactions", files={"file": ("i.csv", INTERACTIONS_CSV, "text/csv")}, headers=shop.auth
+    )
+    client.post(
+        "/api/v1/interactions",
+        json={"user_id": "u9", "item_id": "item_0003", "interaction_type": "purchase"},
+        headers=shop.auth,
+    )
+
+    body = (
+        boto3.client("s3")
+        .get_object(Bucket=aws_env.bucket(resources.DATA_BUCKET), Key=resources.popular_key(shop.tenant_id))[
+            "Body"
+        ]
+        .read()
+    )
+
+    document = json.loads(body)
+    # item_0001: purchase 5; item_0002: purchase 5; item_0003: view 1 + purchase 5 = 6.
+    assert [e["item_id"] for e in document["overall"]] == ["item_0003", "item_0001", "item_0002"]
+    assert document["overall"][0]["title"] == "AirPods Pro"
+    assert list(document["by_category"]) == ["Audio", "Smartphones", "Laptops"]
