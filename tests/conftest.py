@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from embedrec_local.provision import LocalNames, provision
+from embedrec_local.provision import LocalNames, compute_environment, provision, provision_compute
 
 REGION = "us-east-1"
 ADMIN_KEY = "adm_test_admin_key_0123456789"
@@ -30,12 +30,14 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalNames]:
         "POWERTOOLS_METRICS_NAMESPACE": "embedrec",
         "POWERTOOLS_SERVICE_NAME": "embedrec-test",
         **names.environment(),
+        **compute_environment(names, REGION),
     }.items():
         monkeypatch.setenv(key, value)
     from functions.api.dependencies import reset_container_state
 
     with mock_aws():
         provision(names, REGION)
+        provision_compute(REGION, names)
         reset_container_state()
         yield names
     reset_container_state()

@@ -27,6 +27,7 @@ from functions.common.secrets import resolve_secret
 from functions.common.settings import ApiSettings, get_api_settings
 from functions.ingestion.service import IngestionService
 from functions.pipeline.control import Workflow
+from functions.pipeline.schedule import TrainingSchedules, configured_schedules
 from functions.repositories.accounts import AccountRepository
 from functions.repositories.api_keys import ApiKeyRepository
 from functions.repositories.data_store import DataStore
@@ -115,6 +116,15 @@ def workflow() -> Workflow:
     if not settings.state_machine_arn:
         raise ServiceUnavailableError("training is not configured on this deployment")
     return Workflow(aws.stepfunctions_client(), settings.state_machine_arn, settings.training_poll_seconds)
+
+
+@lru_cache(maxsize=1)
+def training_schedules() -> TrainingSchedules | None:
+    """Per-tenant retraining schedules, or None where scheduling is not deployed."""
+    settings = get_api_settings()
+    return configured_schedules(
+        settings.schedule_group, settings.scheduler_role_arn, settings.state_machine_arn
+    )
 
 
 @lru_cache(maxsize=1)
@@ -208,6 +218,7 @@ def reset_container_state() -> None:
         training_jobs,
         model_registry,
         workflow,
+        training_schedules,
         jwt_secret,
         admin_key,
         aws.dynamodb_resource,
@@ -215,6 +226,7 @@ def reset_container_state() -> None:
         aws.s3_client,
         aws.stepfunctions_client,
         aws.batch_client,
+        aws.scheduler_client,
     ):
         factory.cache_clear()
     _active_tenants.clear()

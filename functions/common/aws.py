@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_stepfunctions import SFNClient
 
 # Retries with jitter absorb throttling; the data layer turns what is left into ServiceUnavailableError.
@@ -50,3 +51,9 @@ def batch_client() -> BatchClient:
 def stepfunctions_client() -> SFNClient:
     """The container's Step Functions client."""
     return boto3.client("stepfunctions", config=_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def scheduler_client() -> EventBridgeSchedulerClient:
+    """The container's EventBridge Scheduler client."""
+    return boto3.client("scheduler", config=_CONFIG)

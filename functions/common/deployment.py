@@ -32,6 +32,7 @@ INGEST = FunctionSpec(
 
 _STEPS = "functions.pipeline.handlers"
 PIPELINE_STEPS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("open-job", f"{_STEPS}.handle_open_job", "data", 512, 60, "OpenJobFunctionArn"),
     FunctionSpec(
         "prepare-dataset", f"{_STEPS}.handle_prepare_dataset", "data", 3008, 600, "PrepareDatasetFunctionArn"
     ),

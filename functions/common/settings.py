@@ -53,6 +53,9 @@ class ApiSettings(StorageSettings):
     # The training workflow; absent where training is not deployed (the trigger then answers 503).
     state_machine_arn: str | None = None
     training_poll_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+    # Per-tenant retraining schedules (EventBridge Scheduler); absent where scheduling is not deployed.
+    schedule_group: str | None = None
+    scheduler_role_arn: str | None = None
 
     @model_validator(mode="after")
     def _secrets_configured(self) -> ApiSettings:
@@ -64,7 +67,11 @@ class ApiSettings(StorageSettings):
 
 
 class IngestSettings(StorageSettings):
-    """The ``ingest`` function (S3 drop folder): storage only."""
+    """The ``ingest`` function (S3 drop folder)."""
+
+    state_machine_arn: str | None = None
+    schedule_group: str | None = None
+    scheduler_role_arn: str | None = None
 
 
 class PipelineSettings(StorageSettings):
@@ -76,6 +83,7 @@ class PipelineSettings(StorageSettings):
     # Each user's latest interactions (this share, at least one) form the time-based validation split.
     validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.2
     default_quality_floor: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    training_poll_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
 
 
 @lru_cache(maxsize=1)

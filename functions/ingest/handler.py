@@ -22,6 +22,7 @@ from functions.common.errors import FileRejectedError, NotFoundError, ServiceUna
 from functions.common.observability import MetricUnit, logger, metrics
 from functions.common.settings import get_ingest_settings
 from functions.ingestion.service import IngestionService, Kind
+from functions.pipeline.schedule import TrainingSchedules, configured_schedules, on_interactions_stored
 from functions.repositories.data_store import DataStore
 from functions.repositories.events import EventIdRepository, RecentEventsRepository
 from functions.repositories.tenants import TenantRepository
@@ -56,6 +57,14 @@ def _service() -> tuple[IngestionService, DataStore, TenantRepository]:
     return service, store, TenantRepository(dynamodb.Table(settings.tenants_table))
 
 
+@lru_cache(maxsize=1)
+def _schedules() -> TrainingSchedules | None:
+    settings = get_ingest_settings()
+    return configured_schedules(
+        settings.schedule_group, settings.scheduler_role_arn, settings.state_machine_arn
+    )
+
+
 def ingest_dropped_file(key: str, now: datetime) -> dict[str, Any]:
     """Ingest one dropped file and write its report next to it; returns the report."""
     match = _DROP_KEY.match(key)
@@ -87,6 +96,8 @@ def ingest_dropped_file(key: str, now: datetime) -> dict[str, Any]:
             tenant_id, upload_id=upload_id, kind=kind, source="drop-folder", message=exc.message, now=now
         )
     report = result.as_dict()
+    if kind == "interactions" and result.accepted:
+        on_interactions_stored(tenants, _schedules(), tenant_id)
     store.put_json(f"{key}.report.json", report)
     metrics.add_metric(name="RowsIngested", unit=MetricUnit.Count, value=result.accepted)
     return report

@@ -16,6 +16,7 @@ from functions.common import aws
 from functions.common.observability import MetricUnit, logger, metrics
 from functions.common.settings import get_pipeline_settings
 from functions.pipeline import steps
+from functions.pipeline.control import open_job
 from functions.repositories.data_store import DataStore
 from functions.repositories.model_registry import ModelRegistry
 from functions.repositories.tenants import TenantRepository
@@ -43,6 +44,24 @@ def pipeline_context() -> steps.PipelineContext:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@logger.inject_lambda_context
+def handle_open_job(event: State, context: LambdaContext) -> State:  # noqa: ARG001
+    """OpenJob: a scheduled execution opens its own job (the API opens it before starting one)."""
+    ctx = pipeline_context()
+    tenant = ctx.tenants.get(event["tenant_id"])
+    model_type = str(tenant.settings.get("default_model", "lightgcn"))
+    job = open_job(
+        ctx.jobs, tenant.tenant_id, model_type=model_type, config={}, trigger="schedule", now=_now()
+    )
+    return {
+        "tenant_id": tenant.tenant_id,
+        "job_id": job["job_id"],
+        "model_type": model_type,
+        "config": {},
+        "poll_seconds": get_pipeline_settings().training_poll_seconds,
+    }
 
 
 @logger.inject_lambda_context

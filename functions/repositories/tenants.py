@@ -68,6 +68,22 @@ class TenantRepository:
             raise NotFoundError(f"tenant '{tenant_id}' not found")
         return _from_item(item)
 
+    def mark_has_data(self, tenant_id: str) -> bool:
+        """Record that the tenant has interactions; True only for the call that changed it."""
+        try:
+            with unavailable_on_failure("the tenant store"):
+                self._table.update_item(
+                    Key={"tenant_id": tenant_id},
+                    UpdateExpression="SET has_data = :yes",
+                    ConditionExpression="attribute_exists(tenant_id) AND attribute_not_exists(has_data)",
+                    ExpressionAttributeValues={":yes": True},
+                )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
     def list_all(self) -> list[Tenant]:
         """Every tenant (platform admin and the scheduler; a scan is fine at tenant counts)."""
         tenants: list[Tenant] = []

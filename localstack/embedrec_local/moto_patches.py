@@ -58,15 +58,10 @@ def _local_command(command: list[str]) -> list[str]:
 def _run_locally(self: Job) -> None:
     """Replacement of ``Job.run``: walk the job through Batch's states and run it as a subprocess."""
     try:
-        self.advance()
-        while self.status == JobStatus.SUBMITTED:
-            time.sleep(0.1)
-        self.advance()
-        while self.status == JobStatus.RUNNABLE:
-            time.sleep(0.1)
-        self.advance()
-        while self.status == JobStatus.STARTING:
-            time.sleep(0.1)
+        for waiting in (JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE, JobStatus.STARTING):
+            self.advance()
+            while self.status == waiting:
+                time.sleep(0.1)
         self.job_started_at = datetime.now()
         self._start_attempt()
         command = _local_command(self._add_parameters_to_command(self._get_container_property("command", [])))

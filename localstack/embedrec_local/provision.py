@@ -122,6 +122,8 @@ ACCOUNT = "123456789012"  # moto's account
 TRAINING_QUEUE = "embedrec-training"
 TRAINING_DEFINITION = "embedrec-training"
 STATE_MACHINE = "embedrec-training-workflow"
+SCHEDULE_GROUP = "embedrec-training"
+LOCAL_ROLE = "embedrec-local"
 TRAINING_COMMAND = ["python", "-m", "training_jobs.train"]
 
 
@@ -137,6 +139,8 @@ def compute_environment(names: LocalNames, region: str) -> dict[str, str]:
         "EMBEDREC_TRAINING_JOB_QUEUE": TRAINING_QUEUE,
         "EMBEDREC_TRAINING_JOB_DEFINITION": TRAINING_DEFINITION,
         "EMBEDREC_TRAINING_JOBS_TABLE": names.table(resources.TRAINING_JOBS),
+        "EMBEDREC_SCHEDULE_GROUP": SCHEDULE_GROUP,
+        "EMBEDREC_SCHEDULER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/{LOCAL_ROLE}",
     }
 
 
@@ -157,18 +161,19 @@ def render_workflow(region: str) -> str:
     return text
 
 
-def provision_compute(region: str) -> None:
+def provision_compute(region: str, names: LocalNames | None = None) -> None:
     """Register the Lambda functions (real handler strings), Batch queue/definition and the state machine."""
+    names = names or LocalNames()
     iam = boto3.client("iam", region_name=region)
     try:
         role_arn = iam.create_role(
-            RoleName="embedrec-local",
+            RoleName=LOCAL_ROLE,
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )["Role"]["Arn"]
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "EntityAlreadyExists":
             raise
-        role_arn = iam.get_role(RoleName="embedrec-local")["Role"]["Arn"]
+        role_arn = iam.get_role(RoleName=LOCAL_ROLE)["Role"]["Arn"]
     lam = boto3.client("lambda", region_name=region)
     existing = {fn["FunctionName"] for fn in lam.list_functions()["Functions"]}
     for spec in deployment.FUNCTIONS:
@@ -203,9 +208,16 @@ def provision_compute(region: str) -> None:
             containerProperties={
                 "image": "embedrec-training:local",
                 "command": TRAINING_COMMAND,
+                "environment": [
+                    {"name": "ARTIFACTS_BUCKET", "value": names.bucket(resources.ARTIFACTS_BUCKET)},
+                    {"name": "JOBS_TABLE", "value": names.table(resources.TRAINING_JOBS)},
+                ],
                 "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
             },
         )
+    scheduler = boto3.client("scheduler", region_name=region)
+    if not any(g["Name"] == SCHEDULE_GROUP for g in scheduler.list_schedule_groups()["ScheduleGroups"]):
+        scheduler.create_schedule_group(Name=SCHEDULE_GROUP)
     sfn = boto3.client("stepfunctions", region_name=region)
     if not any(m["name"] == STATE_MACHINE for m in sfn.list_state_machines()["stateMachines"]):
         sfn.create_state_machine(name=STATE_MACHINE, definition=render_workflow(region), roleArn=role_arn)

@@ -103,7 +103,7 @@ class EmbeddedStack:
         ).raise_for_status()
         os.environ.update(self.environment())
         queues = provision(self.config.names, REGION)
-        provision_compute(REGION)
+        provision_compute(REGION, self.config.names)
         self._poller = DropFolderPoller(
             self.runner, queues["drop_queue_url"], queues["drop_queue_arn"], REGION
         )

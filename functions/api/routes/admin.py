@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from functions.api.dependencies import ClockDep, PlatformAdmin, account_repository, tenant_repository
+from functions.api.dependencies import (
+    ClockDep,
+    PlatformAdmin,
+    account_repository,
+    tenant_repository,
+    training_schedules,
+)
 from functions.api.schemas import AccountCreate, AccountOut, TenantCreate, TenantOut
 from functions.auth.service import create_account, create_tenant
+from functions.pipeline.schedule import schedule_expression
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[PlatformAdmin])
 
@@ -14,9 +21,13 @@ router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[PlatformAd
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut)
 def post_tenant(body: TenantCreate, now: ClockDep) -> TenantOut:
     """Create a tenant (a shop). The slug must be unique."""
+    expression = schedule_expression(body.settings)  # refuse a bad schedule before anything is created
     tenant = create_tenant(
         tenant_repository(), name=body.name, slug=body.slug, plan=body.plan, settings=body.settings, now=now
     )
+    schedules = training_schedules()
+    if schedules is not None:
+        schedules.create(tenant.tenant_id, expression)
     return TenantOut(
         id=tenant.tenant_id,
         name=tenant.name,

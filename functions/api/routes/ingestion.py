@@ -18,12 +18,15 @@ from functions.api.dependencies import (
     Writer,
     data_store,
     ingestion_service,
+    tenant_repository,
+    training_schedules,
     upload_repository,
 )
 from functions.api.schemas import IngestReportOut, UploadRequest, UploadTicket
 from functions.auth.service import new_id
 from functions.common.errors import InvalidInputError, PayloadTooLargeError
 from functions.ingestion.service import IngestReport
+from functions.pipeline.schedule import on_interactions_stored
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
 UploadId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -158,6 +161,8 @@ async def _ingest(
         report = await run_in_threadpool(
             service.ingest_interaction_records, tenant_id, payload.records or [], upload_id=upload_id, now=now
         )
+    if kind == "interactions" and report.accepted:
+        await run_in_threadpool(on_interactions_stored, tenant_repository(), training_schedules(), tenant_id)
     return _report_response(report)
 
 
