@@ -1,0 +1,1 @@
+"""One construct per capability (STYLE.md rule 9): storage, api, ingestion, training, pipeline, monitoring."""

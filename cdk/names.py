@@ -1,0 +1,95 @@
+"""Names and constants of the CDK app, in one place (STYLE.md rule 9).
+
+Physical names are left to CloudFormation wherever AWS allows it (tables, buckets, functions, queues),
+so two stacks can live in one account; only the few names other code must know are fixed here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+
+STACK_ID: Final = "Embedrec"
+APP_TAG: Final = "embedrec"
+
+# Built by `python -m layers.build` (make layers): one directory per layer (holding python/) and code/.
+DEFAULT_ASSETS_DIR: Final = ROOT / "layers" / "build"
+CODE_ASSET: Final = "code"
+BASE_LAYER: Final = "base"
+
+# Context keys (cdk.json or `-c key=value`); see docs/deploy.md.
+CTX_ASSETS_DIR: Final = "embedrec:assetsDir"
+CTX_TRAINING_IMAGE_REPOSITORY: Final = "embedrec:trainingImageRepository"
+CTX_TRAINING_IMAGE_TAG: Final = "embedrec:trainingImageTag"
+CTX_RETAIN_DATA: Final = "embedrec:retainData"
+CTX_ALARM_EMAIL: Final = "embedrec:alarmEmail"
+CTX_TRAINING_MAX_VCPUS: Final = "embedrec:trainingMaxVcpus"
+
+# Powertools (functions/common/observability.py reads these).
+METRICS_NAMESPACE: Final = "embedrec"
+LOG_LEVEL: Final = "INFO"
+
+
+def service_name(function_name: str) -> str:
+    """``POWERTOOLS_SERVICE_NAME`` of a function: the ``service`` dimension of its metrics."""
+    return f"embedrec-{function_name}"
+
+
+# Training workflow. The api function creates one schedule per tenant in this group at run time.
+SCHEDULE_GROUP: Final = "embedrec-training"
+ENV_SCHEDULE_GROUP: Final = "EMBEDREC_SCHEDULE_GROUP"
+ENV_SCHEDULER_ROLE_ARN: Final = "EMBEDREC_SCHEDULER_ROLE_ARN"
+ENV_STATE_MACHINE_ARN: Final = "EMBEDREC_STATE_MACHINE_ARN"
+ENV_TRAINING_JOB_QUEUE: Final = "EMBEDREC_TRAINING_JOB_QUEUE"
+ENV_TRAINING_JOB_DEFINITION: Final = "EMBEDREC_TRAINING_JOB_DEFINITION"
+ENV_JWT_SECRET_ARN: Final = "EMBEDREC_JWT_SECRET_ARN"
+ENV_ADMIN_KEY_ARN: Final = "EMBEDREC_ADMIN_KEY_ARN"
+
+# The training container (training_jobs/Dockerfile; its build context is the repository root).
+TRAINING_DOCKERFILE: Final = "training_jobs/Dockerfile"
+TRAINING_COMMAND: Final = ("python", "-m", "training_jobs.train")
+TRAINING_IMAGE_CONTEXT_EXCLUDES: Final = (
+    ".git",
+    ".venv",
+    "**/__pycache__",
+    "**/.mypy_cache",
+    "**/.pytest_cache",
+    ".ruff_cache",
+    "cdk.out",
+    "layers/build",
+    "node_modules",
+    "sample_data",
+    "tests",
+    "docs",
+    "localstack",
+    "*.egg-info",
+)
+# One GPU (g5/g6 xlarge: 4 vCPU, 16 GiB, one A10G/L4); memory leaves room for the ECS agent.
+TRAINING_INSTANCE_CLASSES: Final = ("g5", "g6")
+TRAINING_VCPUS: Final = 4
+TRAINING_MEMORY_MIB: Final = 14_336
+TRAINING_GPUS: Final = 1
+TRAINING_TIMEOUT_HOURS: Final = 4
+TRAINING_DEFAULT_MAX_VCPUS: Final = 16
+
+# S3 prefixes (functions/common/resources.py and DESIGN.md, "Storage").
+DATASETS_PREFIX: Final = "datasets/"
+MODELS_PREFIX: Final = "models/"
+RAW_PREFIX: Final = "raw/"
+CATALOG_PREFIX: Final = "catalog/"
+REPORTS_PREFIX: Final = "reports/"
+INCOMING_EXPIRY_DAYS: Final = 30
+DATASETS_EXPIRY_DAYS: Final = 30
+NONCURRENT_VERSION_EXPIRY_DAYS: Final = 90
+
+# API defaults (per-key quotas arrive with issue 8).
+API_THROTTLE_RATE: Final = 200
+API_THROTTLE_BURST: Final = 400
+DOCS_ROUTES: Final = ("/docs", "/openapi.json")
+API_PROXY_ROUTE: Final = "/api/{proxy+}"
+
+# Alarms (issue 6; the seed's thresholds).
+API_LATENCY_P95_MS: Final = 200
+API_ERROR_RATE_PERCENT: Final = 1

@@ -1,0 +1,54 @@
+"""The embedrec stack: composes the capability constructs, nothing else (STYLE.md rule 9)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Stack, Tags
+from constructs import Construct
+
+from cdk import names
+from cdk.constructs.api import Api
+from cdk.constructs.ingestion import Ingestion
+from cdk.constructs.monitoring import Monitoring
+from cdk.constructs.pipeline import Pipeline
+from cdk.constructs.runtime import FunctionRuntime
+from cdk.constructs.storage import Storage
+from cdk.constructs.training import Training, TrainingImageSource
+
+
+class EmbedrecStack(Stack):
+    """Storage, training, pipeline, API, ingestion and monitoring of one embedrec deployment."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        assets_dir: Path,
+        image_source: TrainingImageSource,
+        retain_data: bool = True,
+        alarm_email: str | None = None,
+        training_max_vcpus: int = names.TRAINING_DEFAULT_MAX_VCPUS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        Tags.of(self).add("app", names.APP_TAG)
+        self.storage = Storage(self, "Storage", retain_data=retain_data)
+        self.runtime = FunctionRuntime(self, "Runtime", assets_dir=assets_dir)
+        self.runtime.set_base_environment(self.storage.environment())
+        self.training = Training(
+            self, "Training", storage=self.storage, image_source=image_source, max_vcpus=training_max_vcpus
+        )
+        self.pipeline = Pipeline(
+            self, "Pipeline", runtime=self.runtime, storage=self.storage, training=self.training
+        )
+        self.api = Api(self, "Api", runtime=self.runtime, storage=self.storage, pipeline=self.pipeline)
+        self.ingestion = Ingestion(
+            self, "Ingestion", runtime=self.runtime, storage=self.storage, pipeline=self.pipeline
+        )
+        self.monitoring = Monitoring(self, "Monitoring", alarm_email=alarm_email)
+        self.monitoring.monitor_api(self.api.stage)
+        self.monitoring.monitor_workflow(self.pipeline.state_machine)
+        self.monitoring.monitor_dead_letters("drop-folder", self.ingestion.dead_letter_queue)

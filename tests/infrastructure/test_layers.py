@@ -1,0 +1,43 @@
+"""The built Lambda bundles (code + layers, unzipped) stay under Lambda's 250 MB limit."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.common import deployment
+from layers import build
+
+pytestmark = pytest.mark.skipif(
+    not all((build.BUILD_DIR / name).is_dir() for name in ("code", *build.LAYERS)),
+    reason="layers/build is absent: run `make layers` (python -m layers.build) first",
+)
+
+
+@pytest.fixture(scope="module")
+def sizes() -> dict[str, build.LayerSize]:
+    return build.sizes()
+
+
+@pytest.mark.parametrize("spec", deployment.FUNCTIONS, ids=lambda spec: spec.name)
+def test_function_bundle_is_under_250_mb_unzipped(
+    sizes: dict[str, build.LayerSize], spec: deployment.FunctionSpec
+) -> None:
+    total = sizes["code"].bytes + sum(sizes[layer].bytes for layer in build.bundle_layers(spec.layer))
+    assert total < build.LAMBDA_UNZIPPED_LIMIT_BYTES, f"{spec.name}: {total / 2**20:.1f} MiB"
+
+
+def test_serving_layer_has_no_torch_and_no_pyarrow() -> None:
+    python = build.BUILD_DIR / "serving" / "python"
+    assert not (python / "torch").exists()
+    assert not (python / "pyarrow").exists()
+
+
+def test_layers_leave_boto3_to_the_runtime() -> None:
+    for layer in build.LAYERS:
+        assert not (build.BUILD_DIR / layer / "python" / "botocore").exists(), layer
+
+
+def test_code_asset_is_the_functions_package_without_caches() -> None:
+    code = build.BUILD_DIR / "code" / "functions"
+    assert (code / "__init__.py").is_file()
+    assert not list(code.rglob("__pycache__"))

@@ -1,0 +1,105 @@
+"""The training workflow: the ASL file deployed verbatim with substitutions, the schedule group, Batch GPU."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from cdk import names
+from functions.common import deployment, resources
+from tests.infrastructure.helpers import Synth, function_logical_id, render
+
+ASL_PATH = names.ROOT / deployment.TRAINING_WORKFLOW_ASL
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def _state_machine(synth: Synth) -> dict[str, Any]:
+    machine = synth.logical_id(synth.stack.pipeline.state_machine)
+    properties: dict[str, Any] = synth.resources[machine]["Properties"]
+    return properties
+
+
+def test_state_machine_definition_is_the_asl_file_verbatim(synth: Synth) -> None:
+    # Given the definition CloudFormation will load (a file asset staged in the cloud assembly)
+    key = _state_machine(synth)["DefinitionS3Location"]["Key"]
+    staged = synth.outdir / f"asset.{key}"
+    # Then it is byte for byte the file the local stack executes
+    assert staged.read_bytes() == ASL_PATH.read_bytes()
+
+
+def test_every_placeholder_is_substituted_with_its_step_function(synth: Synth) -> None:
+    substitutions = _state_machine(synth)["DefinitionSubstitutions"]
+    in_file = set(PLACEHOLDER.findall(ASL_PATH.read_text()))
+    in_specs = {spec.asl_placeholder for spec in deployment.PIPELINE_STEPS if spec.asl_placeholder}
+    assert set(substitutions) == in_file == in_specs
+    for spec in deployment.PIPELINE_STEPS:
+        assert spec.asl_placeholder is not None
+        assert substitutions[spec.asl_placeholder] == {
+            "Fn::GetAtt": [function_logical_id(synth, spec.handler), "Arn"]
+        }
+
+
+def test_substituted_definition_is_valid_json_whose_tasks_are_lambda_arns(synth: Synth) -> None:
+    # When CloudFormation substitutes each placeholder with a function ARN
+    substitutions = _state_machine(synth)["DefinitionSubstitutions"]
+    arns = {
+        name: f"arn:aws:lambda:us-east-1:123456789012:function:{value['Fn::GetAtt'][0]}"
+        for name, value in substitutions.items()
+    }
+    rendered = PLACEHOLDER.sub(lambda match: arns[match.group(1)], ASL_PATH.read_text())
+    # Then the definition parses and every Task invokes one of the pipeline functions
+    definition = json.loads(rendered)
+    tasks = [state for state in definition["States"].values() if state["Type"] == "Task"]
+    assert tasks and all(task["Resource"] in arns.values() for task in tasks)
+
+
+def test_state_machine_logs_everything_and_traces(synth: Synth) -> None:
+    properties = _state_machine(synth)
+    assert properties["LoggingConfiguration"]["Level"] == "ALL"
+    assert properties["TracingConfiguration"] == {"Enabled": True}
+    assert properties["StateMachineType"] == "STANDARD"
+
+
+def test_schedule_group_exists(synth: Synth) -> None:
+    synth.template.resource_count_is("AWS::Scheduler::ScheduleGroup", 1)
+    synth.template.has_resource_properties("AWS::Scheduler::ScheduleGroup", {"Name": "embedrec-training"})
+
+
+def test_job_definition_asks_for_one_gpu_and_runs_the_trainer(synth: Synth) -> None:
+    (definition,) = synth.of_type("AWS::Batch::JobDefinition").values()
+    container = definition["Properties"]["ContainerProperties"]
+    requirements = {item["Type"]: item["Value"] for item in container["ResourceRequirements"]}
+    assert requirements == {
+        "GPU": "1",
+        "VCPU": str(names.TRAINING_VCPUS),
+        "MEMORY": str(names.TRAINING_MEMORY_MIB),
+    }
+    assert container["Command"] == ["python", "-m", "training_jobs.train"]
+    assert definition["Properties"]["PlatformCapabilities"] == ["EC2"]
+    env = {item["Name"]: item["Value"] for item in container["Environment"]}
+    storage = synth.stack.storage
+    assert env["EMBEDREC_TRAINING_JOBS_TABLE"] == {
+        "Ref": synth.logical_id(storage.table(resources.TRAINING_JOBS))
+    }
+    assert env["EMBEDREC_DATA_BUCKET"] == {"Ref": synth.logical_id(storage.data_bucket)}
+    assert env["EMBEDREC_ARTIFACTS_BUCKET"] == {"Ref": synth.logical_id(storage.artifacts_bucket)}
+    assert container["JobRoleArn"] == {"Fn::GetAtt": [synth.logical_id(synth.stack.training.job_role), "Arn"]}
+
+
+def test_gpu_compute_scales_from_zero_on_g5_g6_spot_first(synth: Synth) -> None:
+    environments = synth.of_type("AWS::Batch::ComputeEnvironment")
+    assert len(environments) == 2
+    kinds = set()
+    for environment in environments.values():
+        resources = environment["Properties"]["ComputeResources"]
+        assert environment["Properties"]["Type"] == "managed"
+        assert resources["MinvCpus"] == 0
+        assert sorted(resources["InstanceTypes"]) == ["g5", "g6"]
+        assert resources["Ec2Configuration"] == [{"ImageType": "ECS_AL2023_NVIDIA"}]
+        kinds.add(resources["Type"])
+    assert kinds == {"SPOT", "EC2"}
+    (queue,) = synth.of_type("AWS::Batch::JobQueue").values()
+    order = sorted(queue["Properties"]["ComputeEnvironmentOrder"], key=lambda item: item["Order"])
+    spot = synth.logical_id(synth.stack.training.spot_environment)
+    assert render(order[0]["ComputeEnvironment"]) == f"<{spot}.ComputeEnvironmentArn>"
