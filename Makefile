@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DATA ?= ../shared/data/gowalla
 BUDGET_S ?= 300
 
-.PHONY: help install demo run test test-fast lint typecheck bench-ingest bench-train clean
+LAYER_STAMP := layers/build/.stamp
+
+.PHONY: help install demo run test test-fast lint typecheck layers synth cfn-lint test-infra bench-ingest bench-train clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,7 +30,7 @@ demo: $(STAMP)  ## the walkthrough on the embedded local stack
 run: $(STAMP)  ## start the local stack on 127.0.0.1:8000 until interrupted
 	$(BIN)/embedrec local
 
-test: $(STAMP) lint typecheck  ## install, lint, type-check and run every test tier
+test: $(STAMP) lint typecheck layers  ## install, lint, type-check and run every test tier
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=600
 
 test-fast: $(STAMP)  ## unit and functional tiers only
@@ -38,7 +40,23 @@ lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)  ## mypy (strict) over the shipped code
-	$(BIN)/mypy functions localstack/embedrec_local training_jobs
+	$(BIN)/mypy functions localstack/embedrec_local training_jobs cdk layers/build.py
+
+$(LAYER_STAMP): $(STAMP) layers/build.py layers/base/requirements.txt layers/data/requirements.txt layers/serving/requirements.txt
+	$(BIN)/python -m layers.build
+	touch $(LAYER_STAMP)
+
+layers: $(LAYER_STAMP)  ## Lambda layers + code asset (pip for manylinux x86_64 / CPython 3.12, no Docker)
+	$(BIN)/python -m layers.build --layer code
+
+synth: layers  ## cdk.out/Embedrec.template.json (offline; cdk-nag runs during synth)
+	$(BIN)/python -m cdk.app
+
+cfn-lint: synth  ## lint the synthesised template
+	$(BIN)/cfn-lint cdk.out/Embedrec.template.json
+
+test-infra: layers  ## CDK template assertions, cfn-lint, cdk-nag, bundle sizes
+	$(BIN)/python -m pytest -q tests/infrastructure
 
 bench-ingest: $(STAMP)  ## ingestion throughput: 100k-row CSV through validation to Parquet
 	$(BIN)/python -m functions.ingestion.bench --rows 100000
@@ -47,4 +65,4 @@ bench-train: $(STAMP)  ## LightGCN on a train.txt/test.txt data set (DATA=..., B
 	$(BIN)/python -m training_jobs.bench --data $(DATA) --budget-s $(BUDGET_S)
 
 clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache cdk.out sample_data
+	rm -rf $(VENV) .mypy_cache .ruff_cache cdk.out sample_data layers/build

@@ -75,13 +75,13 @@ def submit_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, An
     """Submit the training container to the GPU job queue."""
     tenant_id, job_id, dataset = state["tenant_id"], state["job_id"], state["dataset"]
     config = {"model_type": state["model_type"], **state.get("config", {})}
-    # The container's contract (training_jobs/train.py); the job definition adds ARTIFACTS_BUCKET, JOBS_TABLE.
+    # The container's contract (training_jobs/train.py); the job definition adds the table and bucket names.
     environment = {
-        "TENANT_ID": tenant_id,
-        "JOB_ID": job_id,
-        "DATASET_URI": dataset["uri"],
-        "MODEL_VERSION": dataset["version"],
-        "TRAINING_CONFIG": json.dumps(config),
+        "EMBEDREC_TENANT_ID": tenant_id,
+        "EMBEDREC_JOB_ID": job_id,
+        "EMBEDREC_DATASET_URI": dataset["uri"],
+        "EMBEDREC_MODEL_VERSION": dataset["version"],
+        "EMBEDREC_TRAINING_CONFIG": json.dumps(config),
     }
     response = ctx.batch.submit_job(
         jobName=f"embedrec-{job_id}",

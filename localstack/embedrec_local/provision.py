@@ -209,9 +209,10 @@ def provision_compute(region: str, names: LocalNames | None = None) -> None:
                 "image": "embedrec-training:local",
                 "command": TRAINING_COMMAND,
                 "environment": [
-                    {"name": "ARTIFACTS_BUCKET", "value": names.bucket(resources.ARTIFACTS_BUCKET)},
-                    {"name": "JOBS_TABLE", "value": names.table(resources.TRAINING_JOBS)},
-                ],
+                    {"name": spec.env_var, "value": names.bucket(spec)}
+                    for spec in (resources.ARTIFACTS_BUCKET, resources.DATA_BUCKET)
+                ]
+                + [{"name": resources.TRAINING_JOBS.env_var, "value": names.table(resources.TRAINING_JOBS)}],
                 "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
             },
         )

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from cdk import names
+from embedrec_local.provision import function_arn, render_workflow
 from functions.common import deployment, resources
 from tests.infrastructure.helpers import Synth, function_logical_id, render
 
@@ -103,3 +104,14 @@ def test_gpu_compute_scales_from_zero_on_g5_g6_spot_first(synth: Synth) -> None:
     order = sorted(queue["Properties"]["ComputeEnvironmentOrder"], key=lambda item: item["Order"])
     spot = synth.logical_id(synth.stack.training.spot_environment)
     assert render(order[0]["ComputeEnvironment"]) == f"<{spot}.ComputeEnvironmentArn>"
+
+
+def test_local_stack_executes_the_definition_the_cdk_app_deploys(synth: Synth) -> None:
+    # Given the staged definition, with each placeholder bound to the local stack's function ARN
+    key = _state_machine(synth)["DefinitionS3Location"]["Key"]
+    staged = (synth.outdir / f"asset.{key}").read_text()
+    steps = deployment.PIPELINE_STEPS
+    local_arns = {spec.asl_placeholder: function_arn("us-east-1", spec.name) for spec in steps}
+    # Then it is exactly what `embedrec local` registers in moto's Step Functions
+    bound = PLACEHOLDER.sub(lambda match: local_arns[match.group(1)], staged)
+    assert json.loads(render_workflow("us-east-1")) == json.loads(bound)
