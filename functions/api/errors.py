@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from functions.common.errors import (
@@ -55,11 +60,32 @@ def error_response(error: EmbedrecError) -> JSONResponse:
     )
 
 
+def _json_safe(value: Any) -> Any:
+    """A value that JSON can carry: non-finite floats (a NaN someone sent us) become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def validation_response(exc: RequestValidationError) -> JSONResponse:
+    """422 with FastAPI's error list, made JSON-safe (the offending input may itself be NaN)."""
+    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Map every ``EmbedrecError`` raised below a route."""
+    """Map every ``EmbedrecError`` raised below a route, and request validation errors."""
 
     async def _handle(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, EmbedrecError)  # registered for EmbedrecError only
         return error_response(exc)
 
+    async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)  # registered for RequestValidationError only
+        return validation_response(exc)
+
     app.add_exception_handler(EmbedrecError, _handle)
+    app.add_exception_handler(RequestValidationError, _invalid)

@@ -1,0 +1,193 @@
+"""The workflow's steps against moto: snapshot, gate, promotion, rejection, failure."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from embedrec_local.provision import LocalNames
+from functions.common.errors import DatasetError, TrainingFailedError
+from functions.common.settings import get_pipeline_settings
+from functions.pipeline import steps
+from functions.pipeline.handlers import pipeline_context
+from tests.functional.conftest import Shop
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+ITEMS = "item_id,title,category,price,brand,description\n" + "".join(
+    f"item_{i},Item {i},{'Audio' if i % 2 else 'Laptops'},{10 + i}.0,Brand{i % 3},d\n" for i in range(6)
+)
+
+
+def _ts(days_ago: float) -> str:
+    return (NOW - timedelta(days=days_ago)).isoformat().replace("+00:00", "Z")
+
+
+def _upload(
+    client: TestClient, shop: Shop, rows: list[tuple[str, str, str, float]], event_ids: bool = False
+) -> None:
+    header = "user_id,item_id,interaction_type,timestamp" + (",event_id" if event_ids else "")
+    lines = [f"{u},{i},{t},{_ts(d)}" + (f",e-{u}-{i}-{d}" if event_ids else "") for u, i, t, d in rows]
+    response = client.post(
+        "/api/v1/interactions",
+        headers={**shop.auth, "Content-Type": "text/csv"},
+        content="\n".join([header, *lines]).encode(),
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def ctx(aws_env: LocalNames) -> steps.PipelineContext:
+    get_pipeline_settings.cache_clear()
+    pipeline_context.cache_clear()
+    return pipeline_context()
+
+
+def _state(shop: Shop, job_id: str = "job_test00000001") -> dict[str, object]:
+    return {
+        "tenant_id": shop.tenant_id,
+        "job_id": job_id,
+        "model_type": "lightgcn",
+        "config": {},
+        "poll_seconds": 1,
+    }
+
+
+def _open(ctx: steps.PipelineContext, shop: Shop) -> dict[str, object]:
+    from functions.pipeline.control import open_job
+
+    job = open_job(ctx.jobs, shop.tenant_id, model_type="lightgcn", config={}, trigger="api", now=NOW)
+    return {**_state(shop), "job_id": job["job_id"]}
+
+
+def test_prepare_snapshots_the_window_with_a_per_user_time_split(
+    client: TestClient, shop: Shop, ctx: steps.PipelineContext
+) -> None:
+    client.post("/api/v1/items", headers={**shop.auth, "Content-Type": "text/csv"}, content=ITEMS.encode())
+    rows = [("u1", f"item_{i}", "view", 10 - i) for i in range(5)]  # u1: 5 events, newest is item_4
+    rows += [("u2", "item_1", "click", 3), ("u2", "item_2", "purchase", 2)]  # u2: too few to hold out
+    rows += [("u3", "item_0", "view", 200)]  # outside the 90-day window
+    rows += [("u1", "item_unknown", "view", 1)]  # not in the catalogue: ignored by training
+    _upload(client, shop, rows, event_ids=True)
+    _upload(client, shop, rows[:2], event_ids=True)  # a retried batch: stored once
+    state = _open(ctx, shop)
+
+    result = steps.prepare_dataset(
+        ctx, state, now=NOW + timedelta(seconds=1), window_days=90, validation_fraction=0.2
+    )
+
+    assert result["version"] == "lightgcn_v1"
+    assert (result["interactions"], result["validation"], result["users"], result["items"]) == (7, 1, 2, 6)
+    data = (
+        boto3.client("s3")
+        .get_object(
+            Bucket=ctx.data.bucket, Key=f"datasets/{shop.tenant_id}/{state['job_id']}/interactions.parquet"
+        )["Body"]
+        .read()
+    )
+    table = pq.read_table(io.BytesIO(data)).to_pylist()
+    held_out = [(r["user_id"], r["item_id"]) for r in table if r["is_validation"]]
+    assert held_out == [("u1", "item_4")]  # u1's newest catalogue interaction; u2 has too few to hold out
+
+
+def test_prepare_refuses_tenants_without_usable_data(
+    client: TestClient, shop: Shop, ctx: steps.PipelineContext
+) -> None:
+    state = _open(ctx, shop)
+    with pytest.raises(DatasetError, match="no catalogue"):
+        steps.prepare_dataset(ctx, state, now=NOW, window_days=90, validation_fraction=0.2)
+    client.post("/api/v1/items", headers={**shop.auth, "Content-Type": "text/csv"}, content=ITEMS.encode())
+    _upload(client, shop, [("u1", "item_1", "view", 100)])
+    with pytest.raises(DatasetError, match="no interactions"):
+        steps.prepare_dataset(ctx, state, now=NOW, window_days=90, validation_fraction=0.2)
+
+
+def _candidate(ctx: steps.PipelineContext, shop: Shop, version: str, ndcg: float) -> None:
+    ctx.artifacts.put_json(
+        f"models/{shop.tenant_id}/{version}/manifest.json",
+        {
+            "tenant_id": shop.tenant_id,
+            "version": version,
+            "model_type": "lightgcn",
+            "created_at": _ts(0),
+            "metrics": {"ndcg_10": ndcg},
+            "baseline_metrics": {"ndcg_10": 0.05},
+        },
+    )
+
+
+def _run_gate(ctx: steps.PipelineContext, shop: Shop, version: str, ndcg: float) -> dict[str, object]:
+    state = _open(ctx, shop)
+    state["dataset"] = {"version": version}
+    _candidate(ctx, shop, version, ndcg)
+    state["evaluation"] = steps.evaluate_candidate(ctx, state, now=NOW, default_floor=0.1)
+    if state["evaluation"]["promote"]:  # type: ignore[index]
+        steps.promote_model(ctx, state, now=NOW)
+    else:
+        steps.reject_candidate(ctx, state, now=NOW)
+    return state
+
+
+def test_gate_promotes_better_models_and_rejects_worse_or_below_floor(
+    shop: Shop, ctx: steps.PipelineContext
+) -> None:
+    first = _run_gate(ctx, shop, "lightgcn_v1", 0.30)
+    worse = _run_gate(ctx, shop, "lightgcn_v2", 0.25)
+    better = _run_gate(ctx, shop, "lightgcn_v3", 0.40)
+
+    assert first["evaluation"]["promote"] is True  # type: ignore[index]
+    assert worse["evaluation"]["promote"] is False  # type: ignore[index]
+    assert "does not beat the active lightgcn_v1" in worse["evaluation"]["reason"]  # type: ignore[index]
+    assert better["evaluation"]["promote"] is True  # type: ignore[index]
+    assert ctx.registry.active(shop.tenant_id).version == "lightgcn_v3"  # type: ignore[union-attr]
+    statuses = {v["version"]: v["status"] for v in ctx.registry.list_versions(shop.tenant_id)}
+    assert statuses == {"lightgcn_v1": "retired", "lightgcn_v2": "rejected", "lightgcn_v3": "active"}
+    decision = json.loads(ctx.artifacts.get_bytes(f"models/{shop.tenant_id}/lightgcn_v2/decision.json"))
+    assert decision["promoted"] is False and "does not beat" in decision["reason"]
+    job = ctx.jobs.get(shop.tenant_id, str(better["job_id"]))
+    assert job["deployed"] is True
+    below = _run_gate(ctx, shop, "lightgcn_v4", 0.05)
+    assert "below the quality floor" in below["evaluation"]["reason"]  # type: ignore[index]
+
+
+def test_promotion_replay_is_idempotent_and_a_stale_gate_cannot_win(
+    shop: Shop, ctx: steps.PipelineContext
+) -> None:
+    state = _run_gate(ctx, shop, "lightgcn_v1", 0.30)
+    steps.promote_model(ctx, state, now=NOW)  # Step Functions may retry a task that already succeeded
+
+    assert ctx.registry.active(shop.tenant_id).revision == 1  # type: ignore[union-attr]
+
+
+def test_candidate_without_manifest_fails_clearly(shop: Shop, ctx: steps.PipelineContext) -> None:
+    state = {**_open(ctx, shop), "dataset": {"version": "lightgcn_v9"}}
+
+    with pytest.raises(TrainingFailedError, match="no manifest"):
+        steps.evaluate_candidate(ctx, state, now=NOW, default_floor=0.0)
+
+
+def test_record_failure_marks_the_job_and_frees_the_tenant(
+    client: TestClient, shop: Shop, ctx: steps.PipelineContext
+) -> None:
+    state = _open(ctx, shop)
+    state["error"] = {
+        "Error": "DatasetError",
+        "Cause": json.dumps({"errorType": "DatasetError", "errorMessage": "no catalogue"}),
+    }
+
+    steps.record_failure(ctx, state, now=NOW)
+
+    job = ctx.jobs.get(shop.tenant_id, str(state["job_id"]))
+    assert (job["status"], job["error"]) == ("failed", "DatasetError: no catalogue")
+    assert client.post("/api/admin/training/trigger", headers=shop.auth, json={}).status_code == 202
+
+
+def test_failure_message_reads_every_cause_shape() -> None:
+    assert steps.failure_message({"Error": "X", "Cause": "plain"}) == "X: plain"
+    assert steps.failure_message({"Error": "States.Timeout"}) == "States.Timeout"
+    assert steps.failure_message({"Error": "E", "Cause": '{"errorMessage": "m"}'}) == "E: m"
