@@ -51,4 +51,6 @@ class EmbedrecStack(Stack):
         self.monitoring = Monitoring(self, "Monitoring", alarm_email=alarm_email)
         self.monitoring.monitor_api(self.api.stage)
         self.monitoring.monitor_workflow(self.pipeline.state_machine)
+        self.monitoring.monitor_ml_engine(self.pipeline.state_machine)
+        self.monitoring.monitor_business()
         self.monitoring.monitor_dead_letters("drop-folder", self.ingestion.dead_letter_queue)

@@ -28,7 +28,7 @@ from cdk.constructs.storage import Storage
 from functions.common import deployment, resources
 from functions.common.routes import SERVING_ROUTES
 
-# What each function may touch (least privilege; the serving path never writes).
+# What each function may touch (least privilege; serving writes only impression counters).
 API_TABLES_READ_WRITE: tuple[resources.TableSpec, ...] = resources.TABLES
 SERVING_TABLES_READ: tuple[resources.TableSpec, ...] = (
     resources.MODEL_REGISTRY,
@@ -36,6 +36,9 @@ SERVING_TABLES_READ: tuple[resources.TableSpec, ...] = (
     resources.API_KEYS,  # API-key authentication of recommendation calls
     resources.TENANTS,
     resources.AB_TESTS,  # variant assignment
+)
+SERVING_TABLES_READ_WRITE: tuple[resources.TableSpec, ...] = (
+    resources.ANALYTICS,  # impressions and per-response attribution records
 )
 
 _ACCESS_LOG_FORMAT = json.dumps(
@@ -206,6 +209,8 @@ class Api(Construct):
         function: lambda_.Function = self.serving_function
         for spec in SERVING_TABLES_READ:
             grant_table(function, storage.table(spec), spec, write=False)
+        for spec in SERVING_TABLES_READ_WRITE:
+            grant_table(function, storage.table(spec), spec, write=True)
         grant_objects(function, storage.artifacts_bucket, ("read",), (names.MODELS_PREFIX,))
         # Popular items of tenants without a model yet (catalog/{tenant}/popular.json); nothing else of data.
         grant_objects(function, storage.data_bucket, ("read",), (names.CATALOG_PREFIX,))

@@ -28,8 +28,9 @@ INGEST_TABLES_READ_WRITE: tuple[resources.TableSpec, ...] = (
     resources.EVENT_IDS,
     resources.RECENT_EVENTS,
     resources.TENANTS,  # marks a tenant's first data (``has_data``), which enables its schedule
+    resources.ANALYTICS,  # attribution of dropped interactions to recommendations
 )
-INGEST_TABLES_READ: tuple[resources.TableSpec, ...] = ()
+INGEST_TABLES_READ: tuple[resources.TableSpec, ...] = (resources.AB_TESTS,)
 
 
 class Ingestion(Construct):

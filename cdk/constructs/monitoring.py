@@ -1,7 +1,20 @@
-"""Monitoring: the alarm topic, alarms and dashboards (issue 6 extends this construct).
+"""Monitoring: the alarm topic, alarms and the three dashboards (API performance, ML engine, business).
 
 Every alarm goes through ``add_alarm`` so that it notifies the one SNS topic; dashboards are kept by
-name in ``dashboards``. Thresholds live in ``cdk.names``.
+name in ``dashboards``. The API thresholds live in ``cdk.names``; the others (the walkthrough's Step
+5.3) are the constants below. Custom metrics are named in ``functions.analytics.metric_names``, the
+module the emitting code uses too.
+
+Alarms and severities (the severity is the first word after the dash in each alarm's description):
+
+- critical: API p95 latency > 200 ms, API 5xx rate > 1 %, NDCG@10 of a promoted model < 0.30;
+- warning: recommendation cache hit rate < 80 %, training workflow failed or timed out, no interactions
+  stored for 24 hours (data freshness), dead letters in the drop folder.
+
+Data freshness is measured as "hours without a stored interaction", platform-wide: every fresh
+interaction batch emits ``InteractionsStored`` (API and drop folder alike), and the alarm fires after
+24 consecutive hourly periods without one (missing data counts as breaching). A per-tenant freshness
+would need a scheduled job reading each tenant's newest upload; it is not built.
 """
 
 from __future__ import annotations
@@ -19,8 +32,39 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk import names
+from functions.analytics import metric_names as emf
 
 PERIOD = Duration.minutes(5)
+HOUR = Duration.hours(1)
+MODEL_NDCG10_FLOOR = 0.30
+CACHE_HIT_RATE_MIN_PERCENT = 80
+DATA_FRESHNESS_HOURS = 24
+
+
+def custom_metric(
+    name: str, service: str, statistic: str, *, period: Duration = PERIOD, label: str | None = None
+) -> cloudwatch.Metric:
+    """One of embedrec's own (EMF) metrics: namespace ``embedrec``, dimension ``service``."""
+    return cloudwatch.Metric(
+        namespace=emf.NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": service},
+        statistic=statistic,
+        period=period,
+        label=label,
+    )
+
+
+def _per_served(
+    name: str, numerator: cloudwatch.IMetric, served: cloudwatch.IMetric, label: str
+) -> cloudwatch.MathExpression:
+    """100 × ``numerator`` / items served (0 where nothing was served); ``name`` is the numerator's id."""
+    return cloudwatch.MathExpression(
+        expression=f"IF(served > 0, 100 * {name} / served, 0)",
+        using_metrics={name: numerator, "served": served},
+        label=label,
+        period=PERIOD,
+    )
 
 
 class Monitoring(Construct):
@@ -92,12 +136,15 @@ class Monitoring(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
         )
+        recommendation_latency = custom_metric(
+            emf.RECOMMENDATION_LATENCY, emf.SERVING_SERVICE, "p95", label="recommendations p95 (ms)"
+        )
         dashboard = cloudwatch.Dashboard(self, "ApiDashboard", default_interval=Duration.hours(6))
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="Requests", left=[requests], width=8),
+            cloudwatch.GraphWidget(title="Requests (per 5 minutes)", left=[requests], width=8),
             cloudwatch.GraphWidget(
                 title="Latency p95 (ms)",
-                left=[latency],
+                left=[latency, recommendation_latency],
                 left_annotations=[cloudwatch.HorizontalAnnotation(value=names.API_LATENCY_P95_MS)],
                 width=8,
             ),
@@ -142,3 +189,127 @@ class Monitoring(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
         )
+
+    def monitor_ml_engine(self, state_machine: sfn.StateMachine) -> None:
+        """Model quality and cache hit rate alarms, and the ML engine dashboard.
+
+        Training failures alarm through ``monitor_workflow`` (the workflow ends in a Fail state after
+        RecordFailure, so ``ExecutionsFailed`` counts every failed training); the dashboard shows both.
+        """
+        ndcg = custom_metric(emf.MODEL_NDCG10, emf.PROMOTE_SERVICE, "Minimum", period=HOUR)
+        hits = custom_metric(emf.CACHE_HIT, emf.SERVING_SERVICE, "Sum")
+        misses = custom_metric(emf.CACHE_MISS, emf.SERVING_SERVICE, "Sum")
+        hit_rate = cloudwatch.MathExpression(
+            expression="IF(hits + misses > 0, 100 * hits / (hits + misses), 100)",
+            using_metrics={"hits": hits, "misses": misses},
+            label="cache hit rate (%)",
+            period=PERIOD,
+        )
+        self.add_alarm(
+            "model-ndcg10",
+            cloudwatch.Alarm(
+                self,
+                "ModelNdcg10",
+                alarm_description=f"Model quality - critical: a promoted model's NDCG@10 is below "
+                f"{MODEL_NDCG10_FLOOR}",
+                metric=ndcg,
+                threshold=MODEL_NDCG10_FLOOR,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=1,
+                # emitted once per promotion: between promotions the alarm keeps its state
+                treat_missing_data=cloudwatch.TreatMissingData.IGNORE,
+            ),
+        )
+        self.add_alarm(
+            "cache-hit-rate",
+            cloudwatch.Alarm(
+                self,
+                "CacheHitRate",
+                alarm_description=f"Cache - warning: recommendation cache hit rate below "
+                f"{CACHE_HIT_RATE_MIN_PERCENT} % for 15 minutes",
+                metric=hit_rate,
+                threshold=CACHE_HIT_RATE_MIN_PERCENT,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        )
+        dashboard = cloudwatch.Dashboard(self, "MlEngineDashboard", default_interval=Duration.days(7))
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Model quality: NDCG@10 of promoted models",
+                left=[ndcg],
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=MODEL_NDCG10_FLOOR)],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Cache hit rate (%)",
+                left=[hit_rate],
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=CACHE_HIT_RATE_MIN_PERCENT)],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="ANN search time p95 (ms)",
+                left=[custom_metric(emf.ANN_SEARCH_TIME, emf.SERVING_SERVICE, "p95")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Training jobs",
+                left=[
+                    state_machine.metric_started(period=HOUR, statistic="Sum"),
+                    state_machine.metric_succeeded(period=HOUR, statistic="Sum"),
+                    state_machine.metric_failed(period=HOUR, statistic="Sum"),
+                    custom_metric(emf.TRAINING_FAILURES, emf.RECORD_FAILURE_SERVICE, "Sum", period=HOUR),
+                ],
+                width=12,
+            ),
+        )
+        self.dashboards["ml-engine"] = dashboard
+
+    def monitor_business(self) -> None:
+        """The data freshness alarm and the business dashboard (served, CTR, conversion, revenue)."""
+        served = custom_metric(emf.RECOMMENDATIONS_SERVED, emf.SERVING_SERVICE, "Sum", label="served")
+        clicks = custom_metric(emf.RECOMMENDATION_CLICKS, emf.ANALYTICS_SERVICE, "Sum", label="clicks")
+        purchases = custom_metric(
+            emf.RECOMMENDATION_PURCHASES, emf.ANALYTICS_SERVICE, "Sum", label="purchases"
+        )
+        revenue = custom_metric(emf.RECOMMENDATION_REVENUE, emf.ANALYTICS_SERVICE, "Sum", label="revenue")
+        stored = custom_metric(emf.INTERACTIONS_STORED, emf.ANALYTICS_SERVICE, "Sum", period=HOUR)
+        self.add_alarm(
+            "data-freshness",
+            cloudwatch.Alarm(
+                self,
+                "DataFreshness",
+                alarm_description=f"Data freshness - warning: no interactions stored for "
+                f"{DATA_FRESHNESS_HOURS} hours",
+                metric=stored,
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=DATA_FRESHNESS_HOURS,
+                datapoints_to_alarm=DATA_FRESHNESS_HOURS,
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            ),
+        )
+        dashboard = cloudwatch.Dashboard(self, "BusinessDashboard", default_interval=Duration.days(7))
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Recommendations served (items)", left=[served], width=12),
+            cloudwatch.GraphWidget(
+                title="Click-through and conversion rate (% of items served)",
+                left=[
+                    _per_served("clicks", clicks, served, "click-through rate (%)"),
+                    _per_served("purchases", purchases, served, "conversion rate (%)"),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(title="Revenue from recommendations", left=[revenue], width=12),
+            cloudwatch.GraphWidget(
+                title="Interactions stored and attributed",
+                left=[
+                    stored,
+                    custom_metric(emf.RECOMMENDATIONS_ATTRIBUTED, emf.ANALYTICS_SERVICE, "Sum", period=HOUR),
+                ],
+                width=12,
+            ),
+        )
+        self.dashboards["business"] = dashboard

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from mangum import Mangum
 
 from functions.api.errors import install_error_handlers
-from functions.api.routes import admin, api_keys, auth, ingestion, models, training
+from functions.api.routes import ab_tests, admin, analytics, api_keys, auth, ingestion, models, training
 
 
 def create_app() -> FastAPI:
@@ -23,6 +23,8 @@ def create_app() -> FastAPI:
         ingestion.router,
         training.router,
         models.router,
+        analytics.router,
+        ab_tests.router,
     ):
         app.include_router(router)
     install_error_handlers(app)

@@ -7,13 +7,15 @@ The tenant comes from the credential and nowhere else (STYLE.md rule 3): routes 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from functions.analytics.ab_tests_repository import AbTestRepository
+from functions.analytics.counters_repository import AnalyticsCounters
 from functions.auth.service import check_admin_key, resolve_principal
 from functions.common import aws
 from functions.common.errors import (
@@ -26,12 +28,12 @@ from functions.common.models import Permission, Principal
 from functions.common.secrets import resolve_secret
 from functions.common.settings import ApiSettings, get_api_settings
 from functions.ingestion.service import IngestionService
+from functions.ingestion.wiring import build_ingestion_service
 from functions.pipeline.control import Workflow
 from functions.pipeline.schedule import TrainingSchedules, configured_schedules
 from functions.repositories.accounts import AccountRepository
 from functions.repositories.api_keys import ApiKeyRepository
 from functions.repositories.data_store import DataStore
-from functions.repositories.events import EventIdRepository, RecentEventsRepository
 from functions.repositories.model_registry import ModelRegistry
 from functions.repositories.tenants import TenantRepository
 from functions.repositories.training_jobs import TrainingJobRepository
@@ -85,16 +87,19 @@ def data_store() -> DataStore:
 @lru_cache(maxsize=1)
 def ingestion_service() -> IngestionService:
     """The container's ingestion service."""
-    settings = get_api_settings()
-    client = aws.dynamodb_client()
-    return IngestionService(
-        data_store(),
-        upload_repository(),
-        EventIdRepository(client, settings.event_ids_table, timedelta(days=settings.event_id_ttl_days)),
-        RecentEventsRepository(
-            client, settings.recent_events_table, timedelta(days=settings.recent_events_ttl_days)
-        ),
-    )
+    return build_ingestion_service(get_api_settings())
+
+
+@lru_cache(maxsize=1)
+def analytics_counters() -> AnalyticsCounters:
+    """The container's analytics counters."""
+    return AnalyticsCounters(aws.dynamodb_client(), get_api_settings().analytics_table)
+
+
+@lru_cache(maxsize=1)
+def ab_tests_repository() -> AbTestRepository:
+    """The container's A/B test store (uncached reads: the api function manages tests)."""
+    return AbTestRepository(aws.dynamodb_resource().Table(get_api_settings().ab_tests_table))
 
 
 @lru_cache(maxsize=1)
@@ -215,6 +220,8 @@ def reset_container_state() -> None:
         upload_repository,
         data_store,
         ingestion_service,
+        analytics_counters,
+        ab_tests_repository,
         training_jobs,
         model_registry,
         workflow,

@@ -126,6 +126,7 @@ ANALYTICS = TableSpec(
     "analytics",
     Key("tenant_id"),
     Key("counter_key"),
+    ttl_attribute="expires_at",  # per-response attribution records expire; counters carry none
     env_var="EMBEDREC_ANALYTICS_TABLE",
 )
 

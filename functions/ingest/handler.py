@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
@@ -22,11 +22,10 @@ from functions.common.errors import FileRejectedError, NotFoundError, ServiceUna
 from functions.common.observability import MetricUnit, logger, metrics
 from functions.common.settings import get_ingest_settings
 from functions.ingestion.service import IngestionService, Kind
+from functions.ingestion.wiring import build_ingestion_service
 from functions.pipeline.schedule import TrainingSchedules, configured_schedules, on_interactions_stored
 from functions.repositories.data_store import DataStore
-from functions.repositories.events import EventIdRepository, RecentEventsRepository
 from functions.repositories.tenants import TenantRepository
-from functions.repositories.uploads import UploadRepository
 
 _DROP_KEY = re.compile(
     r"^"
@@ -40,21 +39,9 @@ _UPLOAD_NAME = re.compile(r"^(upload_[0-9a-f]{12})\.csv$")
 @lru_cache(maxsize=1)
 def _service() -> tuple[IngestionService, DataStore, TenantRepository]:
     settings = get_ingest_settings()
-    dynamodb = aws.dynamodb_resource()
+    service = build_ingestion_service(settings)
     store = DataStore(aws.s3_client(), settings.data_bucket)
-    service = IngestionService(
-        store,
-        UploadRepository(dynamodb.Table(settings.uploads_table)),
-        EventIdRepository(
-            aws.dynamodb_client(), settings.event_ids_table, timedelta(days=settings.event_id_ttl_days)
-        ),
-        RecentEventsRepository(
-            aws.dynamodb_client(),
-            settings.recent_events_table,
-            timedelta(days=settings.recent_events_ttl_days),
-        ),
-    )
-    return service, store, TenantRepository(dynamodb.Table(settings.tenants_table))
+    return service, store, TenantRepository(aws.dynamodb_resource().Table(settings.tenants_table))
 
 
 @lru_cache(maxsize=1)

@@ -34,6 +34,8 @@ from functions.repositories.events import EventIdRepository, RecentEvent, Recent
 from functions.repositories.uploads import UploadRepository
 
 Kind = Literal["items", "interactions"]
+#: Called with (tenant_id, the fresh interaction rows just stored, now); ``functions.analytics.attribution``.
+AttributionHook = Callable[[str, pa.Table, datetime], None]
 Source = Literal["api-csv", "api-json", "drop-folder"]
 _CATALOG_RETRIES = 5
 _RECORDED_ISSUES = 200  # per upload record in DynamoDB; the S3 report keeps every listed issue
@@ -88,11 +90,13 @@ class IngestionService:
         uploads: UploadRepository,
         event_ids: EventIdRepository,
         recent_events: RecentEventsRepository,
+        attribution: AttributionHook | None = None,
     ) -> None:
         self._store = store
         self._uploads = uploads
         self._event_ids = event_ids
         self._recent_events = recent_events
+        self._attribution = attribution
 
     def ingest_items_csv(
         self, tenant_id: str, data: bytes, *, upload_id: str, now: datetime, source: Source
@@ -201,6 +205,11 @@ class IngestionService:
                     tenant_id,
                     fresh_ids,
                     upload_id,
+                )
+            if self._attribution is not None:  # last before the record: it undoes its own partial writes
+                attribute = self._attribution
+                self._compensate_on_failure(
+                    lambda: attribute(tenant_id, table, now), key, tenant_id, fresh_ids, upload_id
                 )
         warnings = list(result.warnings)
         if already_seen:

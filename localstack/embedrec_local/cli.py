@@ -1,13 +1,17 @@
-"""The ``embedrec`` command: run the local stack and make sample data."""
+"""The ``embedrec`` command: run the local stack, make sample data, print metrics."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import product
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 
 def _cmd_local(args: argparse.Namespace) -> int:
@@ -62,6 +66,85 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def emf_metric_data(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(namespace, PutMetricData datum) for every metric of every EMF document among ``lines``."""
+    for line in lines:
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue  # not EMF: ordinary log output
+        if not isinstance(document, dict) or not isinstance(document.get("_aws"), dict):
+            continue
+        timestamp = datetime.fromtimestamp(document["_aws"].get("Timestamp", 0) / 1000, tz=UTC)
+        for directive in document["_aws"].get("CloudWatchMetrics", []):
+            dimension_sets = directive.get("Dimensions") or [[]]
+            for metric in directive.get("Metrics", []):
+                raw = document.get(metric["Name"])
+                values = [v for v in (raw if isinstance(raw, list) else [raw]) if v is not None]
+                for dimensions, value in product(dimension_sets, values):
+                    yield (
+                        directive["Namespace"],
+                        {
+                            "MetricName": metric["Name"],
+                            "Dimensions": [{"Name": d, "Value": str(document[d])} for d in dimensions],
+                            "Timestamp": timestamp,
+                            "Value": float(value),  # one datum per value: moto's statistics skip "Values"
+                            "Unit": metric.get("Unit", "None"),
+                        },
+                    )
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    """Print the namespace's metrics from CloudWatch (the local stack's moto, or AWS_ENDPOINT_URL)."""
+    import boto3
+
+    if args.minutes < 1:
+        raise ValueError("--minutes must be at least 1")
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=args.endpoint)
+    if args.emf:
+        # Functions write EMF to stdout (CloudWatch Logs turns it into metrics in AWS); locally, forward a
+        # captured log: `EMBEDREC_MOTO_LOGS=1 embedrec local > stack.log 2>&1`, then `--emf stack.log`.
+        with open(args.emf, encoding="utf-8", errors="replace") as log:
+            forwarded = 0
+            for namespace, datum in emf_metric_data(log):
+                cloudwatch.put_metric_data(Namespace=namespace, MetricData=[datum])  # type: ignore[list-item]
+                forwarded += 1
+        print(f"forwarded {forwarded} EMF metric(s) from {args.emf}")  # noqa: T201 - the CLI's output
+    # One period over the window; it ends a minute ahead so that values stamped "now" are inside it.
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    start = end - timedelta(minutes=args.minutes + 1)
+    rows: list[str] = []
+    for page in cloudwatch.get_paginator("list_metrics").paginate(Namespace=args.namespace):
+        for metric in page.get("Metrics", []):
+            points = cloudwatch.get_metric_statistics(
+                Namespace=args.namespace,
+                MetricName=metric["MetricName"],
+                Dimensions=metric.get("Dimensions", []),
+                StartTime=start,
+                EndTime=end,
+                Period=(args.minutes + 1) * 60,
+                Statistics=["SampleCount", "Sum", "Average", "Minimum", "Maximum"],
+            )["Datapoints"]
+            if not points:
+                continue
+            count = sum(p.get("SampleCount", 0) for p in points)
+            total = sum(p.get("Sum", 0) for p in points)
+            dims = ",".join(f"{d['Name']}={d['Value']}" for d in metric.get("Dimensions", []))
+            rows.append(
+                f"{metric['MetricName']:<28} {dims:<34} {count:>8.0f} {total:>14.2f} "
+                f"{total / count if count else 0:>12.2f} {min(p.get('Minimum', 0) for p in points):>12.2f} "
+                f"{max(p.get('Maximum', 0) for p in points):>12.2f}"
+            )
+    if not rows:
+        print(f"no metrics in namespace '{args.namespace}' in the last {args.minutes} minutes")  # noqa: T201
+        return 0
+    header = (
+        f"{'metric':<28} {'dimensions':<34} {'samples':>8} {'sum':>14} {'avg':>12} {'min':>12} {'max':>12}"
+    )
+    print("\n".join([header, *sorted(rows)]))  # noqa: T201 - the CLI's output
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="embedrec", description=__doc__)
@@ -81,6 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--end", help="end of the time window, YYYY-MM-DD (default: today, UTC)")
     generate.add_argument("--output", default="sample_data", help="output folder (default sample_data/)")
     generate.set_defaults(run=_cmd_generate)
+
+    metrics = commands.add_parser("metrics", help="print CloudWatch metrics of the local stack (moto)")
+    metrics.add_argument("--namespace", default="embedrec", help="metric namespace (default embedrec)")
+    metrics.add_argument("--minutes", type=int, default=60, help="the last N minutes (default 60)")
+    metrics.add_argument(
+        "--endpoint",
+        default=None,
+        help="CloudWatch endpoint (default: AWS_ENDPOINT_URL, as the stack printed)",
+    )
+    metrics.add_argument("--emf", help="first forward the EMF documents found in this log file")
+    metrics.set_defaults(run=_cmd_metrics)
     return parser
 
 

@@ -46,9 +46,9 @@ def _table_arn(synth: Synth, spec: resources.TableSpec) -> str:
     return _arn(synth, synth.stack.storage.table(spec))
 
 
-def test_serving_cannot_write_any_table(synth: Synth) -> None:
-    writes = {(action, resource) for action, resource in _function_grants(synth, deployment.SERVING)}
-    assert not {action for action, _ in writes} & DYNAMODB_WRITES
+def test_serving_writes_only_the_analytics_table(synth: Synth) -> None:
+    allowed = _function_grants(synth, deployment.SERVING)
+    assert _tables_written(allowed) == {_table_arn(synth, resources.ANALYTICS)}
 
 
 def test_serving_reads_only_catalog_from_the_data_bucket_and_writes_no_object(synth: Synth) -> None:
@@ -93,7 +93,13 @@ def test_ingest_touches_no_artifacts_and_only_its_tables(synth: Synth) -> None:
     written = _tables_written(allowed)
     assert written == {
         _table_arn(synth, spec)
-        for spec in (resources.UPLOADS, resources.EVENT_IDS, resources.RECENT_EVENTS, resources.TENANTS)
+        for spec in (
+            resources.UPLOADS,
+            resources.EVENT_IDS,
+            resources.RECENT_EVENTS,
+            resources.TENANTS,
+            resources.ANALYTICS,
+        )
     }
 
 

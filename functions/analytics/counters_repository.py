@@ -1,0 +1,231 @@
+"""Analytics counters and recommendation records in DynamoDB (layout: ``functions.analytics.keys``).
+
+Uses the low-level client (thread-safe, unlike boto3 resources) so that the independent UpdateItem
+calls of one response or one upload run in parallel on a small, bounded pool that lives as long as
+the container. There is no batch form of UpdateItem, and transactions would make two responses that
+recommend the same item conflict, so parallel single-item ``ADD``s are the cheapest atomic option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from functions.analytics import keys
+from functions.analytics.domain import CounterDelta, RecommendationRecord
+from functions.common.errors import ServiceUnavailableError
+from functions.common.observability import logger
+from functions.repositories._dynamo import unavailable_on_failure
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+_WORKERS = 8
+_BATCH_GET_SIZE = 100
+_BATCH_GET_ATTEMPTS = 5
+_WHAT = "the analytics store"
+_BATCH_WRITE = 25
+
+
+@dataclass(frozen=True)
+class Row:
+    """One counter row as read: its sort key and its numeric attributes."""
+
+    key: str
+    counters: dict[str, float]
+
+
+class AnalyticsCounters:
+    """Atomic counters, per-response records and range reads of one tenant's analytics rows."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str, *, workers: int = _WORKERS) -> None:
+        self._client = client
+        self._table_name = table_name
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analytics")
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def apply(self, tenant_id: str, deltas: Mapping[str, CounterDelta]) -> int:
+        """Add every delta (``ADD``, one UpdateItem per row, in parallel); returns the writes made.
+
+        All or nothing, as far as DynamoDB allows: if one row fails, the rows already changed are
+        changed back (best effort) before ``ServiceUnavailableError`` is raised, so a retried upload
+        is not counted twice.
+        """
+        return self._write(tenant_id, deltas, record=None)
+
+    def record_response(
+        self,
+        tenant_id: str,
+        record: RecommendationRecord,
+        deltas: Mapping[str, CounterDelta],
+    ) -> int:
+        """Remember one served response and add its impression counters; returns the writes made."""
+        return self._write(tenant_id, deltas, record=record)
+
+    def _write(
+        self, tenant_id: str, deltas: Mapping[str, CounterDelta], record: RecommendationRecord | None
+    ) -> int:
+        work = {key: delta for key, delta in deltas.items() if any(delta.counters.values())}
+        futures = {key: self._pool.submit(self._add, tenant_id, key, delta) for key, delta in work.items()}
+        put = self._pool.submit(self._put_record, tenant_id, record) if record is not None else None
+        failure: ServiceUnavailableError | None = None
+        applied: list[str] = []
+        for key, future in futures.items():
+            try:
+                future.result()
+                applied.append(key)
+            except ServiceUnavailableError as exc:
+                failure = exc
+        if put is not None:
+            try:
+                put.result()
+            except ServiceUnavailableError as exc:
+                failure = exc
+        if failure is not None:
+            self._undo(tenant_id, {key: work[key] for key in applied})
+            raise failure
+        return len(work) + (1 if record is not None else 0)
+
+    def _undo(self, tenant_id: str, applied: Mapping[str, CounterDelta]) -> None:
+        for key, delta in applied.items():
+            try:
+                self._add(tenant_id, key, delta.negated())
+            except ServiceUnavailableError:
+                logger.warning(
+                    "analytics counter not rolled back", extra={"tenant_id": tenant_id, "key": key}
+                )
+
+    def _add(self, tenant_id: str, key: str, delta: CounterDelta) -> None:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        clauses: list[str] = []
+        for index, (attribute, value) in enumerate(sorted(delta.counters.items())):
+            if not value:
+                continue
+            names[f"#a{index}"] = attribute
+            values[f":v{index}"] = {"N": _number(value)}
+            clauses.append(f"#a{index} :v{index}")
+        with unavailable_on_failure(_WHAT):
+            self._client.update_item(
+                TableName=self._table_name,
+                Key={"tenant_id": {"S": tenant_id}, "counter_key": {"S": key}},
+                UpdateExpression="ADD " + ", ".join(clauses),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+
+    def put_records(self, tenant_id: str, records: Sequence[RecommendationRecord]) -> None:
+        """Remember many served responses (BatchWriteItem, 25 a call; unprocessed items retried)."""
+        requests = [{"PutRequest": {"Item": _record_item(tenant_id, record)}} for record in records]
+        for start in range(0, len(requests), _BATCH_WRITE):
+            pending: Any = {self._table_name: requests[start : start + _BATCH_WRITE]}
+            for _attempt in range(5):
+                with unavailable_on_failure(_WHAT):
+                    pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems", {})
+                if not pending:
+                    break
+            else:
+                raise ServiceUnavailableError("analytics storage is throttling; impressions were dropped")
+
+    def _put_record(self, tenant_id: str, record: RecommendationRecord) -> None:
+        with unavailable_on_failure(_WHAT):
+            self._client.put_item(TableName=self._table_name, Item=_record_item(tenant_id, record))
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def recommendations(
+        self, tenant_id: str, recommendation_ids: Iterable[str], now: datetime
+    ) -> dict[str, RecommendationRecord]:
+        """The tenant's unexpired records of these responses (unknown or expired ids are absent)."""
+        wanted = sorted(set(recommendation_ids))
+        found: dict[str, RecommendationRecord] = {}
+        horizon = int(now.timestamp())
+        for start in range(0, len(wanted), _BATCH_GET_SIZE):
+            for item in self._batch_get(tenant_id, wanted[start : start + _BATCH_GET_SIZE]):
+                record = _record(item)
+                if record.expires_at >= horizon:
+                    found[record.recommendation_id] = record
+        return found
+
+    def _batch_get(self, tenant_id: str, ids: list[str]) -> Iterator[dict[str, Any]]:
+        request: dict[str, Any] = {
+            self._table_name: {
+                "Keys": [
+                    {"tenant_id": {"S": tenant_id}, "counter_key": {"S": keys.recommendation_key(i)}}
+                    for i in ids
+                ]
+            }
+        }
+        for _attempt in range(_BATCH_GET_ATTEMPTS):
+            with unavailable_on_failure(_WHAT):
+                response = self._client.batch_get_item(RequestItems=request)
+            yield from response.get("Responses", {}).get(self._table_name, [])
+            request = dict(response.get("UnprocessedKeys") or {})
+            if not request:
+                return
+        raise ServiceUnavailableError(f"{_WHAT} is throttling, please retry")
+
+    def rows(self, tenant_id: str, low: str, high: str) -> Iterator[Row]:
+        """Every row whose sort key lies in ``[low, high]``, with its numeric attributes."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table_name,
+            "KeyConditionExpression": "tenant_id = :tenant AND counter_key BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":tenant": {"S": tenant_id},
+                ":low": {"S": low},
+                ":high": {"S": high},
+            },
+        }
+        while True:
+            with unavailable_on_failure(_WHAT):
+                page = self._client.query(**kwargs)
+            for item in page.get("Items", []):
+                yield Row(
+                    key=item["counter_key"]["S"],
+                    counters={name: float(value["N"]) for name, value in item.items() if "N" in value},
+                )
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def close(self) -> None:
+        """Stop the worker threads (tests and the local stack; Lambda just freezes them)."""
+        self._pool.shutdown(wait=False)
+
+
+def _number(value: Decimal | int) -> str:
+    """A DynamoDB number: exact, without an exponent DynamoDB would have to normalise."""
+    text = format(Decimal(value).normalize(), "f")
+    return text if text not in ("-0", "") else "0"
+
+
+def _record(item: Mapping[str, Any]) -> RecommendationRecord:
+    return RecommendationRecord(
+        recommendation_id=str(item["counter_key"]["S"])[len(keys.RECOMMENDATION_PREFIX) :],
+        day=str(item["day"]["S"]),
+        items=frozenset(item.get("items", {}).get("SS", [])),
+        variant=item["variant"]["S"] if "variant" in item else None,
+        test_id=item["test_id"]["S"] if "test_id" in item else None,
+        expires_at=int(item.get("expires_at", {}).get("N", "0")),
+    )
+
+
+def _record_item(tenant_id: str, record: RecommendationRecord) -> dict[str, Any]:
+    """The stored form of one served response (its items and A/B arm, for attribution)."""
+    item: dict[str, Any] = {
+        "tenant_id": {"S": tenant_id},
+        "counter_key": {"S": keys.recommendation_key(record.recommendation_id)},
+        "day": {"S": record.day},
+        "expires_at": {"N": str(record.expires_at)},
+    }
+    if record.items:
+        item["items"] = {"SS": sorted(record.items)}
+    if record.variant is not None and record.test_id is not None:
+        item["variant"] = {"S": record.variant}
+        item["test_id"] = {"S": record.test_id}
+    return item

@@ -1,0 +1,37 @@
+"""Names of the CloudWatch metrics that analytics emits or that the dashboards and alarms read.
+
+Dependency-free on purpose: the CDK app imports it (``cdk/constructs/monitoring.py``) so a dashboard
+can never name a metric that no function emits. Every metric lives in the namespace ``NAMESPACE``
+(``POWERTOOLS_METRICS_NAMESPACE``) with one dimension, ``service``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+NAMESPACE: Final = "embedrec"
+
+# --- emitted by functions.analytics.telemetry, dimension service=ANALYTICS_SERVICE -----------------
+#: The analytics metrics carry one fixed ``service`` value whichever function emits them (the api
+#: function for JSON/CSV uploads, the ingest function for the drop folder), so each is one stream.
+ANALYTICS_SERVICE: Final = "embedrec-analytics"
+INTERACTIONS_STORED: Final = "InteractionsStored"  # fresh interaction rows stored (data freshness)
+RECOMMENDATIONS_ATTRIBUTED: Final = "RecommendationsAttributed"  # rows attributed to recommendations
+RECOMMENDATION_CLICKS: Final = "RecommendationClicks"
+RECOMMENDATION_PURCHASES: Final = "RecommendationPurchases"
+RECOMMENDATION_REVENUE: Final = "RecommendationRevenue"
+IMPRESSIONS_DROPPED: Final = "ImpressionsDropped"  # responses whose impressions could not be stored
+
+# --- emitted by the serving function (functions/serving/telemetry.py; a unit test checks they match) -
+SERVING_SERVICE: Final = "embedrec-serving"
+RECOMMENDATIONS_SERVED: Final = "RecommendationsServed"  # items returned, summed per response
+RECOMMENDATION_LATENCY: Final = "RecommendationLatency"  # ms, per request
+CACHE_HIT: Final = "RecommendationCacheHit"
+CACHE_MISS: Final = "RecommendationCacheMiss"
+ANN_SEARCH_TIME: Final = "AnnSearchTime"  # ms, per request
+
+# --- emitted by the training workflow's task functions (functions/pipeline/handlers.py) -------------
+PROMOTE_SERVICE: Final = "embedrec-promote-model"
+MODEL_NDCG10: Final = "ModelNDCG10"  # NDCG@10 of each promoted model
+RECORD_FAILURE_SERVICE: Final = "embedrec-record-failure"
+TRAINING_FAILURES: Final = "TrainingFailures"
