@@ -1,32 +1,32 @@
 """The ``serving`` function: recommendations, similar items and health (faiss + onnxruntime, never torch).
 
-This module holds the liveness route; ranking arrives with the serving capability (issue 4).
+Routes parse and map; ``functions.serving.service`` holds the logic; models load lazily on a tenant's
+first request (nothing heavy at import). Errors are mapped by the api function's one error module.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from mangum import Mangum
-from pydantic import BaseModel
 
-
-class Liveness(BaseModel):
-    """``GET /health``."""
-
-    status: str
+from functions.api.errors import install_error_handlers
+from functions.common.observability import metrics
+from functions.serving.routes import health, items, recommendations
 
 
 def create_app() -> FastAPI:
     """Build the serving application."""
-    app = FastAPI(title="embedrec serving", version="0.1.0")
-
-    @app.get("/health", response_model=Liveness, tags=["health"])
-    def get_health() -> Liveness:
-        """Liveness: the function is up and can take requests."""
-        return Liveness(status="healthy")
-
+    app = FastAPI(
+        title="embedrec serving",
+        version="0.1.0",
+        description="Personalised recommendations, similar items and model health for a shop.",
+    )
+    for router in (recommendations.router, items.router, health.router):
+        app.include_router(router)
+    install_error_handlers(app)
     return app
 
 
 app = create_app()
-handler = Mangum(app, lifespan="off")
+# One EMF flush per invocation: latency, cache hits, ANN time and items served.
+handler = metrics.log_metrics(Mangum(app, lifespan="off"))

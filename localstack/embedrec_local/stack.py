@@ -80,6 +80,8 @@ class EmbeddedStack:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             "EMBEDREC_TRAINING_POLL_SECONDS": str(self.config.training_poll_seconds),
+            # Locally a promotion should show within seconds; in AWS the default is 30 s.
+            "EMBEDREC_MODEL_REFRESH_SECONDS": os.environ.get("EMBEDREC_MODEL_REFRESH_SECONDS", "2"),
             **self.config.names.environment(),
             **compute_environment(self.config.names, REGION),
         }

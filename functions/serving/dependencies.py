@@ -1,0 +1,149 @@
+"""FastAPI dependencies of the serving function: warm resources and the caller, resolved once per request.
+
+The caller is authenticated exactly as in the api function (``functions.api.dependencies``, which this
+module cannot import: it pulls in pyarrow): a JWT or an API key via
+``functions.auth.service.resolve_principal``, the tenant must be active, and reading needs the
+``read`` permission. The tenant comes from the credential and nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache, partial
+from typing import Annotated
+
+import faiss
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from functions.analytics.ab_tests_repository import AbTestRepository
+from functions.analytics.counters_repository import AnalyticsCounters
+from functions.analytics.impressions import ImpressionBuffer
+from functions.auth.service import resolve_principal
+from functions.common import aws
+from functions.common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from functions.common.models import Permission, Principal
+from functions.common.secrets import resolve_secret
+from functions.repositories.api_keys import ApiKeyRepository
+from functions.repositories.tenants import TenantRepository
+from functions.serving.cache import ResponseCache
+from functions.serving.domain import Ranking
+from functions.serving.loader import load_bundle
+from functions.serving.model_store import ModelStore
+from functions.serving.service import RecommendationService
+from functions.serving.settings import get_serving_settings
+from functions.serving.storage import ObjectReader, RecentEventsReader, RegistryReader
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from /api/v1/auth/login or an API key")
+_TENANT_CHECK_TTL_S = 30.0
+_active_tenants: dict[str, float] = {}
+
+
+@lru_cache(maxsize=1)
+def tenant_repository() -> TenantRepository:
+    """The container's tenant repository."""
+    return TenantRepository(aws.dynamodb_resource().Table(get_serving_settings().tenants_table))
+
+
+@lru_cache(maxsize=1)
+def api_key_repository() -> ApiKeyRepository:
+    """The container's API key repository."""
+    return ApiKeyRepository(aws.dynamodb_resource().Table(get_serving_settings().api_keys_table))
+
+
+@lru_cache(maxsize=1)
+def jwt_secret() -> str:
+    """The token-signing secret, resolved once per container."""
+    settings = get_serving_settings()
+    return resolve_secret(settings.jwt_secret, settings.jwt_secret_arn)
+
+
+@lru_cache(maxsize=1)
+def model_store() -> ModelStore:
+    """The container's warm models."""
+    settings = get_serving_settings()
+    faiss.omp_set_num_threads(settings.faiss_threads)
+    return ModelStore(
+        RegistryReader(aws.dynamodb_resource().Table(settings.model_registry_table)),
+        ObjectReader(aws.s3_client(), settings.artifacts_bucket),
+        ObjectReader(aws.s3_client(), settings.data_bucket),
+        refresh_seconds=settings.model_refresh_seconds,
+        max_tenants=settings.max_tenant_models,
+        loader=partial(load_bundle, threads=settings.faiss_threads),
+    )
+
+
+@lru_cache(maxsize=1)
+def recommendation_service() -> RecommendationService:
+    """The container's serving logic."""
+    settings = get_serving_settings()
+    cache: ResponseCache[Ranking] = ResponseCache(
+        settings.response_cache_max_entries, settings.response_cache_ttl_seconds
+    )
+    return RecommendationService(
+        model_store(),
+        RecentEventsReader(aws.dynamodb_client(), settings.recent_events_table),
+        cache,
+        recent_events_limit=settings.recent_events_limit,
+        fold_in_half_life_hours=settings.fold_in_half_life_hours,
+        ab_tests=AbTestRepository(aws.dynamodb_resource().Table(settings.ab_tests_table), cache_ttl_s=15),
+        impressions=ImpressionBuffer(
+            AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table),
+            flush_seconds=settings.impression_flush_seconds,
+        ),
+    )
+
+
+ServiceDep = Annotated[RecommendationService, Depends(recommendation_service)]
+
+
+def _check_tenant_active(tenant_id: str) -> None:
+    """Refuse credentials of a tenant that no longer exists or is suspended (cached briefly)."""
+    now = time.monotonic()
+    if _active_tenants.get(tenant_id, 0.0) > now:
+        return
+    try:
+        tenant = tenant_repository().get(tenant_id)
+    except NotFoundError as exc:
+        raise AuthenticationError("the credential's tenant does not exist") from exc
+    if tenant.status != "active":
+        raise PermissionDeniedError(f"tenant '{tenant_id}' is {tenant.status}")
+    _active_tenants[tenant_id] = now + _TENANT_CHECK_TTL_S
+
+
+def current_principal(
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The authenticated caller (JWT or API key)."""
+    if creds is None or not creds.credentials:
+        raise AuthenticationError("missing credential: send 'Authorization: Bearer <token or API key>'")
+    principal = resolve_principal(creds.credentials, secret=jwt_secret(), api_keys=api_key_repository())
+    _check_tenant_active(principal.tenant_id)
+    return principal
+
+
+def reader(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    """A caller allowed to read the tenant's data."""
+    if not principal.can(Permission.READ):
+        raise PermissionDeniedError("this API key may not read; it needs the 'read' permission")
+    return principal
+
+
+Reader = Annotated[Principal, Depends(reader)]
+
+
+def reset_container_state() -> None:
+    """Forget every warm resource, as a fresh (cold) container would. For tests and the local stack."""
+    for factory in (
+        get_serving_settings,
+        tenant_repository,
+        api_key_repository,
+        jwt_secret,
+        model_store,
+        recommendation_service,
+        aws.dynamodb_resource,
+        aws.dynamodb_client,
+        aws.s3_client,
+    ):
+        factory.cache_clear()
+    _active_tenants.clear()

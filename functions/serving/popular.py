@@ -1,0 +1,129 @@
+"""Popular-item lists (``popular.json``, docs/artifacts.md) and the popular fallback's ranking."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from functions.serving.domain import ItemFilters, ScoredItem
+
+
+@dataclass(frozen=True)
+class PopularEntry:
+    """One item of a popular list."""
+
+    item_id: str
+    score: float
+    title: str
+    category: str
+    brand: str
+    price: float | None
+
+
+@dataclass(frozen=True)
+class PopularLists:
+    """``{"overall": [...], "by_category": {category: [...]}}``, best first."""
+
+    overall: tuple[PopularEntry, ...] = ()
+    by_category: Mapping[str, tuple[PopularEntry, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, data: Any) -> PopularLists:
+        """Read the JSON document; ``ValueError`` if it does not have the documented shape."""
+        if not isinstance(data, dict):
+            raise ValueError("popular.json must be an object")
+        overall = _entries(data.get("overall", []), "overall")
+        by_category_raw = data.get("by_category", {})
+        if not isinstance(by_category_raw, dict):
+            raise ValueError("popular.json 'by_category' must be an object")
+        by_category = {
+            str(name): _entries(entries, f"by_category[{name!r}]")
+            for name, entries in by_category_raw.items()
+        }
+        return cls(overall=overall, by_category=by_category)
+
+    @property
+    def is_empty(self) -> bool:
+        """No list has an item."""
+        return not self.overall and not any(self.by_category.values())
+
+    def categories(self) -> frozenset[str]:
+        """The categories these lists know (their keys and their entries' categories)."""
+        names = set(self.by_category)
+        names.update(entry.category for entry in self.overall)
+        return frozenset(name for name in names if name)
+
+    def candidates(self, categories: Iterable[str]) -> list[PopularEntry]:
+        """The list for the requested categories (merged by score), or the overall list; no repeats."""
+        wanted = tuple(categories)
+        if not wanted:
+            pool: list[PopularEntry] = list(self.overall)
+        else:
+            pool = [entry for name in wanted for entry in self.by_category.get(name, ())]
+            pool.sort(key=lambda entry: entry.score, reverse=True)
+        seen: set[str] = set()
+        unique: list[PopularEntry] = []
+        for entry in pool:
+            if entry.item_id not in seen:
+                seen.add(entry.item_id)
+                unique.append(entry)
+        return unique
+
+
+def popular_reason(category: str) -> str:
+    """The reason shown for an item chosen by popularity."""
+    return f"Popular in {category}" if category else "Popular right now"
+
+
+def rank_popular(
+    lists: PopularLists, filters: ItemFilters, *, excluded: frozenset[str], count: int
+) -> list[ScoredItem]:
+    """The best ``count`` popular items that pass the filters and are not excluded (no model needed)."""
+    wanted = set(filters.categories)
+    chosen: list[ScoredItem] = []
+    for entry in lists.candidates(filters.categories):
+        if len(chosen) >= count:
+            break
+        if entry.item_id in excluded or entry.item_id in filters.exclude_ids:
+            continue
+        if wanted and entry.category not in wanted:
+            continue
+        if not filters.price_ok(entry.price):
+            continue
+        chosen.append(
+            ScoredItem(
+                item_id=entry.item_id,
+                title=entry.title,
+                score=round(entry.score, 6),
+                category=entry.category,
+                price=entry.price,
+                reason=popular_reason(entry.category),
+            )
+        )
+    return chosen
+
+
+def _entries(raw: Any, where: str) -> tuple[PopularEntry, ...]:
+    if not isinstance(raw, list):
+        raise ValueError(f"popular.json '{where}' must be a list")
+    entries = []
+    for position, item in enumerate(raw):
+        if not isinstance(item, dict) or not item.get("item_id"):
+            raise ValueError(f"popular.json '{where}'[{position}] needs an item_id")
+        price = item.get("price")
+        price_value = float(price) if isinstance(price, int | float) and not isinstance(price, bool) else None
+        if price_value is not None and not math.isfinite(price_value):
+            price_value = None
+        entries.append(
+            PopularEntry(
+                item_id=str(item["item_id"]),
+                score=float(item.get("score", 0.0)),
+                title=str(item.get("title") or item["item_id"]),
+                category=str(item.get("category") or ""),
+                brand=str(item.get("brand") or ""),
+                price=price_value,
+            )
+        )
+    return tuple(entries)

@@ -1,0 +1,25 @@
+"""``GET /api/v1/items/{item_id}/similar``: item-to-item recommendations from the tenant's index."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from functions.serving.dependencies import Reader, ServiceDep
+from functions.serving.schemas import ID_PATTERN, MAX_COUNT, SimilarItemsResponse
+
+router = APIRouter(prefix="/api/v1/items", tags=["items"])
+ItemId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
+
+
+@router.get("/{item_id}/similar", response_model=SimilarItemsResponse)
+def get_similar_items(
+    item_id: ItemId,
+    principal: Reader,
+    service: ServiceDep,
+    count: Annotated[int, Query(ge=1, le=MAX_COUNT)] = 10,
+) -> SimilarItemsResponse:
+    """The ``count`` items nearest to ``item_id`` (never the item itself); 404 for an unknown item."""
+    result = service.similar(principal.tenant_id, item_id, count)
+    return SimilarItemsResponse.from_domain(item_id, result)

@@ -1,0 +1,23 @@
+"""``POST /api/v1/recommendations``: a user's personalised (or popular) items."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from functions.serving.dependencies import Reader, ServiceDep
+from functions.serving.schemas import RecommendationRequest, RecommendationResponse
+
+router = APIRouter(prefix="/api/v1/recommendations", tags=["recommendations"])
+
+
+@router.post("", response_model=RecommendationResponse)
+def post_recommendations(
+    body: RecommendationRequest, principal: Reader, service: ServiceDep
+) -> RecommendationResponse:
+    """Up to ``count`` items for ``user_id``, best first, each satisfying every filter.
+
+    Users the model has not seen get popular items (``algorithm: "popular"``); events sent after
+    training change the list at once. Purchased items are left out unless ``exclude_purchased`` is false.
+    """
+    result = service.recommend(principal.tenant_id, body.to_domain())
+    return RecommendationResponse.from_domain(result)

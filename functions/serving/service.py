@@ -1,0 +1,219 @@
+"""The serving logic behind the routes: recommendations, similar items and model health.
+
+Knows nothing of HTTP. It takes the tenant from the caller's principal (resolved by the route's
+dependency), the model from the ``ModelStore``, the user's newest events from the recent-events table,
+and remembers answers in the ``ResponseCache``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from functions.analytics.ab_tests_repository import AbTestRepository
+from functions.analytics.domain import Assignment
+from functions.analytics.impressions import ImpressionBuffer
+from functions.analytics.serving_hooks import assign_variant
+from functions.common.errors import NotFoundError, ServiceUnavailableError
+from functions.common.observability import logger
+from functions.serving import telemetry
+from functions.serving.cache import ResponseCache
+from functions.serving.domain import (
+    POPULAR,
+    PURCHASE,
+    ItemFilters,
+    ModelHealth,
+    Ranking,
+    RecommendationQuery,
+    Recommendations,
+    UserEvent,
+)
+from functions.serving.model_store import ModelStore, TenantModel
+from functions.serving.popular import rank_popular
+from functions.serving.ranking import rank_for_user, rank_similar, resolve_categories
+from functions.serving.storage import RecentEventsReader
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_recommendation_id() -> str:
+    """An id for one served list, echoed by the shop on interactions for attribution."""
+    return f"rec_{secrets.token_hex(8)}"
+
+
+class RecommendationService:
+    """Answers the serving routes for one container."""
+
+    def __init__(
+        self,
+        models: ModelStore,
+        events: RecentEventsReader,
+        cache: ResponseCache[Ranking],
+        *,
+        recent_events_limit: int,
+        fold_in_half_life_hours: float,
+        ab_tests: AbTestRepository | None = None,
+        impressions: ImpressionBuffer | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.models = models
+        self._ab_tests = ab_tests
+        self._impressions = impressions
+        self.cache = cache
+        self._events = events
+        self._recent_limit = recent_events_limit
+        self._half_life_hours = fold_in_half_life_hours
+        self._clock = clock
+
+    def recommend(self, tenant_id: str, query: RecommendationQuery) -> Recommendations:
+        """The user's recommendations; ``InvalidInputError`` for an unknown category."""
+        started = time.perf_counter()
+        model = self.models.get(tenant_id)
+        assignment = self._assignment(tenant_id, query.user_id)
+        if assignment is not None and assignment.model_version != model.version:
+            pinned = self.models.get_version(tenant_id, assignment.model_version)
+            model, assignment = (pinned, assignment) if pinned is not None else (model, None)
+        query = replace(query, filters=self._resolve_filters(model, query.filters))
+        events, fingerprint = self._newest_events(tenant_id, query.user_id)
+        key = (
+            "recommend",
+            tenant_id,
+            query.user_id,
+            query.filters.cache_key(),
+            query.count,
+            query.exclude_purchased,
+            model.version,
+        )
+        ranking = self.cache.get(key, fingerprint) if fingerprint is not None else None
+        cache_hit = ranking is not None
+        if ranking is None:
+            ranking = self._rank(model, query, events)
+            if fingerprint is not None:
+                self.cache.put(key, fingerprint, ranking)
+        arm = (assignment.test_id, assignment.variant) if assignment is not None else None
+        result = self._answer(model, ranking, cache_hit, started, arm)
+        if self._impressions is not None:
+            self._impressions.add(
+                tenant_id,
+                result.recommendation_id,
+                [item.item_id for item in result.items],
+                variant=arm[1] if arm else None,
+                test_id=arm[0] if arm else None,
+                now=self._clock(),
+            )
+        return result
+
+    def _assignment(self, tenant_id: str, user_id: str) -> Assignment | None:
+        """The user's arm of the tenant's running A/B test; no test (or an unreadable one) is None."""
+        if self._ab_tests is None:
+            return None
+        try:
+            return assign_variant(self._ab_tests, tenant_id, user_id, self._clock())
+        except ServiceUnavailableError:
+            logger.warning("A/B tests unavailable; serving the active model", extra={"tenant_id": tenant_id})
+            return None
+
+    def similar(self, tenant_id: str, item_id: str, count: int) -> Recommendations:
+        """Items similar to ``item_id``; ``NotFoundError`` if the tenant's model does not know it."""
+        started = time.perf_counter()
+        model = self.models.get(tenant_id)
+        key = ("similar", tenant_id, item_id, count, model.version)
+        ranking = self.cache.get(key, "")
+        cache_hit = ranking is not None
+        if ranking is None:
+            ranking = self._similar(model, item_id, count)
+            self.cache.put(key, "", ranking)
+        return self._answer(model, ranking, cache_hit, started)
+
+    def health(self, tenant_id: str) -> ModelHealth:
+        """The tenant's model as this container holds it (loading it if needed)."""
+        model = self.models.get(tenant_id)
+        bundle = model.bundle
+        return ModelHealth(
+            status="degraded" if model.degraded else "healthy",
+            model_loaded=bundle is not None,
+            model_version=model.version,
+            index_loaded=bundle is not None,
+            index_size=bundle.search.size if bundle is not None else 0,
+            cache_connected=True,  # the response cache lives in this container: it cannot be disconnected
+        )
+
+    def _newest_events(self, tenant_id: str, user_id: str) -> tuple[list[UserEvent], str | None]:
+        """The user's newest events and the cache fingerprint (None: unknown, so neither read nor write)."""
+        try:
+            events = self._events.newest(tenant_id, user_id, self._recent_limit)
+        except ServiceUnavailableError as exc:
+            logger.warning(
+                "recent events unavailable; answering without them",
+                extra={"tenant_id": tenant_id, "error": exc.message},
+            )
+            return [], None
+        return events, events[0].event_key if events else ""
+
+    def _resolve_filters(self, model: TenantModel, filters: ItemFilters) -> ItemFilters:
+        if not filters.categories:
+            return filters
+        if model.bundle is not None:
+            known: tuple[str, ...] = model.bundle.catalog.category_names
+        else:
+            known = tuple(model.popular.categories())
+        if not known:
+            return filters  # nothing known about this shop yet: the answer is empty, not an error
+        return resolve_categories(filters, known)
+
+    def _rank(self, model: TenantModel, query: RecommendationQuery, events: list[UserEvent]) -> Ranking:
+        if model.bundle is not None:
+            return rank_for_user(
+                model.bundle, query, events, now=self._clock(), half_life_hours=self._half_life_hours
+            )
+        purchased = frozenset(
+            event.item_id
+            for event in events
+            if event.interaction_type == PURCHASE and query.exclude_purchased
+        )
+        items = rank_popular(model.popular, query.filters, excluded=purchased, count=query.count)
+        return Ranking(tuple(items), algorithm=POPULAR)
+
+    def _similar(self, model: TenantModel, item_id: str, count: int) -> Ranking:
+        if model.bundle is not None:
+            return rank_similar(model.bundle, item_id, count)
+        # No model yet: the most popular items of the item's category, if popularity knows the item.
+        for entries in (model.popular.overall, *model.popular.by_category.values()):
+            for entry in entries:
+                if entry.item_id == item_id:
+                    filters = ItemFilters(categories=(entry.category,) if entry.category else ())
+                    items = rank_popular(model.popular, filters, excluded=frozenset({item_id}), count=count)
+                    return Ranking(tuple(items), algorithm=POPULAR)
+        raise NotFoundError(f"item '{item_id}' not found: this shop has no active model yet")
+
+    def _answer(
+        self,
+        model: TenantModel,
+        ranking: Ranking,
+        cache_hit: bool,
+        started: float,
+        arm: tuple[str, str] | None = None,
+    ) -> Recommendations:
+        latency_ms = (time.perf_counter() - started) * 1000
+        if not cache_hit and ranking.search_ms:
+            telemetry.ann_searched(ranking.search_ms)
+        telemetry.request_served(
+            latency_ms=latency_ms,
+            cache_hit=cache_hit,
+            items=len(ranking.items),
+            popular=ranking.algorithm == POPULAR,
+        )
+        return Recommendations(
+            items=ranking.items,
+            model_version=model.version,
+            algorithm=ranking.algorithm,
+            cache_hit=cache_hit,
+            recommendation_id=new_recommendation_id(),
+            latency_ms=round(latency_ms, 3),
+            ab_test=arm,
+        )

@@ -1,0 +1,55 @@
+"""Settings of the ``serving`` function, validated once at cold start (STYLE.md rule 4).
+
+Same pattern as ``functions.common.settings``: the storage names come from the env vars of
+``functions.common.resources`` (no defaults), everything serving-specific has the ``EMBEDREC_`` prefix.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, SecretStr, model_validator
+
+from functions.common.settings import StorageSettings
+
+
+class ServingSettings(StorageSettings):
+    """The ``serving`` function: model loading, ranking, response cache and the JWT check."""
+
+    # Either the secret itself (local stack, tests) or the ARN of a Secrets Manager secret holding it.
+    jwt_secret: SecretStr | None = None
+    jwt_secret_arn: str | None = None
+
+    # How often (at most) the registry's ACTIVE pointer is re-read per tenant; also the refresh period
+    # of the catalogue's popular list for tenants without a model.
+    model_refresh_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    # Tenants whose models stay warm in one container (least recently used are dropped).
+    max_tenant_models: Annotated[int, Field(ge=1, le=64)] = 4
+
+    # Per-container response cache.
+    response_cache_ttl_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    response_cache_max_entries: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000
+
+    # Real-time personalisation: how many of a user's newest events are read and folded in, and how
+    # fast an event's weight halves with age.
+    recent_events_limit: Annotated[int, Field(ge=1, le=200)] = 20
+    fold_in_half_life_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 24.0
+
+    # FAISS threads per search: single queries gain nothing from OpenMP and concurrent requests
+    # lose to its spinning, so one thread unless measured otherwise.
+    faiss_threads: Annotated[int, Field(ge=1, le=64)] = 1
+    # Impressions are merged in the container and written at most this often (0: every response).
+    impression_flush_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+
+    @model_validator(mode="after")
+    def _secret_configured(self) -> ServingSettings:
+        if self.jwt_secret is None and not self.jwt_secret_arn:
+            raise ValueError("set EMBEDREC_JWT_SECRET or EMBEDREC_JWT_SECRET_ARN")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_serving_settings() -> ServingSettings:
+    """The serving function's settings, read from the environment once per container."""
+    return ServingSettings()  # type: ignore[call-arg]  # values come from the environment

@@ -1,0 +1,142 @@
+"""``make bench-http``: requests/s and latency of warm recommendation calls over loopback HTTP.
+
+Starts the embedded stack, creates a shop, uploads the default sample, trains a model through the
+real workflow, warms the serving path, then drives ``POST /api/v1/recommendations`` with ``wrk``
+(Debian's package; a C load generator, so the measurement is not the client's) for a bounded time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from embedrec_local.client import EmbedrecClient
+from embedrec_local.sample_data import generate_sample_data
+from embedrec_local.stack import free_port
+
+_LUA = """
+local users = {}
+for i = 1, %(users)d do users[i] = string.format("user_%%04d", i) end
+local n = 0
+request = function()
+  n = n + 1
+  local body = '{"user_id": "' .. users[(n %% #users) + 1] .. '", "count": 10}'
+  return wrk.format("POST", "/api/v1/recommendations",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer %(token)s"}, body)
+end
+"""
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)  # noqa: T201 - a benchmark reports
+
+
+def _prepare(client: EmbedrecClient, admin_key: str, data_dir: Path) -> str:
+    slug = f"bench-{os.getpid()}"
+    tenant = client.create_tenant(admin_key, name="Bench", slug=slug, plan="enterprise")
+    email = f"{slug}@example.com"
+    client.create_user(
+        admin_key, tenant_id=tenant["id"], email=email, password="Bench-Pass-4242", role="admin"
+    )
+    token = client.login(email, "Bench-Pass-4242")
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    generate_sample_data(data_dir, end=today)
+    client.upload_csv("items", data_dir / "items.csv")
+    client.upload_csv("interactions", data_dir / "interactions.csv")
+    job = client.request(
+        "POST", "/api/admin/training/trigger", expect=(202,), json={"config": {"epochs": 10}}
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = client.request("GET", f"/api/admin/training/status/{job['job_id']}")
+        if status["finished_at"]:
+            break
+        time.sleep(1)
+    if not status.get("deployed"):
+        raise RuntimeError(f"training did not deploy a model: {json.dumps(status)}")
+    _say(f"model {status['model_version']} trained in {status['metrics'].get('training_time_seconds')} s")
+    while (
+        client.request("POST", "/api/v1/recommendations", json={"user_id": "user_0001"})["metadata"][
+            "model_version"
+        ]
+        != status["model_version"]
+    ):
+        time.sleep(0.5)
+    return token
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the HTTP benchmark and print one summary line."""
+    parser = argparse.ArgumentParser(prog="bench-http")
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--users", type=int, default=500, help="distinct warm users cycled through")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        _say("wrk is missing: apt-get install -y wrk")
+        return 2
+    port = free_port()
+    admin_key = "adm_bench_" + os.urandom(8).hex()
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "embedrec_local.cli", "local", "--port", str(port)],
+        env={**os.environ, "EMBEDREC_ADMIN_KEY": admin_key},
+        stdout=subprocess.DEVNULL,
+    )
+    client = EmbedrecClient(f"http://127.0.0.1:{port}")
+    try:
+        client.wait_until_healthy()
+        with tempfile.TemporaryDirectory(prefix="embedrec-bench-") as tmp:
+            token = _prepare(client, admin_key, Path(tmp))
+            script = Path(tmp) / "recommend.lua"
+            script.write_text(_LUA % {"users": args.users, "token": token})
+            # One untimed pass warms the per-container response cache and the users' vectors.
+            subprocess.run(
+                ["wrk", "-t2", "-c4", "-d5s", "-s", str(script), f"http://127.0.0.1:{port}"],
+                check=True,
+                capture_output=True,
+            )
+            result = subprocess.run(
+                [
+                    "wrk",
+                    "-t2",
+                    f"-c{args.connections}",
+                    f"-d{args.seconds}s",
+                    "--latency",
+                    "-s",
+                    str(script),
+                    f"http://127.0.0.1:{port}",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+        _say(result.stdout)
+        rps = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+        p99 = re.search(r"99%\s+([\d.]+)(\w+)", result.stdout)
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+        summary = {
+            "requests_per_s": rps.group(1) if rps else "?",
+            "p99": p99.group(1) + p99.group(2) if p99 else "?",
+            "non_2xx": errors.group(1) if errors else "0",
+            "connections": args.connections,
+            "seconds": args.seconds,
+        }
+        _say(" ".join(f"{key}={value}" for key, value in summary.items()))
+    finally:
+        client.close()
+        stack.terminate()
+        stack.wait(timeout=15)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The model store: lazy load, bounded LRU over tenants, refresh interval, atomic swap, failures."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import pytest
+
+from functions.common.errors import ServiceUnavailableError
+from functions.serving.bundle import ModelBundle
+from functions.serving.errors import ArtifactIntegrityError
+from functions.serving.model_store import ModelStore
+from functions.serving.popular import PopularLists
+from functions.serving.storage import ActivePointer
+from tests.unit.serving.conftest import MemoryObjects
+
+
+@dataclass
+class Registry:
+    pointers: dict[str, ActivePointer] = field(default_factory=dict)
+    reads: int = 0
+    down: bool = False
+
+    def active(self, tenant_id: str) -> ActivePointer | None:
+        self.reads += 1
+        if self.down:
+            raise ServiceUnavailableError("registry down")
+        return self.pointers.get(tenant_id)
+
+    def point(self, tenant_id: str, version: str) -> None:
+        revision = self.pointers[tenant_id].revision + 1 if tenant_id in self.pointers else 1
+        self.pointers[tenant_id] = ActivePointer(
+            version, f"models/{tenant_id}/{version}/manifest.json", revision
+        )
+
+
+class FakeBundle:
+    """Stands in for a ModelBundle: the store only reads version, manifest_key and popular."""
+
+    def __init__(self, pointer: ActivePointer) -> None:
+        self.version = pointer.version
+        self.manifest_key = pointer.manifest_key
+        self.popular = PopularLists()
+        self.search = SimpleNamespace(size=10, kind="flat_ip")
+
+
+@dataclass
+class Loader:
+    broken: set[str] = field(default_factory=set)
+    calls: list[str] = field(default_factory=list)
+
+    def __call__(self, _artifacts: object, tenant_id: str, pointer: ActivePointer) -> ModelBundle:
+        self.calls.append(f"{tenant_id}/{pointer.version}")
+        if pointer.version in self.broken:
+            raise ArtifactIntegrityError("sha256 mismatch")
+        return FakeBundle(pointer)  # type: ignore[return-value]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _store(
+    registry: Registry,
+    loader: Loader,
+    clock: Clock,
+    max_tenants: int = 2,
+    catalog: MemoryObjects | None = None,
+):
+    return ModelStore(
+        registry,  # type: ignore[arg-type]
+        MemoryObjects(),  # type: ignore[arg-type]
+        catalog or MemoryObjects(),  # type: ignore[arg-type]
+        refresh_seconds=30,
+        max_tenants=max_tenants,
+        loader=loader,
+        clock=clock,
+    )
+
+
+def test_the_pointer_is_read_at_most_once_per_interval_and_a_new_version_is_swapped_in() -> None:
+    registry, loader, clock = Registry(), Loader(), Clock()
+    registry.point("a", "lightgcn_v1")
+    store = _store(registry, loader, clock)
+
+    first = store.get("a")
+    registry.point("a", "lightgcn_v2")
+    clock.now = 29.0
+    still = store.get("a")
+    clock.now = 30.0
+    swapped = store.get("a")
+
+    assert (first.version, still.version, swapped.version) == ("lightgcn_v1", "lightgcn_v1", "lightgcn_v2")
+    assert registry.reads == 2
+    assert loader.calls == ["a/lightgcn_v1", "a/lightgcn_v2"]
+
+
+def test_a_corrupt_new_version_keeps_the_previous_one_and_counts_the_failure(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    registry, loader, clock = Registry(), Loader(broken={"lightgcn_v2"}), Clock()
+    registry.point("a", "lightgcn_v1")
+    store = _store(registry, loader, clock)
+    store.get("a")
+    registry.point("a", "lightgcn_v2")
+    clock.now = 31.0
+
+    model = store.get("a")
+
+    assert model.version == "lightgcn_v1" and model.degraded
+    assert '"ModelLoadFailures"' in capsys.readouterr().out
+    clock.now = 62.0  # retried at the next refresh, and still failing
+    assert store.get("a").version == "lightgcn_v1"
+    assert loader.calls == ["a/lightgcn_v1", "a/lightgcn_v2", "a/lightgcn_v2"]
+
+
+def test_a_corrupt_first_version_falls_back_to_the_catalogue_popular_items() -> None:
+    registry, loader, clock = Registry(), Loader(broken={"lightgcn_v1"}), Clock()
+    registry.point("a", "lightgcn_v1")
+    catalog = MemoryObjects({"catalog/a/popular.json": b'{"overall": [{"item_id": "i1", "score": 1}]}'})
+
+    model = _store(registry, loader, clock, catalog=catalog).get("a")
+
+    assert model.bundle is None and model.degraded
+    assert [entry.item_id for entry in model.popular.overall] == ["i1"]
+
+
+def test_a_tenant_without_model_or_popular_list_gets_an_empty_popular_list() -> None:
+    model = _store(Registry(), Loader(), Clock()).get("nobody")
+
+    assert model.bundle is None and model.popular.is_empty and not model.degraded
+
+
+def test_the_registry_being_down_keeps_what_is_loaded() -> None:
+    registry, loader, clock = Registry(), Loader(), Clock()
+    registry.point("a", "lightgcn_v1")
+    store = _store(registry, loader, clock)
+    store.get("a")
+    registry.down = True
+    clock.now = 40.0
+
+    assert store.get("a").version == "lightgcn_v1"
+
+
+def test_only_max_tenants_stay_warm_least_recently_used_first_out() -> None:
+    registry, loader, clock = Registry(), Loader(), Clock()
+    for tenant in "abc":
+        registry.point(tenant, "lightgcn_v1")
+    store = _store(registry, loader, clock, max_tenants=2)
+
+    store.get("a")
+    store.get("b")
+    store.get("a")
+    store.get("c")
+
+    assert store.loaded_tenants() == ["a", "c"]
+    store.get("b")  # evicted: loaded again
+    assert loader.calls.count("b/lightgcn_v1") == 2
+
+
+def test_requests_during_a_refresh_are_answered_from_the_current_version() -> None:
+    registry, clock = Registry(), Clock()
+    registry.point("a", "lightgcn_v1")
+    started, release = threading.Event(), threading.Event()
+
+    class SlowLoader(Loader):
+        def __call__(self, artifacts: object, tenant_id: str, pointer: ActivePointer) -> ModelBundle:
+            if pointer.version == "lightgcn_v2":
+                started.set()
+                release.wait(5)
+            return super().__call__(artifacts, tenant_id, pointer)
+
+    store = _store(registry, SlowLoader(), clock)
+    store.get("a")
+    registry.point("a", "lightgcn_v2")
+    clock.now = 31.0
+    loading = threading.Thread(target=store.get, args=("a",))
+    loading.start()
+    started.wait(5)
+
+    during = store.get("a")  # never half-loaded: the old version answers
+    release.set()
+    loading.join(5)
+
+    assert during.version == "lightgcn_v1"
+    assert store.get("a").version == "lightgcn_v2"

@@ -1,0 +1,1 @@
+"""embedrec training container: trains LightGCN / two-tower models and publishes serving artifacts."""

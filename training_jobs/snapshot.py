@@ -1,0 +1,254 @@
+"""From a tenant's dataset snapshot (raw Parquet schema) to index-space training data.
+
+Rules (each failure raises :class:`DatasetError` with a message for the job record):
+- interactions with a null user/item id are dropped; those whose item is not in the catalogue are
+  dropped and counted; catalogue items with no interaction are left out of the model and the index
+  (counted as ``items_without_interactions``) because their vectors would be untrained noise;
+- a (user, item) pair's weight is the largest interaction-type weight among its events
+  (purchase > add_to_cart > click > view), or 1 when weighting is off;
+- validation split: the snapshot's boolean ``is_validation`` column when present; otherwise, per user with
+  at least ``min_events_for_validation`` events, the last ``ceil(validation_fraction * events)`` events by
+  timestamp (ties broken by row order) are held out. Held-out pairs that also occur in the user's
+  training part are not evaluated (they are masked as training items);
+- users and items are indexed in sorted order of their string ids.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from training_jobs.config import INTERACTION_TYPES, TrainingConfig
+from training_jobs.data import FloatArray, IntArray, InteractionGraph, build_graph
+from training_jobs.errors import DatasetError
+
+StrArray = npt.NDArray[np.str_]
+REQUIRED_INTERACTION_COLUMNS = ("user_id", "item_id", "interaction_type", "timestamp")
+REQUIRED_ITEM_COLUMNS = ("item_id",)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Item metadata in item-index order (only the items the model knows)."""
+
+    item_ids: StrArray
+    titles: StrArray
+    categories: StrArray
+    brands: StrArray
+    prices: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Everything the trainer and exporter need from one snapshot."""
+
+    train: InteractionGraph
+    val_users: IntArray
+    val_items: IntArray
+    user_ids: StrArray
+    catalogue: Catalogue
+    item_popularity: FloatArray
+    """Weighted interaction count per item over the whole snapshot (for ``popular.json``)."""
+    stats: dict[str, int]
+    data_window: dict[str, str | None]
+
+
+def read_parquet(data: bytes, name: str) -> pa.Table:
+    """Parse Parquet bytes, turning decoder errors into a :class:`DatasetError`."""
+    try:
+        return pq.read_table(io.BytesIO(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DatasetError(f"{name} is not a readable Parquet file: {exc}") from exc
+
+
+def _require_columns(table: pa.Table, columns: tuple[str, ...], name: str) -> None:
+    missing = [column for column in columns if column not in table.column_names]
+    if missing:
+        raise DatasetError(f"{name} lacks required column(s): {', '.join(missing)}")
+
+
+def _strings(table: pa.Table, column: str) -> StrArray:
+    if column not in table.column_names:
+        return np.full(table.num_rows, "", dtype=str)
+    values = pc.fill_null(pc.cast(table[column], pa.string()), "")
+    return np.asarray(values.to_pylist(), dtype=str)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return str(value)
+
+
+def _validation_mask(
+    users: IntArray, timestamps: npt.NDArray[np.int64], n_users: int, config: TrainingConfig
+) -> npt.NDArray[np.bool_]:
+    """Per-user time-based hold-out of the last ``ceil(fraction * events)`` events."""
+    n = users.size
+    order = np.lexsort((np.arange(n), timestamps, users))
+    counts = np.bincount(users, minlength=n_users)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(n) - starts[users[order]]
+    n_hold = np.where(
+        counts >= config.min_events_for_validation,
+        np.ceil(counts * config.validation_fraction),
+        0,
+    ).astype(np.int64)
+    hold_sorted = rank >= (counts - n_hold)[users[order]]
+    mask = np.zeros(n, dtype=bool)
+    mask[order] = hold_sorted
+    return mask
+
+
+def _catalogue(
+    items: pa.Table, valid: npt.NDArray[np.bool_], rows: IntArray, model_items: StrArray
+) -> Catalogue:
+    """Metadata of the model's items (``rows`` index the valid catalogue rows)."""
+    table = items.filter(pa.array(valid)).take(pa.array(rows))
+    if "price" in table.column_names:
+        prices = pc.fill_null(pc.cast(table["price"], pa.float64()), math.nan).to_numpy(zero_copy_only=False)
+    else:
+        prices = np.full(model_items.size, math.nan)
+    return Catalogue(
+        item_ids=model_items.astype(str),
+        titles=_strings(table, "title"),
+        categories=_strings(table, "category"),
+        brands=_strings(table, "brand"),
+        prices=np.asarray(prices, dtype=np.float64),
+    )
+
+
+def _interaction_weights(type_col: StrArray, config: TrainingConfig) -> FloatArray:
+    weight_of = (
+        config.interaction_weights
+        if config.use_interaction_weights
+        else dict.fromkeys(INTERACTION_TYPES, 1.0)
+    )
+    weights = np.zeros(type_col.size, dtype=np.float32)
+    for name in INTERACTION_TYPES:
+        weights[type_col == name] = weight_of[name]
+    return weights
+
+
+def prepare_data(interactions: pa.Table, items: pa.Table, config: TrainingConfig) -> PreparedData:
+    """Validate the snapshot and build index-space training/validation data (see module docstring)."""
+    _require_columns(interactions, REQUIRED_INTERACTION_COLUMNS, "interactions.parquet")
+    _require_columns(items, REQUIRED_ITEM_COLUMNS, "items.parquet")
+    if interactions.num_rows == 0:
+        raise DatasetError("dataset snapshot has no interactions")
+    if items.num_rows == 0:
+        raise DatasetError("dataset snapshot has no items in items.parquet")
+
+    interactions = interactions.filter(
+        pc.and_(pc.is_valid(interactions["user_id"]), pc.is_valid(interactions["item_id"]))
+    )
+    types = pc.cast(interactions["interaction_type"], pa.string()).to_pylist()
+    unknown = sorted({str(t) for t in types if t not in INTERACTION_TYPES})
+    if unknown:
+        raise DatasetError(f"unknown interaction_type value(s): {', '.join(unknown[:5])}")
+    if config.require_non_view and all(t == "view" for t in types):
+        raise DatasetError(
+            "every interaction is a 'view'; at least one click, add_to_cart or purchase is needed "
+            "(set require_non_view=false to train on views alone)"
+        )
+
+    catalogue_ids = np.asarray(pc.cast(items["item_id"], pa.string()).to_pylist(), dtype=object)
+    valid_catalogue = np.array([value is not None for value in catalogue_ids])
+    catalogue_ids = catalogue_ids[valid_catalogue].astype(str)
+    unique_catalogue, first_row = np.unique(catalogue_ids, return_index=True)
+
+    item_col = np.asarray(pc.cast(interactions["item_id"], pa.string()).to_pylist(), dtype=str)
+    in_catalogue = np.isin(item_col, unique_catalogue)
+    dropped_unknown_items = int((~in_catalogue).sum())
+    if not in_catalogue.any():
+        raise DatasetError(
+            "no interaction refers to an item in items.parquet (every catalogue item has no interactions)"
+        )
+    keep = in_catalogue
+    user_col = np.asarray(pc.cast(interactions["user_id"], pa.string()).to_pylist(), dtype=str)[keep]
+    item_col = item_col[keep]
+    type_col = np.asarray(types, dtype=str)[keep]
+    ts_col = pc.cast(pc.cast(interactions["timestamp"], pa.timestamp("ms")), pa.int64())
+    timestamps = np.asarray(pc.fill_null(ts_col, 0).to_numpy(zero_copy_only=False), dtype=np.int64)[keep]
+
+    weights = _interaction_weights(type_col, config)
+
+    user_ids, user_index = np.unique(user_col, return_inverse=True)
+    model_items, item_index = np.unique(item_col, return_inverse=True)
+    n_users, n_items = user_ids.size, model_items.size
+    if n_users < 2:
+        raise DatasetError(f"dataset has {n_users} user with interactions; at least 2 users are needed")
+    if n_items < 2:
+        raise DatasetError(f"dataset has {n_items} item with interactions; at least 2 items are needed")
+
+    if "is_validation" in interactions.column_names:
+        flags = pc.fill_null(pc.cast(interactions["is_validation"], pa.bool_()), False)
+        is_val = np.asarray(flags.to_numpy(zero_copy_only=False), dtype=bool)[keep]
+        split_rule = "is_validation column"
+    else:
+        is_val = _validation_mask(user_index, timestamps, n_users, config)
+        split_rule = (
+            f"last ceil({config.validation_fraction} x events) per user with >= "
+            f"{config.min_events_for_validation} events"
+        )
+    train_rows = ~is_val
+    if not train_rows.any():
+        raise DatasetError("the validation split holds every interaction; nothing is left to train on")
+    train = build_graph(user_index[train_rows], item_index[train_rows], n_users, n_items, weights[train_rows])
+    train_users_present = np.bincount(train.users, minlength=n_users) > 0
+    val_rows = is_val & train_users_present[user_index]
+    val_users, val_items = user_index[val_rows], item_index[val_rows]
+    train_keys = train.users * n_items + train.items
+    fresh = ~np.isin(val_users * n_items + val_items, train_keys)
+    if not fresh.any():
+        raise DatasetError(
+            "not enough history for a validation split: no user has a held-out item that is not "
+            f"already in their training interactions (rule: {split_rule})"
+        )
+    if int(train_users_present.sum()) < 2:
+        raise DatasetError("fewer than 2 users have training interactions after the validation split")
+
+    rows = first_row[np.searchsorted(unique_catalogue, model_items)]
+    catalogue = _catalogue(items, valid_catalogue, rows, model_items)
+    popularity = np.bincount(item_index, weights=weights, minlength=n_items).astype(np.float32)
+    window_ts = timestamps[timestamps > 0]
+    val_ts = timestamps[val_rows & (timestamps > 0)]
+    data_window: dict[str, str | None] = {
+        "start": _iso(datetime.fromtimestamp(window_ts.min() / 1000, UTC)) if window_ts.size else None,
+        "end": _iso(datetime.fromtimestamp(window_ts.max() / 1000, UTC)) if window_ts.size else None,
+        "validation_start": _iso(datetime.fromtimestamp(val_ts.min() / 1000, UTC)) if val_ts.size else None,
+        "split_rule": split_rule,
+    }
+    stats = {
+        "interactions": int(interactions.num_rows),
+        "interactions_used": int(keep.sum()),
+        "interactions_unknown_item": dropped_unknown_items,
+        "users": int(n_users),
+        "items": int(n_items),
+        "catalogue_items": int(unique_catalogue.size),
+        "items_without_interactions": int(unique_catalogue.size - n_items),
+        "train_pairs": int(train.n_edges),
+        "validation_pairs": int(fresh.sum()),
+        "validation_users": int(np.unique(val_users[fresh]).size),
+    }
+    return PreparedData(
+        train=train,
+        val_users=val_users,
+        val_items=val_items,
+        user_ids=user_ids.astype(str),
+        catalogue=catalogue,
+        item_popularity=popularity,
+        stats=stats,
+        data_window=data_window,
+    )
