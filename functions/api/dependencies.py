@@ -6,7 +6,6 @@ The tenant comes from the credential and nowhere else (STYLE.md rule 3): routes 
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated
@@ -16,15 +15,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions.analytics.ab_tests_repository import AbTestRepository
 from functions.analytics.counters_repository import AnalyticsCounters
-from functions.auth.service import check_admin_key, resolve_principal
+from functions.auth.callers import CallerResolver, bearer_credential, ensure_reader, ensure_writer
+from functions.auth.service import check_admin_key
 from functions.common import aws
 from functions.common.errors import (
-    AuthenticationError,
-    NotFoundError,
     PermissionDeniedError,
     ServiceUnavailableError,
 )
-from functions.common.models import Permission, Principal
+from functions.common.models import Principal
 from functions.common.secrets import resolve_secret
 from functions.common.settings import ApiSettings, get_api_settings
 from functions.ingestion.service import IngestionService
@@ -40,8 +38,6 @@ from functions.repositories.training_jobs import TrainingJobRepository
 from functions.repositories.uploads import UploadRepository
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from /api/v1/auth/login or an API key")
-_TENANT_CHECK_TTL_S = 30.0
-_active_tenants: dict[str, float] = {}
 
 SettingsDep = Annotated[ApiSettings, Depends(get_api_settings)]
 
@@ -146,33 +142,14 @@ def admin_key() -> str:
     return resolve_secret(settings.admin_key, settings.admin_key_arn)
 
 
-def _credential(creds: HTTPAuthorizationCredentials | None) -> str:
-    if creds is None or not creds.credentials:
-        raise AuthenticationError("missing credential: send 'Authorization: Bearer <token or API key>'")
-    return creds.credentials
-
-
-def _check_tenant_active(tenant_id: str) -> None:
-    """Refuse credentials of a tenant that no longer exists or is suspended (cached briefly)."""
-    now = time.monotonic()
-    if _active_tenants.get(tenant_id, 0.0) > now:
-        return
-    try:
-        tenant = tenant_repository().get(tenant_id)
-    except NotFoundError as exc:
-        raise AuthenticationError("the credential's tenant does not exist") from exc
-    if tenant.status != "active":
-        raise PermissionDeniedError(f"tenant '{tenant_id}' is {tenant.status}")
-    _active_tenants[tenant_id] = now + _TENANT_CHECK_TTL_S
+callers = CallerResolver(tenant_repository, api_key_repository, jwt_secret)
 
 
 def current_principal(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The authenticated caller (JWT or API key)."""
-    principal = resolve_principal(_credential(creds), secret=jwt_secret(), api_keys=api_key_repository())
-    _check_tenant_active(principal.tenant_id)
-    return principal
+    """The authenticated caller (JWT or API key) of an active tenant."""
+    return callers.resolve(bearer_credential(creds))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -180,16 +157,12 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 def reader(principal: CurrentPrincipal) -> Principal:
     """A caller allowed to read the tenant's data."""
-    if not principal.can(Permission.READ):
-        raise PermissionDeniedError("this API key may not read; it needs the 'read' permission")
-    return principal
+    return ensure_reader(principal)
 
 
 def writer(principal: CurrentPrincipal) -> Principal:
     """A caller allowed to change the tenant's data."""
-    if not principal.can(Permission.WRITE):
-        raise PermissionDeniedError("this API key is read-only; it needs the 'write' permission")
-    return principal
+    return ensure_writer(principal)
 
 
 def tenant_admin(principal: CurrentPrincipal) -> Principal:
@@ -201,7 +174,7 @@ def tenant_admin(principal: CurrentPrincipal) -> Principal:
 
 def platform_admin(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     """Only the platform admin key passes."""
-    check_admin_key(_credential(creds), admin_key())
+    check_admin_key(bearer_credential(creds), admin_key())
 
 
 Reader = Annotated[Principal, Depends(reader)]
@@ -236,4 +209,4 @@ def reset_container_state() -> None:
         aws.scheduler_client,
     ):
         factory.cache_clear()
-    _active_tenants.clear()
+    callers.clear()

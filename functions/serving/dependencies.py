@@ -8,7 +8,6 @@ module cannot import: it pulls in pyarrow): a JWT or an API key via
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache, partial
 from typing import Annotated
 
@@ -19,10 +18,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from functions.analytics.ab_tests_repository import AbTestRepository
 from functions.analytics.counters_repository import AnalyticsCounters
 from functions.analytics.impressions import ImpressionBuffer
-from functions.auth.service import resolve_principal
+from functions.auth.callers import CallerResolver, bearer_credential, ensure_reader
 from functions.common import aws
-from functions.common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
-from functions.common.models import Permission, Principal
+from functions.common.models import Principal
 from functions.common.secrets import resolve_secret
 from functions.repositories.api_keys import ApiKeyRepository
 from functions.repositories.tenants import TenantRepository
@@ -35,8 +33,6 @@ from functions.serving.settings import get_serving_settings
 from functions.serving.storage import ObjectReader, RecentEventsReader, RegistryReader
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from /api/v1/auth/login or an API key")
-_TENANT_CHECK_TTL_S = 30.0
-_active_tenants: dict[str, float] = {}
 
 
 @lru_cache(maxsize=1)
@@ -97,36 +93,19 @@ def recommendation_service() -> RecommendationService:
 ServiceDep = Annotated[RecommendationService, Depends(recommendation_service)]
 
 
-def _check_tenant_active(tenant_id: str) -> None:
-    """Refuse credentials of a tenant that no longer exists or is suspended (cached briefly)."""
-    now = time.monotonic()
-    if _active_tenants.get(tenant_id, 0.0) > now:
-        return
-    try:
-        tenant = tenant_repository().get(tenant_id)
-    except NotFoundError as exc:
-        raise AuthenticationError("the credential's tenant does not exist") from exc
-    if tenant.status != "active":
-        raise PermissionDeniedError(f"tenant '{tenant_id}' is {tenant.status}")
-    _active_tenants[tenant_id] = now + _TENANT_CHECK_TTL_S
+callers = CallerResolver(tenant_repository, api_key_repository, jwt_secret)
 
 
 def current_principal(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The authenticated caller (JWT or API key)."""
-    if creds is None or not creds.credentials:
-        raise AuthenticationError("missing credential: send 'Authorization: Bearer <token or API key>'")
-    principal = resolve_principal(creds.credentials, secret=jwt_secret(), api_keys=api_key_repository())
-    _check_tenant_active(principal.tenant_id)
-    return principal
+    """The authenticated caller (JWT or API key) of an active tenant, as in the api function."""
+    return callers.resolve(bearer_credential(creds))
 
 
 def reader(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     """A caller allowed to read the tenant's data."""
-    if not principal.can(Permission.READ):
-        raise PermissionDeniedError("this API key may not read; it needs the 'read' permission")
-    return principal
+    return ensure_reader(principal)
 
 
 Reader = Annotated[Principal, Depends(reader)]
@@ -146,4 +125,4 @@ def reset_container_state() -> None:
         aws.s3_client,
     ):
         factory.cache_clear()
-    _active_tenants.clear()
+    callers.clear()

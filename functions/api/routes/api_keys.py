@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from functions.api.dependencies import ClockDep, TenantAdmin, api_key_repository
+from functions.api.dependencies import ClockDep, TenantAdmin, api_key_repository, callers
 from functions.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut
 from functions.auth.service import create_api_key
 from functions.common.models import ApiKey
@@ -50,5 +50,7 @@ def get_api_keys(principal: TenantAdmin) -> ApiKeyList:
 
 @router.delete("/{key_id}", response_model=ApiKeyOut)
 def delete_api_key(key_id: KeyId, principal: TenantAdmin, now: ClockDep) -> ApiKeyOut:
-    """Revoke a key; it stops working at once. Revoking twice is harmless."""
-    return _out(api_key_repository().revoke(principal.tenant_id, key_id, now))
+    """Revoke a key: refused at once by this container, by every other within seconds. Idempotent."""
+    revoked = api_key_repository().revoke(principal.tenant_id, key_id, now)
+    callers.forget_key(key_id)
+    return _out(revoked)
