@@ -202,17 +202,18 @@ def provision_compute(region: str, names: LocalNames | None = None) -> None:
             priority=1,
             computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env_arn}],
         )
+        environment = {
+            resources.ARTIFACTS_BUCKET.env_var: names.bucket(resources.ARTIFACTS_BUCKET),
+            resources.DATA_BUCKET.env_var: names.bucket(resources.DATA_BUCKET),
+            resources.TRAINING_JOBS.env_var: names.table(resources.TRAINING_JOBS),
+        }
         batch.register_job_definition(
             jobDefinitionName=TRAINING_DEFINITION,
             type="container",
             containerProperties={
                 "image": "embedrec-training:local",
-                "command": TRAINING_COMMAND,
-                "environment": [
-                    {"name": spec.env_var, "value": names.bucket(spec)}
-                    for spec in (resources.ARTIFACTS_BUCKET, resources.DATA_BUCKET)
-                ]
-                + [{"name": resources.TRAINING_JOBS.env_var, "value": names.table(resources.TRAINING_JOBS)}],
+                "command": list(TRAINING_COMMAND),
+                "environment": [{"name": name, "value": value} for name, value in environment.items()],
                 "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
             },
         )

@@ -36,7 +36,14 @@ def test_the_walkthrough_request_gets_the_walkthrough_shape(
         assert item["category"] == "Electronics"
         assert item["reason"].startswith(("Because you viewed", "Because you bought", "Because you added"))
     meta = first["metadata"]
-    assert set(meta) == {"model_version", "latency_ms", "cache_hit", "algorithm", "recommendation_id", "ab_test"}
+    assert set(meta) == {
+        "model_version",
+        "latency_ms",
+        "cache_hit",
+        "algorithm",
+        "recommendation_id",
+        "ab_test",
+    }
     assert meta["ab_test"] is None  # no A/B test runs for this shop
     assert (meta["model_version"], meta["algorithm"], meta["cache_hit"]) == ("lightgcn_v1", "lightgcn", False)
     assert second["metadata"]["cache_hit"] is True
