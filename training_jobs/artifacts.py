@@ -87,15 +87,27 @@ def items_parquet(data: PreparedData) -> bytes:
 
 
 def popular_document(data: PreparedData, top_n: int) -> dict[str, Any]:
-    """``popular.json``: top items overall and per category by weighted interaction count."""
+    """``popular.json``: top items overall and per category by weighted interaction count (best first)."""
     scores = data.item_popularity.astype(np.float64)
     ids = data.catalogue.item_ids
 
+    cat = data.catalogue
+
     def top(indices: np.ndarray) -> list[dict[str, Any]]:
         ranked = indices[np.lexsort((ids[indices], -scores[indices]))][:top_n]
-        return [{"item_id": str(ids[i]), "score": round(float(scores[i]), 6)} for i in ranked]
+        return [
+            {
+                "item_id": str(ids[i]),
+                "score": round(float(scores[i]), 6),
+                "title": str(cat.titles[i]),
+                "category": str(cat.categories[i]),
+                "brand": str(cat.brands[i]),
+                "price": float(cat.prices[i]) if np.isfinite(cat.prices[i]) else None,
+            }
+            for i in ranked
+        ]
 
-    categories = data.catalogue.categories
+    categories = cat.categories
     by_category = {
         str(category): top(np.flatnonzero(categories == category))
         for category in np.unique(categories)
@@ -140,6 +152,9 @@ def build_artifacts(
                 "brands": cat.brands,
                 "prices": cat.prices,
                 "user_ids": data.user_ids,
+                "history_indptr": data.history.indptr,
+                "history_items": data.history.items,
+                "history_types": data.history.types,
             }
         ),
     }
@@ -153,7 +168,7 @@ def build_artifacts(
         "data_window": data.data_window,
         "counts": data.stats,
         "metrics": {name: round(float(val_metrics.get(name, 0.0)), 6) for name in METRIC_NAMES},
-        "popularity_baseline": {
+        "baseline_metrics": {
             name: round(float(popularity_metrics.get(name, 0.0)), 6) for name in METRIC_NAMES
         },
         "training": training,

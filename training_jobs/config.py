@@ -63,7 +63,7 @@ class TrainingConfig(BaseModel):
     hnsw_ef_construction: int = Field(200, ge=8, le=4096)
     hnsw_ef_search: int = Field(128, ge=8, le=4096)
     ivf_nprobe: int = Field(32, ge=1, le=65536)
-    popular_top_n: int = Field(100, ge=1, le=10_000)
+    popular_top_n: int = Field(200, ge=1, le=200)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     cpu_threads: int | None = Field(
         None,

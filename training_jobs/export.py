@@ -136,7 +136,7 @@ def build_user_tower_onnx(tables: UserTowerTables) -> bytes:
 
 @dataclass(frozen=True)
 class IndexSpec:
-    """How the item index was built (recorded in the manifest)."""
+    """How the item index was built (recorded in the manifest): ``flat_ip`` (exact), ``hnsw`` or ``ivf``."""
 
     type: str
     params: dict[str, int]
@@ -167,13 +167,13 @@ def build_faiss_index(
     index: Any
     if n_items <= exact_max_items:
         index = faiss.IndexFlatIP(dim)
-        spec = IndexSpec("IndexFlatIP", {}, exact_max_items)
+        spec = IndexSpec("flat_ip", {}, exact_max_items)
     elif large_type == "hnsw":
         index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = hnsw_ef_construction
         index.hnsw.efSearch = hnsw_ef_search
         spec = IndexSpec(
-            "IndexHNSWFlat",
+            "hnsw",
             {"M": hnsw_m, "efConstruction": hnsw_ef_construction, "efSearch": hnsw_ef_search},
             exact_max_items,
         )
@@ -183,7 +183,7 @@ def build_faiss_index(
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.train(data)
         index.nprobe = min(ivf_nprobe, nlist)
-        spec = IndexSpec("IndexIVFFlat", {"nlist": nlist, "nprobe": int(index.nprobe)}, exact_max_items)
+        spec = IndexSpec("ivf", {"nlist": nlist, "nprobe": int(index.nprobe)}, exact_max_items)
     index.add(data)
     return index, spec
 

@@ -34,6 +34,9 @@ from training_jobs.errors import DatasetError
 StrArray = npt.NDArray[np.str_]
 REQUIRED_INTERACTION_COLUMNS = ("user_id", "item_id", "interaction_type", "timestamp")
 REQUIRED_ITEM_COLUMNS = ("item_id",)
+INTERACTION_TYPES_SORTED = tuple(sorted(INTERACTION_TYPES))
+TYPE_CODES_SORTED = tuple(INTERACTION_TYPES.index(name) for name in INTERACTION_TYPES_SORTED)
+"""Codes in lookup.npz: 0 view, 1 click, 2 add_to_cart, 3 purchase (the order of INTERACTION_TYPES)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,54 @@ class PreparedData:
     """Weighted interaction count per item over the whole snapshot (for ``popular.json``)."""
     stats: dict[str, int]
     data_window: dict[str, str | None]
+    history: UserHistories
+
+
+@dataclass(frozen=True)
+class UserHistories:
+    """Each user's interacted items (CSR, most recent first, one entry per item with its strongest type)."""
+
+    indptr: IntArray
+    items: npt.NDArray[np.int32]
+    types: npt.NDArray[np.int8]
+    """0 view, 1 click, 2 add_to_cart, 3 purchase."""
+
+
+def user_histories(
+    users: IntArray,
+    items: IntArray,
+    type_codes: npt.NDArray[np.int8],
+    timestamps: npt.NDArray[np.int64],
+    n_users: int,
+    n_items: int,
+    max_items: int = 50,
+) -> UserHistories:
+    """Deduplicate (user, item) events (latest time, strongest type) and keep the ``max_items`` latest."""
+    if users.size == 0:
+        return UserHistories(np.zeros(n_users + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int8))
+    keys = users.astype(np.int64) * n_items + items
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]]))
+    pair_keys = sorted_keys[starts]
+    latest = np.maximum.reduceat(timestamps[order], starts)
+    strongest = np.maximum.reduceat(type_codes[order], starts)
+    pair_users, pair_items = pair_keys // n_items, pair_keys % n_items
+    recent_first = np.lexsort((pair_items, -latest, pair_users))
+    pair_users, pair_items, strongest = (
+        pair_users[recent_first],
+        pair_items[recent_first],
+        strongest[recent_first],
+    )
+    counts = np.bincount(pair_users, minlength=n_users)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    keep = (np.arange(pair_users.size) - first[pair_users]) < max_items
+    kept_counts = np.bincount(pair_users[keep], minlength=n_users)
+    return UserHistories(
+        indptr=np.concatenate([[0], np.cumsum(kept_counts)]).astype(np.int64),
+        items=pair_items[keep].astype(np.int32),
+        types=strongest[keep].astype(np.int8),
+    )
 
 
 def read_parquet(data: bytes, name: str) -> pa.Table:
@@ -81,6 +132,12 @@ def _strings(table: pa.Table, column: str) -> StrArray:
         return np.full(table.num_rows, "", dtype=str)
     values = pc.fill_null(pc.cast(table[column], pa.string()), "")
     return np.asarray(values.to_pylist(), dtype=str)
+
+
+def _iso_ms(timestamps: npt.NDArray[np.int64], pick: Any) -> str | None:
+    """ISO time of ``pick`` (min/max) over the known (non-zero) millisecond timestamps."""
+    known = timestamps[timestamps > 0]
+    return _iso(datetime.fromtimestamp(int(pick(known)) / 1000, UTC)) if known.size else None
 
 
 def _iso(value: Any) -> str | None:
@@ -183,6 +240,9 @@ def prepare_data(interactions: pa.Table, items: pa.Table, config: TrainingConfig
     timestamps = np.asarray(pc.fill_null(ts_col, 0).to_numpy(zero_copy_only=False), dtype=np.int64)[keep]
 
     weights = _interaction_weights(type_col, config)
+    type_codes = np.array(TYPE_CODES_SORTED, dtype=np.int8)[
+        np.searchsorted(INTERACTION_TYPES_SORTED, type_col)
+    ]
 
     user_ids, user_index = np.unique(user_col, return_inverse=True)
     model_items, item_index = np.unique(item_col, return_inverse=True)
@@ -222,12 +282,10 @@ def prepare_data(interactions: pa.Table, items: pa.Table, config: TrainingConfig
     rows = first_row[np.searchsorted(unique_catalogue, model_items)]
     catalogue = _catalogue(items, valid_catalogue, rows, model_items)
     popularity = np.bincount(item_index, weights=weights, minlength=n_items).astype(np.float32)
-    window_ts = timestamps[timestamps > 0]
-    val_ts = timestamps[val_rows & (timestamps > 0)]
-    data_window: dict[str, str | None] = {
-        "start": _iso(datetime.fromtimestamp(window_ts.min() / 1000, UTC)) if window_ts.size else None,
-        "end": _iso(datetime.fromtimestamp(window_ts.max() / 1000, UTC)) if window_ts.size else None,
-        "validation_start": _iso(datetime.fromtimestamp(val_ts.min() / 1000, UTC)) if val_ts.size else None,
+    data_window = {
+        "start": _iso_ms(timestamps, np.min),
+        "end": _iso_ms(timestamps, np.max),
+        "validation_start": _iso_ms(timestamps[val_rows], np.min),
         "split_rule": split_rule,
     }
     stats = {
@@ -251,4 +309,5 @@ def prepare_data(interactions: pa.Table, items: pa.Table, config: TrainingConfig
         item_popularity=popularity,
         stats=stats,
         data_window=data_window,
+        history=user_histories(user_index, item_index, type_codes, timestamps, n_users, n_items),
     )

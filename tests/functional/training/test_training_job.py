@@ -169,8 +169,8 @@ def test_job_publishes_artifacts_and_reports_progress(
         "recall_20",
         "precision_20",
     }
-    assert set(manifest["popularity_baseline"]) == set(manifest["metrics"])
-    assert manifest["index"]["type"] == "IndexFlatIP" and "threshold" in manifest["index"]
+    assert set(manifest["baseline_metrics"]) == set(manifest["metrics"])
+    assert manifest["index"]["type"] == "flat_ip" and "threshold" in manifest["index"]
     assert manifest["onnx"]["inputs"] == ["user_index", "item_indices", "item_weights"]
     assert manifest["counts"]["users"] == 150 and manifest["data_window"]["start"]
 
@@ -181,8 +181,12 @@ def test_job_publishes_artifacts_and_reports_progress(
     with np.load(io.BytesIO(stack.read(prefix + "lookup.npz")), allow_pickle=False) as lookup:
         assert lookup["item_ids"].tolist() == items["item_id"].to_pylist()
         assert lookup["user_ids"].size == 150
+        indptr, history = lookup["history_indptr"], lookup["history_items"]
+        assert indptr.size == 151 and indptr[-1] == history.size == lookup["history_types"].size
+        assert history.dtype == np.int32 and lookup["history_types"].dtype == np.int8
+        assert 0 <= history.min() and history.max() < n_items
     popular = json.loads(stack.read(prefix + "popular.json"))
-    assert popular["overall"][0].keys() == {"item_id", "score"}
+    assert popular["overall"][0].keys() == {"item_id", "score", "title", "category", "brand", "price"}
     assert set(popular["by_category"]) <= {f"cat_{i}" for i in range(8)}
 
     index = faiss.deserialize_index(np.frombuffer(stack.read(prefix + "items.faiss"), dtype=np.uint8))
@@ -254,3 +258,21 @@ def test_existing_version_is_not_overwritten(stack: Stack) -> None:
 
 def test_unusable_job_arguments_exit_2(stack: Stack) -> None:
     assert handle_training_job(["--tenant-id", TENANT]) == 2
+
+
+def test_serving_loader_reads_what_the_trainer_publishes(stack: Stack) -> None:
+    """Contract test (docs/artifacts.md): the serving function's loader accepts a trained version."""
+    loader = pytest.importorskip("functions.serving.loader")
+    storage = pytest.importorskip("functions.serving.storage")
+    search = pytest.importorskip("functions.serving.search")
+    uri = stack.put_snapshot("contract", make_interactions(80, 40, 1200, seed=11), make_items(40, 4))
+    assert handle_training_job(_argv("contract", uri, {**FAST, "epochs": 2})) == 0
+    pointer = storage.ActivePointer(
+        version="lightgcn_v1", manifest_key=f"models/{TENANT}/lightgcn_v1/manifest.json", revision=1
+    )
+    bundle = loader.load_bundle(storage.ObjectReader(stack.s3, ARTIFACTS_BUCKET), TENANT, pointer)
+    assert bundle.search.size == bundle.catalog.size and bundle.users.size == 80
+    user = bundle.users.user_index("user_00003")
+    vector = bundle.tower.user_vector(user, np.full(1, -1, np.int64), np.zeros(1, np.float32))
+    result = bundle.search.search(vector, search.AllowedSet.everything(bundle.search.size), 5)
+    assert result.indices.size == 5

@@ -9,7 +9,7 @@ import pytest
 from tests.unit.training.factories import make_interactions, make_items
 from training_jobs.config import TrainingConfig, parse_config, parse_job_arguments
 from training_jobs.errors import ConfigError, DatasetError
-from training_jobs.snapshot import prepare_data
+from training_jobs.snapshot import prepare_data, user_histories
 
 
 def test_defaults_and_seed_config_are_valid() -> None:
@@ -153,3 +153,34 @@ def test_missing_column_is_reported() -> None:
         prepare_data(
             make_interactions(5, 5, 20).drop_columns(["timestamp"]), make_items(5, 2), TrainingConfig()
         )
+
+
+def test_user_histories_are_deduplicated_recent_first_and_capped() -> None:
+    # user 0: item 2 viewed at t=1 and purchased at t=5, item 1 clicked at t=3; user 1: items 0..3
+    users = np.array([0, 0, 0, 1, 1, 1, 1])
+    items = np.array([2, 1, 2, 0, 1, 2, 3])
+    types = np.array([0, 1, 3, 0, 0, 2, 0], dtype=np.int8)
+    times = np.array([1, 3, 5, 1, 2, 3, 4], dtype=np.int64)
+    history = user_histories(users, items, types, times, n_users=3, n_items=4, max_items=3)
+    assert history.indptr.tolist() == [0, 2, 5, 5]
+    assert history.items.tolist() == [2, 1, 3, 2, 1]
+    assert history.types.tolist() == [3, 1, 0, 2, 0]
+
+
+def test_snapshot_history_codes_follow_interaction_types() -> None:
+    interactions = make_interactions(10, 30, 120, seed=6)
+    data = prepare_data(interactions, make_items(30, 4), TrainingConfig())
+    table = interactions.to_pydict()
+    first_user = data.user_ids[0]
+    strongest: dict[str, int] = {}
+    for user, item, kind in zip(table["user_id"], table["item_id"], table["interaction_type"], strict=True):
+        if user == first_user:
+            code = ["view", "click", "add_to_cart", "purchase"].index(kind)
+            strongest[item] = max(strongest.get(item, 0), code)
+    start, stop = data.history.indptr[0], data.history.indptr[1]
+    got = {
+        str(data.catalogue.item_ids[i]): int(t)
+        for i, t in zip(data.history.items[start:stop], data.history.types[start:stop], strict=True)
+    }
+    assert got == {item: code for item, code in strongest.items() if item in got}
+    assert len(got) == min(50, len(strongest))
