@@ -87,8 +87,13 @@ def items_parquet(data: PreparedData) -> bytes:
 
 
 def popular_document(data: PreparedData, top_n: int) -> dict[str, Any]:
-    """``popular.json``: top items overall and per category by weighted interaction count (best first)."""
-    scores = data.item_popularity.astype(np.float64)
+    """``popular.json``: top items overall and per category by weighted interaction count (best first).
+
+    Scores are shares of the most popular item's count, in [0, 1], like the ingestion-side document
+    (``functions/ingestion/popularity.py``), so a cold-start answer's scores read the same either way.
+    """
+    counts = data.item_popularity.astype(np.float64)
+    scores = counts / counts.max() if counts.size and counts.max() > 0 else counts
     ids = data.catalogue.item_ids
 
     cat = data.catalogue

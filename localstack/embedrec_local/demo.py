@@ -1,7 +1,8 @@
-"""``make demo``: the walkthrough on the embedded local stack, narrated step by step.
+"""``make demo``: the TechGadgets walkthrough on the embedded local stack, narrated step by step.
 
-Part 1 (tenant, admin, login, sample data, uploads, API keys) runs now; training, serving and
-analytics join the demo as those capabilities land.
+Part 1 (tenant, admin, login, sample data, uploads, API keys), Part 2 (training through the
+workflow, with progress), Part 3 (recommendations: known, cold-start and filtered users, then a
+click and a purchase that change the next answer) and Part 5 (analytics).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from embedrec_local.client import EmbedrecClient
 from embedrec_local.stack import free_port
@@ -78,6 +80,116 @@ def run_walkthrough(
     return {"tenant": tenant, "email": email, "reports": reports}
 
 
+def _bar(progress: int, width: int = 30) -> str:
+    filled = width * progress // 100
+    return "[" + "#" * filled + "." * (width - filled) + f"] {progress:3d}%"
+
+
+def train_and_follow(client: EmbedrecClient, timeout_s: float = 600) -> dict[str, Any]:
+    """2.1–2.2: trigger training and follow its progress until the workflow has decided."""
+    job = client.request(
+        "POST",
+        "/api/admin/training/trigger",
+        expect=(202,),
+        json={"model_type": "lightgcn", "config": {"embedding_dim": 64, "num_layers": 3}},
+    )
+    _say(f"2.1 training queued: {job['job_id']} (estimated {job['estimated_duration_minutes']} min)")
+    deadline, last = time.monotonic() + timeout_s, ""
+    while time.monotonic() < deadline:
+        status: dict[str, Any] = client.request("GET", f"/api/admin/training/status/{job['job_id']}")
+        metrics = status["metrics"]
+        line = (
+            f"    {status['status']:<9} {_bar(status['progress'])} epoch {status['current_epoch'] or 0}"
+            f"/{status['total_epochs'] or '?'} loss {metrics.get('train_loss', '-')} "
+            f"val NDCG@10 {metrics.get('val_ndcg_10', '-')}"
+        )
+        if line != last:
+            _say(line)
+            last = line
+        if status["finished_at"]:
+            _say(
+                f"2.2 {status['status']}: {status['model_version']} deployed={status['deployed']} "
+                f"({status.get('decision') or status.get('error')}); trained in "
+                f"{metrics.get('training_time_seconds', '?')} s"
+            )
+            return status
+        time.sleep(1)
+    raise TimeoutError("training did not finish in time")
+
+
+def show_recommendations(client: EmbedrecClient, version: str | None) -> None:
+    """3.1–3.3: known, cold-start and filtered users; then events that change the next answer."""
+    deadline = time.monotonic() + 30
+    while version and time.monotonic() < deadline:
+        probe = client.request("POST", "/api/v1/recommendations", json={"user_id": "user_0001", "count": 3})
+        if probe["metadata"]["model_version"] == version:
+            break
+        time.sleep(0.5)
+    requests: list[tuple[str, dict[str, Any]]] = [
+        ("3.1 user_0001", {"user_id": "user_0001", "count": 5}),
+        ("3.2A new user (cold start)", {"user_id": "user_new", "count": 5}),
+        (
+            "3.2B laptops 1000-2000",
+            {
+                "user_id": "user_0001",
+                "count": 5,
+                "filters": {"category": "Laptops", "min_price": 1000, "max_price": 2000},
+            },
+        ),
+    ]
+    first: dict[str, Any] = {}
+    for title, body in requests:
+        answer = client.request("POST", "/api/v1/recommendations", json=body)
+        meta = answer["metadata"]
+        _say(f"{title}: {meta['algorithm']} {meta['model_version']} {meta['latency_ms']} ms")
+        for item in answer["recommendations"][:5]:
+            _say(
+                f"    {item['title'][:40]:<40} {item['category']:<12} ${item['price']:>8.2f} "
+                f"{item['score']:.3f}  {item['reason']}"
+            )
+        first = first or answer
+    clicked = first["recommendations"][0]
+    for event in ("click", "purchase"):
+        client.request(
+            "POST",
+            "/api/v1/interactions",
+            json={
+                "user_id": "user_0001",
+                "item_id": clicked["item_id"],
+                "interaction_type": event,
+                "context": {
+                    "source": "recommendations",
+                    "position": 1,
+                    "revenue": clicked["price"],
+                    "recommendation_id": first["metadata"]["recommendation_id"],
+                },
+            },
+        )
+    after = client.request("POST", "/api/v1/recommendations", json={"user_id": "user_0001", "count": 5})
+    _say(
+        f"3.3 user_0001 clicked and bought '{clicked['title']}'; the next answer "
+        f"(cache_hit={after['metadata']['cache_hit']}) no longer offers it:"
+    )
+    for item in after["recommendations"][:5]:
+        _say(f"    {item['title'][:40]:<40} {item['reason']}")
+
+
+def show_analytics(client: EmbedrecClient) -> None:
+    """5.1 and 6.3: what recommendations earned."""
+    time.sleep(1.5)  # serving writes impressions at most once a second
+    summary = client.request("GET", "/api/v1/analytics/summary?days=1")
+    _say(
+        f"5.1 served {summary['recommendations_served']} items, CTR {summary['click_through_rate']:.3f}, "
+        f"conversion {summary['conversion_rate']:.3f}, revenue ${summary['revenue']:.2f}"
+    )
+    top = client.request("GET", "/api/v1/analytics/top-products?days=1&limit=3")["top_products"]
+    for product in top:
+        _say(
+            f"6.3 {str(product['title'])[:40]:<40} shown {product['recommendation_count']} "
+            f"CTR {product['click_through_rate']:.2f} revenue ${product['revenue']:.2f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the local stack in the background, run the walkthrough against it, and stop it."""
     parser = argparse.ArgumentParser(prog="embedrec-demo")
@@ -89,8 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port or free_port()
     admin_key = os.environ.get("EMBEDREC_ADMIN_KEY") or "adm_demo_" + os.urandom(12).hex()
     env = {**os.environ, "EMBEDREC_ADMIN_KEY": admin_key}
+    log_path = Path(tempfile.gettempdir()) / "embedrec-demo-stack.log"
+    log = log_path.open("w")  # the stack's own output (EMF metrics lines) stays out of the narration
     stack = subprocess.Popen(
-        [sys.executable, "-m", "embedrec_local.cli", "local", "--port", str(port)], env=env
+        [sys.executable, "-m", "embedrec_local.cli", "local", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     client = EmbedrecClient(f"http://127.0.0.1:{port}")
     try:
@@ -104,14 +221,19 @@ def main(argv: list[str] | None = None) -> int:
                 items=args.items,
                 interactions=args.interactions,
             )
+        status = train_and_follow(client)
+        show_recommendations(client, status["model_version"] if status["deployed"] else None)
+        show_analytics(client)
         _say(
             "demo finished: start the stack yourself with `make run` (embedrec local) to explore "
-            "http://127.0.0.1:8000/docs"
+            f"http://127.0.0.1:8000/docs; this run's stack log and metrics: {log_path} "
+            f"(`embedrec metrics --emf {log_path}` loads them into a running stack's CloudWatch)"
         )
     finally:
         client.close()
         stack.terminate()
         stack.wait(timeout=10)
+        log.close()
     return 0
 
 
