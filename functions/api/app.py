@@ -7,6 +7,7 @@ from mangum import Mangum
 
 from functions.api.errors import install_error_handlers
 from functions.api.routes import ab_tests, admin, analytics, api_keys, auth, ingestion, models, training
+from functions.common.observability import metrics
 
 
 def create_app() -> FastAPI:
@@ -32,4 +33,5 @@ def create_app() -> FastAPI:
 
 
 app = create_app()
-handler = Mangum(app, lifespan="off")
+# One EMF flush per invocation, as in the serving function.
+handler = metrics.log_metrics(Mangum(app, lifespan="off"))

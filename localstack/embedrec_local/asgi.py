@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from functions.common.observability import metrics
 from functions.common.routes import is_serving_path
 
 Scope = MutableMapping[str, Any]
@@ -17,12 +18,20 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def combine(api_app: ASGIApp, serving_app: ASGIApp) -> ASGIApp:
-    """An ASGI app dispatching each request by path, as the API Gateway routes do."""
+    """An ASGI app dispatching each request by path, as the API Gateway routes do.
+
+    After each request the shared metrics set is flushed, as ``metrics.log_metrics`` does around
+    every Lambda invocation (the local stack serves the apps directly, not through the handlers).
+    """
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_serving_path(scope["path"]):
-            await serving_app(scope, receive, send)
-        else:
+        if scope["type"] != "http":
             await api_app(scope, receive, send)
+            return
+        try:
+            await (serving_app if is_serving_path(scope["path"]) else api_app)(scope, receive, send)
+        finally:
+            if metrics.metric_set:
+                metrics.flush_metrics()
 
     return app

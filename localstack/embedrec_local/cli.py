@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
-from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from itertools import product
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 
 def _cmd_local(args: argparse.Namespace) -> int:
@@ -66,44 +62,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def emf_metric_data(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(namespace, PutMetricData datum) for every metric of every EMF document among ``lines``."""
-    for line in lines:
-        try:
-            document = json.loads(line)
-        except ValueError:
-            continue  # not EMF: ordinary log output
-        if not isinstance(document, dict) or not isinstance(document.get("_aws"), dict):
-            continue
-        timestamp = datetime.fromtimestamp(document["_aws"].get("Timestamp", 0) / 1000, tz=UTC)
-        for directive in document["_aws"].get("CloudWatchMetrics", []):
-            dimension_sets = directive.get("Dimensions") or [[]]
-            for metric in directive.get("Metrics", []):
-                raw = document.get(metric["Name"])
-                values = [v for v in (raw if isinstance(raw, list) else [raw]) if v is not None]
-                for dimensions, value in product(dimension_sets, values):
-                    yield (
-                        directive["Namespace"],
-                        {
-                            "MetricName": metric["Name"],
-                            "Dimensions": [{"Name": d, "Value": str(document[d])} for d in dimensions],
-                            "Timestamp": timestamp,
-                            "Value": float(value),  # one datum per value: moto's statistics skip "Values"
-                            "Unit": metric.get("Unit", "None"),
-                        },
-                    )
-
-
 def _cmd_metrics(args: argparse.Namespace) -> int:
     """Print the namespace's metrics from CloudWatch (the local stack's moto, or AWS_ENDPOINT_URL)."""
     import boto3
+
+    from embedrec_local.emf import emf_metric_data
 
     if args.minutes < 1:
         raise ValueError("--minutes must be at least 1")
     cloudwatch = boto3.client("cloudwatch", endpoint_url=args.endpoint)
     if args.emf:
-        # Functions write EMF to stdout (CloudWatch Logs turns it into metrics in AWS); locally, forward a
-        # captured log: `EMBEDREC_MOTO_LOGS=1 embedrec local > stack.log 2>&1`, then `--emf stack.log`.
+        # A running `embedrec local` forwards its functions' EMF by itself (embedrec_local.emf); this loads
+        # a log captured elsewhere (e.g. the demo's stack log) into CloudWatch as well.
         with open(args.emf, encoding="utf-8", errors="replace") as log:
             forwarded = 0
             for namespace, datum in emf_metric_data(log):

@@ -11,11 +11,13 @@ import sys
 from moto import server
 
 from embedrec_local import moto_patches
+from embedrec_local.emf import forward_stdout_metrics
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Install the patches, then run moto's server."""
+    """Install the patches and the metrics forwarding, then run moto's server."""
     moto_patches.install()
+    forward_stdout_metrics()  # pipeline steps run here and emit EMF (e.g. ModelNDCG10, TrainingFailures)
     server.main(argv if argv is not None else sys.argv[1:])
 
 

@@ -138,6 +138,9 @@ class EmbeddedStack:
         """Serve both apps on loopback until interrupted (blocking)."""
         import uvicorn
 
+        from embedrec_local.emf import forward_stdout_metrics
+
+        forward_stdout_metrics()
         from embedrec_local.asgi import combine
         from functions.api.app import app as api_app
         from functions.serving.app import app as serving_app

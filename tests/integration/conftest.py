@@ -25,6 +25,7 @@ class RunningStack:
 
     api_url: str
     admin_key: str
+    aws_endpoint: str | None = None  # the embedded stack's moto (None for a stack named by the environment)
 
 
 @pytest.fixture(scope="session")
@@ -33,17 +34,26 @@ def stack() -> Iterator[RunningStack]:
     if os.environ.get("EMBEDREC_API_URL"):
         yield RunningStack(os.environ["EMBEDREC_API_URL"], os.environ["EMBEDREC_ADMIN_KEY"])
         return
-    port = free_port()
+    port, moto_port = free_port(), free_port()
     admin_key = "adm_integration_" + os.urandom(8).hex()
     process = subprocess.Popen(
-        [sys.executable, "-m", "embedrec_local.cli", "local", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "embedrec_local.cli",
+            "local",
+            "--port",
+            str(port),
+            "--moto-port",
+            str(moto_port),
+        ],
         env={**os.environ, "EMBEDREC_ADMIN_KEY": admin_key},
         stdout=subprocess.DEVNULL,
     )
     client = EmbedrecClient(f"http://127.0.0.1:{port}")
     try:
         client.wait_until_healthy(timeout_s=90)
-        yield RunningStack(f"http://127.0.0.1:{port}", admin_key)
+        yield RunningStack(f"http://127.0.0.1:{port}", admin_key, f"http://127.0.0.1:{moto_port}")
     finally:
         client.close()
         process.terminate()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from embedrec_local.cli import emf_metric_data, main
+from embedrec_local.cli import main
+from embedrec_local.emf import emf_metric_data
 from embedrec_local.provision import LocalNames
 from functions.analytics import telemetry
 
