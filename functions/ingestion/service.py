@@ -128,6 +128,11 @@ class IngestionService:
         result = validate_interactions_records(records, upload_id=upload_id, now=now, known_item_ids=known)
         return self._store_interactions(tenant_id, result, upload_id, now, "api-json")
 
+    @property
+    def recent_events(self) -> RecentEventsRepository:
+        """The real-time feed this service writes (erasure deletes from it too)."""
+        return self._recent_events
+
     def record_rejected_file(
         self, tenant_id: str, *, upload_id: str, kind: Kind, source: Source, message: str, now: datetime
     ) -> IngestReport:

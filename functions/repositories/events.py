@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -111,12 +111,35 @@ class RecentEventsRepository:
             }
             for event in events
         ]
+        self._write_batches(requests)
+
+    def delete_user(self, tenant_id: str, user_id: str) -> int:
+        """Delete the user's whole feed; returns how many events were removed."""
+        keys: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table_name,
+            "KeyConditionExpression": "tenant_user = :u",
+            "ExpressionAttributeValues": {":u": {"S": f"{tenant_id}#{user_id}"}},
+            "ProjectionExpression": "tenant_user, event_key",
+        }
+        with unavailable_on_failure("the event store"):
+            while True:
+                page = self._client.query(**kwargs)
+                keys.extend(page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        requests = [{"DeleteRequest": {"Key": key}} for key in keys]
+        self._write_batches(requests)
+        return len(keys)
+
+    def _write_batches(self, requests: list[dict[str, Any]]) -> None:
+        """BatchWriteItem in chunks of 25, retrying what DynamoDB leaves unprocessed."""
         for start in range(0, len(requests), _BATCH_WRITE_SIZE):
-            pending = {self._table_name: requests[start : start + _BATCH_WRITE_SIZE]}
+            pending: Any = {self._table_name: requests[start : start + _BATCH_WRITE_SIZE]}
             for _attempt in range(5):
                 with unavailable_on_failure("the event store"):
-                    response = self._client.batch_write_item(RequestItems=pending)  # type: ignore[arg-type]
-                pending = response.get("UnprocessedItems", {})  # type: ignore[assignment]
+                    pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems", {})
                 if not pending:
                     break
             else:

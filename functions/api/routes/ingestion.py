@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from functions.api.dependencies import (
@@ -25,6 +26,7 @@ from functions.api.dependencies import (
 from functions.api.schemas import IngestReportOut, UploadRequest, UploadTicket
 from functions.auth.service import new_id
 from functions.common.errors import InvalidInputError, PayloadTooLargeError
+from functions.ingestion.erasure import erase_user
 from functions.ingestion.service import IngestReport
 from functions.pipeline.schedule import on_interactions_stored
 
@@ -207,3 +209,27 @@ def post_upload(body: UploadRequest, principal: Writer, settings: SettingsDep) -
 def get_upload(upload_id: UploadId, principal: Reader) -> IngestReportOut:
     """The validation report of an upload (API or drop folder)."""
     return IngestReportOut.model_validate(upload_repository().get(principal.tenant_id, upload_id))
+
+
+class ErasureOut(BaseModel):
+    """What ``DELETE /api/v1/users/{user_id}`` removed."""
+
+    user_id: str
+    interactions_deleted: int
+    objects_rewritten: int
+    recent_events_deleted: int
+
+
+ShopperId = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$")
+]
+
+
+@router.delete("/users/{user_id}", response_model=ErasureOut)
+def delete_user(user_id: ShopperId, principal: Writer) -> ErasureOut:
+    """Erase a shopper (GDPR): their interactions leave raw data, training snapshots and the live feed.
+
+    The next training excludes them; a model trained before keeps their vector until it is replaced.
+    """
+    report = erase_user(data_store(), ingestion_service().recent_events, principal.tenant_id, user_id)
+    return ErasureOut(**vars(report))
