@@ -35,3 +35,13 @@ def combine(api_app: ASGIApp, serving_app: ASGIApp) -> ASGIApp:
                 metrics.flush_metrics()
 
     return app
+
+
+def local_app() -> ASGIApp:
+    """The local stack's app (a factory, so uvicorn can start it in several worker processes)."""
+    from embedrec_local.emf import forward_stdout_metrics
+    from functions.api.app import app as api_app
+    from functions.serving.app import app as serving_app
+
+    forward_stdout_metrics()
+    return combine(api_app, serving_app)

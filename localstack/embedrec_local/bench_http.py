@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--users", type=int, default=500, help="distinct warm users cycled through")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the local stack")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         _say("wrk is missing: apt-get install -y wrk")
@@ -87,7 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     admin_key = "adm_bench_" + os.urandom(8).hex()
     stack = subprocess.Popen(
-        [sys.executable, "-m", "embedrec_local.cli", "local", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "embedrec_local.cli",
+            "local",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
         env={**os.environ, "EMBEDREC_ADMIN_KEY": admin_key},
         stdout=subprocess.DEVNULL,
     )
@@ -128,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             "p99": p99.group(1) + p99.group(2) if p99 else "?",
             "non_2xx": errors.group(1) if errors else "0",
             "connections": args.connections,
+            "workers": args.workers,
             "seconds": args.seconds,
         }
         _say(" ".join(f"{key}={value}" for key, value in summary.items()))

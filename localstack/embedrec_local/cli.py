@@ -33,7 +33,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
     ]
     print("\n".join(lines), flush=True)  # noqa: T201 - the CLI's output
     try:
-        stack.serve()
+        stack.serve(workers=args.workers)
     except KeyboardInterrupt:
         pass
     finally:
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="run the embedded local stack on 127.0.0.1 until interrupted")
     local.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
     local.add_argument("--moto-port", type=int, default=0, help="moto server port (default: a free port)")
+    local.add_argument("--workers", type=int, default=1, help="API worker processes (default 1)")
     local.set_defaults(run=_cmd_local)
 
     generate = commands.add_parser("generate", help="write seeded sample shop data as CSV")

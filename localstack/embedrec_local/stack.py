@@ -134,18 +134,21 @@ class EmbeddedStack:
             except subprocess.TimeoutExpired:
                 self._moto.kill()
 
-    def serve(self) -> None:
-        """Serve both apps on loopback until interrupted (blocking)."""
+    def serve(self, workers: int = 1) -> None:
+        """Serve both apps on loopback until interrupted (blocking).
+
+        Several workers behave like several warm Lambda containers: each has its own model cache.
+        """
         import uvicorn
 
-        from embedrec_local.emf import forward_stdout_metrics
-
-        forward_stdout_metrics()
-        from embedrec_local.asgi import combine
-        from functions.api.app import app as api_app
-        from functions.serving.app import app as serving_app
-
-        uvicorn.run(combine(api_app, serving_app), host=LOOPBACK, port=self.config.port, log_level="warning")
+        uvicorn.run(
+            "embedrec_local.asgi:local_app",
+            factory=True,
+            host=LOOPBACK,
+            port=self.config.port,
+            log_level="warning",
+            workers=workers,
+        )
 
     def __enter__(self) -> EmbeddedStack:
         self.start()
