@@ -262,6 +262,7 @@ class Monitoring(Construct):
                     state_machine.metric_failed(period=HOUR, statistic="Sum"),
                     custom_metric(emf.TRAINING_FAILURES, emf.RECORD_FAILURE_SERVICE, "Sum", period=HOUR),
                 ],
+                right=[custom_metric(emf.TRAINING_DURATION, emf.EVALUATE_SERVICE, "Maximum", period=HOUR)],
                 width=12,
             ),
         )

@@ -35,3 +35,5 @@ PROMOTE_SERVICE: Final = "embedrec-promote-model"
 MODEL_NDCG10: Final = "ModelNDCG10"  # NDCG@10 of each promoted model
 RECORD_FAILURE_SERVICE: Final = "embedrec-record-failure"
 TRAINING_FAILURES: Final = "TrainingFailures"
+EVALUATE_SERVICE: Final = "embedrec-evaluate-candidate"
+TRAINING_DURATION: Final = "TrainingDurationSeconds"  # the trainer's loop time of each finished job

@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.analytics import metric_names as names
 from functions.common import aws
 from functions.common.observability import MetricUnit, logger, metrics
 from functions.common.settings import get_pipeline_settings
@@ -98,6 +99,10 @@ def handle_evaluate_candidate(event: State, context: LambdaContext) -> State:  #
         pipeline_context(), event, now=_now(), default_floor=get_pipeline_settings().default_quality_floor
     )
     metrics.add_metric(name="CandidateNDCG10", unit=MetricUnit.NoUnit, value=result["candidate_ndcg_10"])
+    job = pipeline_context().jobs.get(event["tenant_id"], event["job_id"])
+    seconds = job.get("metrics", {}).get("training_time_seconds")
+    if seconds is not None:  # the trainer's own measure: the loop, not queueing or start-up
+        metrics.add_metric(name=names.TRAINING_DURATION, unit=MetricUnit.Seconds, value=float(seconds))
     return result
 
 
