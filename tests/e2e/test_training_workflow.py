@@ -7,6 +7,8 @@ runner) and the real trainer (a local subprocess, CPU) on the embedded stack.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,6 +137,39 @@ def test_a_failing_training_job_ends_failed_with_its_message_and_serving_is_unto
     assert _recommend(api, "user_0001")["metadata"]["algorithm"] == "popular"
     assert api.request("GET", "/api/v1/health")["model_loaded"] is False
     # and the tenant may train again
-    assert (
-        api.request("POST", "/api/admin/training/trigger", expect=(202,), json={})["status"] == "queued"
+    assert api.request("POST", "/api/admin/training/trigger", expect=(202,), json={})["status"] == "queued"
+
+
+def test_a_training_container_killed_mid_epoch_fails_the_job_and_a_retry_is_possible(
+    api: EmbedrecClient, stack: RunningStack, tmp_path: Path
+) -> None:
+    if stack.aws_endpoint is None:
+        pytest.skip("killing the training process needs the embedded stack on this machine")
+    # Given a shop training a long job
+    _new_shop(api, stack, "killed")
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    generate_sample_data(tmp_path, users=1_000, items=300, interactions=15_000, end=today)
+    api.upload_csv("items", tmp_path / "items.csv")
+    api.upload_csv("interactions", tmp_path / "interactions.csv")
+    job = api.request(
+        "POST", "/api/admin/training/trigger", expect=(202,), json={"config": {"epochs": 1000, "patience": 0}}
     )
+    deadline = time.monotonic() + TIMEOUT_S
+    while api.request("GET", f"/api/admin/training/status/{job['job_id']}")["current_epoch"] in (None, 0):
+        assert time.monotonic() < deadline, "training never started"
+        time.sleep(0.3)
+
+    # When its container dies mid-epoch (SIGKILL: no chance to write anything)
+    trainers = subprocess.run(
+        ["pgrep", "-f", "training_jobs.train"], capture_output=True, text=True
+    ).stdout.split()
+    assert trainers, "no local training process found"
+    for pid in trainers:
+        os.kill(int(pid), signal.SIGKILL)
+    final = _follow(api, job["job_id"])[-1]
+
+    # Then the job is failed with the container's exit, serving is untouched, and training can start again
+    assert final["status"] == "failed" and final["deployed"] is False
+    assert "exited" in final["error"] and "-9" in final["error"]
+    assert _recommend(api, "user_0001")["metadata"]["algorithm"] == "popular"
+    assert api.request("POST", "/api/admin/training/trigger", expect=(202,), json={})["status"] == "queued"
