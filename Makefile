@@ -9,7 +9,7 @@ BUDGET_S ?= 300
 
 LAYER_STAMP := layers/build/.stamp
 
-.PHONY: help install demo run test test-fast lint typecheck layers synth cfn-lint test-infra bench-ingest bench-serve bench-http bench-train clean
+.PHONY: help install demo run test test-fast lint typecheck layers synth cfn-lint test-infra bench-ingest bench-serve bench-http soak bench-train clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,7 @@ run: $(STAMP)  ## start the local stack on 127.0.0.1:8000 until interrupted
 	$(BIN)/embedrec local
 
 test: $(STAMP) lint typecheck layers  ## install, lint, type-check and run every test tier
+	bash tests/e2e/console/install_browser.sh $(BIN)/python  # Debian chromium + playwright (no browser download)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=600
 
 test-fast: $(STAMP)  ## unit and functional tiers only
@@ -67,6 +68,10 @@ bench-serve: $(STAMP)  ## serving latency p50/p99, ANN recall, cold load (5k and
 bench-http: $(STAMP)  ## warm recommendation requests over loopback HTTP with wrk (apt-get install wrk)
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python -m embedrec_local.bench_http --seconds 15
+
+soak: $(STAMP)  ## 5 minutes of mixed events and recommendations on loopback: error rate, p99, memory
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(BIN)/python -m embedrec_local.soak --seconds 300
 
 bench-train: $(STAMP)  ## LightGCN on a train.txt/test.txt data set (DATA=..., BUDGET_S=...)
 	$(BIN)/python -m training_jobs.bench --data $(DATA) --budget-s $(BUDGET_S)

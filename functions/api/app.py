@@ -7,6 +7,7 @@ from mangum import Mangum
 
 from functions.api.errors import install_error_handlers
 from functions.api.routes import ab_tests, admin, analytics, api_keys, auth, ingestion, models, training
+from functions.api.routes.console import router as console_router
 from functions.common.observability import metrics
 
 
@@ -26,6 +27,7 @@ def create_app() -> FastAPI:
         models.router,
         analytics.router,
         ab_tests.router,
+        console_router,
     ):
         app.include_router(router)
     install_error_handlers(app)
