@@ -200,9 +200,12 @@ class IngestionService:
             except ServiceUnavailableError:
                 self._event_ids.release(tenant_id, fresh_ids, upload_id)
                 raise
-            self._compensate_on_failure(
-                lambda: self._count_interactions(tenant_id, table), key, tenant_id, fresh_ids, upload_id
-            )
+            if source != "api-json":
+                # Bulk uploads refresh popularity; real-time events personalise through the recent-events
+                # feed instead (recomputing the popular list per event would cost a catalogue read each).
+                self._compensate_on_failure(
+                    lambda: self._count_interactions(tenant_id, table), key, tenant_id, fresh_ids, upload_id
+                )
             if source == "api-json":
                 self._compensate_on_failure(
                     lambda: self._feed_recent(tenant_id, table, upload_id, now),

@@ -305,10 +305,13 @@ def test_uploads_keep_a_popular_items_document_for_serving(
     client.post(
         "/api/v1/interactions", files={"file": ("i.csv", INTERACTIONS_CSV, "text/csv")}, headers=shop.auth
     )
+    more = b"user_id,item_id,interaction_type,timestamp\nu9,item_0003,purchase,2025-01-02T10:00:00Z\n"
+    client.post("/api/v1/interactions", files={"file": ("more.csv", more, "text/csv")}, headers=shop.auth)
+    # A real-time JSON event personalises at once but does not rewrite the popular list.
     client.post(
         "/api/v1/interactions",
-        json={"user_id": "u9", "item_id": "item_0003", "interaction_type": "purchase"},
         headers=shop.auth,
+        json={"user_id": "u8", "item_id": "item_0002", "interaction_type": "purchase"},
     )
 
     body = (
