@@ -10,6 +10,7 @@ from constructs import Construct
 
 from cdk import names
 from cdk.constructs.api import Api
+from cdk.constructs.console import Console
 from cdk.constructs.ingestion import Ingestion
 from cdk.constructs.monitoring import Monitoring
 from cdk.constructs.pipeline import Pipeline
@@ -47,6 +48,9 @@ class EmbedrecStack(Stack):
         self.api = Api(self, "Api", runtime=self.runtime, storage=self.storage, pipeline=self.pipeline)
         self.ingestion = Ingestion(
             self, "Ingestion", runtime=self.runtime, storage=self.storage, pipeline=self.pipeline
+        )
+        self.console = Console(
+            self, "Console", http_api=self.api.http_api, access_logs=self.storage.access_logs
         )
         self.monitoring = Monitoring(self, "Monitoring", alarm_email=alarm_email)
         self.monitoring.monitor_api(self.api.stage)

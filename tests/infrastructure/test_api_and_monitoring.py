@@ -112,3 +112,19 @@ def test_alarm_topic_is_encrypted_and_subscribed(synth: Synth) -> None:
 def test_serving_function_is_behind_the_recommendations_route(synth: Synth) -> None:
     assert _routes(synth)["ANY /api/v1/recommendations"] == deployment.SERVING.handler
     assert function_logical_id(synth, deployment.SERVING.handler)
+
+
+def test_console_is_served_from_s3_and_everything_else_from_the_api_behind_one_distribution(
+    synth: Synth,
+) -> None:
+    distributions = synth.template.find_resources("AWS::CloudFront::Distribution")
+    assert len(distributions) == 1
+    config = next(iter(distributions.values()))["Properties"]["DistributionConfig"]
+    console = {b["PathPattern"]: b for b in config["CacheBehaviors"]}["/console/*"]
+    origins = {o["Id"]: o for o in config["Origins"]}
+    assert "S3OriginConfig" in origins[console["TargetOriginId"]]
+    default_origin = origins[config["DefaultCacheBehavior"]["TargetOriginId"]]
+    assert default_origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    deployments = synth.template.find_resources("Custom::CDKBucketDeployment")
+    assert [d["Properties"]["DestinationBucketKeyPrefix"] for d in deployments.values()] == ["console/"]
