@@ -7,11 +7,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from boto3.dynamodb.conditions import Key as DynamoKey
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.common.errors import ServiceUnavailableError
+from functions.common.errors import NotFoundError, ServiceUnavailableError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _TRANSACTION_CANCELLED = "TransactionCanceledException"
@@ -64,3 +68,26 @@ def from_dynamo(value: Any) -> Any:
     if isinstance(value, list | set):
         return [from_dynamo(item) for item in value]
     return value
+
+
+def query_partition(table: Table, key_name: str, key_value: str, *, what: str) -> list[dict[str, Any]]:
+    """Every item of one partition (all pages), as plain Python values."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"KeyConditionExpression": DynamoKey(key_name).eq(key_value)}
+    with unavailable_on_failure(what):
+        while True:
+            page = table.query(**kwargs)
+            items.extend(from_dynamo(dict(item)) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def get_record(table: Table, key: dict[str, str], *, what: str, missing: str) -> dict[str, Any]:
+    """One item by its full key (consistent read); ``NotFoundError(missing)`` when there is none."""
+    with unavailable_on_failure(what):
+        item = table.get_item(Key=key, ConsistentRead=True).get("Item")
+    if item is None:
+        raise NotFoundError(missing)
+    record: dict[str, Any] = from_dynamo(dict(item))
+    return record

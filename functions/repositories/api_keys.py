@@ -10,7 +10,13 @@ from botocore.exceptions import ClientError
 
 from functions.common.errors import NotFoundError
 from functions.common.models import ApiKey, Permission
-from functions.repositories._dynamo import from_iso, is_condition_failure, to_iso, unavailable_on_failure
+from functions.repositories._dynamo import (
+    from_iso,
+    is_condition_failure,
+    query_partition,
+    to_iso,
+    unavailable_on_failure,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -43,16 +49,8 @@ class ApiKeyRepository:
 
     def list_for_tenant(self, tenant_id: str) -> list[ApiKey]:
         """Every key of ``tenant_id``, newest first."""
-        keys: list[ApiKey] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("tenant_id").eq(tenant_id)}
-        with unavailable_on_failure("the API key store"):
-            while True:
-                page = self._table.query(**kwargs)
-                keys.extend(_from_item(item) for item in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted(keys, key=lambda key: key.created_at, reverse=True)
+        items = query_partition(self._table, "tenant_id", tenant_id, what="the API key store")
+        return sorted((_from_item(item) for item in items), key=lambda key: key.created_at, reverse=True)
 
     def find_by_hash(self, key_hash: str) -> ApiKey:
         """The key whose hash is ``key_hash``; ``NotFoundError`` if none."""

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from functions.common.errors import ConflictError, NotFoundError
 from functions.repositories._dynamo import (
     from_dynamo,
+    get_record,
     is_condition_failure,
+    query_partition,
     to_dynamo,
     to_iso,
     unavailable_on_failure,
@@ -25,6 +26,7 @@ from functions.repositories._dynamo import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
+_WHAT = "the model registry"
 ACTIVE = "ACTIVE"
 COUNTER = "COUNTER"
 _RESERVED = {ACTIVE, COUNTER}
@@ -64,30 +66,20 @@ class ModelRegistry:
 
     def get_version(self, tenant_id: str, version: str) -> dict[str, Any]:
         """A version's record; ``NotFoundError`` if the tenant has no such version."""
+        missing = f"model version '{version}' not found"
         if version in _RESERVED:
-            raise NotFoundError(f"model version '{version}' not found")
-        with unavailable_on_failure("the model registry"):
-            item = self._table.get_item(
-                Key={"tenant_id": tenant_id, "version": version}, ConsistentRead=True
-            ).get("Item")
-        if item is None:
-            raise NotFoundError(f"model version '{version}' not found")
-        record: dict[str, Any] = from_dynamo(dict(item))
-        return record
+            raise NotFoundError(missing)
+        return get_record(
+            self._table, {"tenant_id": tenant_id, "version": version}, what=_WHAT, missing=missing
+        )
 
     def list_versions(self, tenant_id: str) -> list[dict[str, Any]]:
         """Every version of the tenant, newest first."""
-        versions: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("tenant_id").eq(tenant_id)}
-        with unavailable_on_failure("the model registry"):
-            while True:
-                page = self._table.query(**kwargs)
-                versions.extend(
-                    from_dynamo(dict(i)) for i in page.get("Items", []) if i["version"] not in _RESERVED
-                )
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        versions = [
+            v
+            for v in query_partition(self._table, "tenant_id", tenant_id, what=_WHAT)
+            if v["version"] not in _RESERVED
+        ]
         return sorted(versions, key=lambda v: str(v.get("created_at", "")), reverse=True)
 
     def active(self, tenant_id: str) -> ActivePointer | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from functions.common.errors import ConflictError, NotFoundError
 from functions.repositories._dynamo import (
     from_dynamo,
+    get_record,
     is_condition_failure,
+    query_partition,
     to_dynamo,
     to_iso,
     unavailable_on_failure,
@@ -20,6 +21,7 @@ from functions.repositories._dynamo import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
+_WHAT = "the training-job store"
 LOCK = "#RUNNING"  # the lock's job_id; no real job id starts with '#'
 
 
@@ -98,26 +100,16 @@ class TrainingJobRepository:
 
     def get(self, tenant_id: str, job_id: str) -> dict[str, Any]:
         """One job of this tenant; ``NotFoundError`` if there is none."""
+        missing = f"training job '{job_id}' not found"
         if job_id.startswith("#"):
-            raise NotFoundError(f"training job '{job_id}' not found")
-        with unavailable_on_failure("the training-job store"):
-            item = self._table.get_item(
-                Key={"tenant_id": tenant_id, "job_id": job_id}, ConsistentRead=True
-            ).get("Item")
-        if item is None:
-            raise NotFoundError(f"training job '{job_id}' not found")
-        record: dict[str, Any] = from_dynamo(dict(item))
-        return record
+            raise NotFoundError(missing)
+        return get_record(
+            self._table, {"tenant_id": tenant_id, "job_id": job_id}, what=_WHAT, missing=missing
+        )
 
     def list_for_tenant(self, tenant_id: str) -> list[dict[str, Any]]:
         """Every job of the tenant (newest first)."""
-        jobs: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("tenant_id").eq(tenant_id)}
-        with unavailable_on_failure("the training-job store"):
-            while True:
-                page = self._table.query(**kwargs)
-                jobs.extend(from_dynamo(dict(i)) for i in page.get("Items", []) if i["job_id"] != LOCK)
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        jobs = [
+            j for j in query_partition(self._table, "tenant_id", tenant_id, what=_WHAT) if j["job_id"] != LOCK
+        ]
         return sorted(jobs, key=lambda job: str(job.get("created_at", "")), reverse=True)

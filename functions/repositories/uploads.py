@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from functions.common.errors import NotFoundError
-from functions.repositories._dynamo import from_dynamo, to_dynamo, unavailable_on_failure
+from functions.repositories._dynamo import get_record, to_dynamo, unavailable_on_failure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -24,9 +23,9 @@ class UploadRepository:
 
     def get(self, tenant_id: str, upload_id: str) -> dict[str, Any]:
         """The record of one upload of this tenant; ``NotFoundError`` if there is none."""
-        with unavailable_on_failure("the upload store"):
-            item = self._table.get_item(Key={"tenant_id": tenant_id, "upload_id": upload_id}).get("Item")
-        if item is None:
-            raise NotFoundError(f"upload '{upload_id}' not found")
-        record: dict[str, Any] = from_dynamo(dict(item))
-        return record
+        return get_record(
+            self._table,
+            {"tenant_id": tenant_id, "upload_id": upload_id},
+            what="the upload store",
+            missing=f"upload '{upload_id}' not found",
+        )
