@@ -3,7 +3,10 @@
 Routing comes from ``functions.common.routes.SERVING_ROUTES`` (the local stack routes from it too):
 those paths go to ``serving`` (any method; it answers 405 itself), everything else under ``/api/*``
 plus ``/docs`` and ``/openapi.json`` goes to ``api``. Authentication is done by the functions (JWT,
-API keys); per-key/plan quotas (issue 8) plug in through ``throttle_route``.
+API keys). HTTP APIs have no usage plans, so per-tenant quotas by plan are enforced by the functions
+(``functions.auth.throttling.PLAN_LIMITS``, per container); the stage's throttling is the cluster-wide
+ceiling and equals the largest plan's budget (``stage_limit()``, asserted by tests/infrastructure).
+``throttle_route`` overrides it for one route.
 """
 
 from __future__ import annotations

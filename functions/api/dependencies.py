@@ -142,7 +142,11 @@ def admin_key() -> str:
     return resolve_secret(settings.admin_key, settings.admin_key_arn)
 
 
-callers = CallerResolver(tenant_repository, api_key_repository, jwt_secret)
+def _quotas_enabled() -> bool:
+    return get_api_settings().request_quotas
+
+
+callers = CallerResolver(tenant_repository, api_key_repository, jwt_secret, quotas_enabled=_quotas_enabled)
 
 
 def current_principal(

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from functions.common.errors import (
     AuthenticationError,
@@ -19,6 +20,7 @@ from functions.common.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     ServiceUnavailableError,
+    TooManyRequestsError,
 )
 from functions.common.observability import logger
 
@@ -29,9 +31,17 @@ _STATUS: dict[type[EmbedrecError], int] = {
     ConflictError: 409,
     PayloadTooLargeError: 413,
     InvalidInputError: 422,
+    TooManyRequestsError: 429,
     ServiceUnavailableError: 503,
 }
 RETRY_AFTER_SECONDS = "5"
+
+
+class ErrorBody(BaseModel):
+    """Every error the functions answer: a message for the caller and the error's kind."""
+
+    detail: str
+    error: str
 
 
 def status_for(error: EmbedrecError) -> int:
@@ -48,6 +58,8 @@ def error_response(error: EmbedrecError) -> JSONResponse:
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, TooManyRequestsError):
+        headers["Retry-After"] = str(error.retry_after_s)
     if status == 503:
         headers["Retry-After"] = RETRY_AFTER_SECONDS
         logger.warning(
@@ -89,3 +101,35 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(EmbedrecError, _handle)
     app.add_exception_handler(RequestValidationError, _invalid)
+    _document_errors(app)
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Declare the error bodies in the app's OpenAPI: clients (and the fuzzer) may rely on them.
+
+    Every operation gets a ``default`` response (``ErrorBody``: 401/403/404/409/413/429/503), and its 422
+    is either FastAPI's validation list or an ``ErrorBody`` (content rejected by the logic).
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["ErrorBody"] = ErrorBody.model_json_schema()
+        error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                responses.setdefault(
+                    "default",
+                    {"description": "An error", "content": {"application/json": {"schema": error_ref}}},
+                )
+                invalid = responses.get("422", {}).get("content", {}).get("application/json")
+                if invalid is not None and "schema" in invalid:
+                    invalid["schema"] = {"anyOf": [invalid["schema"], error_ref]}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

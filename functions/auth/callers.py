@@ -3,7 +3,8 @@
 Shared by the api and serving functions' dependencies (this module imports no pyarrow). A container
 remembers, briefly, which tenants are active and which API keys are valid, so a warm request costs
 no table read for either: a suspended tenant or a revoked key stops working within ``ttl_s`` in every
-container, and at once in the one that handled the revocation.
+container, and at once in the one that handled the revocation. Every resolved caller then draws on its
+tenant's plan quota (``functions.auth.throttling``), so both functions answer 429 alike.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from functions.auth.api_keys import hash_key, looks_like_api_key
 from functions.auth.service import resolve_principal
+from functions.auth.throttling import RequestQuotas
 from functions.common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
-from functions.common.models import Permission, Principal
+from functions.common.models import Permission, Plan, Principal
 from functions.repositories.api_keys import ApiKeyRepository
 from functions.repositories.tenants import TenantRepository
 
@@ -42,18 +44,22 @@ class CallerResolver:
     secret: Callable[[], str]
     ttl_s: float = DEFAULT_TTL_S
     clock: Callable[[], float] = time.monotonic
-    _tenants_until: dict[str, float] = field(default_factory=dict)
+    quotas: RequestQuotas | None = field(default_factory=RequestQuotas)
+    quotas_enabled: Callable[[], bool] = lambda: True  # read from settings by the entry point
+    _tenants_until: dict[str, tuple[Plan, float]] = field(default_factory=dict)
     _keys: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def resolve(self, credential: str) -> Principal:
-        """The principal behind a JWT or API key, whose tenant is active."""
+        """The principal behind a JWT or API key, whose tenant is active and within its plan's quota."""
         principal = self._remembered_key(credential) if looks_like_api_key(credential) else None
         if principal is None:
             principal = resolve_principal(credential, secret=self.secret(), api_keys=self.api_keys())
             if principal.kind == "api_key":
                 self._remember_key(credential, principal)
-        self._check_tenant_active(principal.tenant_id)
+        plan = self._active_plan(principal.tenant_id)
+        if self.quotas is not None and self.quotas_enabled():
+            self.quotas.take(principal.tenant_id, plan)
         return principal
 
     def forget_key(self, key_id: str) -> None:
@@ -67,6 +73,8 @@ class CallerResolver:
         with self._lock:
             self._tenants_until.clear()
             self._keys.clear()
+        if self.quotas is not None:
+            self.quotas.clear()
 
     def _remembered_key(self, credential: str) -> Principal | None:
         with self._lock:
@@ -79,17 +87,20 @@ class CallerResolver:
                 self._keys.clear()
             self._keys[hash_key(credential)] = (principal, self.clock() + self.ttl_s)
 
-    def _check_tenant_active(self, tenant_id: str) -> None:
+    def _active_plan(self, tenant_id: str) -> Plan:
+        """The plan of the tenant, which must be active."""
         now = self.clock()
-        if self._tenants_until.get(tenant_id, 0.0) > now:
-            return
+        remembered = self._tenants_until.get(tenant_id)
+        if remembered is not None and remembered[1] > now:
+            return remembered[0]
         try:
             tenant = self.tenants().get(tenant_id)
         except NotFoundError as exc:
             raise AuthenticationError("the credential's tenant does not exist") from exc
         if tenant.status != "active":
             raise PermissionDeniedError(f"tenant '{tenant_id}' is {tenant.status}")
-        self._tenants_until[tenant_id] = now + self.ttl_s
+        self._tenants_until[tenant_id] = (tenant.plan, now + self.ttl_s)
+        return tenant.plan
 
 
 def ensure_reader(principal: Principal) -> Principal:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from functions.auth.api_keys import generate_key, hash_key, looks_like_api_key
 from functions.auth.passwords import check_password_strength, dummy_hash, hash_password, verify_password
+from functions.auth.throttling import LoginThrottle
 from functions.auth.tokens import issue_access_token, verify_access_token
 from functions.common.errors import AuthenticationError, InvalidInputError, NotFoundError
 from functions.common.models import Account, ApiKey, Permission, Plan, Principal, Role, Tenant
@@ -81,10 +82,8 @@ def create_account(
     return account
 
 
-def login(
-    accounts: AccountRepository, *, email: str, password: str, secret: str, now: datetime, ttl: timedelta
-) -> LoginResult:
-    """Exchange e-mail and password for an access token. The same error for every failure."""
+def _authenticate(accounts: AccountRepository, email: str, password: str) -> Account:
+    """The account whose password this is; the same ``AuthenticationError`` for every failure."""
     try:
         account = accounts.get_by_email(email)
     except NotFoundError:
@@ -92,6 +91,33 @@ def login(
         raise AuthenticationError("invalid e-mail or password") from None
     if not verify_password(account.password_hash, password):
         raise AuthenticationError("invalid e-mail or password")
+    return account
+
+
+def login(
+    accounts: AccountRepository,
+    *,
+    email: str,
+    password: str,
+    secret: str,
+    now: datetime,
+    ttl: timedelta,
+    throttle: LoginThrottle | None = None,
+) -> LoginResult:
+    """Exchange e-mail and password for an access token. The same error for every failure.
+
+    With a ``throttle``, an e-mail locked out by repeated failures is refused (``TooManyRequestsError``)
+    before its password is even checked.
+    """
+    had_failures = throttle.check(email, now) if throttle is not None else False
+    try:
+        account = _authenticate(accounts, email, password)
+    except AuthenticationError:
+        if throttle is not None:
+            throttle.failed(email, now)
+        raise
+    if throttle is not None and had_failures:
+        throttle.succeeded(email)
     token = issue_access_token(
         secret=secret,
         account_id=account.account_id,

@@ -46,6 +46,14 @@ class ServiceUnavailableError(EmbedrecError):
     """A dependency (S3, DynamoDB) failed or throttled; nothing was half-written, the caller may retry."""
 
 
+class TooManyRequestsError(EmbedrecError):
+    """A quota or the login lockout refuses the call for now; ``retry_after_s`` says when to try again."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
+
+
 class DatasetError(InvalidInputError):
     """The tenant's data cannot be trained on (nothing in the window, no catalogue…); retrying won't help."""
 

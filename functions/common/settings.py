@@ -50,6 +50,8 @@ class ApiSettings(StorageSettings):
     # API Gateway refuses bodies above 10 MB; locally the same limit is enforced by the app.
     max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
     upload_url_ttl_seconds: Annotated[int, Field(ge=60, le=43_200)] = 900
+    # Per-plan request quotas per container (functions/auth/throttling.py); off only for load benchmarks.
+    request_quotas: bool = True
     # The training workflow; absent where training is not deployed (the trigger then answers 503).
     state_machine_arn: str | None = None
     training_poll_seconds: Annotated[int, Field(ge=1, le=3600)] = 60

@@ -93,7 +93,11 @@ def recommendation_service() -> RecommendationService:
 ServiceDep = Annotated[RecommendationService, Depends(recommendation_service)]
 
 
-callers = CallerResolver(tenant_repository, api_key_repository, jwt_secret)
+def _quotas_enabled() -> bool:
+    return get_serving_settings().request_quotas
+
+
+callers = CallerResolver(tenant_repository, api_key_repository, jwt_secret, quotas_enabled=_quotas_enabled)
 
 
 def current_principal(

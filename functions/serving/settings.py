@@ -41,6 +41,8 @@ class ServingSettings(StorageSettings):
     faiss_threads: Annotated[int, Field(ge=1, le=64)] = 1
     # Impressions are merged in the container and written at most this often (0: every response).
     impression_flush_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+    # Per-plan request quotas per container (functions/auth/throttling.py); off only for load benchmarks.
+    request_quotas: bool = True
 
     @model_validator(mode="after")
     def _secret_configured(self) -> ServingSettings:

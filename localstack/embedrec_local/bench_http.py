@@ -98,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
             "--workers",
             str(args.workers),
         ],
-        env={**os.environ, "EMBEDREC_ADMIN_KEY": admin_key},
+        env={
+            **os.environ,
+            "EMBEDREC_ADMIN_KEY": admin_key,
+            # capacity, not the plan's quota, is what is measured here
+            "EMBEDREC_REQUEST_QUOTAS": "false",
+        },
         stdout=subprocess.DEVNULL,
     )
     client = EmbedrecClient(f"http://127.0.0.1:{port}")

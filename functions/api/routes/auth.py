@@ -9,11 +9,17 @@ from fastapi import APIRouter
 from functions.api.dependencies import ClockDep, SettingsDep, account_repository, jwt_secret
 from functions.api.schemas import LoginRequest, LoginResponse
 from functions.auth.service import login
+from functions.auth.throttling import LoginFailureRepository, LoginThrottle
+from functions.common import aws
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=LoginResponse)
+@router.post(
+    "/login",
+    response_model=LoginResponse,
+    responses={429: {"description": "Too many failed logins for this e-mail; see Retry-After"}},
+)
 def post_login(body: LoginRequest, settings: SettingsDep, now: ClockDep) -> LoginResponse:
     """Exchange e-mail and password for an access token (``Authorization: Bearer <token>``)."""
     result = login(
@@ -23,6 +29,7 @@ def post_login(body: LoginRequest, settings: SettingsDep, now: ClockDep) -> Logi
         secret=jwt_secret(),
         now=now,
         ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        throttle=LoginThrottle(LoginFailureRepository(aws.dynamodb_client(), settings.event_ids_table)),
     )
     return LoginResponse(
         access_token=result.access_token,

@@ -1,0 +1,40 @@
+"""The token buckets and the login lockout's arithmetic, without HTTP (fast, pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.auth.throttling import PLAN_LIMITS, RateLimit, RequestQuotas, TokenBucket, stage_limit
+from functions.common.errors import TooManyRequestsError
+from functions.common.models import Plan
+
+
+def test_bucket_grants_its_burst_then_refills_at_its_rate() -> None:
+    bucket = TokenBucket(RateLimit(rate_per_s=4, burst=2), tokens=2.0, updated=0.0)
+
+    assert [bucket.take(0.0), bucket.take(0.0)] == [0.0, 0.0]
+    assert bucket.take(0.0) == pytest.approx(0.25)  # one token comes back after 1/rate
+    assert bucket.take(0.25) == 0.0
+    assert bucket.take(10.0) == 0.0  # a long pause refills no more than the burst
+    assert bucket.take(10.0) == 0.0
+    assert bucket.take(10.0) > 0.0
+
+
+def test_quota_follows_a_plan_change_and_tenants_are_independent() -> None:
+    now = [0.0]
+    quotas = RequestQuotas(clock=lambda: now[0])
+    free = PLAN_LIMITS[Plan.FREE]
+    for _ in range(free.burst):
+        quotas.take("tenant_a", Plan.FREE)
+    with pytest.raises(TooManyRequestsError) as refused:
+        quotas.take("tenant_a", Plan.FREE)
+
+    assert refused.value.retry_after_s == 1
+    quotas.take("tenant_b", Plan.FREE)  # another tenant has its own bucket
+    quotas.take("tenant_a", Plan.PRO)  # an upgrade takes effect at once, with a full bucket
+    quotas.clear()
+    quotas.take("tenant_a", Plan.FREE)
+
+
+def test_stage_limit_is_the_largest_plan() -> None:
+    assert stage_limit() == PLAN_LIMITS[Plan.ENTERPRISE]
