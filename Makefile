@@ -9,7 +9,7 @@ BUDGET_S ?= 300
 
 LAYER_STAMP := layers/build/.stamp
 
-.PHONY: help install demo run test test-fast lint typecheck layers synth cfn-lint test-infra bench-ingest bench-serve bench-http soak bench-train clean
+.PHONY: help install demo run test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-serve bench-http soak bench-train clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ cfn-lint: synth  ## lint the synthesised template
 test-infra: layers  ## CDK template assertions, cfn-lint, cdk-nag, bundle sizes
 	$(BIN)/python -m pytest -q tests/infrastructure
 
+openapi: $(STAMP)  ## refresh the committed OpenAPI documents (docs/openapi/; a test checks them)
+	$(BIN)/python -m embedrec_local.openapi
+
 bench-ingest: $(STAMP)  ## ingestion throughput: 100k-row CSV through validation to Parquet
 	$(BIN)/python -m functions.ingestion.bench --rows 100000
 
@@ -68,6 +71,13 @@ bench-serve: $(STAMP)  ## serving latency p50/p99, ANN recall, cold load (5k and
 bench-http: $(STAMP)  ## warm recommendation requests over loopback HTTP with wrk (apt-get install wrk)
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python -m embedrec_local.bench_http --seconds 15
+
+screenshots: $(STAMP)  ## refresh the console screenshots in docs/screenshots (headless Chromium)
+	bash tests/e2e/console/install_browser.sh $(BIN)/python
+	EMBEDREC_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/console
+
+fuzz: $(STAMP)  ## schemathesis on both apps' OpenAPI schemas: 2,000 generated requests per app
+	EMBEDREC_FUZZ_REQUESTS=2000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/functional/fuzz
 
 soak: $(STAMP)  ## 5 minutes of mixed events and recommendations on loopback: error rate, p99, memory
 	command -v wrk >/dev/null || apt-get install -y wrk

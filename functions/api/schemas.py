@@ -26,6 +26,26 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# DynamoDB numbers: 38 significant digits, magnitudes from 1e-130 to below 1e126.
+_SMALLEST, _LARGEST = 1e-130, 9.9e125
+
+
+def _check_storable(value: Any, where: str) -> None:
+    """Refuse numbers DynamoDB cannot store (and so a 500 later), anywhere in a JSON-like value."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        magnitude = abs(value)
+        if magnitude and not _SMALLEST <= magnitude <= _LARGEST:
+            raise ValueError(f"{where}: {value!r} is outside the storable range (1e-130 to 9.9e125)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_storable(item, f"{where}[{index}]")
+
+
 class TenantCreate(_Request):
     """``POST /api/admin/tenants``."""
 
@@ -39,6 +59,7 @@ class TenantCreate(_Request):
     def _settings_small(cls, value: dict[str, Any]) -> dict[str, Any]:
         if len(value) > 50:
             raise ValueError("at most 50 settings")
+        _check_storable(value, "settings")
         return value
 
 

@@ -40,12 +40,14 @@ def api_key(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> st
     items = tmp_path_factory.mktemp("examples") / "items.csv"
     items.write_text(ITEMS)
     api.upload_csv("items", items)
-    for user, item in (("u1", "item_0003"), ("u2", "item_0003"), ("u3", "item_0001")):
-        api.request(
-            "POST",
-            "/api/v1/interactions",
-            json={"user_id": user, "item_id": item, "interaction_type": "purchase"},
-        )
+    history = items.parent / "interactions.csv"  # a bulk upload: it builds the shop's popular list
+    history.write_text(
+        "user_id,item_id,interaction_type,timestamp\n"
+        "u1,item_0003,purchase,2025-01-02T10:00:00Z\n"
+        "u2,item_0003,purchase,2025-01-02T11:00:00Z\n"
+        "u3,item_0001,purchase,2025-01-02T12:00:00Z\n"
+    )
+    api.upload_csv("interactions", history)
     key: str = api.request(
         "POST", "/api/v1/api-keys", json={"name": "examples", "permissions": ["read", "write"]}
     )["key"]

@@ -38,7 +38,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "Console-Pass-42"
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+# The README's pictures are refreshed on purpose (`make screenshots`), not by every test run.
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+    if os.environ.get("EMBEDREC_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "embedrec-screenshots"
+)
 
 
 @dataclass

@@ -153,3 +153,14 @@ def test_missing_credential_is_401(client: TestClient) -> None:
 
     assert response.status_code == 401
     assert "Authorization" in response.json()["detail"]
+
+
+def test_tenant_settings_dynamodb_cannot_store_are_422(client: TestClient) -> None:
+    for number in (-7.8e181, 1e-200):
+        response = client.post(
+            "/api/admin/tenants",
+            headers=admin_headers(),
+            json={"name": "Odd", "slug": "oddnumbers", "settings": {"nested": {"x": number}}},
+        )
+        assert response.status_code == 422, number
+        assert "storable range" in response.text
