@@ -53,7 +53,8 @@ _JOBS_AND_REGISTRY = (resources.TRAINING_JOBS, resources.MODEL_REGISTRY)
 STEP_ACCESS: dict[str, StepAccess] = {
     "open-job": StepAccess(tables_read=(resources.TENANTS,)),
     "prepare-dataset": StepAccess(
-        tables_read=(resources.TENANTS, resources.MODEL_REGISTRY),  # next model version
+        # next model version; committed uploads (a raw object without its upload record is not visible)
+        tables_read=(resources.TENANTS, resources.MODEL_REGISTRY, resources.UPLOADS),
         data=(
             (("read",), (names.RAW_PREFIX, names.CATALOG_PREFIX)),
             (("read", "write"), (names.DATASETS_PREFIX,)),

@@ -14,8 +14,9 @@ from functions.common import resources
 from functions.common.errors import DatasetError
 from functions.ingestion.schema import INTERACTIONS_SCHEMA, ITEMS_SCHEMA
 from functions.repositories.data_store import DataStore
+from functions.repositories.uploads import UploadRepository
 
-_DAY = re.compile(r"/(\d{4}-\d{2}-\d{2})/[^/]+\.parquet$")
+_DAY = re.compile(r"/(\d{4}-\d{2}-\d{2})/([^/]+)\.parquet$")
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,22 @@ def snapshot_prefix(tenant_id: str, job_id: str) -> str:
     return f"datasets/{tenant_id}/{job_id}/"
 
 
-def load_window(store: DataStore, tenant_id: str, start: datetime, end: datetime) -> pa.Table:
-    """Every stored interaction of the tenant with ``start <= timestamp < end``, each event id once."""
+def load_window(
+    store: DataStore, uploads: UploadRepository, tenant_id: str, start: datetime, end: datetime
+) -> pa.Table:
+    """Every stored interaction of the tenant with ``start <= timestamp < end``, each event id once.
+
+    Only committed uploads count: an upload's Parquet becomes visible when its upload record exists,
+    which ingestion writes last, so an ingestion that died between the two leaves nothing half-visible.
+    """
     # Uploads are partitioned by the day they arrived, which is never before the event happened.
-    keys = [
-        key
+    candidates = {
+        key: match.group(2)
         for key in store.list_keys(resources.raw_prefix(tenant_id, "interactions"))
         if (match := _DAY.search(key)) and match.group(1) >= start.date().isoformat()
-    ]
+    }
+    committed = uploads.committed(tenant_id, candidates.values()) if candidates else set()
+    keys = [key for key, upload_id in candidates.items() if upload_id in committed]
     if not keys:
         return INTERACTIONS_SCHEMA.empty_table()
     table = pa.concat_tables([store.read_parquet(key).cast(INTERACTIONS_SCHEMA) for key in sorted(keys)])
@@ -90,6 +99,7 @@ def mark_validation(table: pa.Table, fraction: float) -> pa.Table:
 
 def prepare_snapshot(
     store: DataStore,
+    uploads: UploadRepository,
     tenant_id: str,
     job_id: str,
     *,
@@ -102,7 +112,7 @@ def prepare_snapshot(
     catalog = store.read_catalog(tenant_id).table
     if catalog is None or catalog.num_rows == 0:
         raise DatasetError("the tenant has no catalogue yet: upload items before training")
-    interactions = load_window(store, tenant_id, start, now)
+    interactions = load_window(store, uploads, tenant_id, start, now)
     known = pc.is_in(interactions["item_id"], value_set=catalog["item_id"])
     interactions = interactions.filter(known)
     if interactions.num_rows == 0:

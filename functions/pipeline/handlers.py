@@ -22,6 +22,7 @@ from functions.repositories.data_store import DataStore
 from functions.repositories.model_registry import ModelRegistry
 from functions.repositories.tenants import TenantRepository
 from functions.repositories.training_jobs import TrainingJobRepository
+from functions.repositories.uploads import UploadRepository
 
 State = dict[str, Any]
 
@@ -37,6 +38,7 @@ def pipeline_context() -> steps.PipelineContext:
         jobs=TrainingJobRepository(dynamodb.Table(settings.training_jobs_table)),
         registry=ModelRegistry(dynamodb.Table(settings.model_registry_table)),
         tenants=TenantRepository(dynamodb.Table(settings.tenants_table)),
+        uploads=UploadRepository(dynamodb.Table(settings.uploads_table)),
         batch=aws.batch_client(),
         job_queue=settings.training_job_queue,
         job_definition=settings.training_job_definition,

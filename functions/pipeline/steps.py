@@ -17,6 +17,7 @@ from functions.repositories.data_store import DataStore
 from functions.repositories.model_registry import ActivePointer, ModelRegistry
 from functions.repositories.tenants import TenantRepository
 from functions.repositories.training_jobs import TrainingJobRepository
+from functions.repositories.uploads import UploadRepository
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
@@ -33,6 +34,7 @@ class PipelineContext:
     jobs: TrainingJobRepository
     registry: ModelRegistry
     tenants: TenantRepository
+    uploads: UploadRepository
     batch: BatchClient
     job_queue: str
     job_definition: str
@@ -49,7 +51,13 @@ def prepare_dataset(
     """Snapshot the tenant's data for this job and allocate the candidate's version name."""
     tenant_id, job_id = state["tenant_id"], state["job_id"]
     snapshot = prepare_snapshot(
-        ctx.data, tenant_id, job_id, now=now, window_days=window_days, validation_fraction=validation_fraction
+        ctx.data,
+        ctx.uploads,
+        tenant_id,
+        job_id,
+        now=now,
+        window_days=window_days,
+        validation_fraction=validation_fraction,
     )
     if snapshot.validation == 0:
         raise DatasetError(

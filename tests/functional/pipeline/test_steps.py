@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import boto3
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
@@ -191,3 +192,27 @@ def test_failure_message_reads_every_cause_shape() -> None:
     assert steps.failure_message({"Error": "X", "Cause": "plain"}) == "X: plain"
     assert steps.failure_message({"Error": "States.Timeout"}) == "States.Timeout"
     assert steps.failure_message({"Error": "E", "Cause": '{"errorMessage": "m"}'}) == "E: m"
+
+
+def test_an_upload_that_died_before_its_record_is_invisible_to_training(
+    client: TestClient, shop: Shop, ctx: steps.PipelineContext
+) -> None:
+    # Given a committed upload, and the Parquet of one whose ingestion died before writing its record
+    client.post("/api/v1/items", headers={**shop.auth, "Content-Type": "text/csv"}, content=ITEMS.encode())
+    _upload(client, shop, [("u1", f"item_{i}", "view", 10 - i) for i in range(5)])
+    committed = ctx.data.read_parquet(ctx.data.list_keys(f"raw/{shop.tenant_id}/interactions/")[0])
+    orphan = committed.set_column(
+        committed.column_names.index("user_id"), "user_id", pa.array(["ghost"] * committed.num_rows)
+    )
+    ctx.data.put_parquet(
+        f"raw/{shop.tenant_id}/interactions/{NOW.date().isoformat()}/upload_dead00000000.parquet", orphan
+    )
+    state = _open(ctx, shop)
+
+    # When the dataset is prepared
+    result = steps.prepare_dataset(
+        ctx, state, now=NOW + timedelta(seconds=1), window_days=90, validation_fraction=0.2
+    )
+
+    # Then only the committed upload's rows are in it
+    assert (result["interactions"], result["users"]) == (5, 1)
