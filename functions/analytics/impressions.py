@@ -4,17 +4,16 @@ Counting every response with its own writes costs ``2 + n`` writes per response 
 hundreds of responses a second that is thousands of writes a second and a round trip on every
 request. The buffer instead merges the counter increments of all responses of the last
 ``flush_seconds`` (one ``ADD`` per distinct row) and writes their attribution records with
-BatchWriteItem, on the request that finds the window over or from a background thread when the
-container is quiet. A container that dies loses at most that window of impressions — an accepted
-trade-off for counters; interactions themselves are never buffered. ``flush_seconds = 0`` writes on
-every response (tests, low traffic).
+BatchWriteItem, from a background thread, so no request waits for the writes. A container that
+dies loses at most that window of impressions — an accepted trade-off for counters; interactions
+themselves are never buffered. ``flush_seconds = 0`` writes on every response (tests, low traffic).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -36,30 +35,26 @@ class _Pending:
 
 
 class ImpressionBuffer:
-    """Collects responses' impressions and flushes them at most every ``flush_seconds``."""
+    """Collects responses' impressions; a background thread writes them every ``flush_seconds``."""
 
     def __init__(
         self,
         counters: AnalyticsCounters,
         *,
         flush_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._counters = counters
         self._flush_seconds = flush_seconds
-        self._clock = clock
         self._lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
         self._responses = 0
-        self._last_flush = clock()
         if flush_seconds > 0:  # a quiet container still writes what it holds, a window later
             threading.Thread(target=self._flush_periodically, name="impressions", daemon=True).start()
 
     def _flush_periodically(self) -> None:
         while True:
             time.sleep(self._flush_seconds)
-            if self._clock() - self._last_flush >= self._flush_seconds:
-                self.flush()
+            self.flush()
 
     def add(
         self,
@@ -93,10 +88,9 @@ class ImpressionBuffer:
             pending.records.append(record)
             pending.items += len(unique)
             self._responses += 1
-            due = (
-                self._clock() - self._last_flush >= self._flush_seconds
-                or self._responses >= MAX_PENDING_RESPONSES
-            )
+            # With a window, the background thread writes: a request never waits for a flush. A full
+            # buffer (a burst) or no window at all (tests, low traffic) writes here.
+            due = self._flush_seconds == 0 or self._responses >= MAX_PENDING_RESPONSES
             batch = self._take() if due else {}
         self._write(batch)
 
@@ -108,7 +102,6 @@ class ImpressionBuffer:
 
     def _take(self) -> dict[str, _Pending]:
         batch, self._pending, self._responses = self._pending, {}, 0
-        self._last_flush = self._clock()
         return batch
 
     def _write(self, batch: dict[str, _Pending]) -> None:
