@@ -23,6 +23,32 @@ class UserTowerTables:
     blend: float
 
 
+def user_tower_tables(
+    user_table: torch.Tensor,
+    foldin_table: torch.Tensor,
+    item_vectors: torch.Tensor,
+    history_sums: torch.Tensor,
+    history_totals: torch.Tensor,
+    blend: float,
+) -> UserTowerTables:
+    """The export tables, with the fold-in scaled so folded-in users have trained users' average norm.
+
+    ``history_sums`` / ``history_totals`` are each user's weighted sum of ``foldin_table`` rows over
+    their training history and the weights' total (users without history are left out of the scale).
+    """
+    has = history_totals > 0
+    folded = history_sums[has] / history_totals[has].unsqueeze(1)
+    folded_norm = folded.norm(dim=1).mean().item()
+    scale = user_table[has].norm(dim=1).mean().item() / folded_norm if folded_norm > 0 else 1.0
+    return UserTowerTables(
+        user_table=user_table.detach().clone(),
+        foldin_table=foldin_table.detach().clone(),
+        item_vectors=item_vectors.detach().clone(),
+        foldin_scale=float(scale),
+        blend=blend,
+    )
+
+
 class Recommender(nn.Module):
     """Base class: subclasses implement :meth:`get_embedding`, :meth:`loss` and :meth:`export_tables`."""
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training_jobs.models.base import Recommender, UserTowerTables
+from training_jobs.models.base import Recommender, UserTowerTables, user_tower_tables
 
 LossType = Literal["bpr", "softmax"]
 
@@ -216,15 +216,6 @@ class LightGCN(Recommender):
         sums = torch.zeros_like(user_emb).index_add_(
             0, self.edge_users, item_emb[self.edge_items] * self.edge_weights.unsqueeze(1)
         )
-        has = counts > 0
-        foldin = sums[has] / counts[has].unsqueeze(1)
-        foldin_norm = foldin.norm(dim=1).mean().item()
-        scale = user_emb[has].norm(dim=1).mean().item() / foldin_norm if foldin_norm > 0 else 1.0
+        tables = user_tower_tables(user_emb, item_emb, item_emb, sums, counts, self.foldin_blend)
         self.train(was_training)
-        return UserTowerTables(
-            user_table=user_emb.detach().clone(),
-            foldin_table=item_emb.detach().clone(),
-            item_vectors=item_emb.detach().clone(),
-            foldin_scale=float(scale),
-            blend=self.foldin_blend,
-        )
+        return tables

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training_jobs.models.base import Recommender, UserTowerTables
+from training_jobs.models.base import Recommender, UserTowerTables, user_tower_tables
 
 
 class TwoTower(Recommender):
@@ -152,15 +152,6 @@ class TwoTower(Recommender):
         users, items = self.get_embedding()
         foldin = self.history_projection(items)
         sums, totals = self._history(foldin)
-        has = totals > 0
-        folded = sums[has] / totals[has].unsqueeze(1)
-        folded_norm = folded.norm(dim=1).mean().item()
-        scale = users[has].norm(dim=1).mean().item() / folded_norm if folded_norm > 0 else 1.0
+        tables = user_tower_tables(users, foldin, items, sums, totals, self.foldin_blend)
         self.train(was_training)
-        return UserTowerTables(
-            user_table=users.detach().clone(),
-            foldin_table=foldin.detach().clone(),
-            item_vectors=items.detach().clone(),
-            foldin_scale=float(scale),
-            blend=self.foldin_blend,
-        )
+        return tables
