@@ -21,7 +21,10 @@ from pathlib import Path
 
 from embedrec_local.client import EmbedrecClient
 from embedrec_local.sample_data import generate_sample_data
-from embedrec_local.stack import free_port
+from embedrec_local.stack import free_port, spawn_local_stack
+
+# Capacity, not the plan's request quota, is what the load tools measure.
+UNTHROTTLED = {"EMBEDREC_REQUEST_QUOTAS": "false"}
 
 _LUA = """
 local users = {}
@@ -87,25 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     port = free_port()
     admin_key = "adm_bench_" + os.urandom(8).hex()
-    stack = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "embedrec_local.cli",
-            "local",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ],
-        env={
-            **os.environ,
-            "EMBEDREC_ADMIN_KEY": admin_key,
-            # capacity, not the plan's quota, is what is measured here
-            "EMBEDREC_REQUEST_QUOTAS": "false",
-        },
-        stdout=subprocess.DEVNULL,
-    )
+    stack = spawn_local_stack(port, admin_key, workers=args.workers, env=UNTHROTTLED)
     client = EmbedrecClient(f"http://127.0.0.1:{port}")
     try:
         client.wait_until_healthy()

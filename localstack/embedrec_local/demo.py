@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from embedrec_local.client import EmbedrecClient
-from embedrec_local.stack import free_port
+from embedrec_local.stack import free_port, spawn_local_stack
 
 PASSWORD = "SecurePass123!"
 
@@ -200,15 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     port = args.port or free_port()
     admin_key = os.environ.get("EMBEDREC_ADMIN_KEY") or "adm_demo_" + os.urandom(12).hex()
-    env = {**os.environ, "EMBEDREC_ADMIN_KEY": admin_key}
     log_path = Path(tempfile.gettempdir()) / "embedrec-demo-stack.log"
     log = log_path.open("w")  # the stack's own output (EMF metrics lines) stays out of the narration
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "embedrec_local.cli", "local", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    stack = spawn_local_stack(port, admin_key, stdout=log)
     client = EmbedrecClient(f"http://127.0.0.1:{port}")
     try:
         client.wait_until_healthy()

@@ -19,9 +19,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from embedrec_local.bench_http import _prepare
+from embedrec_local.bench_http import UNTHROTTLED, _prepare
 from embedrec_local.client import EmbedrecClient
-from embedrec_local.stack import free_port
+from embedrec_local.stack import free_port, spawn_local_stack
 
 _LUA = """
 math.randomseed(7)
@@ -66,16 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     port = free_port()
     admin_key = "adm_soak_" + os.urandom(8).hex()
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "embedrec_local.cli", "local", "--port", str(port)],
-        env={
-            **os.environ,
-            "EMBEDREC_ADMIN_KEY": admin_key,
-            # capacity, not the plan's quota, is what is measured here
-            "EMBEDREC_REQUEST_QUOTAS": "false",
-        },
-        stdout=subprocess.DEVNULL,
-    )
+    stack = spawn_local_stack(port, admin_key, env=UNTHROTTLED)
     client = EmbedrecClient(f"http://127.0.0.1:{port}")
     samples: list[float] = []
     stop = threading.Event()

@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import IO
 
 import httpx
 
@@ -158,3 +159,33 @@ class EmbeddedStack:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def spawn_local_stack(
+    port: int,
+    admin_key: str,
+    *,
+    moto_port: int = 0,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    stdout: int | IO[str] | None = subprocess.DEVNULL,
+) -> subprocess.Popen[bytes]:
+    """Start ``embedrec local`` in a child process (the demo, benchmarks and integration tests use it)."""
+    command = [
+        sys.executable,
+        "-m",
+        "embedrec_local.cli",
+        "local",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    if moto_port:
+        command += ["--moto-port", str(moto_port)]
+    return subprocess.Popen(
+        command,
+        env={**os.environ, **(env or {}), "EMBEDREC_ADMIN_KEY": admin_key},
+        stdout=stdout,
+        stderr=subprocess.STDOUT if stdout not in (None, subprocess.DEVNULL) else None,
+    )

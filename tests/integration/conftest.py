@@ -8,15 +8,13 @@ running (for example LocalStack with the CDK app deployed by cdklocal).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from embedrec_local.client import EmbedrecClient
-from embedrec_local.stack import free_port
+from embedrec_local.stack import free_port, spawn_local_stack
 
 
 @dataclass(frozen=True)
@@ -36,20 +34,7 @@ def stack() -> Iterator[RunningStack]:
         return
     port, moto_port = free_port(), free_port()
     admin_key = "adm_integration_" + os.urandom(8).hex()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "embedrec_local.cli",
-            "local",
-            "--port",
-            str(port),
-            "--moto-port",
-            str(moto_port),
-        ],
-        env={**os.environ, "EMBEDREC_ADMIN_KEY": admin_key},
-        stdout=subprocess.DEVNULL,
-    )
+    process = spawn_local_stack(port, admin_key, moto_port=moto_port)
     client = EmbedrecClient(f"http://127.0.0.1:{port}")
     try:
         client.wait_until_healthy(timeout_s=90)
