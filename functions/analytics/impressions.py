@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from functions.analytics import keys, telemetry
+from functions.analytics import telemetry
 from functions.analytics.counters_repository import AnalyticsCounters
 from functions.analytics.domain import CounterDelta, RecommendationRecord
-from functions.analytics.serving_hooks import MAX_ITEMS, RECOMMENDATION_TTL, impression_deltas
+from functions.analytics.serving_hooks import response_impressions
 from functions.common.errors import ServiceUnavailableError
 from functions.common.observability import logger
 
@@ -67,18 +67,9 @@ class ImpressionBuffer:
         now: datetime,
     ) -> None:
         """Count one response returned to a shop (flushing the buffer when it is due)."""
-        unique = list(dict.fromkeys(item_ids))
-        day = keys.day_of(now)
-        paired = variant is not None and test_id is not None
-        record = RecommendationRecord(
-            recommendation_id=recommendation_id,
-            day=day,
-            items=frozenset(unique[:MAX_ITEMS]),
-            variant=variant if paired else None,
-            test_id=test_id if paired else None,
-            expires_at=int((now + RECOMMENDATION_TTL).timestamp()),
+        record, deltas = response_impressions(
+            recommendation_id, item_ids, variant=variant, test_id=test_id, now=now
         )
-        deltas = impression_deltas(unique, day, variant=record.variant, test_id=record.test_id)
         with self._lock:
             pending = self._pending.setdefault(tenant_id, _Pending())
             for key, delta in deltas.items():
@@ -86,7 +77,7 @@ class ImpressionBuffer:
                 for name, value in delta.counters.items():
                     merged.add(name, value)
             pending.records.append(record)
-            pending.items += len(unique)
+            pending.items += len(dict.fromkeys(item_ids))
             self._responses += 1
             # With a window, the background thread writes: a request never waits for a flush. A full
             # buffer (a burst) or no window at all (tests, low traffic) writes here.

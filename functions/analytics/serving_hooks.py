@@ -89,6 +89,29 @@ def impression_deltas(
     return deltas
 
 
+def response_impressions(
+    recommendation_id: str,
+    item_ids: Sequence[str],
+    *,
+    variant: str | None,
+    test_id: str | None,
+    now: datetime,
+) -> tuple[RecommendationRecord, dict[str, CounterDelta]]:
+    """One served response's attribution record and counter increments (pure)."""
+    day = keys.day_of(now)
+    unique = list(dict.fromkeys(item_ids))
+    paired = variant is not None and test_id is not None
+    record = RecommendationRecord(
+        recommendation_id=recommendation_id,
+        day=day,
+        items=frozenset(unique[:MAX_ITEMS]),
+        variant=variant if paired else None,
+        test_id=test_id if paired else None,
+        expires_at=int((now + RECOMMENDATION_TTL).timestamp()),
+    )
+    return record, impression_deltas(unique, day, variant=record.variant, test_id=record.test_id)
+
+
 def record_impressions(
     counters: AnalyticsCounters,
     tenant_id: str,
@@ -100,17 +123,9 @@ def record_impressions(
     now: datetime,
 ) -> bool:
     """Count one response's impressions and remember it for attribution; False if it could not be stored."""
-    day = keys.day_of(now)
-    unique = list(dict.fromkeys(item_ids))
-    record = RecommendationRecord(
-        recommendation_id=recommendation_id,
-        day=day,
-        items=frozenset(unique[:MAX_ITEMS]),
-        variant=variant if test_id is not None else None,
-        test_id=test_id if variant is not None else None,
-        expires_at=int((now + RECOMMENDATION_TTL).timestamp()),
+    record, deltas = response_impressions(
+        recommendation_id, item_ids, variant=variant, test_id=test_id, now=now
     )
-    deltas = impression_deltas(unique, day, variant=record.variant, test_id=record.test_id)
     try:
         counters.record_response(tenant_id, record, deltas)
     except ServiceUnavailableError as exc:
@@ -118,6 +133,6 @@ def record_impressions(
             "impressions not recorded",
             extra={"tenant_id": tenant_id, "recommendation_id": recommendation_id, "error": exc.message},
         )
-        telemetry.impressions_dropped(len(unique))
+        telemetry.impressions_dropped(len(dict.fromkeys(item_ids)))
         return False
     return True
