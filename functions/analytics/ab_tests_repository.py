@@ -13,7 +13,6 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from functions.analytics.domain import AbTest, Variant
@@ -22,6 +21,7 @@ from functions.repositories._dynamo import (
     from_dynamo,
     from_iso,
     is_condition_failure,
+    query_partition,
     to_dynamo,
     to_iso,
     unavailable_on_failure,
@@ -86,19 +86,8 @@ class AbTestRepository:
 
     def list_tests(self, tenant_id: str) -> list[AbTest]:
         """Every test of the tenant, newest first."""
-        tests: list[AbTest] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("tenant_id").eq(tenant_id)}
-        with unavailable_on_failure(_WHAT):
-            while True:
-                page = self._table.query(**kwargs)
-                tests.extend(
-                    _from_item(from_dynamo(dict(item)))
-                    for item in page.get("Items", [])
-                    if item["test_id"] != RUNNING
-                )
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_partition(self._table, "tenant_id", tenant_id, what=_WHAT)
+        tests = [_from_item(item) for item in items if item["test_id"] != RUNNING]
         return sorted(tests, key=lambda test: (test.created_at, test.test_id), reverse=True)
 
     def stop(self, tenant_id: str, test_id: str, now: datetime) -> AbTest:
