@@ -97,6 +97,7 @@ class IngestionService:
         self._event_ids = event_ids
         self._recent_events = recent_events
         self._attribution = attribution
+        self._known_items: dict[str, tuple[str, frozenset[str]]] = {}  # tenant → (catalogue ETag, ids)
 
     def ingest_items_csv(
         self, tenant_id: str, data: bytes, *, upload_id: str, now: datetime, source: Source
@@ -152,10 +153,22 @@ class IngestionService:
         return report
 
     def _known_item_ids(self, tenant_id: str) -> frozenset[str]:
-        catalog = self._store.read_catalog(tenant_id).table
-        if catalog is None:
+        """The catalogue's item ids, re-read only when the catalogue changed (a HEAD per upload)."""
+        etag = self._store.etag(resources.catalog_key(tenant_id))
+        if etag is None:
             return frozenset()
-        return frozenset(catalog.column("item_id").to_pylist())
+        remembered = self._known_items.get(tenant_id)
+        if remembered is not None and remembered[0] == etag:
+            return remembered[1]
+        current = self._store.read_catalog(tenant_id)
+        known = (
+            frozenset(current.table.column("item_id").to_pylist())
+            if current.table is not None
+            else frozenset()
+        )
+        if current.etag is not None:
+            self._known_items[tenant_id] = (current.etag, known)
+        return known
 
     def _store_items(
         self, tenant_id: str, result: ValidationResult, upload_id: str, now: datetime, source: Source

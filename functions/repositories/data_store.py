@@ -90,6 +90,16 @@ class DataStore:
                 raise ConflictError(f"{key} changed while it was being updated") from exc
             raise
 
+    def etag(self, key: str) -> str | None:
+        """The object's current ETag (one HEAD request), or None when it does not exist."""
+        try:
+            with unavailable_on_failure("the data store"):
+                return self._s3.head_object(Bucket=self._bucket, Key=key)["ETag"]
+        except ClientError as exc:
+            if _code(exc) in _MISSING_CODES:
+                return None
+            raise
+
     def read_catalog(self, tenant_id: str) -> CatalogVersion:
         """The tenant's current catalogue (``table`` None when no item was ever uploaded)."""
         return self.read_versioned(resources.catalog_key(tenant_id))

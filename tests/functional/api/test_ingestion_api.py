@@ -327,3 +327,19 @@ def test_uploads_keep_a_popular_items_document_for_serving(
     assert [e["item_id"] for e in document["overall"]] == ["item_0003", "item_0001", "item_0002"]
     assert document["overall"][0]["title"] == "AirPods Pro"
     assert list(document["by_category"]) == ["Audio", "Smartphones", "Laptops"]
+
+
+def test_an_item_added_to_the_catalogue_stops_being_unknown(client: TestClient, shop: Shop) -> None:
+    client.post("/api/v1/items", files={"file": ("items.csv", ITEMS_CSV, "text/csv")}, headers=shop.auth)
+    event = {"user_id": "u1", "item_id": "item_0042", "interaction_type": "view"}
+    before = client.post("/api/v1/interactions", json=event, headers=shop.auth).json()
+
+    client.post(
+        "/api/v1/items",
+        headers=shop.auth,
+        json={"item_id": "item_0042", "title": "New", "category": "Audio", "price": 5, "brand": "Sony"},
+    )
+    after = client.post("/api/v1/interactions", json=event, headers=shop.auth).json()
+
+    assert [w["field"] for w in before["warnings"]] == ["item_id"]
+    assert after["warnings"] == []
