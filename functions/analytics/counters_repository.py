@@ -28,7 +28,6 @@ _WORKERS = 8
 _BATCH_GET_SIZE = 100
 _BATCH_GET_ATTEMPTS = 5
 _WHAT = "the analytics store"
-_BATCH_WRITE = 25
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class Row:
 
 
 class AnalyticsCounters:
-    """Atomic counters, per-response records and range reads of one tenant's analytics rows."""
+    """Atomic counters, served-response rows and range reads of one tenant's analytics rows."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, *, workers: int = _WORKERS) -> None:
         self._client = client
@@ -56,23 +55,11 @@ class AnalyticsCounters:
         changed back (best effort) before ``ServiceUnavailableError`` is raised, so a retried upload
         is not counted twice.
         """
-        return self._write(tenant_id, deltas, record=None)
+        return self._write(tenant_id, deltas)
 
-    def record_response(
-        self,
-        tenant_id: str,
-        record: RecommendationRecord,
-        deltas: Mapping[str, CounterDelta],
-    ) -> int:
-        """Remember one served response and add its impression counters; returns the writes made."""
-        return self._write(tenant_id, deltas, record=record)
-
-    def _write(
-        self, tenant_id: str, deltas: Mapping[str, CounterDelta], record: RecommendationRecord | None
-    ) -> int:
+    def _write(self, tenant_id: str, deltas: Mapping[str, CounterDelta]) -> int:
         work = {key: delta for key, delta in deltas.items() if any(delta.counters.values())}
         futures = {key: self._pool.submit(self._add, tenant_id, key, delta) for key, delta in work.items()}
-        put = self._pool.submit(self._put_record, tenant_id, record) if record is not None else None
         failure: ServiceUnavailableError | None = None
         applied: list[str] = []
         for key, future in futures.items():
@@ -81,15 +68,10 @@ class AnalyticsCounters:
                 applied.append(key)
             except ServiceUnavailableError as exc:
                 failure = exc
-        if put is not None:
-            try:
-                put.result()
-            except ServiceUnavailableError as exc:
-                failure = exc
         if failure is not None:
             self._undo(tenant_id, {key: work[key] for key in applied})
             raise failure
-        return len(work) + (1 if record is not None else 0)
+        return len(work)
 
     def _undo(self, tenant_id: str, applied: Mapping[str, CounterDelta]) -> None:
         for key, delta in applied.items():
@@ -119,22 +101,24 @@ class AnalyticsCounters:
                 ExpressionAttributeValues=values,
             )
 
-    def put_records(self, tenant_id: str, records: Sequence[RecommendationRecord]) -> None:
-        """Remember many served responses (BatchWriteItem, 25 a call; unprocessed items retried)."""
-        requests = [{"PutRequest": {"Item": _record_item(tenant_id, record)}} for record in records]
-        for start in range(0, len(requests), _BATCH_WRITE):
-            pending: Any = {self._table_name: requests[start : start + _BATCH_WRITE]}
-            for _attempt in range(5):
-                with unavailable_on_failure(_WHAT):
-                    pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems", {})
-                if not pending:
-                    break
-            else:
-                raise ServiceUnavailableError("analytics storage is throttling; impressions were dropped")
-
-    def _put_record(self, tenant_id: str, record: RecommendationRecord) -> None:
+    def put_responses(self, tenant_id: str, batch_id: str, records: Sequence[RecommendationRecord]) -> None:
+        """Remember a window's served responses as one row (``rec#{batch_id}``, written once)."""
+        if not records:
+            return
+        entries: dict[str, Any] = {}
+        for record in records:
+            parsed = keys.parse_recommendation_id(record.recommendation_id)
+            if parsed is None or parsed[0] != keys.RECOMMENDATION_PREFIX + batch_id:
+                raise ValueError(f"{record.recommendation_id!r} is not a response of batch {batch_id}")
+            entries[parsed[1]] = {"M": _entry(record)}
+        item: dict[str, Any] = {
+            "tenant_id": {"S": tenant_id},
+            "counter_key": {"S": keys.RECOMMENDATION_PREFIX + batch_id},
+            "expires_at": {"N": str(max(record.expires_at for record in records))},
+            "entries": {"M": entries},
+        }
         with unavailable_on_failure(_WHAT):
-            self._client.put_item(TableName=self._table_name, Item=_record_item(tenant_id, record))
+            self._client.put_item(TableName=self._table_name, Item=item)
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -142,23 +126,28 @@ class AnalyticsCounters:
         self, tenant_id: str, recommendation_ids: Iterable[str], now: datetime
     ) -> dict[str, RecommendationRecord]:
         """The tenant's unexpired records of these responses (unknown or expired ids are absent)."""
-        wanted = sorted(set(recommendation_ids))
+        wanted: dict[str, dict[str, str]] = {}  # row key -> entry -> recommendation id
+        for recommendation_id in set(recommendation_ids):
+            parsed = keys.parse_recommendation_id(recommendation_id)
+            if parsed is not None:
+                wanted.setdefault(parsed[0], {})[parsed[1]] = recommendation_id
         found: dict[str, RecommendationRecord] = {}
         horizon = int(now.timestamp())
-        for start in range(0, len(wanted), _BATCH_GET_SIZE):
-            for item in self._batch_get(tenant_id, wanted[start : start + _BATCH_GET_SIZE]):
-                record = _record(item)
-                if record.expires_at >= horizon:
-                    found[record.recommendation_id] = record
+        row_keys = sorted(wanted)
+        for start in range(0, len(row_keys), _BATCH_GET_SIZE):
+            for item in self._batch_get(tenant_id, row_keys[start : start + _BATCH_GET_SIZE]):
+                if int(item.get("expires_at", {}).get("N", "0")) < horizon:
+                    continue
+                entries = item.get("entries", {}).get("M", {})
+                for entry, recommendation_id in wanted[item["counter_key"]["S"]].items():
+                    if entry in entries:
+                        found[recommendation_id] = _record(recommendation_id, entries[entry]["M"], item)
         return found
 
-    def _batch_get(self, tenant_id: str, ids: list[str]) -> Iterator[dict[str, Any]]:
+    def _batch_get(self, tenant_id: str, row_keys: list[str]) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {
             self._table_name: {
-                "Keys": [
-                    {"tenant_id": {"S": tenant_id}, "counter_key": {"S": keys.recommendation_key(i)}}
-                    for i in ids
-                ]
+                "Keys": [{"tenant_id": {"S": tenant_id}, "counter_key": {"S": key}} for key in row_keys]
             }
         }
         for _attempt in range(_BATCH_GET_ATTEMPTS):
@@ -204,28 +193,23 @@ def _number(value: Decimal | int) -> str:
     return text if text not in ("-0", "") else "0"
 
 
-def _record(item: Mapping[str, Any]) -> RecommendationRecord:
+def _record(recommendation_id: str, entry: Mapping[str, Any], row: Mapping[str, Any]) -> RecommendationRecord:
     return RecommendationRecord(
-        recommendation_id=str(item["counter_key"]["S"])[len(keys.RECOMMENDATION_PREFIX) :],
-        day=str(item["day"]["S"]),
-        items=frozenset(item.get("items", {}).get("SS", [])),
-        variant=item["variant"]["S"] if "variant" in item else None,
-        test_id=item["test_id"]["S"] if "test_id" in item else None,
-        expires_at=int(item.get("expires_at", {}).get("N", "0")),
+        recommendation_id=recommendation_id,
+        day=str(entry["d"]["S"]),
+        items=frozenset(entry.get("i", {}).get("SS", [])),
+        variant=entry["v"]["S"] if "v" in entry else None,
+        test_id=entry["t"]["S"] if "t" in entry else None,
+        expires_at=int(row.get("expires_at", {}).get("N", "0")),
     )
 
 
-def _record_item(tenant_id: str, record: RecommendationRecord) -> dict[str, Any]:
-    """The stored form of one served response (its items and A/B arm, for attribution)."""
-    item: dict[str, Any] = {
-        "tenant_id": {"S": tenant_id},
-        "counter_key": {"S": keys.recommendation_key(record.recommendation_id)},
-        "day": {"S": record.day},
-        "expires_at": {"N": str(record.expires_at)},
-    }
+def _entry(record: RecommendationRecord) -> dict[str, Any]:
+    """The stored form of one served response in its row (its items and A/B arm, for attribution)."""
+    entry: dict[str, Any] = {"d": {"S": record.day}}
     if record.items:
-        item["items"] = {"SS": sorted(record.items)}
+        entry["i"] = {"SS": sorted(record.items)}
     if record.variant is not None and record.test_id is not None:
-        item["variant"] = {"S": record.variant}
-        item["test_id"] = {"S": record.test_id}
-    return item
+        entry["v"] = {"S": record.variant}
+        entry["t"] = {"S": record.test_id}
+    return entry

@@ -13,17 +13,23 @@ sort key                                row
                                         ``ab#{test_id}#{variant}#{counter}`` (plus ``revenue_sq``)
 ``item#{YYYY-MM-DD}#{item_id}``         one item's ``impressions``, ``clicks``, ``conversions``,
                                         ``revenue`` on one day
-``rec#{recommendation_id}``             one served response: ``day``, ``items``, ``variant``,
-                                        ``test_id``, ``expires_at`` (read by attribution)
+``rec#{batch_id}``                      the responses one serving container returned to a tenant in
+                                        one flush window: ``entries`` maps each response's number to
+                                        its ``d`` (day), ``i`` (items), ``v`` (variant), ``t`` (test
+                                        id); ``expires_at`` (read by attribution, written once)
 ======================================  =============================================================
 
 Counters only ever change through ``ADD`` (atomic, commutative), so concurrent writers never lose
-an update. Rows stay small (well under 1 KB), which matters: an UpdateItem costs write units by the
-size of the whole item, not of the attributes it touches.
+an update. Counter rows stay small (well under 1 KB), which matters: an UpdateItem costs write units
+by the size of the whole item, not of the attributes it touches. Response rows are written once
+(PutItem) and hold a window's responses together, capped well under DynamoDB's 400 KB item limit: a
+busy container writes one row a second instead of one per response. A recommendation id names its
+row and entry, ``rec_{batch_id}_{n}``, so attribution finds it with one keyed read.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 
@@ -33,6 +39,7 @@ RECOMMENDATION_PREFIX: Final = "rec#"
 VARIANT_PREFIX: Final = "ab#"
 #: Sorts after every character an id may contain (``[A-Za-z0-9_.:@/-]``): closes a key range.
 RANGE_END: Final = "~"
+_RECOMMENDATION_ID: Final = re.compile(r"rec_([0-9a-f]{16})_(\d{1,6})")
 
 Counter = Literal["responses", "impressions", "clicks", "conversions", "revenue", "revenue_sq"]
 
@@ -53,9 +60,17 @@ def item_key(day: str, item_id: str) -> str:
     return f"{ITEM_PREFIX}{day}#{item_id}"
 
 
-def recommendation_key(recommendation_id: str) -> str:
-    """The row remembering one served response, for attribution."""
-    return f"{RECOMMENDATION_PREFIX}{recommendation_id}"
+def recommendation_id(batch_id: str, number: int) -> str:
+    """The id of response ``number`` of a response row: what serving returns and shops echo back."""
+    return f"rec_{batch_id}_{number}"
+
+
+def parse_recommendation_id(value: str) -> tuple[str, str] | None:
+    """``(row key, entry)`` of a recommendation id, or None for an id serving never issued."""
+    match = _RECOMMENDATION_ID.fullmatch(value)
+    if match is None:
+        return None
+    return f"{RECOMMENDATION_PREFIX}{match.group(1)}", match.group(2)
 
 
 def variant_attribute(test_id: str, variant: str, counter: Counter) -> str:

@@ -4,16 +4,16 @@ How serving calls these (the whole contract; both are cheap and safe on the requ
 
     # once per container (cached factories, like every warm resource):
     tests = AbTestRepository(aws.dynamodb_resource().Table(settings.ab_tests_table), cache_ttl_s=15)
-    counters = AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table)
+    impressions = ImpressionBuffer(AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table),
+                                   flush_seconds=settings.impression_flush_seconds)
 
     # per POST /api/v1/recommendations, before choosing the model:
     now = datetime.now(UTC)
     assignment = assign_variant(tests, tenant_id, body.user_id, now)   # None: no test runs
     version = assignment.model_version if assignment else active_version
     ... rank with ``version`` ...
-    recommendation_id = f"rec_{secrets.token_hex(8)}"
-    record_impressions(
-        counters, tenant_id, recommendation_id, [r.item_id for r in recommendations],
+    recommendation_id = impressions.add(
+        tenant_id, [r.item_id for r in recommendations],
         variant=assignment.variant if assignment else None,
         test_id=assignment.test_id if assignment else None,
         now=now,
@@ -23,23 +23,19 @@ How serving calls these (the whole contract; both are cheap and safe on the requ
 
 Rules serving must keep:
 
-- The recommendation id is unique per response (128-bit random is plenty), matches the interaction
-  id pattern ``[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}``, and is returned as
-  ``metadata.recommendation_id`` so shops can send it back with clicks and purchases
-  (``context.recommendation_id``) for exact attribution.
-- Call ``record_impressions`` only for responses actually returned to a shop, once each; not for
-  ``/api/v1/items/{id}/similar`` unless those should count as recommendations too.
+- The recommendation id comes from the impression buffer (``rec_{batch}_{n}``: it names the stored
+  row and entry), matches the interaction id pattern, and is returned as ``metadata.recommendation_id``
+  so shops can send it back with clicks and purchases (``context.recommendation_id``) for exact
+  attribution.
+- Count only responses actually returned to a shop, once each; not ``/api/v1/items/{id}/similar``.
 - If the assigned variant's model cannot be loaded, serve the active model and pass
   ``variant=None, test_id=None`` (the response did not come from the variant).
 - Neither hook raises for a storage failure that a response should survive: ``assign_variant`` lets
-  ``ServiceUnavailableError`` through (serving treats it as "no test", see below) and
-  ``record_impressions`` swallows and counts it (``ImpressionsDropped``) and returns False.
-  Serving should wrap ``assign_variant`` as ``try: ... except ServiceUnavailableError: None``.
+  ``ServiceUnavailableError`` through (serving treats it as "no test") and the buffer logs and counts
+  what it could not write (``ImpressionsDropped``).
 
-Cost per response: ``assign_variant`` is one GetItem per tenant per ``cache_ttl_s`` (0 reads on a warm
-container); ``record_impressions`` makes ``2 + n`` single-row writes for ``n`` items (one PutItem of
-the recommendation record, one ``ADD`` on the day row carrying the variant's counters too, one ``ADD``
-per item), run in parallel on a bounded pool: with ``n = 10``, 12 writes of 1 WCU, ~one round trip.
+Cost: ``assign_variant`` is one GetItem per tenant per ``cache_ttl_s`` (0 reads on a warm container);
+the buffer's writes are described in ``functions.analytics.impressions``.
 Items above ``MAX_ITEMS`` per response are not counted individually (still in the day totals).
 """
 
@@ -49,13 +45,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from functions.analytics import keys, telemetry
+from functions.analytics import keys
 from functions.analytics.ab_tests_repository import AbTestRepository
 from functions.analytics.assignment import assign
-from functions.analytics.counters_repository import AnalyticsCounters
 from functions.analytics.domain import Assignment, CounterDelta, RecommendationRecord
-from functions.common.errors import ServiceUnavailableError
-from functions.common.observability import logger
 
 RECOMMENDATION_TTL = timedelta(days=7)
 MAX_ITEMS = 100
@@ -110,29 +103,3 @@ def response_impressions(
         expires_at=int((now + RECOMMENDATION_TTL).timestamp()),
     )
     return record, impression_deltas(unique, day, variant=record.variant, test_id=record.test_id)
-
-
-def record_impressions(
-    counters: AnalyticsCounters,
-    tenant_id: str,
-    recommendation_id: str,
-    item_ids: Sequence[str],
-    *,
-    variant: str | None,
-    test_id: str | None,
-    now: datetime,
-) -> bool:
-    """Count one response's impressions and remember it for attribution; False if it could not be stored."""
-    record, deltas = response_impressions(
-        recommendation_id, item_ids, variant=variant, test_id=test_id, now=now
-    )
-    try:
-        counters.record_response(tenant_id, record, deltas)
-    except ServiceUnavailableError as exc:
-        logger.warning(
-            "impressions not recorded",
-            extra={"tenant_id": tenant_id, "recommendation_id": recommendation_id, "error": exc.message},
-        )
-        telemetry.impressions_dropped(len(dict.fromkeys(item_ids)))
-        return False
-    return True

@@ -86,6 +86,7 @@ def recommendation_service() -> RecommendationService:
         impressions=ImpressionBuffer(
             AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table),
             flush_seconds=settings.impression_flush_seconds,
+            rows_per_second=settings.impression_rows_per_second,
         ),
     )
 

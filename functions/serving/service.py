@@ -42,7 +42,7 @@ def _utc_now() -> datetime:
 
 
 def new_recommendation_id() -> str:
-    """An id for one served list, echoed by the shop on interactions for attribution."""
+    """An id for a served list that is not counted (similar items, or no impression buffer)."""
     return f"rec_{secrets.token_hex(8)}"
 
 
@@ -96,17 +96,17 @@ class RecommendationService:
             if fingerprint is not None:
                 self.cache.put(key, fingerprint, ranking)
         arm = (assignment.test_id, assignment.variant) if assignment is not None else None
-        result = self._answer(model, ranking, cache_hit, started, arm)
         if self._impressions is not None:
-            self._impressions.add(
+            recommendation_id = self._impressions.add(
                 tenant_id,
-                result.recommendation_id,
-                [item.item_id for item in result.items],
+                [item.item_id for item in ranking.items],
                 variant=arm[1] if arm else None,
                 test_id=arm[0] if arm else None,
                 now=self._clock(),
             )
-        return result
+        else:
+            recommendation_id = new_recommendation_id()
+        return self._answer(model, ranking, cache_hit, started, arm, recommendation_id)
 
     def _assignment(self, tenant_id: str, user_id: str) -> Assignment | None:
         """The user's arm of the tenant's running A/B test; no test (or an unreadable one) is None."""
@@ -198,6 +198,7 @@ class RecommendationService:
         cache_hit: bool,
         started: float,
         arm: tuple[str, str] | None = None,
+        recommendation_id: str | None = None,
     ) -> Recommendations:
         latency_ms = (time.perf_counter() - started) * 1000
         if not cache_hit and ranking.search_ms:
@@ -213,7 +214,7 @@ class RecommendationService:
             model_version=model.version,
             algorithm=ranking.algorithm,
             cache_hit=cache_hit,
-            recommendation_id=new_recommendation_id(),
+            recommendation_id=recommendation_id or new_recommendation_id(),
             latency_ms=round(latency_ms, 3),
             ab_test=arm,
         )

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
+from functions.analytics.counters_repository import AnalyticsCounters
+from functions.analytics.impressions import ImpressionBuffer
 from tests.functional.conftest import Shop
 
 NOW = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
@@ -54,3 +56,17 @@ def upload_items(client: TestClient, shop: Shop) -> None:
         "/api/v1/items", files={"file": ("items.csv", ITEMS_CSV, "text/csv")}, headers=shop.auth
     )
     assert response.status_code == 200, response.text
+
+
+def serve(
+    counters: AnalyticsCounters,
+    tenant_id: str,
+    item_ids: list[str],
+    *,
+    now: datetime,
+    variant: str | None = None,
+    test_id: str | None = None,
+) -> str:
+    """Count one served response as serving does (stored at once); returns its recommendation id."""
+    buffer = ImpressionBuffer(counters, flush_seconds=0)
+    return buffer.add(tenant_id, item_ids, variant=variant, test_id=test_id, now=now)

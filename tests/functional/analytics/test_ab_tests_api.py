@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from functions.analytics import keys
 from functions.analytics.domain import CounterDelta
-from functions.analytics.serving_hooks import assign_variant, record_impressions
-from tests.functional.analytics.conftest import NOW, TODAY, add_models, upload_items
+from functions.analytics.serving_hooks import assign_variant
+from tests.functional.analytics.conftest import NOW, TODAY, add_models, serve, upload_items
 from tests.functional.conftest import Shop
 
 SEED_BODY: dict[str, Any] = {
@@ -195,6 +195,7 @@ def test_impressions_and_attribution_round_trip(client: TestClient, shop: Shop, 
     tests, counters = _repos()
     served = NOW + timedelta(minutes=5)
     assigned: dict[str, str] = {}
+    recommendation_ids: dict[str, str] = {}
     for n in range(40):
         user = f"user_{n:04d}"
         assignment = assign_variant(tests, shop.tenant_id, user, served)
@@ -204,10 +205,9 @@ def test_impressions_and_attribution_round_trip(client: TestClient, shop: Shop, 
             == {"control": "lightgcn_v1", "treatment": "two_tower_v1"}[assignment.variant]
         )
         assigned[user] = assignment.variant
-        assert record_impressions(
+        recommendation_ids[user] = serve(
             counters,
             shop.tenant_id,
-            f"rec_{n:04d}",
             ["item_0001", "item_0002"],
             variant=assignment.variant,
             test_id=assignment.test_id,
@@ -217,7 +217,7 @@ def test_impressions_and_attribution_round_trip(client: TestClient, shop: Shop, 
     # plus one source-only purchase (no recommendation id): attributed to the user's assigned variant
     events: list[dict[str, Any]] = []
     for n in range(40):
-        context = {"source": "recommendations", "recommendation_id": f"rec_{n:04d}"}
+        context = {"source": "recommendations", "recommendation_id": recommendation_ids[f"user_{n:04d}"]}
         events.append(
             {
                 "user_id": f"user_{n:04d}",

@@ -7,8 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from functions.analytics.serving_hooks import record_impressions
-from tests.functional.analytics.conftest import NOW, TODAY, upload_items
+from tests.functional.analytics.conftest import NOW, TODAY, serve, upload_items
 from tests.functional.conftest import Shop
 
 
@@ -27,22 +26,14 @@ def test_interactions_from_recommendations_are_attributed_once(
 ) -> None:
     # Given a catalogue and one served response of two items (serving's hook)
     upload_items(client, shop)
-    assert record_impressions(
-        _counters(),
-        shop.tenant_id,
-        "rec_0001",
-        ["item_0001", "item_0002"],
-        variant=None,
-        test_id=None,
-        now=NOW - timedelta(hours=2),
-    )
+    served = serve(_counters(), shop.tenant_id, ["item_0001", "item_0002"], now=NOW - timedelta(hours=2))
     # When the shop sends the walkthrough's Step 3.3 events (and some that recommendations did not earn)
     events = _events(
         {
             "event_id": "e1",
             "item_id": "item_0001",
             "interaction_type": "click",
-            "context": {"source": "recommendations", "position": 1, "recommendation_id": "rec_0001"},
+            "context": {"source": "recommendations", "position": 1, "recommendation_id": served},
         },
         {
             "event_id": "e2",
@@ -122,28 +113,17 @@ def test_csv_uploads_are_attributed_and_crafted_numbers_add_up(
     # Given 40 impressions over two days: item_0001 shown 30 times, item_0002 10 times
     upload_items(client, shop)
     counters = _counters()
+    served: list[str] = []
     for n in range(10):
         day = NOW - timedelta(days=1 if n < 5 else 0)
-        record_impressions(
-            counters,
-            shop.tenant_id,
-            f"rec_a{n}",
-            ["item_0001", "item_0002"],
-            variant=None,
-            test_id=None,
-            now=day,
-        )
-        record_impressions(
-            counters, shop.tenant_id, f"rec_b{n}", ["item_0001"], variant=None, test_id=None, now=day
-        )
-        record_impressions(
-            counters, shop.tenant_id, f"rec_c{n}", ["item_0001"], variant=None, test_id=None, now=day
-        )
+        served.append(serve(counters, shop.tenant_id, ["item_0001", "item_0002"], now=day))
+        serve(counters, shop.tenant_id, ["item_0001"], now=day)
+        serve(counters, shop.tenant_id, ["item_0001"], now=day)
     # When a CSV brings 4 clicks and 1 purchase from recommendations (yesterday and today), plus noise
     csv = (
         b"user_id,item_id,interaction_type,timestamp,source,revenue,recommendation_id\n"
         b"u1,item_0001,click,2025-01-09T10:00:00Z,recommendations,,\n"
-        b"u2,item_0001,click,2025-01-09T10:00:00Z,,,rec_a1\n"
+        b"u2,item_0001,click,2025-01-09T10:00:00Z,,," + served[1].encode() + b"\n"
         b"u3,item_0002,click,2025-01-10T09:00:00Z,recommendations,,\n"
         b"u3,item_0002,purchase,2025-01-10T09:05:00Z,recommendations,2499.99,\n"
         b"u4,item_0001,click,2025-01-10T10:00:00Z,recommendations,,\n"

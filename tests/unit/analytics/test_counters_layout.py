@@ -23,7 +23,11 @@ NOON = datetime(2025, 1, 7, 12, tzinfo=UTC)
 def test_key_layout() -> None:
     assert keys.day_key(DAY) == "day#2025-01-07"
     assert keys.item_key(DAY, "item_0001") == "item#2025-01-07#item_0001"
-    assert keys.recommendation_key("rec_ab12") == "rec#rec_ab12"
+    served = keys.recommendation_id("0123456789abcdef", 41)
+    assert served == "rec_0123456789abcdef_41"
+    assert keys.parse_recommendation_id(served) == ("rec#0123456789abcdef", "41")
+    for foreign in ("rec_ab12", "rec_0123456789abcdef_", "rec_0123456789ABCDEF_1", "x" + served):
+        assert keys.parse_recommendation_id(foreign) is None
     assert keys.variant_attribute("ab_1", "control", "clicks") == "ab#ab_1#control#clicks"
     assert keys.parse_variant_attribute("ab#ab_1#control#clicks") == ("ab_1", "control", "clicks")
     assert keys.parse_variant_attribute("clicks") is None

@@ -1,4 +1,4 @@
-"""The impression buffer merges responses and writes off the request path."""
+"""The impression buffer: ids from response rows, merged counters, a bounded write rate."""
 
 from __future__ import annotations
 
@@ -6,50 +6,133 @@ import time
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from functions.analytics import impressions, keys
 from functions.analytics.domain import CounterDelta, RecommendationRecord
 from functions.analytics.impressions import ImpressionBuffer
+from functions.common.errors import ServiceUnavailableError
 
 NOW = datetime(2025, 1, 7, 12, tzinfo=UTC)
 
 
 class FakeCounters:
-    """Records what would be written."""
+    """Records what would be written (or fails, when told to)."""
 
     def __init__(self) -> None:
         self.applied: list[tuple[str, dict[str, CounterDelta]]] = []
-        self.records: list[RecommendationRecord] = []
+        self.rows: list[tuple[str, str, list[RecommendationRecord]]] = []
+        self.failing = False
 
     def apply(self, tenant_id: str, deltas: dict[str, CounterDelta]) -> int:
-        self.applied.append((tenant_id, deltas))
+        if self.failing:
+            raise ServiceUnavailableError("analytics down")
+        self.applied.append((tenant_id, dict(deltas)))
         return len(deltas)
 
-    def put_records(self, tenant_id: str, records: list[RecommendationRecord]) -> None:
-        self.records.extend(records)
+    def put_responses(self, tenant_id: str, batch_id: str, records: list[RecommendationRecord]) -> None:
+        if self.failing:
+            raise ServiceUnavailableError("analytics down")
+        self.rows.append((tenant_id, batch_id, list(records)))
+
+    def item_impressions(self) -> dict[str, Any]:
+        totals: dict[str, Any] = {}
+        for _tenant, deltas in self.applied:
+            for key, delta in deltas.items():
+                if key.startswith(keys.ITEM_PREFIX):
+                    totals[key] = totals.get(key, 0) + delta.counters["impressions"]
+        return totals
+
+
+def _wait_for(condition: Any) -> None:
+    deadline = time.monotonic() + 3
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def test_responses_are_merged_and_written_by_the_background_thread() -> None:
     counters = FakeCounters()
-    buffer = ImpressionBuffer(cast(Any, counters), flush_seconds=0.05)
+    buffer = ImpressionBuffer(cast(Any, counters), flush_seconds=0.05, rows_per_second=1000)
 
-    buffer.add("t1", "rec_1", ["a", "b"], variant=None, test_id=None, now=NOW)
-    buffer.add("t1", "rec_2", ["b", "c"], variant=None, test_id=None, now=NOW)
-    assert counters.applied == []  # the requests did not wait for any write
+    first = buffer.add("t1", ["a", "b"], variant=None, test_id=None, now=NOW)
+    second = buffer.add("t1", ["b", "c"], variant=None, test_id=None, now=NOW)
+    assert counters.applied == [] and counters.rows == []  # the requests did not wait for any write
 
-    deadline = time.monotonic() + 2
-    while not counters.applied and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _wait_for(lambda: counters.applied)
     tenant, deltas = counters.applied[0]
-    day = [d for key, d in deltas.items() if key.startswith("day#")][0]
-    items = {key: d.counters["impressions"] for key, d in deltas.items() if not key.startswith("day#")}
+    day = deltas[keys.day_key("2025-01-07")]
     assert tenant == "t1" and (day.counters["responses"], day.counters["impressions"]) == (2, 4)
-    assert sorted(items.values()) == [1, 1, 2]  # b was shown twice, in one merged row
-    assert [r.recommendation_id for r in counters.records] == ["rec_1", "rec_2"]
+    assert sorted(counters.item_impressions().values()) == [1, 1, 2]  # b shown twice: one merged row
+    # Both responses live in ONE row, and their ids name that row and their entry in it
+    [(_, batch_id, records)] = counters.rows
+    assert [r.recommendation_id for r in records] == [first, second]
+    assert keys.parse_recommendation_id(first) == (keys.RECOMMENDATION_PREFIX + batch_id, "0")
+    assert keys.parse_recommendation_id(second) == (keys.RECOMMENDATION_PREFIX + batch_id, "1")
+    assert records[1].items == frozenset({"b", "c"})
 
 
 def test_without_a_window_every_response_is_written_at_once() -> None:
     counters = FakeCounters()
     buffer = ImpressionBuffer(cast(Any, counters), flush_seconds=0)
 
-    buffer.add("t1", "rec_1", ["a"], variant="control", test_id="ab_1", now=NOW)
+    served = buffer.add("t1", ["a"], variant="control", test_id="ab_1", now=NOW)
 
-    assert len(counters.applied) == 1 and counters.records[0].variant == "control"
+    assert len(counters.applied) == 1 and counters.rows[0][2][0].variant == "control"
+    assert counters.rows[0][2][0].recommendation_id == served
+
+
+def test_item_rows_drain_at_the_configured_rate_and_nothing_is_lost() -> None:
+    # Given a rate of 10 item rows per flush and 30 distinct items shown (some of them twice)
+    counters = FakeCounters()
+    buffer = ImpressionBuffer(cast(Any, counters), flush_seconds=3600, rows_per_second=0)
+    buffer._rows_per_flush = 10  # noqa: SLF001 - one flush's budget, without waiting for the thread
+    for n in range(30):
+        buffer.add("t1", [f"item_{n}", "item_0"], variant=None, test_id=None, now=NOW)
+
+    # When the periodic flush runs once: the day totals and the 10 OLDEST item rows are written
+    buffer._flush(limit=10)  # noqa: SLF001
+    assert len(counters.applied) == 1
+    first = counters.applied[0][1]
+    assert first[keys.day_key("2025-01-07")].counters["responses"] == 30
+    assert [k for k in first if k.startswith(keys.ITEM_PREFIX)][:2] == [
+        keys.item_key("2025-01-07", "item_0"),
+        keys.item_key("2025-01-07", "item_1"),
+    ]
+    assert buffer.pending_rows() == 20
+
+    # And increments that arrive meanwhile merge into the waiting rows; later flushes drain the rest
+    buffer.add("t1", ["item_29"], variant=None, test_id=None, now=NOW)
+    while buffer.pending_rows():
+        buffer._flush(limit=10)  # noqa: SLF001
+    shown = counters.item_impressions()
+    assert shown[keys.item_key("2025-01-07", "item_0")] == 30  # in every response, once
+    assert shown[keys.item_key("2025-01-07", "item_29")] == 2
+    assert sum(shown.values()) == 1 + 29 * 2 + 1  # every placement, each counted once
+
+
+def test_a_full_response_row_is_sealed_and_a_new_one_started(monkeypatch: Any) -> None:
+    monkeypatch.setattr(impressions, "MAX_ROW_ENTRIES", 3)
+    counters = FakeCounters()
+    buffer = ImpressionBuffer(cast(Any, counters), flush_seconds=3600)
+    ids = [buffer.add("t1", ["a"], variant=None, test_id=None, now=NOW) for _ in range(7)]
+
+    buffer.flush()
+
+    assert [len(records) for _, _, records in counters.rows] == [3, 3, 1]
+    assert len({batch for _, batch, _ in counters.rows}) == 3
+    assert [r.recommendation_id for _, _, records in counters.rows for r in records] == ids
+
+
+def test_a_failed_write_is_counted_as_dropped_and_the_buffer_keeps_working(monkeypatch: Any) -> None:
+    dropped: list[int] = []
+    monkeypatch.setattr(impressions.telemetry, "impressions_dropped", dropped.append)
+    counters = FakeCounters()
+    buffer = ImpressionBuffer(cast(Any, counters), flush_seconds=3600)
+    buffer.add("t1", ["a", "b"], variant=None, test_id=None, now=NOW)
+
+    counters.failing = True
+    buffer.flush()
+    counters.failing = False
+    buffer.add("t1", ["c"], variant=None, test_id=None, now=NOW)
+    buffer.flush()
+
+    assert dropped == [2]
+    assert counters.item_impressions() == {keys.item_key("2025-01-07", "c"): 1}
