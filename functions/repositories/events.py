@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from functions.common.errors import ServiceUnavailableError
 from functions.repositories._dynamo import is_condition_failure, to_iso, unavailable_on_failure
+from functions.repositories.recent_activity import activity_key, bump_expression
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -112,6 +113,7 @@ class RecentEventsRepository:
             for event in events
         ]
         self._write_batches(requests)
+        self._bump(tenant_id, [event.user_id for event in events])
 
     def delete_user(self, tenant_id: str, user_id: str) -> int:
         """Delete the user's whole feed; returns how many events were removed."""
@@ -131,7 +133,21 @@ class RecentEventsRepository:
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         requests = [{"DeleteRequest": {"Key": key}} for key in keys]
         self._write_batches(requests)
+        self._bump(tenant_id, [user_id])
         return len(keys)
+
+    def _bump(self, tenant_id: str, user_ids: Sequence[str]) -> None:
+        """Count a change of these users' feeds, after the writes (``recent_activity``'s contract)."""
+        if not user_ids:
+            return
+        expression, values = bump_expression(user_ids)
+        with unavailable_on_failure("the event store"):
+            self._client.update_item(
+                TableName=self._table_name,
+                Key=activity_key(tenant_id),
+                UpdateExpression=expression,
+                ExpressionAttributeValues=values,
+            )
 
     def _write_batches(self, requests: list[dict[str, Any]]) -> None:
         """BatchWriteItem in chunks of 25, retrying what DynamoDB leaves unprocessed."""

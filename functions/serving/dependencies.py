@@ -78,7 +78,12 @@ def recommendation_service() -> RecommendationService:
     )
     return RecommendationService(
         model_store(),
-        RecentEventsReader(aws.dynamodb_client(), settings.recent_events_table),
+        RecentEventsReader(
+            aws.dynamodb_client(),
+            settings.recent_events_table,
+            poll_seconds=settings.recent_events_poll_seconds,
+            cache_entries=settings.recent_events_cache_entries,
+        ),
         cache,
         recent_events_limit=settings.recent_events_limit,
         fold_in_half_life_hours=settings.fold_in_half_life_hours,

@@ -7,6 +7,10 @@ shared ``functions.repositories.data_store`` is not used.
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from functions.common.errors import NotFoundError, ServiceUnavailableError
 from functions.repositories._dynamo import from_iso, unavailable_on_failure
+from functions.repositories.recent_activity import activity_key, slot_of, slot_versions
 from functions.serving.domain import UserEvent
 
 if TYPE_CHECKING:
@@ -79,14 +84,80 @@ class RegistryReader:
 
 
 class RecentEventsReader:
-    """A user's newest real-time events (one query, newest first)."""
+    """A user's newest real-time events, re-read only when the user's activity counter moved.
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    ``functions.repositories.recent_activity`` explains the counters. Per container this keeps each
+    tenant's counters for ``poll_seconds`` (one GetItem per tenant per window, whatever the traffic)
+    and the feeds it read (``cache_entries`` users, each at most ``max_age_seconds`` old, a bound
+    should a writer's counter update have failed). ``poll_seconds = 0`` reads the counters on every
+    request; a new event reaches the next answer once ``poll_seconds`` have passed since the
+    container last read them — sooner than any client can send an event and then ask again.
+    """
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        poll_seconds: float = 0.0,
+        cache_entries: int = 10_000,
+        max_age_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._table_name = table_name
+        self._poll_seconds = poll_seconds
+        self._cache_entries = cache_entries
+        self._max_age = max_age_seconds
+        self._clock = clock
+        self._versions: dict[str, tuple[tuple[int, ...], float]] = {}
+        self._feeds: OrderedDict[tuple[str, str, int], _Feed] = OrderedDict()
+        self._poll_lock = threading.Lock()
+        self._feeds_lock = threading.Lock()
 
     def newest(self, tenant_id: str, user_id: str, limit: int) -> list[UserEvent]:
         """Up to ``limit`` events of the user, newest first (the sort key starts with the timestamp)."""
+        version = self._version(tenant_id, user_id)
+        key = (tenant_id, user_id, limit)
+        now = self._clock()
+        if version is not None:
+            with self._feeds_lock:
+                feed = self._feeds.get(key)
+                if feed is not None and feed.version == version and now - feed.read_at < self._max_age:
+                    self._feeds.move_to_end(key)
+                    return feed.events
+        events = self._query(tenant_id, user_id, limit)
+        if version is not None and self._cache_entries > 0:
+            with self._feeds_lock:
+                self._feeds[key] = _Feed(version, now, events)
+                self._feeds.move_to_end(key)
+                while len(self._feeds) > self._cache_entries:
+                    self._feeds.popitem(last=False)
+        return events
+
+    def _version(self, tenant_id: str, user_id: str) -> int | None:
+        """The user's slot counter as of at most ``poll_seconds`` ago; None if it cannot be read."""
+        slot = slot_of(user_id)
+        known = self._versions.get(tenant_id)
+        if known is not None and self._clock() - known[1] < self._poll_seconds:
+            return known[0][slot]
+        with self._poll_lock:  # one read per tenant and window, not one per waiting request
+            known = self._versions.get(tenant_id)
+            if known is not None and self._clock() - known[1] < self._poll_seconds:
+                return known[0][slot]
+            taken_at = self._clock()
+            try:
+                with unavailable_on_failure("the event store"):
+                    item = self._client.get_item(
+                        TableName=self._table_name, Key=activity_key(tenant_id), ConsistentRead=True
+                    ).get("Item")
+            except ServiceUnavailableError:
+                return None  # read the feed itself, as if nothing were known
+            versions = slot_versions(item)
+            self._versions[tenant_id] = (versions, taken_at)
+            return versions[slot]
+
+    def _query(self, tenant_id: str, user_id: str, limit: int) -> list[UserEvent]:
         with unavailable_on_failure("the event store"):
             response = self._client.query(
                 TableName=self._table_name,
@@ -111,3 +182,10 @@ class RecentEventsReader:
             except (KeyError, ValueError):
                 continue  # a malformed event is skipped, not fatal: it only personalises
         return events
+
+
+@dataclass(frozen=True)
+class _Feed:
+    version: int
+    read_at: float
+    events: list[UserEvent]

@@ -286,3 +286,29 @@ def test_a_tenant_with_nothing_gets_an_empty_list_not_an_error(serving: TestClie
 
     assert result["recommendations"] == []
     assert result["metadata"]["algorithm"] == "popular"
+
+
+def test_feed_writes_and_erasures_move_the_users_activity_counter(
+    client: TestClient, shop: Shop, model: PublishedModel
+) -> None:
+    import boto3
+
+    from functions.repositories.recent_activity import activity_key, slot_of, slot_versions
+
+    def counter(user_id: str) -> int:
+        item = boto3.client("dynamodb").get_item(
+            TableName=LocalNames().table(resources.RECENT_EVENTS),
+            Key=activity_key(shop.tenant_id),
+            ConsistentRead=True,
+        )
+        return slot_versions(item.get("Item"))[slot_of(user_id)]
+
+    assert counter("user_0002") == 0
+    events = [
+        {"user_id": "user_0002", "item_id": str(model.world.item_ids[n]), "interaction_type": "view"}
+        for n in range(3)
+    ]
+    assert client.post("/api/v1/interactions", json=events, headers=shop.auth).status_code == 200
+    assert counter("user_0002") == 1  # one write of the feed, one count: serving re-reads it once
+    assert client.delete("/api/v1/users/user_0002", headers=shop.auth).status_code == 200
+    assert counter("user_0002") == 2  # the erased feed is not served from any container's memory
