@@ -42,6 +42,7 @@ class AbTestRepository:
         self._cache_ttl_s = cache_ttl_s
         self._cache: dict[str, tuple[float, AbTest | None]] = {}
         self._lock = threading.Lock()
+        self._reading: set[str] = set()  # tenants whose pointer one request is re-reading
 
     def create(self, tenant_id: str, test: AbTest, now: datetime) -> None:
         """Store a new running test; ``ConflictError`` naming the test that still runs, if one does."""
@@ -114,10 +115,19 @@ class AbTestRepository:
         clock = time.monotonic()
         with self._lock:
             cached = self._cache.get(tenant_id)
-        if cached is not None and clock - cached[0] < self._cache_ttl_s:
+            # Past its ttl, the cached answer still serves while ONE request re-reads the pointer.
+            someone_reads = tenant_id in self._reading
+            if cached is None or (clock - cached[0] >= self._cache_ttl_s and not someone_reads):
+                self._reading.add(tenant_id)
+                cached = None
+        if cached is not None:
             test = cached[1]
         else:
-            test = self._pointer(tenant_id)
+            try:
+                test = self._pointer(tenant_id)
+            finally:
+                with self._lock:
+                    self._reading.discard(tenant_id)
             with self._lock:
                 self._cache[tenant_id] = (clock, test)
         return test if test is not None and test.is_running(now) else None

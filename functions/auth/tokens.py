@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -64,3 +65,12 @@ def verify_access_token(token: str, *, secret: str) -> AccessClaims:
         role=role,
         expires_at=datetime.fromtimestamp(int(claims["exp"])).astimezone(),
     )
+
+
+def token_lifetime_s(token: str) -> float:
+    """Seconds until a token (already verified) expires, from its ``exp`` claim; 0 if unreadable."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return max(0.0, float(claims["exp"]) - time.time())
+    except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
+        return 0.0

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
 
+from functions.auth import callers as callers_module
 from functions.auth.api_keys import generate_key
 from functions.auth.callers import CallerResolver
+from functions.auth.tokens import issue_access_token
 from functions.common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
-from functions.common.models import ApiKey, Permission, Plan, Tenant
+from functions.common.models import ApiKey, Permission, Plan, Role, Tenant
 
 NOW = datetime(2025, 1, 7, tzinfo=UTC)
 
@@ -106,3 +108,75 @@ def test_suspended_or_missing_tenants_are_refused() -> None:
     del tenants.tenants["t1"]
     with pytest.raises(AuthenticationError, match="does not exist"):
         resolver.resolve(secret)
+
+
+def _token(secret: str, lifetime: timedelta) -> str:
+    now = datetime.now(UTC)
+    return issue_access_token(
+        secret=secret, account_id="acc_1", tenant_id="t1", role=Role.ADMIN, now=now, ttl=lifetime
+    )
+
+
+def test_a_verified_token_is_remembered_until_the_ttl_and_never_past_its_expiry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resolver, _keys, _tenants, clock, _secret, _ = _setup()
+    verified: list[str] = []
+    real_verify = callers_module.resolve_principal
+
+    def counting(credential: str, **kwargs: Any) -> Any:
+        verified.append(credential)
+        return real_verify(credential, **kwargs)
+
+    monkeypatch.setattr(callers_module, "resolve_principal", counting)
+    token = _token("secret", timedelta(hours=1))
+
+    assert resolver.resolve_warm(token) is None  # cold: the caller must take the I/O path
+    assert resolver.resolve(token).subject == "acc_1"
+    assert resolver.resolve_warm(token) == resolver.resolve(token)
+    assert len(verified) == 1  # one signature check for the three calls
+    clock.now = 6.0
+    resolver.resolve(token)
+    assert len(verified) == 2  # re-verified after the ttl
+
+    # A token about to expire is kept only as long as it is valid; an expired one is refused
+    short = _token("secret", timedelta(seconds=2))
+    resolver.resolve(short)
+    clock.now += 2.5
+    assert resolver.resolve_warm(short) is None
+    expired = _token("secret", timedelta(seconds=-1))
+    with pytest.raises(AuthenticationError, match="expired"):
+        resolver.resolve(expired)
+    assert resolver.resolve_warm(expired) is None
+
+
+def test_forged_tokens_are_never_remembered() -> None:
+    resolver, *_ = _setup()
+    forged = _token("not-the-secret", timedelta(hours=1))
+
+    for _ in range(2):
+        with pytest.raises(AuthenticationError):
+            resolver.resolve(forged)
+        assert resolver.resolve_warm(forged) is None
+
+
+def test_an_expired_tenant_is_re_read_by_one_request_while_the_others_go_on() -> None:
+    resolver, keys, tenants, clock, secret, _ = _setup()
+    resolver.resolve(secret)
+    clock.now = 6.0  # both the key and the tenant are past their ttl
+    during: list[object] = []
+    real_get = tenants.get
+
+    def slow_get(tenant_id: str) -> Tenant:
+        # Requests arriving while this read is in flight answer from memory, without a read
+        during.append(resolver.resolve_warm(secret))
+        return real_get(tenant_id)
+
+    tenants.get = slow_get  # type: ignore[method-assign]
+    assert resolver.resolve_warm(secret) is None  # nobody is re-reading yet: this request must
+    resolver.resolve(secret)
+
+    assert during and during[0] is not None
+    assert (keys.reads, tenants.reads) == (2, 2)  # one read each, not one per request
+    clock.now = 6.0 + 5.0 + 5.1  # past ttl and grace: nothing stale is served
+    assert resolver.resolve_warm(secret) is None
