@@ -35,8 +35,9 @@ class ServingSettings(StorageSettings):
     # fast an event's weight halves with age.
     recent_events_limit: Annotated[int, Field(ge=1, le=200)] = 20
     fold_in_half_life_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 24.0
-    # A user's feed is re-read only when its activity counter moved; the counters are read at most
-    # this often per tenant (0: every request), and feeds of this many users are kept per container.
+    # A user's feed is re-read only when its activity counter moved. The counters are re-read once
+    # older than poll (0: on every request): before answering for a quiet tenant, in the background
+    # for a busy one; feeds of this many users are kept per container (functions/serving/storage.py).
     recent_events_poll_seconds: Annotated[float, Field(ge=0, le=5)] = 0.02
     recent_events_cache_entries: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000
 

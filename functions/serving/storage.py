@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -83,15 +84,29 @@ class RegistryReader:
         )
 
 
+#: A tenant is busy in a container when it sent BUSY_REQUESTS requests within BUSY_WINDOW_S: far more
+#: than a shopper clicking and asking again, and robust to a pause of the process (a rate, not a gap).
+BUSY_REQUESTS = 10
+BUSY_WINDOW_S = 0.5
+
+
 class RecentEventsReader:
     """A user's newest real-time events, re-read only when the user's activity counter moved.
 
     ``functions.repositories.recent_activity`` explains the counters. Per container this keeps each
-    tenant's counters for ``poll_seconds`` (one GetItem per tenant per window, whatever the traffic)
-    and the feeds it read (``cache_entries`` users, each at most ``max_age_seconds`` old, a bound
-    should a writer's counter update have failed). ``poll_seconds = 0`` reads the counters on every
-    request; a new event reaches the next answer once ``poll_seconds`` have passed since the
-    container last read them — sooner than any client can send an event and then ask again.
+    tenant's counters and the feeds it read (``cache_entries`` users, each at most
+    ``max_age_seconds`` old, a bound should a writer's counter update have failed). Counters older
+    than ``poll_seconds`` are read again:
+
+    - by a request of a quiet tenant, before it answers: a client that sends an event and then
+      asks again sees it in its very next answer;
+    - in the background for a busy tenant (``BUSY_REQUESTS`` within ``BUSY_WINDOW_S`` here): no
+      request waits for a read, and events reach answers within ``poll_seconds`` plus one read.
+
+    While a read is in flight, other requests answer with the counters they have instead of
+    starting reads of their own: a slow store never meets a growing herd of reads.
+
+    ``poll_seconds = 0`` reads the counters on every request.
     """
 
     def __init__(
@@ -103,6 +118,7 @@ class RecentEventsReader:
         cache_entries: int = 10_000,
         max_age_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        background: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         self._client = client
         self._table_name = table_name
@@ -112,12 +128,16 @@ class RecentEventsReader:
         self._clock = clock
         self._versions: dict[str, tuple[tuple[int, ...], float]] = {}
         self._feeds: OrderedDict[tuple[str, str, int], _Feed] = OrderedDict()
+        self._polling: set[str] = set()
+        self._recent_requests: dict[str, deque[float]] = {}  # per tenant, the last BUSY_REQUESTS
+        self._background = background or ThreadPoolExecutor(1, thread_name_prefix="activity").submit
         self._poll_lock = threading.Lock()
         self._feeds_lock = threading.Lock()
 
     def newest(self, tenant_id: str, user_id: str, limit: int) -> list[UserEvent]:
         """Up to ``limit`` events of the user, newest first (the sort key starts with the timestamp)."""
-        version = self._version(tenant_id, user_id)
+        versions = self._tenant_versions(tenant_id)
+        version = versions[slot_of(user_id)] if versions is not None else None
         key = (tenant_id, user_id, limit)
         now = self._clock()
         if version is not None:
@@ -135,27 +155,65 @@ class RecentEventsReader:
                     self._feeds.popitem(last=False)
         return events
 
-    def _version(self, tenant_id: str, user_id: str) -> int | None:
-        """The user's slot counter as of at most ``poll_seconds`` ago; None if it cannot be read."""
-        slot = slot_of(user_id)
+    def _tenant_versions(self, tenant_id: str) -> tuple[int, ...] | None:
+        """The tenant's slot counters, fresh enough to answer with; None if they cannot be read."""
+        now = self._clock()
         known = self._versions.get(tenant_id)
-        if known is not None and self._clock() - known[1] < self._poll_seconds:
-            return known[0][slot]
-        with self._poll_lock:  # one read per tenant and window, not one per waiting request
-            known = self._versions.get(tenant_id)
-            if known is not None and self._clock() - known[1] < self._poll_seconds:
-                return known[0][slot]
-            taken_at = self._clock()
+        recent = self._recent_requests.get(tenant_id)
+        if known is None:
+            versions = self._poll(tenant_id)
+        elif now - known[1] < self._poll_seconds or tenant_id in self._polling:
+            versions = known[0]  # fresh, or a read is in flight: never two reads, never a queue
+        elif recent is not None and len(recent) == BUSY_REQUESTS and now - recent[0] < BUSY_WINDOW_S:
+            self._refresh_in_background(tenant_id)
+            versions = known[0]
+        else:
+            versions = self._poll_marked(tenant_id)
+        # Recorded last: a read refused on the event loop (WouldBlockError) must leave no trace.
+        self._recent_requests.setdefault(tenant_id, deque(maxlen=BUSY_REQUESTS)).append(now)
+        return versions
+
+    def _poll_marked(self, tenant_id: str) -> tuple[int, ...] | None:
+        """``_poll`` while other requests know a read is in flight (and answer without one)."""
+        with self._poll_lock:
+            self._polling.add(tenant_id)
+        try:
+            return self._poll(tenant_id)
+        finally:
+            with self._poll_lock:
+                self._polling.discard(tenant_id)
+
+    def _refresh_in_background(self, tenant_id: str) -> None:
+        with self._poll_lock:
+            if tenant_id in self._polling:
+                return  # one read in flight per tenant
+            self._polling.add(tenant_id)
+
+        def refresh() -> None:
             try:
-                with unavailable_on_failure("the event store"):
-                    item = self._client.get_item(
-                        TableName=self._table_name, Key=activity_key(tenant_id), ConsistentRead=True
-                    ).get("Item")
-            except ServiceUnavailableError:
-                return None  # read the feed itself, as if nothing were known
-            versions = slot_versions(item)
-            self._versions[tenant_id] = (versions, taken_at)
-            return versions[slot]
+                self._poll(tenant_id)
+            finally:
+                with self._poll_lock:
+                    self._polling.discard(tenant_id)
+
+        self._background(refresh)
+
+    def _poll(self, tenant_id: str) -> tuple[int, ...] | None:
+        """Read the counters now (the time taken BEFORE the read, so a feed is never newer than it)."""
+        taken_at = self._clock()
+        try:
+            with unavailable_on_failure("the event store"):
+                item = self._client.get_item(
+                    TableName=self._table_name, Key=activity_key(tenant_id), ConsistentRead=True
+                ).get("Item")
+        except ServiceUnavailableError:
+            return None  # read the feed itself, as if nothing were known
+        versions = slot_versions(item)
+        with self._poll_lock:
+            known = self._versions.get(tenant_id)
+            if known is None or known[1] <= taken_at:  # a slower, older read never wins
+                self._versions[tenant_id] = (versions, taken_at)
+        return versions
 
     def _query(self, tenant_id: str, user_id: str, limit: int) -> list[UserEvent]:
         with unavailable_on_failure("the event store"):

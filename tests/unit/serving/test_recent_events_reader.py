@@ -11,6 +11,7 @@ from functions.repositories.recent_activity import (
     slot_attribute,
     slot_of,
 )
+from functions.serving import storage
 from functions.serving.storage import RecentEventsReader
 
 TENANT = "tenant_1"
@@ -61,8 +62,31 @@ class Clock:
         return self.now
 
 
-def _reader(dynamo: FakeDynamo, clock: Clock, **kwargs: Any) -> RecentEventsReader:
-    return RecentEventsReader(cast(Any, dynamo), "events", poll_seconds=0.02, clock=clock, **kwargs)
+class Background:
+    """Holds the reader's background reads until the test runs them."""
+
+    def __init__(self) -> None:
+        self.queued: list[Any] = []
+
+    def __call__(self, work: Any) -> None:
+        self.queued.append(work)
+
+    def run(self) -> None:
+        while self.queued:
+            self.queued.pop(0)()
+
+
+def _reader(
+    dynamo: FakeDynamo, clock: Clock, background: Background | None = None, **kwargs: Any
+) -> RecentEventsReader:
+    return RecentEventsReader(
+        cast(Any, dynamo),
+        "events",
+        poll_seconds=0.02,
+        clock=clock,
+        background=background or Background(),
+        **kwargs,
+    )
 
 
 def _other_slot_user(user_id: str) -> str:
@@ -72,7 +96,7 @@ def _other_slot_user(user_id: str) -> str:
 def test_a_warm_user_of_a_quiet_shop_costs_one_counter_read_per_window_and_no_feed_read() -> None:
     dynamo, clock = FakeDynamo(), Clock()
     dynamo.event("alice", "1")
-    reader = _reader(dynamo, clock)
+    reader = _reader(dynamo, clock, background=lambda work: work())
 
     first = reader.newest(TENANT, "alice", 20)
     for _ in range(50):  # a burst inside one window
@@ -85,7 +109,7 @@ def test_a_warm_user_of_a_quiet_shop_costs_one_counter_read_per_window_and_no_fe
     assert [e.event_key for e in first] == ["1"]
 
 
-def test_a_new_event_is_read_once_the_window_has_passed_and_others_are_untouched() -> None:
+def test_a_new_event_is_read_by_the_first_request_after_the_window() -> None:
     dynamo, clock = FakeDynamo(), Clock()
     bob = _other_slot_user("alice")
     reader = _reader(dynamo, clock)
@@ -98,6 +122,44 @@ def test_a_new_event_is_read_once_the_window_has_passed_and_others_are_untouched
     assert [e.event_key for e in reader.newest(TENANT, "alice", 20)] == ["2"]
     queries = dynamo.queries
     assert reader.newest(TENANT, bob, 20) == [] and dynamo.queries == queries  # bob's slot did not move
+
+
+def test_a_busy_tenant_refreshes_in_the_background_and_no_request_waits() -> None:
+    dynamo, clock, background = FakeDynamo(), Clock(), Background()
+    reader = _reader(dynamo, clock, background)
+    for _ in range(storage.BUSY_REQUESTS):  # 10 requests in 0.1 s: a busy shop
+        clock.now += 0.01
+        reader.newest(TENANT, "alice", 20)
+    assert dynamo.gets == 5  # every 20 ms read before answering, until the shop counts as busy
+    dynamo.event("alice", "5")
+
+    # The counters pass their window: one read starts in the background, nobody waits for it
+    for _ in range(4):
+        clock.now += 0.01
+        assert reader.newest(TENANT, "alice", 20) == []
+    assert dynamo.gets == 5 and len(background.queued) == 1  # one read in flight, not one per request
+    background.run()
+    clock.now += 0.01
+    assert [e.event_key for e in reader.newest(TENANT, "alice", 20)] == ["5"]
+
+    # However slow that read is, requests meanwhile neither wait nor start reads of their own
+    dynamo.event("alice", "6")
+    for _ in range(30):
+        clock.now += 0.01
+        assert [e.event_key for e in reader.newest(TENANT, "alice", 20)] == ["5"]
+    assert dynamo.gets == 6 and len(background.queued) == 1
+    background.run()
+    assert [e.event_key for e in reader.newest(TENANT, "alice", 20)][:1] == ["6"]
+
+
+def test_a_quiet_container_reads_the_counters_before_answering() -> None:
+    dynamo, clock = FakeDynamo(), Clock()
+    reader = _reader(dynamo, clock)
+    reader.newest(TENANT, "alice", 20)
+    dynamo.event("alice", "4")
+
+    clock.now += 0.3
+    assert [e.event_key for e in reader.newest(TENANT, "alice", 20)] == ["4"]
 
 
 def test_without_a_window_every_request_sees_every_event() -> None:
