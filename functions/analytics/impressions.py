@@ -122,6 +122,11 @@ class ImpressionBuffer:
             self.flush()
         return recommendation_id
 
+    @property
+    def writes_inline(self) -> bool:
+        """Whether ``add`` writes to DynamoDB itself (no window) instead of a background thread."""
+        return self._flush_seconds == 0
+
     def flush(self) -> None:
         """Write everything pending now (responses and every counter row)."""
         self._flush(limit=None)

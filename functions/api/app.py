@@ -9,6 +9,7 @@ from functions.api.errors import install_error_handlers
 from functions.api.routes import ab_tests, admin, analytics, api_keys, auth, ingestion, models, training
 from functions.api.routes.console import router as console_router
 from functions.common.observability import metrics
+from functions.common.runtime import freeze_long_lived_objects
 
 
 def create_app() -> FastAPI:
@@ -37,3 +38,4 @@ def create_app() -> FastAPI:
 app = create_app()
 # One EMF flush per invocation, as in the serving function.
 handler = metrics.log_metrics(Mangum(app, lifespan="off"))
+freeze_long_lived_objects()  # after the imports of the init phase (functions.common.runtime)

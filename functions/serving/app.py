@@ -11,6 +11,7 @@ from mangum import Mangum
 
 from functions.api.errors import install_error_handlers
 from functions.common.observability import metrics
+from functions.common.runtime import freeze_long_lived_objects
 from functions.serving.routes import health, items, recommendations
 
 
@@ -30,3 +31,4 @@ def create_app() -> FastAPI:
 app = create_app()
 # One EMF flush per invocation: latency, cache hits, ANN time and items served.
 handler = metrics.log_metrics(Mangum(app, lifespan="off"))
+freeze_long_lived_objects()  # after the imports of the init phase (functions.common.runtime)

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import faiss
 from fastapi import Depends
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions.analytics.ab_tests_repository import AbTestRepository
@@ -96,7 +97,13 @@ def recommendation_service() -> RecommendationService:
     )
 
 
-ServiceDep = Annotated[RecommendationService, Depends(recommendation_service)]
+async def _service() -> RecommendationService:
+    # Async dependencies run on the event loop; a sync one costs a worker-thread round trip per
+    # request. Building the service (once per container) is the only work here.
+    return recommendation_service()
+
+
+ServiceDep = Annotated[RecommendationService, Depends(_service)]
 
 
 def _quotas_enabled() -> bool:
@@ -106,14 +113,20 @@ def _quotas_enabled() -> bool:
 callers = CallerResolver(tenant_repository, api_key_repository, jwt_secret, quotas_enabled=_quotas_enabled)
 
 
-def current_principal(
+async def current_principal(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The authenticated caller (JWT or API key) of an active tenant, as in the api function."""
-    return callers.resolve(bearer_credential(creds))
+    """The authenticated caller (JWT or API key) of an active tenant, as in the api function.
+
+    A caller this container already knows is resolved on the event loop (no I/O); only the first
+    request of a credential or tenant window reads the tables, on a worker thread.
+    """
+    credential = bearer_credential(creds)
+    warm = callers.resolve_warm(credential)
+    return warm if warm is not None else await run_in_threadpool(callers.resolve, credential)
 
 
-def reader(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def reader(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     """A caller allowed to read the tenant's data."""
     return ensure_reader(principal)
 

@@ -15,9 +15,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from functions.common import resources
+from functions.common import aws, resources
 from functions.common.errors import NotFoundError, ServiceUnavailableError
 from functions.common.observability import logger
 from functions.serving import telemetry
@@ -64,6 +65,7 @@ class ModelStore:
         max_tenants: int,
         loader: Loader | None = None,
         clock: Callable[[], float] = time.monotonic,
+        background: Callable[[Callable[[], object]], object] | None = None,
     ) -> None:
         self._registry = registry
         self._artifacts = artifacts
@@ -72,6 +74,7 @@ class ModelStore:
         self._max_tenants = max_tenants
         self._loader: Loader = loader or load_bundle
         self._clock = clock
+        self._background = background or ThreadPoolExecutor(1, thread_name_prefix="model-refresh").submit
         self._slots: OrderedDict[str, _TenantSlot] = OrderedDict()
         self._slots_lock = threading.Lock()
         # A/B variants pin versions other than the active one; artifacts are immutable, so a pinned
@@ -85,9 +88,21 @@ class ModelStore:
         current = slot.model
         if current is not None and self._clock() - slot.checked_at < self._refresh_seconds:
             return current
-        # A first load waits for the lock; a refresh does not: someone else is already on it.
+        # A first load waits for the lock (never on the event loop); a refresh does not: someone else
+        # is already on it. On the event loop a due refresh runs in the background and this request
+        # answers with the current version, so a slow registry read never stalls the loop's requests.
+        if current is None:
+            aws.refuse_blocking("a first model load")
+        elif aws.blocking_refused():
+            if slot.lock.acquire(blocking=False):
+                self._background(lambda: self._refresh_slot(tenant_id, slot))
+            return current
         if not slot.lock.acquire(blocking=current is None):
             return current  # type: ignore[return-value]  # not None: only first loads block
+        return self._refresh_slot(tenant_id, slot)
+
+    def _refresh_slot(self, tenant_id: str, slot: _TenantSlot) -> TenantModel:
+        """Refresh the slot if still due; the caller holds ``slot.lock``, released here."""
         try:
             if slot.model is None or self._clock() - slot.checked_at >= self._refresh_seconds:
                 slot.model = self._refresh(tenant_id, slot.model)

@@ -70,6 +70,15 @@ class RecommendationService:
         self._half_life_hours = fold_in_half_life_hours
         self._clock = clock
 
+    @property
+    def answers_on_event_loop(self) -> bool:
+        """Whether a warm answer needs no blocking call at all (see ``functions.serving.routes``).
+
+        Every blocking call of ``recommend`` comes before its first side effect except an impression
+        buffer that writes inline; with one, the first attempt could not be safely retried.
+        """
+        return self._impressions is None or not self._impressions.writes_inline
+
     def recommend(self, tenant_id: str, query: RecommendationQuery) -> Recommendations:
         """The user's recommendations; ``InvalidInputError`` for an unknown category."""
         started = time.perf_counter()

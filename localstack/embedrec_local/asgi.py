@@ -10,6 +10,7 @@ from typing import Any
 
 from functions.common.observability import metrics
 from functions.common.routes import is_serving_path
+from functions.common.runtime import freeze_long_lived_objects
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -44,4 +45,5 @@ def local_app() -> ASGIApp:
     from functions.serving.app import app as serving_app
 
     forward_stdout_metrics()
+    freeze_long_lived_objects()  # both apps are imported: start-up's objects leave the collector's sight
     return combine(api_app, serving_app)

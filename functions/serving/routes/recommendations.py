@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from functions.serving.dependencies import Reader, ServiceDep
+from functions.serving.routes import off_the_loop_if_blocking
 from functions.serving.schemas import RecommendationRequest, RecommendationResponse
 
 router = APIRouter(prefix="/api/v1/recommendations", tags=["recommendations"])
 
 
 @router.post("", response_model=RecommendationResponse)
-def post_recommendations(
+async def post_recommendations(
     body: RecommendationRequest, principal: Reader, service: ServiceDep
 ) -> RecommendationResponse:
     """Up to ``count`` items for ``user_id``, best first, each satisfying every filter.
@@ -19,5 +20,8 @@ def post_recommendations(
     Users the model has not seen get popular items (``algorithm: "popular"``); events sent after
     training change the list at once. Purchased items are left out unless ``exclude_purchased`` is false.
     """
-    result = service.recommend(principal.tenant_id, body.to_domain())
+    query = body.to_domain()
+    result = await off_the_loop_if_blocking(
+        lambda: service.recommend(principal.tenant_id, query), retryable=service.answers_on_event_loop
+    )
     return RecommendationResponse.from_domain(result)

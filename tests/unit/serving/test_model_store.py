@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from functions.common import aws
 from functions.common.errors import ServiceUnavailableError
 from functions.serving.bundle import ModelBundle
 from functions.serving.errors import ArtifactIntegrityError
@@ -190,3 +192,31 @@ def test_requests_during_a_refresh_are_answered_from_the_current_version() -> No
 
     assert during.version == "lightgcn_v1"
     assert store.get("a").version == "lightgcn_v2"
+
+
+def test_on_the_event_loop_a_due_refresh_runs_in_the_background_and_a_first_load_is_refused() -> None:
+    registry, loader, clock = Registry(), Loader(), Clock()
+    registry.point("a", "lightgcn_v1")
+    queued: list[Any] = []
+    store = ModelStore(
+        registry,  # type: ignore[arg-type]
+        MemoryObjects(),  # type: ignore[arg-type]
+        MemoryObjects(),  # type: ignore[arg-type]
+        refresh_seconds=30,
+        max_tenants=2,
+        loader=loader,
+        clock=clock,
+        background=queued.append,
+    )
+    with aws.no_blocking_calls(), pytest.raises(aws.WouldBlockError):
+        store.get("a")  # nothing loaded yet: the caller must retry on a worker thread
+    assert store.get("a").version == "lightgcn_v1"
+
+    registry.point("a", "lightgcn_v2")
+    clock.now = 31.0
+    with aws.no_blocking_calls():
+        assert store.get("a").version == "lightgcn_v1"  # answered at once, with what is loaded
+        assert store.get("a").version == "lightgcn_v1"
+    assert len(queued) == 1  # one refresh scheduled, not one per request
+    queued.pop()()
+    assert store.get("a").version == "lightgcn_v2" and registry.reads == 2

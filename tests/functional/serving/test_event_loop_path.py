@@ -1,0 +1,94 @@
+"""Warm answers are computed on the event loop; anything that needs AWS runs again on a worker thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from functions.serving import dependencies
+from tests.fixtures.serving.artifacts import PublishedModel
+from tests.functional.conftest import Shop
+
+
+@pytest.fixture
+def threads_used(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """How many times the serving routes fell back to a worker thread, and for what."""
+    used: list[str] = []
+    from functions.serving import routes
+
+    real = routes.run_in_threadpool
+
+    async def counting(work: Any) -> Any:
+        used.append("thread")
+        return await real(work)
+
+    monkeypatch.setattr(routes, "run_in_threadpool", counting)
+    return used
+
+
+@pytest.fixture
+def windowed_serving(serving: TestClient, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    """The serving app as deployed: impressions written by the background thread, not inline."""
+    monkeypatch.setenv("EMBEDREC_IMPRESSION_FLUSH_SECONDS", "0.2")
+    dependencies.reset_container_state()
+    return serving
+
+
+def _recommend(serving: TestClient, shop: Shop, user_id: str) -> dict[str, Any]:
+    response = serving.post(
+        "/api/v1/recommendations", json={"user_id": user_id, "count": 10}, headers=shop.auth
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_warm_requests_stay_on_the_loop_and_a_new_event_still_reaches_the_next_answer(
+    client: TestClient,
+    windowed_serving: TestClient,
+    shop: Shop,
+    model: PublishedModel,
+    threads_used: list[str],
+) -> None:
+    # A cold container: the model load and the first reads need AWS, so the answer comes from a thread
+    first = _recommend(windowed_serving, shop, "user_0001")
+    assert len(threads_used) == 1 and first["metadata"]["model_version"] == model.version
+
+    # Warm: the same user and others answered on the loop, as long as nothing needs reading
+    for user in ("user_0001", "user_0001"):
+        assert _recommend(windowed_serving, shop, user)["recommendations"] == first["recommendations"]
+    assert len(threads_used) == 1
+
+    # A click on the least similar item: the quiet shop's next request reads the counters first
+    far = next(
+        str(model.world.item_ids[i])
+        for i in np.argsort(model.world.item_vectors @ model.world.user_vectors[0])
+    )
+    clicked = client.post(
+        "/api/v1/interactions",
+        json=[{"user_id": "user_0001", "item_id": far, "interaction_type": "add_to_cart"}],
+        headers=shop.auth,
+    )
+    assert clicked.status_code == 200, clicked.text
+    after = _recommend(windowed_serving, shop, "user_0001")
+    assert after["metadata"]["cache_hit"] is False
+    assert after["recommendations"] != first["recommendations"]
+    assert len(threads_used) >= 2  # the refused read ran again on a thread
+    # And every answer kept its own recommendation id (a retried attempt left no impression behind)
+    ids = {first["metadata"]["recommendation_id"], after["metadata"]["recommendation_id"]}
+    assert len(ids) == 2
+
+
+def test_similar_items_are_answered_on_the_loop_once_warm(
+    windowed_serving: TestClient, shop: Shop, model: PublishedModel, threads_used: list[str]
+) -> None:
+    item = str(model.world.item_ids[0])
+    answers = [
+        windowed_serving.get(f"/api/v1/items/{item}/similar?count=5", headers=shop.auth) for _ in range(3)
+    ]
+    assert all(a.status_code == 200 for a in answers)
+    assert answers[0].json()["similar_items"] == answers[2].json()["similar_items"]
+    assert len(threads_used) == 1
