@@ -2,7 +2,8 @@
 
 Starts the embedded stack, creates a shop, uploads the default sample, trains a model through the
 real workflow, warms the serving path, then drives ``POST /api/v1/recommendations`` with ``wrk``
-(Debian's package; a C load generator, so the measurement is not the client's) for a bounded time.
+(Debian's package; a C load generator, so the measurement is not the client's) for a bounded time
+at each of several connection counts (a saturated run shows capacity, a lighter one latency).
 """
 
 from __future__ import annotations
@@ -77,11 +78,37 @@ def _prepare(client: EmbedrecClient, admin_key: str, data_dir: Path) -> str:
     return token
 
 
+def _wrk(script: Path, port: int, *, connections: int, seconds: int) -> str:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script)]
+    result = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}"], check=True, capture_output=True, text=True
+    )
+    return result.stdout
+
+
+def _summary(output: str, connections: int, args: argparse.Namespace) -> dict[str, str]:
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p50 = re.search(r"50%\s+([\d.]+)(\w+)", output)
+    p99 = re.search(r"99%\s+([\d.]+)(\w+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "requests_per_s": rps.group(1) if rps else "?",
+        "p50": p50.group(1) + p50.group(2) if p50 else "?",
+        "p99": p99.group(1) + p99.group(2) if p99 else "?",
+        "non_2xx": errors.group(1) if errors else "0",
+        "connections": str(connections),
+        "workers": str(args.workers),
+        "seconds": str(args.seconds),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the HTTP benchmark and print one summary line."""
+    """Run the HTTP benchmark: one wrk run and one summary line per connection count."""
     parser = argparse.ArgumentParser(prog="bench-http")
     parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--connections", default="4,8,16", help="comma-separated connection counts, one run each"
+    )
     parser.add_argument("--users", type=int, default=500, help="distinct warm users cycled through")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the local stack")
     args = parser.parse_args(argv)
@@ -99,39 +126,11 @@ def main(argv: list[str] | None = None) -> int:
             script = Path(tmp) / "recommend.lua"
             script.write_text(_LUA % {"users": args.users, "token": token})
             # One untimed pass warms the per-container response cache and the users' vectors.
-            subprocess.run(
-                ["wrk", "-t2", "-c4", "-d5s", "-s", str(script), f"http://127.0.0.1:{port}"],
-                check=True,
-                capture_output=True,
-            )
-            result = subprocess.run(
-                [
-                    "wrk",
-                    "-t2",
-                    f"-c{args.connections}",
-                    f"-d{args.seconds}s",
-                    "--latency",
-                    "-s",
-                    str(script),
-                    f"http://127.0.0.1:{port}",
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-        _say(result.stdout)
-        rps = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-        p99 = re.search(r"99%\s+([\d.]+)(\w+)", result.stdout)
-        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
-        summary = {
-            "requests_per_s": rps.group(1) if rps else "?",
-            "p99": p99.group(1) + p99.group(2) if p99 else "?",
-            "non_2xx": errors.group(1) if errors else "0",
-            "connections": args.connections,
-            "workers": args.workers,
-            "seconds": args.seconds,
-        }
-        _say(" ".join(f"{key}={value}" for key, value in summary.items()))
+            _wrk(script, port, connections=4, seconds=5)
+            for connections in [int(c) for c in args.connections.split(",")]:
+                output = _wrk(script, port, connections=connections, seconds=args.seconds)
+                _say(output)
+                _say(" ".join(f"{k}={v}" for k, v in _summary(output, connections, args).items()))
     finally:
         client.close()
         stack.terminate()
