@@ -8,6 +8,7 @@ recommend the same item conflict, so parallel single-item ``ADD``s are the cheap
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -110,12 +111,14 @@ class AnalyticsCounters:
             parsed = keys.parse_recommendation_id(record.recommendation_id)
             if parsed is None or parsed[0] != keys.RECOMMENDATION_PREFIX + batch_id:
                 raise ValueError(f"{record.recommendation_id!r} is not a response of batch {batch_id}")
-            entries[parsed[1]] = {"M": _entry(record)}
+            entries[parsed[1]] = _entry(record)
         item: dict[str, Any] = {
             "tenant_id": {"S": tenant_id},
             "counter_key": {"S": keys.RECOMMENDATION_PREFIX + batch_id},
             "expires_at": {"N": str(max(record.expires_at for record in records))},
-            "entries": {"M": entries},
+            # One JSON string, not a nested map: a window holds ~1,000 responses a second and
+            # botocore serialises nested attribute values in Python (the serving container's CPU).
+            "entries": {"S": json.dumps(entries, separators=(",", ":"))},
         }
         with unavailable_on_failure(_WHAT):
             self._client.put_item(TableName=self._table_name, Item=item)
@@ -138,10 +141,10 @@ class AnalyticsCounters:
             for item in self._batch_get(tenant_id, row_keys[start : start + _BATCH_GET_SIZE]):
                 if int(item.get("expires_at", {}).get("N", "0")) < horizon:
                     continue
-                entries = item.get("entries", {}).get("M", {})
+                entries = _entries(item)
                 for entry, recommendation_id in wanted[item["counter_key"]["S"]].items():
                     if entry in entries:
-                        found[recommendation_id] = _record(recommendation_id, entries[entry]["M"], item)
+                        found[recommendation_id] = _record(recommendation_id, entries[entry], item)
         return found
 
     def _batch_get(self, tenant_id: str, row_keys: list[str]) -> Iterator[dict[str, Any]]:
@@ -193,23 +196,32 @@ def _number(value: Decimal | int) -> str:
     return text if text not in ("-0", "") else "0"
 
 
+def _entries(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A response row's entries by number; a row that cannot be parsed has none (attribution skips it)."""
+    try:
+        entries = json.loads(row.get("entries", {}).get("S", "{}"))
+    except ValueError:
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
 def _record(recommendation_id: str, entry: Mapping[str, Any], row: Mapping[str, Any]) -> RecommendationRecord:
     return RecommendationRecord(
         recommendation_id=recommendation_id,
-        day=str(entry["d"]["S"]),
-        items=frozenset(entry.get("i", {}).get("SS", [])),
-        variant=entry["v"]["S"] if "v" in entry else None,
-        test_id=entry["t"]["S"] if "t" in entry else None,
+        day=str(entry["d"]),
+        items=frozenset(str(item) for item in entry.get("i", [])),
+        variant=str(entry["v"]) if "v" in entry else None,
+        test_id=str(entry["t"]) if "t" in entry else None,
         expires_at=int(row.get("expires_at", {}).get("N", "0")),
     )
 
 
 def _entry(record: RecommendationRecord) -> dict[str, Any]:
     """The stored form of one served response in its row (its items and A/B arm, for attribution)."""
-    entry: dict[str, Any] = {"d": {"S": record.day}}
+    entry: dict[str, Any] = {"d": record.day}
     if record.items:
-        entry["i"] = {"SS": sorted(record.items)}
+        entry["i"] = sorted(record.items)
     if record.variant is not None and record.test_id is not None:
-        entry["v"] = {"S": record.variant}
-        entry["t"] = {"S": record.test_id}
+        entry["v"] = record.variant
+        entry["t"] = record.test_id
     return entry

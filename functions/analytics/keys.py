@@ -14,9 +14,10 @@ sort key                                row
 ``item#{YYYY-MM-DD}#{item_id}``         one item's ``impressions``, ``clicks``, ``conversions``,
                                         ``revenue`` on one day
 ``rec#{batch_id}``                      the responses one serving container returned to a tenant in
-                                        one flush window: ``entries`` maps each response's number to
-                                        its ``d`` (day), ``i`` (items), ``v`` (variant), ``t`` (test
-                                        id); ``expires_at`` (read by attribution, written once)
+                                        one flush window: ``entries`` (a JSON string) maps each
+                                        response's number to its ``d`` (day), ``i`` (items), ``v``
+                                        (variant), ``t`` (test id); ``expires_at`` (read by
+                                        attribution, written once)
 ======================================  =============================================================
 
 Counters only ever change through ``ADD`` (atomic, commutative), so concurrent writers never lose

@@ -38,7 +38,7 @@ class ServingSettings(StorageSettings):
     # A user's feed is re-read only when its activity counter moved. The counters are re-read once
     # older than poll (0: on every request): before answering for a quiet tenant, in the background
     # for a busy one; feeds of this many users are kept per container (functions/serving/storage.py).
-    recent_events_poll_seconds: Annotated[float, Field(ge=0, le=5)] = 0.02
+    recent_events_poll_seconds: Annotated[float, Field(ge=0, le=5)] = 0.1
     recent_events_cache_entries: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000
 
     # FAISS threads per search: single queries gain nothing from OpenMP and concurrent requests

@@ -95,17 +95,17 @@ class RecentEventsReader:
 
     ``functions.repositories.recent_activity`` explains the counters. Per container this keeps each
     tenant's counters and the feeds it read (``cache_entries`` users, each at most
-    ``max_age_seconds`` old, a bound should a writer's counter update have failed). Counters older
-    than ``poll_seconds`` are read again:
+    ``max_age_seconds`` old, a bound should a writer's counter update have failed). The counters are
+    read:
 
-    - by a request of a quiet tenant, before it answers: a client that sends an event and then
+    - by every request of a quiet tenant, before it answers: a client that sends an event and then
       asks again sees it in its very next answer;
-    - in the background for a busy tenant (``BUSY_REQUESTS`` within ``BUSY_WINDOW_S`` here): no
-      request waits for a read, and events reach answers within ``poll_seconds`` plus one read.
+    - for a busy tenant (``BUSY_REQUESTS`` within ``BUSY_WINDOW_S`` here), in the background once
+      older than ``poll_seconds``: no request waits for a read, and events reach answers within
+      ``poll_seconds`` plus one read.
 
     While a read is in flight, other requests answer with the counters they have instead of
     starting reads of their own: a slow store never meets a growing herd of reads.
-
     ``poll_seconds = 0`` reads the counters on every request.
     """
 
@@ -160,15 +160,23 @@ class RecentEventsReader:
         now = self._clock()
         known = self._versions.get(tenant_id)
         recent = self._recent_requests.get(tenant_id)
+        busy = (
+            self._poll_seconds > 0
+            and recent is not None
+            and len(recent) == BUSY_REQUESTS
+            and now - recent[0] < BUSY_WINDOW_S
+        )
         if known is None:
             versions = self._poll(tenant_id)
-        elif now - known[1] < self._poll_seconds or tenant_id in self._polling:
-            versions = known[0]  # fresh, or a read is in flight: never two reads, never a queue
-        elif recent is not None and len(recent) == BUSY_REQUESTS and now - recent[0] < BUSY_WINDOW_S:
+        elif tenant_id in self._polling:
+            versions = known[0]  # a read is in flight: never two reads, never a queue behind one
+        elif not busy:
+            versions = self._poll_marked(tenant_id)  # quiet: read before answering, every time
+        elif now - known[1] >= self._poll_seconds:
             self._refresh_in_background(tenant_id)
             versions = known[0]
         else:
-            versions = self._poll_marked(tenant_id)
+            versions = known[0]
         # Recorded last: a read refused on the event loop (WouldBlockError) must leave no trace.
         self._recent_requests.setdefault(tenant_id, deque(maxlen=BUSY_REQUESTS)).append(now)
         return versions
