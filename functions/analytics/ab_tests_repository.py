@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from functions.analytics.domain import AbTest, Variant
 from functions.common.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from functions.common.in_flight import InFlight
 from functions.repositories._dynamo import (
     from_dynamo,
     from_iso,
@@ -42,7 +43,7 @@ class AbTestRepository:
         self._cache_ttl_s = cache_ttl_s
         self._cache: dict[str, tuple[float, AbTest | None]] = {}
         self._lock = threading.Lock()
-        self._reading: set[str] = set()  # tenants whose pointer one request is re-reading
+        self._reading = InFlight()  # tenants whose pointer one request is re-reading
 
     def create(self, tenant_id: str, test: AbTest, now: datetime) -> None:
         """Store a new running test; ``ConflictError`` naming the test that still runs, if one does."""
@@ -115,21 +116,14 @@ class AbTestRepository:
         clock = time.monotonic()
         with self._lock:
             cached = self._cache.get(tenant_id)
-            # Past its ttl, the cached answer still serves while ONE request re-reads the pointer.
-            someone_reads = tenant_id in self._reading
-            if cached is None or (clock - cached[0] >= self._cache_ttl_s and not someone_reads):
-                self._reading.add(tenant_id)
-                cached = None
-        if cached is not None:
-            test = cached[1]
-        else:
-            try:
+        # Past its ttl, the cached answer still serves while ONE request re-reads the pointer.
+        if cached is None or (clock - cached[0] >= self._cache_ttl_s and self._reading.claim(tenant_id)):
+            with self._reading.reading(tenant_id):
                 test = self._pointer(tenant_id)
-            finally:
-                with self._lock:
-                    self._reading.discard(tenant_id)
             with self._lock:
                 self._cache[tenant_id] = (clock, test)
+        else:
+            test = cached[1]
         return test if test is not None and test.is_running(now) else None
 
     def _pointer(self, tenant_id: str) -> AbTest | None:

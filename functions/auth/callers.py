@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi.security import HTTPAuthorizationCredentials
@@ -22,6 +21,7 @@ from functions.auth.service import resolve_principal
 from functions.auth.throttling import RequestQuotas
 from functions.auth.tokens import token_lifetime_s
 from functions.common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from functions.common.in_flight import InFlight
 from functions.common.models import Permission, Plan, Principal
 from functions.repositories.api_keys import ApiKeyRepository
 from functions.repositories.tenants import TenantRepository
@@ -54,7 +54,7 @@ class CallerResolver:
     quotas_enabled: Callable[[], bool] = lambda: True  # read from settings by the entry point
     _tenants_until: dict[str, tuple[Plan, float]] = field(default_factory=dict)
     _keys: dict[str, tuple[Principal, float]] = field(default_factory=dict)
-    _refreshing: set[str] = field(default_factory=set)  # credential keys and tenant ids being re-read
+    _refreshing: InFlight = field(default_factory=InFlight)  # credential keys and tenant ids
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def resolve(self, credential: str) -> Principal:
@@ -62,7 +62,7 @@ class CallerResolver:
         principal = self._remembered(credential)
         if principal is None:
             key = self._key(credential)
-            with self._refresh_of(key):
+            with self._refreshing.reading(key):
                 try:
                     principal = resolve_principal(credential, secret=self.secret(), api_keys=self.api_keys())
                 except AuthenticationError:
@@ -116,16 +116,6 @@ class CallerResolver:
         now = self.clock()
         return until > now or (key in self._refreshing and until + REFRESH_GRACE_S > now)
 
-    @contextmanager
-    def _refresh_of(self, key: str) -> Iterator[None]:
-        with self._lock:
-            self._refreshing.add(key)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._refreshing.discard(key)
-
     def _remembered(self, credential: str) -> Principal | None:
         """A principal resolved before and still trusted: an API key within ``ttl_s``, or a JWT
         whose signature was verified and that has not expired (only verified tokens are kept)."""
@@ -156,7 +146,7 @@ class CallerResolver:
         remembered = self._remembered_plan(tenant_id)
         if remembered is not None:
             return remembered
-        with self._refresh_of(tenant_id):
+        with self._refreshing.reading(tenant_id):
             try:
                 tenant = self.tenants().get(tenant_id)
             except NotFoundError as exc:

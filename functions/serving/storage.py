@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from functions.common.errors import NotFoundError, ServiceUnavailableError
+from functions.common.in_flight import InFlight
 from functions.repositories._dynamo import from_iso, unavailable_on_failure
 from functions.repositories.recent_activity import activity_key, slot_of, slot_versions
 from functions.serving.domain import UserEvent
@@ -118,7 +119,7 @@ class RecentEventsReader:
         cache_entries: int = 10_000,
         max_age_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
-        background: Callable[[Callable[[], None]], object] | None = None,
+        background: Callable[[Callable[[], object]], object] | None = None,
     ) -> None:
         self._client = client
         self._table_name = table_name
@@ -128,7 +129,7 @@ class RecentEventsReader:
         self._clock = clock
         self._versions: dict[str, tuple[tuple[int, ...], float]] = {}
         self._feeds: OrderedDict[tuple[str, str, int], _Feed] = OrderedDict()
-        self._polling: set[str] = set()
+        self._polling = InFlight()
         self._recent_requests: dict[str, deque[float]] = {}  # per tenant, the last BUSY_REQUESTS
         self._background = background or ThreadPoolExecutor(1, thread_name_prefix="activity").submit
         self._poll_lock = threading.Lock()
@@ -168,43 +169,25 @@ class RecentEventsReader:
         )
         if known is None:
             versions = self._poll(tenant_id)
-        elif tenant_id in self._polling:
+        elif busy and now - known[1] < self._poll_seconds:
+            versions = known[0]
+        elif not self._polling.claim(tenant_id):
             versions = known[0]  # a read is in flight: never two reads, never a queue behind one
-        elif not busy:
-            versions = self._poll_marked(tenant_id)  # quiet: read before answering, every time
-        elif now - known[1] >= self._poll_seconds:
-            self._refresh_in_background(tenant_id)
+        elif busy:
+            self._background(lambda: self._poll_claimed(tenant_id))
             versions = known[0]
         else:
-            versions = known[0]
+            versions = self._poll_claimed(tenant_id)  # quiet: read before answering, every time
         # Recorded last: a read refused on the event loop (WouldBlockError) must leave no trace.
         self._recent_requests.setdefault(tenant_id, deque(maxlen=BUSY_REQUESTS)).append(now)
         return versions
 
-    def _poll_marked(self, tenant_id: str) -> tuple[int, ...] | None:
-        """``_poll`` while other requests know a read is in flight (and answer without one)."""
-        with self._poll_lock:
-            self._polling.add(tenant_id)
+    def _poll_claimed(self, tenant_id: str) -> tuple[int, ...] | None:
+        """``_poll`` by the request (or background task) that claimed the tenant's read."""
         try:
             return self._poll(tenant_id)
         finally:
-            with self._poll_lock:
-                self._polling.discard(tenant_id)
-
-    def _refresh_in_background(self, tenant_id: str) -> None:
-        with self._poll_lock:
-            if tenant_id in self._polling:
-                return  # one read in flight per tenant
-            self._polling.add(tenant_id)
-
-        def refresh() -> None:
-            try:
-                self._poll(tenant_id)
-            finally:
-                with self._poll_lock:
-                    self._polling.discard(tenant_id)
-
-        self._background(refresh)
+            self._polling.release(tenant_id)
 
     def _poll(self, tenant_id: str) -> tuple[int, ...] | None:
         """Read the counters now (the time taken BEFORE the read, so a feed is never newer than it)."""
