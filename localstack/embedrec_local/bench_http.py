@@ -45,13 +45,8 @@ def _say(text: str) -> None:
 
 
 def _prepare(client: EmbedrecClient, admin_key: str, data_dir: Path) -> str:
-    slug = f"bench-{os.getpid()}"
-    tenant = client.create_tenant(admin_key, name="Bench", slug=slug, plan="enterprise")
-    email = f"{slug}@example.com"
-    client.create_user(
-        admin_key, tenant_id=tenant["id"], email=email, password="Bench-Pass-4242", role="admin"
-    )
-    token = client.login(email, "Bench-Pass-4242")
+    client.open_shop(admin_key, "Bench", plan="enterprise", password="Bench-Pass-4242")
+    token = str(client.token)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     generate_sample_data(data_dir, end=today)
     client.upload_csv("items", data_dir / "items.csv")

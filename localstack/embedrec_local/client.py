@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,18 @@ class EmbedrecClient:
         """``POST /api/admin/users``."""
         result: dict[str, Any] = self.request("POST", "/api/admin/users", token=admin_key, json=body)
         return result
+
+    def open_shop(self, admin_key: str, name: str, *, plan: str = "pro", password: str) -> str:
+        """Create a tenant (a fresh slug from ``name``) and its admin, log in as them; the tenant id.
+
+        For the tests, benchmarks and tools that each need a shop of their own on a running stack.
+        """
+        slug = f"{name.lower().replace(' ', '-')}-{os.urandom(3).hex()}"
+        tenant = self.create_tenant(admin_key, name=name, slug=slug, plan=plan)
+        email = f"{slug}@example.com"
+        self.create_user(admin_key, tenant_id=tenant["id"], email=email, password=password, role="admin")
+        self.login(email, password)
+        return str(tenant["id"])
 
     def login(self, email: str, password: str) -> str:
         """Log in and keep the token for later calls."""

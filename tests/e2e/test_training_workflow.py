@@ -25,15 +25,6 @@ PASSWORD = "Workflow-Pass-42"
 TIMEOUT_S = 300
 
 
-def _new_shop(api: EmbedrecClient, stack: RunningStack, name: str) -> str:
-    slug = f"{name}-{os.urandom(3).hex()}"
-    tenant = api.create_tenant(stack.admin_key, name=name, slug=slug, plan="pro")
-    email = f"{slug}@example.com"
-    api.create_user(stack.admin_key, tenant_id=tenant["id"], email=email, password=PASSWORD, role="admin")
-    api.login(email, PASSWORD)
-    return str(tenant["id"])
-
-
 def _follow(api: EmbedrecClient, job_id: str) -> list[dict[str, Any]]:
     """Poll until the workflow has finished the job (``finished_at``); returns every distinct step seen."""
     seen: list[dict[str, Any]] = []
@@ -67,7 +58,7 @@ def test_train_promote_serve_then_reject_a_worse_candidate(
     api: EmbedrecClient, stack: RunningStack, tmp_path: Path
 ) -> None:
     # Given a shop with three months of data
-    _new_shop(api, stack, "workflow")
+    api.open_shop(stack.admin_key, "workflow", password=PASSWORD)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     generate_sample_data(tmp_path, users=2_000, items=600, interactions=30_000, end=today)
     api.upload_csv("items", tmp_path / "items.csv")
@@ -120,7 +111,7 @@ def test_a_failing_training_job_ends_failed_with_its_message_and_serving_is_unto
     api: EmbedrecClient, stack: RunningStack, tmp_path: Path
 ) -> None:
     # Given a shop whose customers only ever viewed products (nothing a model can learn intent from)
-    _new_shop(api, stack, "viewsonly")
+    api.open_shop(stack.admin_key, "viewsonly", password=PASSWORD)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     generate_sample_data(tmp_path, users=300, items=100, interactions=3_000, end=today)
     lines = (tmp_path / "interactions.csv").read_text().splitlines()
@@ -146,7 +137,7 @@ def test_a_training_container_killed_mid_epoch_fails_the_job_and_a_retry_is_poss
     if stack.aws_endpoint is None:
         pytest.skip("killing the training process needs the embedded stack on this machine")
     # Given a shop training a long job
-    _new_shop(api, stack, "killed")
+    api.open_shop(stack.admin_key, "killed", password=PASSWORD)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     generate_sample_data(tmp_path, users=1_000, items=300, interactions=15_000, end=today)
     api.upload_csv("items", tmp_path / "items.csv")

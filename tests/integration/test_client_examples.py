@@ -27,16 +27,7 @@ ITEMS = (
 @pytest.fixture(scope="module")
 def api_key(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> str:
     api = EmbedrecClient(stack.api_url)
-    slug = f"examples-{os.urandom(3).hex()}"
-    tenant = api.create_tenant(stack.admin_key, name="Examples", slug=slug, plan="pro")
-    api.create_user(
-        stack.admin_key,
-        tenant_id=tenant["id"],
-        email=f"{slug}@example.com",
-        password="Examples-Pass-42",
-        role="admin",
-    )
-    api.login(f"{slug}@example.com", "Examples-Pass-42")
+    api.open_shop(stack.admin_key, "Examples", password="Examples-Pass-42")
     items = tmp_path_factory.mktemp("examples") / "items.csv"
     items.write_text(ITEMS)
     api.upload_csv("items", items)

@@ -21,16 +21,7 @@ def test_serving_and_ingestion_metrics_reach_local_cloudwatch(
 ) -> None:
     if stack.aws_endpoint is None:
         pytest.skip("only the embedded stack exposes its CloudWatch endpoint to the tests")
-    slug = f"metrics-{os.urandom(3).hex()}"
-    tenant = api.create_tenant(stack.admin_key, name="Metrics", slug=slug, plan="pro")
-    api.create_user(
-        stack.admin_key,
-        tenant_id=tenant["id"],
-        email=f"{slug}@example.com",
-        password="Metrics-Pass-42",
-        role="admin",
-    )
-    api.login(f"{slug}@example.com", "Metrics-Pass-42")
+    api.open_shop(stack.admin_key, "Metrics", password="Metrics-Pass-42")
     api.request(
         "POST", "/api/v1/interactions", json={"user_id": "u1", "item_id": "i1", "interaction_type": "view"}
     )
