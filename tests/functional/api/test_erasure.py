@@ -41,6 +41,19 @@ def _users_in(bucket: str, prefix: str) -> set[str]:
     return users
 
 
+def _snapshot(ctx: steps.PipelineContext, tenant_id: str, now: datetime) -> str:
+    """Open a training job at ``now`` and take its dataset snapshot a second later; the job id."""
+    job = open_job(ctx.jobs, tenant_id, model_type="lightgcn", config={}, trigger="api", now=now)
+    steps.prepare_dataset(
+        ctx,
+        {"tenant_id": tenant_id, "job_id": job["job_id"], "model_type": "lightgcn"},
+        now=now + timedelta(seconds=1),
+        window_days=90,
+        validation_fraction=0.2,
+    )
+    return str(job["job_id"])
+
+
 def test_erasure_removes_every_copy_and_the_next_training_excludes_the_shopper(
     client: TestClient, shop: Shop, other_shop: Shop, aws_env: LocalNames
 ) -> None:
@@ -60,14 +73,7 @@ def test_erasure_removes_every_copy_and_the_next_training_excludes_the_shopper(
     get_pipeline_settings.cache_clear()
     pipeline_context.cache_clear()
     ctx = pipeline_context()
-    job = open_job(ctx.jobs, shop.tenant_id, model_type="lightgcn", config={}, trigger="api", now=now)
-    steps.prepare_dataset(
-        ctx,
-        {"tenant_id": shop.tenant_id, "job_id": job["job_id"], "model_type": "lightgcn"},
-        now=now + timedelta(seconds=1),
-        window_days=90,
-        validation_fraction=0.2,
-    )
+    job_id = _snapshot(ctx, shop.tenant_id, now)
     bucket = aws_env.bucket(resources.DATA_BUCKET)
     assert "alice" in _users_in(bucket, f"datasets/{shop.tenant_id}/")
 
@@ -80,16 +86,9 @@ def test_erasure_removes_every_copy_and_the_next_training_excludes_the_shopper(
     assert _users_in(bucket, f"raw/{shop.tenant_id}/") == {"bob"}
     assert _users_in(bucket, f"datasets/{shop.tenant_id}/") == {"bob"}
     assert "alice" in _users_in(bucket, f"raw/{other_shop.tenant_id}/")  # another shop's alice is untouched
-    ctx.jobs.release_lock(shop.tenant_id, job["job_id"])
-    next_job = open_job(ctx.jobs, shop.tenant_id, model_type="lightgcn", config={}, trigger="api", now=now)
-    steps.prepare_dataset(
-        ctx,
-        {"tenant_id": shop.tenant_id, "job_id": next_job["job_id"], "model_type": "lightgcn"},
-        now=now + timedelta(seconds=2),
-        window_days=90,
-        validation_fraction=0.2,
-    )
-    assert _users_in(bucket, f"datasets/{shop.tenant_id}/{next_job['job_id']}/") == {"bob"}
+    ctx.jobs.release_lock(shop.tenant_id, job_id)
+    next_job_id = _snapshot(ctx, shop.tenant_id, now + timedelta(seconds=1))
+    assert _users_in(bucket, f"datasets/{shop.tenant_id}/{next_job_id}/") == {"bob"}
 
 
 def test_erasure_needs_write_permission(client: TestClient, shop: Shop) -> None:
