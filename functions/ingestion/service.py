@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from functions.common import resources
 from functions.common.errors import ConflictError, ServiceUnavailableError
+from functions.ingestion.feed import feed_events, interaction_span, newest_per_user
 from functions.ingestion.popularity import count_items, merge_counts, popular_document
 from functions.ingestion.schema import ITEMS_SCHEMA
 from functions.ingestion.validation import (
@@ -30,7 +31,8 @@ from functions.ingestion.validation import (
 )
 from functions.repositories._dynamo import to_iso
 from functions.repositories.data_store import DataStore
-from functions.repositories.events import EventIdRepository, RecentEvent, RecentEventsRepository
+from functions.repositories.events import EventIdRepository, RecentEventsRepository
+from functions.repositories.recent_activity import FEED_DEPTH
 from functions.repositories.uploads import UploadRepository
 
 Kind = Literal["items", "interactions"]
@@ -214,19 +216,19 @@ class IngestionService:
                 self._event_ids.release(tenant_id, fresh_ids, upload_id)
                 raise
             if source != "api-json":
-                # Bulk uploads refresh popularity; real-time events personalise through the recent-events
-                # feed instead (recomputing the popular list per event would cost a catalogue read each).
+                # Bulk uploads refresh popularity; real-time events do not (recomputing the popular list
+                # per event would cost a catalogue read each).
                 self._compensate_on_failure(
                     lambda: self._count_interactions(tenant_id, table), key, tenant_id, fresh_ids, upload_id
                 )
-            if source == "api-json":
-                self._compensate_on_failure(
-                    lambda: self._feed_recent(tenant_id, table, upload_id, now),
-                    key,
-                    tenant_id,
-                    fresh_ids,
-                    upload_id,
-                )
+            # Every source feeds serving's per-user history: exclude purchased, reasons, fold-in.
+            self._compensate_on_failure(
+                lambda: self._feed_recent(tenant_id, table, upload_id, now),
+                key,
+                tenant_id,
+                fresh_ids,
+                upload_id,
+            )
             if self._attribution is not None:  # last before the record: it undoes its own partial writes
                 attribute = self._attribution
                 self._compensate_on_failure(
@@ -252,6 +254,7 @@ class IngestionService:
             warnings=warnings,
             received_at=now,
             object_key=key,
+            extra=interaction_span(table) if key is not None else {},
         )
         self._compensate_on_failure(
             lambda: self._record(tenant_id, report), key, tenant_id, fresh_ids, upload_id
@@ -311,17 +314,8 @@ class IngestionService:
         self._store.put_json(resources.popular_key(tenant_id), popular_document(counts, catalog))
 
     def _feed_recent(self, tenant_id: str, table: pa.Table, upload_id: str, now: datetime) -> None:
-        rows = table.select(["user_id", "item_id", "interaction_type", "timestamp", "event_id"]).to_pylist()
-        events = [
-            RecentEvent(
-                user_id=row["user_id"],
-                item_id=row["item_id"],
-                interaction_type=row["interaction_type"],
-                timestamp=row["timestamp"],
-                event_key=f"{to_iso(row['timestamp'])}#{row['event_id'] or f'{upload_id}:{position}'}",
-            )
-            for position, row in enumerate(rows)
-        ]
+        """Each user's newest rows into the recent-events feed (serving never reads deeper)."""
+        events = feed_events(newest_per_user(table, FEED_DEPTH), upload_id)
         self._recent_events.put_many(tenant_id, events, now)
 
     def _record(self, tenant_id: str, report: IngestReport) -> None:

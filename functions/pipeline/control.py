@@ -118,6 +118,7 @@ def job_view(record: dict[str, Any], artifacts_bucket: str, tenant_id: str) -> d
         "metrics": record.get("metrics", {}),
         "model_version": record.get("model_version"),
         "deployed": bool(record.get("deployed", False)),
+        "data_window": (record.get("dataset") or {}).get("window"),
         "decision": record.get("decision"),
         "error": record.get("error"),
         "created_at": record.get("created_at"),

@@ -1,10 +1,12 @@
-"""PrepareDataset's logic: a training snapshot of the last N days, with a time-based validation split."""
+"""PrepareDataset's logic: a snapshot of N days of the tenant's data, with a time-based validation split."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -14,9 +16,32 @@ from functions.common import resources
 from functions.common.errors import DatasetError
 from functions.ingestion.schema import INTERACTIONS_SCHEMA, ITEMS_SCHEMA
 from functions.repositories.data_store import DataStore
-from functions.repositories.uploads import UploadRepository
+from functions.repositories.uploads import InteractionSpan, UploadRepository
 
 _DAY = re.compile(r"/(\d{4}-\d{2}-\d{2})/([^/]+)\.parquet$")
+
+
+#: The Parquet metadata key of a snapshot's window (``training_jobs.snapshot`` reads the same key).
+WINDOW_METADATA_KEY: Final = b"embedrec.window"
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    """The interactions a job trains on: ``start <= timestamp < end``."""
+
+    start: datetime
+    end: datetime
+    days: int
+    anchor: Literal["newest_interaction", "as_of"]
+
+    def as_dict(self) -> dict[str, str | int]:
+        """As the job status and the manifest show it."""
+        return {
+            "start": _iso_ms(self.start),
+            "end": _iso_ms(self.end),
+            "days": self.days,
+            "anchor": self.anchor,
+        }
 
 
 @dataclass(frozen=True)
@@ -28,8 +53,14 @@ class Snapshot:
     validation: int
     users: int
     items: int
-    window_start: datetime
-    window_end: datetime
+    window: TrainingWindow
+    data_span: InteractionSpan
+
+
+@dataclass(frozen=True)
+class _UploadFile:
+    key: str
+    span: InteractionSpan
 
 
 def snapshot_prefix(tenant_id: str, job_id: str) -> str:
@@ -37,28 +68,72 @@ def snapshot_prefix(tenant_id: str, job_id: str) -> str:
     return f"datasets/{tenant_id}/{job_id}/"
 
 
-def load_window(
-    store: DataStore, uploads: UploadRepository, tenant_id: str, start: datetime, end: datetime
-) -> pa.Table:
-    """Every stored interaction of the tenant with ``start <= timestamp < end``, each event id once.
+def resolve_window(span: InteractionSpan, *, window_days: int, as_of: datetime | None) -> TrainingWindow:
+    """The ``window_days`` ending at ``as_of`` or, by default, at the newest interaction (inclusive)."""
+    # The store keeps milliseconds: one past the newest makes the half-open window include it.
+    end = as_of if as_of is not None else span.last + timedelta(milliseconds=1)
+    return TrainingWindow(
+        start=end - timedelta(days=window_days),
+        end=end,
+        days=window_days,
+        anchor="as_of" if as_of is not None else "newest_interaction",
+    )
+
+
+def describe_shortfall(what: str, window: TrainingWindow, span: InteractionSpan) -> str:
+    """Why a window cannot be trained on, what the data spans, and what to change."""
+    return (
+        f"{what} between {window.start.date().isoformat()} and {window.end.date().isoformat()}; "
+        f"your data spans {span.first.date().isoformat()}..{span.last.date().isoformat()}; "
+        "set config.window_days or as_of"
+    )
+
+
+def _interaction_files(
+    store: DataStore, uploads: UploadRepository, tenant_id: str
+) -> tuple[list[_UploadFile], InteractionSpan | None]:
+    """The tenant's committed interaction files with their spans, and the span of all of them.
 
     Only committed uploads count: an upload's Parquet becomes visible when its upload record exists,
     which ingestion writes last, so an ingestion that died between the two leaves nothing half-visible.
+    Uploads recorded before ingestion kept spans are read to learn theirs.
     """
-    # Uploads are partitioned by the day they arrived, which is never before the event happened.
     candidates = {
         key: match.group(2)
         for key in store.list_keys(resources.raw_prefix(tenant_id, "interactions"))
-        if (match := _DAY.search(key)) and match.group(1) >= start.date().isoformat()
+        if (match := _DAY.search(key))
     }
-    committed = uploads.committed(tenant_id, candidates.values()) if candidates else set()
-    keys = [key for key, upload_id in candidates.items() if upload_id in committed]
-    if not keys:
+    spans = uploads.interaction_spans(tenant_id, candidates.values()) if candidates else {}
+    files: list[_UploadFile] = []
+    for key in sorted(candidates):
+        upload_id = candidates[key]
+        if upload_id not in spans:
+            continue
+        span = spans[upload_id]
+        if span is None:
+            stamps = store.read_parquet(key).cast(INTERACTIONS_SCHEMA)["timestamp"]
+            if len(stamps) == 0:
+                continue
+            bounds = pc.min_max(stamps)
+            span = InteractionSpan(bounds["min"].as_py(), bounds["max"].as_py())
+        files.append(_UploadFile(key, span))
+    if not files:
+        return files, None
+    overall = InteractionSpan(min(f.span.first for f in files), max(f.span.last for f in files))
+    return files, overall
+
+
+def _load_window(store: DataStore, files: list[_UploadFile], window: TrainingWindow) -> pa.Table:
+    """Every stored interaction with ``start <= timestamp < end``, each event id once."""
+    # A file whose span misses the window holds nothing for it.
+    wanted = [f.key for f in files if f.span.last >= window.start and f.span.first < window.end]
+    if not wanted:
         return INTERACTIONS_SCHEMA.empty_table()
-    table = pa.concat_tables([store.read_parquet(key).cast(INTERACTIONS_SCHEMA) for key in sorted(keys)])
+    table = pa.concat_tables([store.read_parquet(key).cast(INTERACTIONS_SCHEMA) for key in wanted])
+    stamp_type = INTERACTIONS_SCHEMA.field("timestamp").type
     in_window = pc.and_(
-        pc.greater_equal(table["timestamp"], pa.scalar(start, INTERACTIONS_SCHEMA.field("timestamp").type)),
-        pc.less(table["timestamp"], pa.scalar(end, INTERACTIONS_SCHEMA.field("timestamp").type)),
+        pc.greater_equal(table["timestamp"], pa.scalar(window.start, stamp_type)),
+        pc.less(table["timestamp"], pa.scalar(window.end, stamp_type)),
     )
     return _dedupe_event_ids(table.filter(in_window))
 
@@ -103,30 +178,59 @@ def prepare_snapshot(
     tenant_id: str,
     job_id: str,
     *,
-    now: datetime,
     window_days: int,
+    as_of: datetime | None,
     validation_fraction: float,
 ) -> Snapshot:
-    """Write ``interactions.parquet`` (with ``is_validation``) and ``items.parquet`` for one job."""
-    start = now - timedelta(days=window_days)
+    """Write ``interactions.parquet`` (with ``is_validation``) and ``items.parquet`` for one job.
+
+    The window is anchored on the tenant's data, not the clock: a shop uploading last year's history
+    trains on it. ``DatasetError`` says what the data spans when the window holds too little.
+    """
     catalog = store.read_catalog(tenant_id).table
     if catalog is None or catalog.num_rows == 0:
         raise DatasetError("the tenant has no catalogue yet: upload items before training")
-    interactions = load_window(store, uploads, tenant_id, start, now)
+    files, span = _interaction_files(store, uploads, tenant_id)
+    if span is None:
+        raise DatasetError("the tenant has no interactions yet: upload interactions before training")
+    window = resolve_window(span, window_days=window_days, as_of=as_of)
+    interactions = _load_window(store, files, window)
     known = pc.is_in(interactions["item_id"], value_set=catalog["item_id"])
     interactions = interactions.filter(known)
     if interactions.num_rows == 0:
-        raise DatasetError(f"no interactions with catalogue items in the last {window_days} days")
+        raise DatasetError(describe_shortfall("0 interactions with catalogue items", window, span))
+    users = len(pc.unique(interactions["user_id"]))
     interactions = mark_validation(interactions, validation_fraction)
+    validation = int(pc.sum(interactions["is_validation"]).as_py() or 0)
+    if validation == 0:
+        raise DatasetError(
+            describe_shortfall(
+                f"too little history for a validation split ({interactions.num_rows} interaction(s), "
+                "no user with at least 3)",
+                window,
+                span,
+            )
+        )
     prefix = snapshot_prefix(tenant_id, job_id)
-    store.put_parquet(prefix + "interactions.parquet", interactions)
+    store.put_parquet(prefix + "interactions.parquet", with_window_metadata(interactions, window))
     store.put_parquet(prefix + "items.parquet", catalog.cast(ITEMS_SCHEMA))
     return Snapshot(
         prefix=prefix,
         interactions=interactions.num_rows,
-        validation=int(pc.sum(interactions["is_validation"]).as_py() or 0),
-        users=len(pc.unique(interactions["user_id"])),
+        validation=validation,
+        users=users,
         items=catalog.num_rows,
-        window_start=start,
-        window_end=now,
+        window=window,
+        data_span=span,
     )
+
+
+def with_window_metadata(table: pa.Table, window: TrainingWindow) -> pa.Table:
+    """The snapshot with its window in the Parquet metadata, which the trainer copies to the manifest."""
+    metadata = dict(table.schema.metadata or {})
+    metadata[WINDOW_METADATA_KEY] = json.dumps(window.as_dict()).encode()
+    return table.replace_schema_metadata(metadata)
+
+
+def _iso_ms(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -17,6 +17,7 @@ from functions.common import aws
 from functions.common.observability import MetricUnit, logger, metrics
 from functions.common.settings import get_pipeline_settings
 from functions.pipeline import steps
+from functions.pipeline.config import DatasetOptions
 from functions.pipeline.control import open_job
 from functions.repositories.data_store import DataStore
 from functions.repositories.model_registry import ModelRegistry
@@ -71,12 +72,13 @@ def handle_open_job(event: State, context: LambdaContext) -> State:  # noqa: ARG
 def handle_prepare_dataset(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """PrepareDataset."""
     settings = get_pipeline_settings()
-    window = int(event.get("window_days") or settings.default_window_days)
+    options = DatasetOptions.model_validate(event.get("config") or {})
     return steps.prepare_dataset(
         pipeline_context(),
         event,
         now=_now(),
-        window_days=window,
+        window_days=options.window_days or settings.default_window_days,
+        as_of=options.window_end(),
         validation_fraction=settings.validation_fraction,
     )
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from functions.common.errors import DatasetError, NotFoundError, TrainingFailedError
+from functions.common.errors import NotFoundError, TrainingFailedError
+from functions.pipeline.config import trainer_config
 from functions.pipeline.dataset import prepare_snapshot
 from functions.repositories._dynamo import to_iso
 from functions.repositories.data_store import DataStore
@@ -47,6 +48,7 @@ def prepare_dataset(
     now: datetime,
     window_days: int,
     validation_fraction: float,
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """Snapshot the tenant's data for this job and allocate the candidate's version name."""
     tenant_id, job_id = state["tenant_id"], state["job_id"]
@@ -55,15 +57,10 @@ def prepare_dataset(
         ctx.uploads,
         tenant_id,
         job_id,
-        now=now,
         window_days=window_days,
+        as_of=as_of,
         validation_fraction=validation_fraction,
     )
-    if snapshot.validation == 0:
-        raise DatasetError(
-            f"too little history in the last {window_days} days for a validation split: "
-            f"{snapshot.interactions} interaction(s), and no user has at least 3"
-        )
     version = ctx.registry.next_version(tenant_id, state["model_type"])
     result = {
         "uri": f"s3://{ctx.data.bucket}/{snapshot.prefix}",
@@ -72,8 +69,11 @@ def prepare_dataset(
         "validation": snapshot.validation,
         "users": snapshot.users,
         "items": snapshot.items,
-        "window_start": to_iso(snapshot.window_start),
-        "window_end": to_iso(snapshot.window_end),
+        "window_start": to_iso(snapshot.window.start),
+        "window_end": to_iso(snapshot.window.end),
+        "window": snapshot.window.as_dict(),
+        "data_span": {"first": to_iso(snapshot.data_span.first), "last": to_iso(snapshot.data_span.last)},
+        "prepared_at": to_iso(now),
     }
     ctx.jobs.update(tenant_id, job_id, {"model_version": version, "dataset": result})
     return result
@@ -82,7 +82,7 @@ def prepare_dataset(
 def submit_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any]:
     """Submit the training container to the GPU job queue."""
     tenant_id, job_id, dataset = state["tenant_id"], state["job_id"], state["dataset"]
-    config = {"model_type": state["model_type"], **state.get("config", {})}
+    config = {"model_type": state["model_type"], **trainer_config(state.get("config", {}))}
     # The container's contract (training_jobs/train.py); the job definition adds the table and bucket names.
     environment = {
         "EMBEDREC_TENANT_ID": tenant_id,

@@ -87,7 +87,7 @@ class RecentEvent:
 
 
 class RecentEventsRepository:
-    """The per-user feed of events that arrived through the API (newest events personalise serving)."""
+    """The per-user feed of interactions from every source (newest events personalise serving)."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, ttl: timedelta) -> None:
         self._client = client
@@ -150,13 +150,27 @@ class RecentEventsRepository:
             )
 
     def _write_batches(self, requests: list[dict[str, Any]]) -> None:
-        """BatchWriteItem in chunks of 25, retrying what DynamoDB leaves unprocessed."""
-        for start in range(0, len(requests), _BATCH_WRITE_SIZE):
-            pending: Any = {self._table_name: requests[start : start + _BATCH_WRITE_SIZE]}
-            for _attempt in range(5):
-                with unavailable_on_failure("the event store"):
-                    pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems", {})
-                if not pending:
-                    break
-            else:
-                raise ServiceUnavailableError("the event store is throttling, please retry")
+        """BatchWriteItem in chunks of 25, several at once, retrying what DynamoDB leaves unprocessed.
+
+        A bulk upload writes thousands of chunks; one after another they would dominate its latency.
+        Every chunk is written (or has failed) before this returns.
+        """
+        chunks = [
+            requests[start : start + _BATCH_WRITE_SIZE]
+            for start in range(0, len(requests), _BATCH_WRITE_SIZE)
+        ]
+        if len(chunks) <= 1:
+            for chunk in chunks:
+                self._write_chunk(chunk)
+            return
+        with ThreadPoolExecutor(max_workers=min(_CLAIM_WORKERS, len(chunks))) as pool:
+            list(pool.map(self._write_chunk, chunks))
+
+    def _write_chunk(self, chunk: list[dict[str, Any]]) -> None:
+        pending: Any = {self._table_name: chunk}
+        for _attempt in range(5):
+            with unavailable_on_failure("the event store"):
+                pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems", {})
+            if not pending:
+                return
+        raise ServiceUnavailableError("the event store is throttling, please retry")

@@ -17,6 +17,9 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 SLOTS: Final = 64
+#: How many of a user's newest events serving reads by default, and so how many of each user's rows a
+#: bulk upload (CSV, drop folder) writes to the feed: older rows would never be read.
+FEED_DEPTH: Final = 20
 ACTIVITY_SORT_KEY: Final = "ACTIVITY"
 
 

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
 
 from functions.common.errors import ServiceUnavailableError
-from functions.repositories._dynamo import get_record, to_dynamo, unavailable_on_failure
+from functions.repositories._dynamo import from_iso, get_record, to_dynamo, unavailable_on_failure
 
 _BATCH_GET = 100
+#: Attributes of an interactions upload's record: its oldest and newest stored interaction (ISO, ms).
+SPAN_FIRST: Final = "first_timestamp"
+SPAN_LAST: Final = "last_timestamp"
+
+
+@dataclass(frozen=True)
+class InteractionSpan:
+    """The oldest and newest interaction of some stored rows (both inclusive)."""
+
+    first: datetime
+    last: datetime
+
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -36,17 +50,38 @@ class UploadRepository:
 
     def committed(self, tenant_id: str, upload_ids: Iterable[str]) -> set[str]:
         """Which of ``upload_ids`` have their record, i.e. finished (BatchGetItem, 100 keys a call)."""
+        return set(self._batch_get(tenant_id, upload_ids, "upload_id"))
+
+    def interaction_spans(
+        self, tenant_id: str, upload_ids: Iterable[str]
+    ) -> dict[str, InteractionSpan | None]:
+        """The committed ones of ``upload_ids``, each with the time span of its stored interactions
+        (None for records written before ingestion recorded spans)."""
+        records = self._batch_get(tenant_id, upload_ids, f"upload_id, {SPAN_FIRST}, {SPAN_LAST}")
+        spans: dict[str, InteractionSpan | None] = {}
+        for upload_id, item in records.items():
+            first, last = item.get(SPAN_FIRST), item.get(SPAN_LAST)
+            spans[upload_id] = (
+                InteractionSpan(from_iso(str(first)), from_iso(str(last))) if first and last else None
+            )
+        return spans
+
+    def _batch_get(
+        self, tenant_id: str, upload_ids: Iterable[str], projection: str
+    ) -> dict[str, dict[str, Any]]:
+        """The records of those of ``upload_ids`` that exist, by id (BatchGetItem, 100 keys a call)."""
         wanted = sorted(set(upload_ids))
-        found: set[str] = set()
+        found: dict[str, dict[str, Any]] = {}
         client = self._table.meta.client
         for start in range(0, len(wanted), _BATCH_GET):
             keys: Any = [{"tenant_id": tenant_id, "upload_id": u} for u in wanted[start : start + _BATCH_GET]]
-            request: Any = {self._table.name: {"Keys": keys, "ProjectionExpression": "upload_id"}}
+            request: Any = {self._table.name: {"Keys": keys, "ProjectionExpression": projection}}
             for _attempt in range(5):
                 with unavailable_on_failure("the upload store"):
                     response = client.batch_get_item(RequestItems=request)
                 found.update(
-                    str(item["upload_id"]) for item in response["Responses"].get(self._table.name, [])
+                    (str(item["upload_id"]), dict(item))
+                    for item in response["Responses"].get(self._table.name, [])
                 )
                 request = response.get("UnprocessedKeys") or {}
                 if not request:

@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, model_validator
 
 from functions.common.settings import StorageSettings
+from functions.repositories.recent_activity import FEED_DEPTH
 
 
 class ServingSettings(StorageSettings):
@@ -33,7 +34,7 @@ class ServingSettings(StorageSettings):
 
     # Real-time personalisation: how many of a user's newest events are read and folded in, and how
     # fast an event's weight halves with age.
-    recent_events_limit: Annotated[int, Field(ge=1, le=200)] = 20
+    recent_events_limit: Annotated[int, Field(ge=1, le=200)] = FEED_DEPTH
     fold_in_half_life_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 24.0
     # A user's feed is re-read only when its activity counter moved. The counters are re-read once
     # older than poll (0: on every request): before answering for a quiet tenant, in the background

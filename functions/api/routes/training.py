@@ -48,6 +48,8 @@ class TrainingStatus(BaseModel):
     model_path: str | None = None
     index_path: str | None = None
     deployed: bool
+    #: The interactions trained on (``start`` inclusive, ``end`` exclusive) once the dataset is prepared.
+    data_window: dict[str, str | int] | None = None
     decision: str | None = None
     error: str | None = None
     created_at: str | None = None
@@ -60,9 +62,7 @@ def post_trigger(body: TrainingTrigger, principal: TenantAdmin, now: ClockDep) -
     """Start training now. One job per tenant at a time: a second trigger while one runs is a 409."""
     if body.tenant_id is not None and body.tenant_id != principal.tenant_id:
         raise PermissionDeniedError("tenant admins may only train their own tenant")
-    config: dict[str, Any] = dict(body.config.as_overrides())
-    if body.config.window_days is not None:
-        config["window_days"] = body.config.window_days
+    config: dict[str, Any] = {**body.config.as_overrides(), **body.config.dataset_options()}
     job = start_training(
         training_jobs(),
         workflow(),

@@ -103,9 +103,76 @@ def test_prepare_refuses_tenants_without_usable_data(
     with pytest.raises(DatasetError, match="no catalogue"):
         steps.prepare_dataset(ctx, state, now=NOW, window_days=90, validation_fraction=0.2)
     client.post("/api/v1/items", headers={**shop.auth, "Content-Type": "text/csv"}, content=ITEMS.encode())
-    _upload(client, shop, [("u1", "item_1", "view", 100)])
-    with pytest.raises(DatasetError, match="no interactions"):
+    with pytest.raises(DatasetError, match="no interactions yet"):
         steps.prepare_dataset(ctx, state, now=NOW, window_days=90, validation_fraction=0.2)
+    _upload(client, shop, [("u1", "item_unknown", "view", 100)])
+    with pytest.raises(DatasetError, match="0 interactions with catalogue items between"):
+        steps.prepare_dataset(ctx, state, now=NOW, window_days=90, validation_fraction=0.2)
+    _upload(client, shop, [("u1", "item_1", "view", 100)])
+    with pytest.raises(DatasetError, match=r"too little history for a validation split .* your data spans"):
+        steps.prepare_dataset(ctx, state, now=NOW, window_days=90, validation_fraction=0.2)
+
+
+def test_the_window_is_anchored_on_the_newest_interaction_not_the_clock(
+    client: TestClient, shop: Shop, ctx: steps.PipelineContext
+) -> None:
+    # Given a history export that ended 400 days ago: four users over 30 days, and one stray old row
+    client.post("/api/v1/items", headers={**shop.auth, "Content-Type": "text/csv"}, content=ITEMS.encode())
+    rows = [(f"u{u}", f"item_{(u + k) % 6}", "view", 400 + 7 * k + u) for u in range(4) for k in range(4)]
+    rows += [("u9", "item_0", "purchase", 600)]  # 200 days before the newest: outside 90 days
+    _upload(client, shop, rows)
+    state = _open(ctx, shop)
+
+    # When the dataset is prepared with the default window
+    result = steps.prepare_dataset(ctx, state, now=NOW, window_days=90, validation_fraction=0.2)
+
+    # Then the 90 days end at the newest interaction, and the job record says so
+    end = NOW - timedelta(days=400) + timedelta(milliseconds=1)  # the newest interaction, included
+    assert (result["interactions"], result["users"], result["validation"]) == (16, 4, 4)
+    assert result["window"] == {
+        "start": (end - timedelta(days=90)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "end": end.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "days": 90,
+        "anchor": "newest_interaction",
+    }
+    assert ctx.jobs.get(shop.tenant_id, str(state["job_id"]))["dataset"]["window"] == result["window"]
+    assert result["data_span"]["first"] == _ts(600)
+    snapshot = pq.read_table(
+        io.BytesIO(
+            boto3.client("s3")
+            .get_object(
+                Bucket=ctx.data.bucket,
+                Key=f"datasets/{shop.tenant_id}/{state['job_id']}/interactions.parquet",
+            )["Body"]
+            .read()
+        )
+    )
+    assert json.loads(snapshot.schema.metadata[b"embedrec.window"]) == result["window"]
+
+
+def test_an_explicit_as_of_moves_the_window_and_an_empty_one_says_what_the_data_spans(
+    client: TestClient, shop: Shop, ctx: steps.PipelineContext
+) -> None:
+    client.post("/api/v1/items", headers={**shop.auth, "Content-Type": "text/csv"}, content=ITEMS.encode())
+    rows = [(f"u{u}", f"item_{(u + k) % 6}", "click", 400 - 5 * k - u) for u in range(3) for k in range(3)]
+    rows += [(f"v{u}", f"item_{(u + k) % 6}", "view", 300 - 5 * k - u) for u in range(3) for k in range(3)]
+    _upload(client, shop, rows)
+    state = _open(ctx, shop)
+
+    # as_of 350 days ago: only the older group of users is in the 90 days before it
+    as_of = NOW - timedelta(days=350)
+    result = steps.prepare_dataset(ctx, state, now=NOW, window_days=90, validation_fraction=0.2, as_of=as_of)
+    assert (result["interactions"], result["users"]) == (9, 3)
+    assert result["window"]["anchor"] == "as_of"
+
+    # as_of today: nothing in the window, and the message names the data's own dates and the fix
+    first, last = (NOW - timedelta(days=400)).date(), (NOW - timedelta(days=288)).date()
+    with pytest.raises(DatasetError) as raised:
+        steps.prepare_dataset(ctx, state, now=NOW, window_days=90, validation_fraction=0.2, as_of=NOW)
+    assert raised.value.message == (
+        f"0 interactions with catalogue items between {(NOW - timedelta(days=90)).date()} and {NOW.date()}; "
+        f"your data spans {first}..{last}; set config.window_days or as_of"
+    )
 
 
 def _candidate(ctx: steps.PipelineContext, shop: Shop, version: str, ndcg: float) -> None:

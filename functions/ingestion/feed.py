@@ -1,0 +1,58 @@
+"""What an interactions upload hands to serving: its rows for the per-user recent-events feed, and
+the time span it covers (recorded with the upload, so training finds the newest interaction cheaply)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from functions.repositories._dynamo import to_iso
+from functions.repositories.events import RecentEvent
+from functions.repositories.uploads import SPAN_FIRST, SPAN_LAST
+
+
+def interaction_span(table: pa.Table) -> dict[str, str]:
+    """The upload record's span attributes (ISO, milliseconds) of stored rows; empty for no rows."""
+    if table.num_rows == 0:
+        return {}
+    bounds = pc.min_max(table["timestamp"])
+    first, last = bounds["min"].as_py(), bounds["max"].as_py()
+    return {SPAN_FIRST: _iso_ms(first), SPAN_LAST: _iso_ms(last)}
+
+
+def newest_per_user(table: pa.Table, depth: int) -> pa.Table:
+    """Each user's ``depth`` newest rows (ties keep file order), newest first per user."""
+    n = table.num_rows
+    if n == 0:
+        return table
+    users = pc.dictionary_encode(table["user_id"]).combine_chunks().indices.to_numpy()
+    stamps = table["timestamp"].cast(pa.int64()).to_numpy()
+    # Within a user: newest first, and for equal times the later row of the file first.
+    order = np.lexsort((-np.arange(n), -stamps, users))
+    sorted_users = users[order]
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(sorted_users)) + 1])
+    counts = np.diff(np.concatenate([starts, [n]]))
+    rank = np.arange(n) - np.repeat(starts, counts)
+    return table.take(pa.array(order[rank < depth]))
+
+
+def feed_events(table: pa.Table, upload_id: str) -> list[RecentEvent]:
+    """Feed entries of stored rows: keyed by time, then the client's event id or the row's place."""
+    rows = table.select(["user_id", "item_id", "interaction_type", "timestamp", "event_id"]).to_pylist()
+    return [
+        RecentEvent(
+            user_id=row["user_id"],
+            item_id=row["item_id"],
+            interaction_type=row["interaction_type"],
+            timestamp=row["timestamp"],
+            event_key=f"{to_iso(row['timestamp'])}#{row['event_id'] or f'{upload_id}:{position}'}",
+        )
+        for position, row in enumerate(rows)
+    ]
+
+
+def _iso_ms(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
