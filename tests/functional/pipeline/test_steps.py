@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -30,7 +31,7 @@ def _ts(days_ago: float) -> str:
 
 
 def _upload(
-    client: TestClient, shop: Shop, rows: list[tuple[str, str, str, float]], event_ids: bool = False
+    client: TestClient, shop: Shop, rows: Sequence[tuple[str, str, str, float]], event_ids: bool = False
 ) -> None:
     header = "user_id,item_id,interaction_type,timestamp" + (",event_id" if event_ids else "")
     lines = [f"{u},{i},{t},{_ts(d)}" + (f",e-{u}-{i}-{d}" if event_ids else "") for u, i, t, d in rows]
