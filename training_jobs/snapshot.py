@@ -16,6 +16,7 @@ Rules (each failure raises :class:`DatasetError` with a message for the job reco
 from __future__ import annotations
 
 import io
+import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,10 @@ import pyarrow.parquet as pq
 from training_jobs.config import INTERACTION_TYPES, TrainingConfig
 from training_jobs.data import FloatArray, IntArray, InteractionGraph, build_graph
 from training_jobs.errors import DatasetError
+
+#: Where PrepareDataset puts the snapshot's window (``functions.pipeline.dataset`` writes this key;
+#: the two deployables share no package, a unit test holds them equal).
+WINDOW_METADATA_KEY = b"embedrec.window"
 
 StrArray = npt.NDArray[np.str_]
 REQUIRED_INTERACTION_COLUMNS = ("user_id", "item_id", "interaction_type", "timestamp")
@@ -62,7 +67,7 @@ class PreparedData:
     item_popularity: FloatArray
     """Weighted interaction count per item over the whole snapshot (for ``popular.json``)."""
     stats: dict[str, int]
-    data_window: dict[str, str | None]
+    data_window: dict[str, Any]
     history: UserHistories
 
 
@@ -111,6 +116,12 @@ def user_histories(
         items=pair_items[keep].astype(np.int32),
         types=strongest[keep].astype(np.int8),
     )
+
+
+def snapshot_window(interactions: pa.Table) -> dict[str, Any]:
+    """``{"window": ...}``: the window PrepareDataset chose (start, end, days, anchor), when it says."""
+    raw = (interactions.schema.metadata or {}).get(WINDOW_METADATA_KEY)
+    return {"window": json.loads(raw)} if raw else {}
 
 
 def read_parquet(data: bytes, name: str) -> pa.Table:
@@ -287,6 +298,7 @@ def prepare_data(interactions: pa.Table, items: pa.Table, config: TrainingConfig
         "end": _iso_ms(timestamps, np.max),
         "validation_start": _iso_ms(timestamps[val_rows], np.min),
         "split_rule": split_rule,
+        **snapshot_window(interactions),
     }
     stats = {
         "interactions": int(interactions.num_rows),

@@ -1,0 +1,58 @@
+"""What an interactions upload hands to serving's per-user feed, and the span its record keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+
+from functions.ingestion.feed import feed_events, interaction_span, newest_per_user
+from functions.ingestion.schema import TIMESTAMP_TYPE
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _table(rows: Sequence[tuple[str, str, str, int, str | None]]) -> pa.Table:
+    return pa.table(
+        {
+            "user_id": [r[0] for r in rows],
+            "item_id": [r[1] for r in rows],
+            "interaction_type": [r[2] for r in rows],
+            "timestamp": pa.array([T0 + timedelta(hours=r[3]) for r in rows], TIMESTAMP_TYPE),
+            "event_id": pa.array([r[4] for r in rows], pa.string()),
+        }
+    )
+
+
+def test_each_user_keeps_only_their_newest_rows() -> None:
+    rows = [("a", f"i{h}", "view", h, None) for h in (5, 1, 9, 3)] + [("b", "i0", "purchase", 2, None)]
+
+    kept = newest_per_user(_table(rows), 2).to_pylist()
+
+    assert [(r["user_id"], r["item_id"]) for r in kept] == [("a", "i9"), ("a", "i5"), ("b", "i0")]
+
+
+def test_equal_times_keep_the_later_row_of_the_file() -> None:
+    rows = [("a", "first", "view", 1, None), ("a", "second", "view", 1, None)]
+
+    assert newest_per_user(_table(rows), 1)["item_id"].to_pylist() == ["second"]
+
+
+def test_feed_keys_start_with_the_time_and_end_with_the_event_id_or_the_row() -> None:
+    rows = [("a", "i1", "purchase", 0, "evt-1"), ("a", "i2", "view", 1, None)]
+
+    events = feed_events(_table(rows), "upload_x")
+
+    assert [e.event_key for e in events] == ["2025-01-01T00:00:00Z#evt-1", "2025-01-01T01:00:00Z#upload_x:1"]
+    assert (events[0].item_id, events[0].interaction_type, events[0].timestamp) == ("i1", "purchase", T0)
+
+
+def test_the_span_is_the_oldest_and_newest_row_to_the_millisecond() -> None:
+    rows = [("a", "i1", "view", 30, None), ("b", "i2", "view", -2, None)]
+
+    assert interaction_span(_table(rows)) == {
+        "first_timestamp": "2024-12-31T22:00:00.000Z",
+        "last_timestamp": "2025-01-02T06:00:00.000Z",
+    }
+    assert interaction_span(_table([])) == {}
