@@ -9,9 +9,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from functions.ingestion.schema import INTERACTION_TYPES
 from functions.repositories._dynamo import to_iso
 from functions.repositories.events import RecentEvent
 from functions.repositories.uploads import SPAN_FIRST, SPAN_LAST
+
+PURCHASE = INTERACTION_TYPES[-1]  # the funnel's last step
 
 
 def interaction_span(table: pa.Table) -> dict[str, str]:
@@ -23,15 +26,19 @@ def interaction_span(table: pa.Table) -> dict[str, str]:
     return {SPAN_FIRST: _iso_ms(first), SPAN_LAST: _iso_ms(last)}
 
 
-def newest_per_user(table: pa.Table, depth: int) -> pa.Table:
-    """Each user's ``depth`` newest rows (ties keep file order), newest first per user."""
+def feed_rows(table: pa.Table, depth: int) -> pa.Table:
+    """At most ``depth`` rows per user: purchases first, then the newest (later rows of the file first).
+
+    Serving reads a user's ``depth`` newest feed entries; putting the purchases among them keeps what a
+    shopper bought out of the answers even when the export has many later views.
+    """
     n = table.num_rows
     if n == 0:
         return table
     users = pc.dictionary_encode(table["user_id"]).combine_chunks().indices.to_numpy()
     stamps = table["timestamp"].cast(pa.int64()).to_numpy()
-    # Within a user: newest first, and for equal times the later row of the file first.
-    order = np.lexsort((-np.arange(n), -stamps, users))
+    bought = pc.equal(table["interaction_type"], PURCHASE).to_numpy(zero_copy_only=False)
+    order = np.lexsort((-np.arange(n), -stamps, ~bought, users))
     sorted_users = users[order]
     starts = np.concatenate([[0], np.flatnonzero(np.diff(sorted_users)) + 1])
     counts = np.diff(np.concatenate([starts, [n]]))

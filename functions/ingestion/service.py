@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from functions.common import resources
 from functions.common.errors import ConflictError, ServiceUnavailableError
-from functions.ingestion.feed import feed_events, interaction_span, newest_per_user
+from functions.ingestion.feed import feed_events, feed_rows, interaction_span
 from functions.ingestion.popularity import count_items, merge_counts, popular_document
 from functions.ingestion.schema import ITEMS_SCHEMA
 from functions.ingestion.validation import (
@@ -314,8 +314,8 @@ class IngestionService:
         self._store.put_json(resources.popular_key(tenant_id), popular_document(counts, catalog))
 
     def _feed_recent(self, tenant_id: str, table: pa.Table, upload_id: str, now: datetime) -> None:
-        """Each user's newest rows into the recent-events feed (serving never reads deeper)."""
-        events = feed_events(newest_per_user(table, FEED_DEPTH), upload_id)
+        """Each user's purchases and newest rows into the recent-events feed (serving reads no deeper)."""
+        events = feed_events(feed_rows(table, FEED_DEPTH), upload_id)
         self._recent_events.put_many(tenant_id, events, now)
 
     def _record(self, tenant_id: str, report: IngestReport) -> None:

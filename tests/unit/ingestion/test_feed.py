@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from functions.ingestion.feed import feed_events, interaction_span, newest_per_user
+from functions.ingestion.feed import feed_events, feed_rows, interaction_span
 from functions.ingestion.schema import TIMESTAMP_TYPE
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -25,18 +25,26 @@ def _table(rows: Sequence[tuple[str, str, str, int, str | None]]) -> pa.Table:
     )
 
 
-def test_each_user_keeps_only_their_newest_rows() -> None:
+def test_each_user_keeps_only_their_newest_rows_without_purchases() -> None:
     rows = [("a", f"i{h}", "view", h, None) for h in (5, 1, 9, 3)] + [("b", "i0", "purchase", 2, None)]
 
-    kept = newest_per_user(_table(rows), 2).to_pylist()
+    kept = feed_rows(_table(rows), 2).to_pylist()
 
     assert [(r["user_id"], r["item_id"]) for r in kept] == [("a", "i9"), ("a", "i5"), ("b", "i0")]
+
+
+def test_purchases_come_before_newer_views() -> None:
+    rows = [("a", "bought", "purchase", 1, None)] + [("a", f"v{h}", "view", 10 + h, None) for h in range(3)]
+
+    kept = feed_rows(_table(rows), 2)["item_id"].to_pylist()
+
+    assert kept == ["bought", "v2"]
 
 
 def test_equal_times_keep_the_later_row_of_the_file() -> None:
     rows = [("a", "first", "view", 1, None), ("a", "second", "view", 1, None)]
 
-    assert newest_per_user(_table(rows), 1)["item_id"].to_pylist() == ["second"]
+    assert feed_rows(_table(rows), 1)["item_id"].to_pylist() == ["second"]
 
 
 def test_feed_keys_start_with_the_time_and_end_with_the_event_id_or_the_row() -> None:
