@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from embedrec_local.provision import LocalNames
+from embedrec_local.runner import LambdaRunner
 from functions.common.errors import DatasetError, TrainingFailedError
 from functions.common.settings import get_pipeline_settings
 from functions.pipeline import steps
@@ -149,6 +150,23 @@ def test_the_window_is_anchored_on_the_newest_interaction_not_the_clock(
         )
     )
     assert json.loads(snapshot.schema.metadata[b"embedrec.window"]) == result["window"]
+
+
+def test_the_prepare_task_reads_window_days_and_as_of_from_the_jobs_config(
+    client: TestClient, shop: Shop, ctx: steps.PipelineContext
+) -> None:
+    client.post("/api/v1/items", headers={**shop.auth, "Content-Type": "text/csv"}, content=ITEMS.encode())
+    rows = [(f"u{u}", f"item_{k}", "view", 48 + k + u / 10) for u in range(3) for k in range(3)]
+    rows += [(f"u{u}", "item_4", "view", 30) for u in range(3)]  # after as_of
+    rows += [(f"u{u}", "item_5", "view", 70) for u in range(3)]  # more than 10 days before it
+    _upload(client, shop, rows)
+    as_of = (NOW - timedelta(days=45)).date()
+    state = {**_open(ctx, shop), "config": {"window_days": 10, "as_of": as_of.isoformat(), "epochs": 2}}
+
+    result = LambdaRunner().invoke("prepare-dataset", state)
+
+    assert (result["interactions"], result["users"]) == (9, 3)  # the 10 days up to the end of as_of's day
+    assert result["window"]["anchor"] == "as_of" and result["window"]["days"] == 10
 
 
 def test_an_explicit_as_of_moves_the_window_and_an_empty_one_says_what_the_data_spans(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import boto3
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from embedrec_local.provision import SCHEDULE_GROUP, LocalNames
 from functions.common import resources
+from functions.pipeline.config import trainer_config
 from functions.repositories.model_registry import ModelRegistry
 from functions.repositories.training_jobs import TrainingJobRepository
 from tests.functional.conftest import Shop, admin_headers
@@ -244,3 +246,23 @@ def test_tenant_schedule_is_configurable_and_validated(client: TestClient) -> No
     )
     assert schedule["ScheduleExpression"] == "cron(30 4 * * ? *)"
     assert bad.status_code == 422 and "training_schedule" in bad.json()["detail"]
+
+
+def test_the_window_options_reach_the_workflow_and_never_the_trainer(
+    client: TestClient, shop: Shop, aws_env: LocalNames
+) -> None:
+    config = {"epochs": 2, "window_days": 60, "as_of": "2025-03-31"}
+
+    response = client.post("/api/admin/training/trigger", headers=shop.auth, json={"config": config})
+    refused = client.post(
+        "/api/admin/training/trigger", headers=shop.auth, json={"config": {"as_of": "soon"}}
+    )
+
+    assert response.status_code == 202, response.text
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    execution = sfn.list_executions(stateMachineArn=machine)["executions"][0]["executionArn"]
+    started = json.loads(sfn.describe_execution(executionArn=execution)["input"])
+    assert started["config"] == config
+    assert trainer_config(started["config"]) == {"epochs": 2}
+    assert refused.status_code == 422 and "as_of" in refused.text
