@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from functions.ingestion.schema import INTERACTION_TYPES
 from functions.repositories._dynamo import to_iso
-from functions.repositories.events import RecentEvent
+from functions.repositories.events import HistoryEvent, RecentEvent
 from functions.repositories.uploads import SPAN_FIRST, SPAN_LAST
 
 PURCHASE = INTERACTION_TYPES[-1]  # the funnel's last step
@@ -47,7 +47,7 @@ def feed_rows(table: pa.Table, depth: int) -> pa.Table:
 
 
 def feed_events(table: pa.Table, upload_id: str) -> list[RecentEvent]:
-    """Feed entries of stored rows: keyed by time, then the client's event id or the row's place."""
+    """Feed entries of real-time rows: keyed by time, then the client's event id or the row's place."""
     rows = table.select(["user_id", "item_id", "interaction_type", "timestamp", "event_id"]).to_pylist()
     return [
         RecentEvent(
@@ -59,6 +59,17 @@ def feed_events(table: pa.Table, upload_id: str) -> list[RecentEvent]:
         )
         for position, row in enumerate(rows)
     ]
+
+
+def feed_histories(table: pa.Table) -> dict[str, list[HistoryEvent]]:
+    """A bulk upload's rows by user, for one feed entry per user (``RecentEventsRepository.put_packs``)."""
+    histories: dict[str, list[HistoryEvent]] = {}
+    columns = table.select(["user_id", "item_id", "interaction_type", "timestamp"]).to_pydict()
+    for user_id, item_id, kind, stamp in zip(
+        columns["user_id"], columns["item_id"], columns["interaction_type"], columns["timestamp"], strict=True
+    ):
+        histories.setdefault(user_id, []).append(HistoryEvent(item_id, kind, stamp))
+    return histories
 
 
 def _iso_ms(moment: datetime) -> str:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from functions.common import resources
 from functions.common.errors import ConflictError, ServiceUnavailableError
-from functions.ingestion.feed import feed_events, feed_rows, interaction_span
+from functions.ingestion.feed import feed_events, feed_histories, feed_rows, interaction_span
 from functions.ingestion.popularity import count_items, merge_counts, popular_document
 from functions.ingestion.schema import ITEMS_SCHEMA
 from functions.ingestion.validation import (
@@ -223,7 +223,7 @@ class IngestionService:
                 )
             # Every source feeds serving's per-user history: exclude purchased, reasons, fold-in.
             self._compensate_on_failure(
-                lambda: self._feed_recent(tenant_id, table, upload_id, now),
+                lambda: self._feed_recent(tenant_id, table, upload_id, now, source),
                 key,
                 tenant_id,
                 fresh_ids,
@@ -313,10 +313,19 @@ class IngestionService:
             return
         self._store.put_json(resources.popular_key(tenant_id), popular_document(counts, catalog))
 
-    def _feed_recent(self, tenant_id: str, table: pa.Table, upload_id: str, now: datetime) -> None:
-        """Each user's purchases and newest rows into the recent-events feed (serving reads no deeper)."""
-        events = feed_events(feed_rows(table, FEED_DEPTH), upload_id)
-        self._recent_events.put_many(tenant_id, events, now)
+    def _feed_recent(
+        self, tenant_id: str, table: pa.Table, upload_id: str, now: datetime, source: Source
+    ) -> None:
+        """Each user's purchases and newest rows into the recent-events feed (serving reads no deeper).
+
+        Real-time events are one entry each; a bulk upload writes one entry per user, so a 100k-row
+        file costs a write per shopper, not per row.
+        """
+        rows = feed_rows(table, FEED_DEPTH)
+        if source == "api-json":
+            self._recent_events.put_many(tenant_id, feed_events(rows, upload_id), now)
+        else:
+            self._recent_events.put_packs(tenant_id, feed_histories(rows), upload_id, now)
 
     def _record(self, tenant_id: str, report: IngestReport) -> None:
         self._store.put_json(resources.report_key(tenant_id, report.upload_id), report.as_dict())

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from functions.common.errors import ServiceUnavailableError
 from functions.repositories._dynamo import is_condition_failure, to_iso, unavailable_on_failure
-from functions.repositories.recent_activity import activity_key, bump_expression
+from functions.repositories.recent_activity import PACK_ATTRIBUTE, activity_key, bump_expression
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -86,6 +87,15 @@ class RecentEvent:
     event_key: str
 
 
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One interaction inside a bulk upload's pack (``put_packs``)."""
+
+    item_id: str
+    interaction_type: str
+    timestamp: datetime
+
+
 class RecentEventsRepository:
     """The per-user feed of interactions from every source (newest events personalise serving)."""
 
@@ -115,26 +125,58 @@ class RecentEventsRepository:
         self._write_batches(requests)
         self._bump(tenant_id, [event.user_id for event in events])
 
+    def put_packs(
+        self, tenant_id: str, histories: Mapping[str, Sequence[HistoryEvent]], pack_id: str, now: datetime
+    ) -> None:
+        """One feed entry per user holding that user's events of a bulk upload (``PACK_ATTRIBUTE``)."""
+        expires_at = str(int((now + self._ttl).timestamp()))
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "tenant_user": {"S": f"{tenant_id}#{user_id}"},
+                        "event_key": {"S": f"{to_iso(max(e.timestamp for e in events))}#{pack_id}"},
+                        PACK_ATTRIBUTE: {
+                            "S": json.dumps(
+                                [[e.item_id, e.interaction_type, to_iso(e.timestamp)] for e in events],
+                                separators=(",", ":"),
+                            )
+                        },
+                        "expires_at": {"N": expires_at},
+                    }
+                }
+            }
+            for user_id, events in histories.items()
+            if events
+        ]
+        self._write_batches(requests)
+        self._bump(tenant_id, list(histories))
+
     def delete_user(self, tenant_id: str, user_id: str) -> int:
         """Delete the user's whole feed; returns how many events were removed."""
         keys: list[dict[str, Any]] = []
+        removed = 0
         kwargs: dict[str, Any] = {
             "TableName": self._table_name,
             "KeyConditionExpression": "tenant_user = :u",
             "ExpressionAttributeValues": {":u": {"S": f"{tenant_id}#{user_id}"}},
-            "ProjectionExpression": "tenant_user, event_key",
+            "ProjectionExpression": "tenant_user, event_key, #events",
+            "ExpressionAttributeNames": {"#events": PACK_ATTRIBUTE},
         }
         with unavailable_on_failure("the event store"):
             while True:
                 page = self._client.query(**kwargs)
-                keys.extend(page.get("Items", []))
+                for item in page.get("Items", []):
+                    packed = item.pop(PACK_ATTRIBUTE, None)
+                    removed += len(json.loads(packed["S"])) if packed else 1
+                    keys.append(item)
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         requests = [{"DeleteRequest": {"Key": key}} for key in keys]
         self._write_batches(requests)
         self._bump(tenant_id, [user_id])
-        return len(keys)
+        return removed
 
     def _bump(self, tenant_id: str, user_ids: Sequence[str]) -> None:
         """Count a change of these users' feeds, after the writes (``recent_activity``'s contract)."""

@@ -20,6 +20,11 @@ SLOTS: Final = 64
 #: How many of a user's newest events serving reads by default, and so how many of each user's rows a
 #: bulk upload (CSV, drop folder) writes to the feed: older rows would never be read.
 FEED_DEPTH: Final = 20
+#: A bulk upload writes ONE feed entry per user (a pack), keyed by the user's newest event in it, with
+#: the events as a JSON list of ``[item_id, interaction_type, timestamp]`` in this attribute. A user's
+#: newest ``n`` events are always inside the ``n`` entries with the highest keys, so serving reads
+#: ``n`` entries and unpacks them.
+PACK_ATTRIBUTE: Final = "events"
 ACTIVITY_SORT_KEY: Final = "ACTIVITY"
 
 

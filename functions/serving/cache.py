@@ -1,7 +1,7 @@
 """The per-container response cache: bounded LRU with a TTL and a per-user freshness fingerprint.
 
 Entries are keyed by tenant, user, filters, count and model version, and stored with the user's
-fingerprint — the key of the user's newest recent event when the answer was computed. A lookup with
+fingerprint — a digest of the keys of the user's recent events the answer was computed from. A lookup with
 another fingerprint is a miss (and drops the entry): a new event for the user invalidates every cached
 answer of that user, whatever its filters, the next time one is asked for.
 """

@@ -7,6 +7,7 @@ and remembers answers in the ``ResponseCache``.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Callable
@@ -39,6 +40,13 @@ from functions.serving.storage import RecentEventsReader
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _fingerprint(events: list[UserEvent]) -> str:
+    """Every event the answer used: an upload can add older events without changing the newest one."""
+    if not events:
+        return ""
+    return hashlib.blake2b("\n".join(e.event_key for e in events).encode(), digest_size=12).hexdigest()
 
 
 def new_recommendation_id() -> str:
@@ -162,7 +170,7 @@ class RecommendationService:
                 extra={"tenant_id": tenant_id, "error": exc.message},
             )
             return [], None
-        return events, events[0].event_key if events else ""
+        return events, _fingerprint(events)
 
     def _resolve_filters(self, model: TenantModel, filters: ItemFilters) -> ItemFilters:
         if not filters.categories:

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from functions.common.errors import NotFoundError, ServiceUnavailableError
 from functions.common.in_flight import InFlight
 from functions.repositories._dynamo import from_iso, unavailable_on_failure
-from functions.repositories.recent_activity import activity_key, slot_of, slot_versions
+from functions.repositories.recent_activity import PACK_ATTRIBUTE, activity_key, slot_of, slot_versions
 from functions.serving.domain import UserEvent
 
 if TYPE_CHECKING:
@@ -212,25 +212,44 @@ class RecentEventsReader:
                 TableName=self._table_name,
                 KeyConditionExpression="tenant_user = :key",
                 ExpressionAttributeValues={":key": {"S": f"{tenant_id}#{user_id}"}},
-                ProjectionExpression="event_key, item_id, interaction_type, #ts",
-                ExpressionAttributeNames={"#ts": "timestamp"},
+                ProjectionExpression="event_key, item_id, interaction_type, #ts, #events",
+                ExpressionAttributeNames={"#ts": "timestamp", "#events": PACK_ATTRIBUTE},
                 ScanIndexForward=False,
                 Limit=limit,
             )
-        events = []
+        events: list[UserEvent] = []
         for item in response.get("Items", []):
             try:
-                events.append(
-                    UserEvent(
-                        item_id=item["item_id"]["S"],
-                        interaction_type=item["interaction_type"]["S"],
-                        timestamp=from_iso(item["timestamp"]["S"]),
-                        event_key=item["event_key"]["S"],
-                    )
-                )
-            except (KeyError, ValueError):
+                events.extend(_unpack(item))
+            except (KeyError, ValueError, TypeError):
                 continue  # a malformed event is skipped, not fatal: it only personalises
-        return events
+        # Entries are newest first by their newest event; a bulk upload's pack holds older ones too.
+        events.sort(key=lambda event: event.timestamp, reverse=True)
+        return events[:limit]
+
+
+def _unpack(item: dict[str, Any]) -> list[UserEvent]:
+    """A feed entry's events: one real-time event, or a bulk upload's pack (``PACK_ATTRIBUTE``)."""
+    key = item["event_key"]["S"]
+    packed = item.get(PACK_ATTRIBUTE)
+    if packed is None:
+        return [
+            UserEvent(
+                item_id=item["item_id"]["S"],
+                interaction_type=item["interaction_type"]["S"],
+                timestamp=from_iso(item["timestamp"]["S"]),
+                event_key=key,
+            )
+        ]
+    return [
+        UserEvent(
+            item_id=str(item_id),
+            interaction_type=str(kind),
+            timestamp=from_iso(str(stamp)),
+            event_key=f"{key}:{n}",
+        )
+        for n, (item_id, kind, stamp) in enumerate(json.loads(packed["S"]))
+    ]
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,15 @@ offered again, with or without a model, whichever door the data came through.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import boto3
 from fastapi.testclient import TestClient
 
 from embedrec_local.provision import LocalNames
 from functions.common import resources
+from functions.repositories.events import HistoryEvent, RecentEvent, RecentEventsRepository
+from functions.serving.storage import RecentEventsReader
 from tests.fixtures.serving.artifacts import PublishedModel
 from tests.functional.conftest import Shop
 from tests.functional.ingest.test_drop_folder import _deliver
@@ -104,3 +108,26 @@ def test_with_a_model_csv_history_personalises_and_its_purchases_are_excluded(
     assert audio[0] not in {i["item_id"] for i in walk_in["recommendations"]}
     assert sum(i["category"] == "Audio" for i in walk_in["recommendations"]) >= 5
     assert any(i["reason"].startswith("Because you") for i in walk_in["recommendations"])
+
+
+def test_a_bulk_pack_and_live_events_read_back_as_one_newest_first_feed(aws_env: LocalNames) -> None:
+    # Given one pack of an export (a purchase long ago and a recent view) and two live events between
+    client = boto3.client("dynamodb")
+    table = aws_env.table(resources.RECENT_EVENTS)
+    repository = RecentEventsRepository(client, table, timedelta(days=30))
+    day = datetime(2025, 3, 1, tzinfo=UTC)
+    now = datetime.now(UTC)
+    export = [HistoryEvent("bought", "purchase", day), HistoryEvent("seen", "view", day + timedelta(days=9))]
+    repository.put_packs("t1", {"ann": export}, "upload_1", now)
+    live = [
+        RecentEvent("ann", f"live_{n}", "click", day + timedelta(days=3 * n + 2), f"k{n}") for n in (0, 1)
+    ]
+    repository.put_many("t1", live, now)
+
+    # When serving reads the three newest
+    newest = RecentEventsReader(client, table).newest("t1", "ann", 3)
+
+    # Then they come from the pack and the live entries alike, newest first
+    assert [e.item_id for e in newest] == ["seen", "live_1", "live_0"]
+    assert [e.item_id for e in RecentEventsReader(client, table).newest("t1", "ann", 10)][-1] == "bought"
+    assert repository.delete_user("t1", "ann") == 4  # events, not entries

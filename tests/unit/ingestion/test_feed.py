@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from functions.ingestion.feed import feed_events, feed_rows, interaction_span
+from functions.ingestion.feed import feed_events, feed_histories, feed_rows, interaction_span
 from functions.ingestion.schema import TIMESTAMP_TYPE
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -54,6 +54,18 @@ def test_feed_keys_start_with_the_time_and_end_with_the_event_id_or_the_row() ->
 
     assert [e.event_key for e in events] == ["2025-01-01T00:00:00Z#evt-1", "2025-01-01T01:00:00Z#upload_x:1"]
     assert (events[0].item_id, events[0].interaction_type, events[0].timestamp) == ("i1", "purchase", T0)
+
+
+def test_a_bulk_upload_groups_its_rows_by_user() -> None:
+    rows = [("a", "i1", "purchase", 0, None), ("b", "i2", "view", 1, None), ("a", "i3", "view", 2, None)]
+
+    histories = feed_histories(_table(rows))
+
+    assert {user: [e.item_id for e in events] for user, events in histories.items()} == {
+        "a": ["i1", "i3"],
+        "b": ["i2"],
+    }
+    assert histories["a"][0].timestamp == T0 and histories["a"][0].interaction_type == "purchase"
 
 
 def test_the_span_is_the_oldest_and_newest_row_to_the_millisecond() -> None:
