@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from functions.ingestion.schema import INTERACTION_TYPES
 from functions.repositories._dynamo import to_iso
-from functions.repositories.events import HistoryEvent, RecentEvent
+from functions.repositories.events import EventPack, RecentEvent
 from functions.repositories.uploads import SPAN_FIRST, SPAN_LAST
 
 PURCHASE = INTERACTION_TYPES[-1]  # the funnel's last step
@@ -61,15 +61,36 @@ def feed_events(table: pa.Table, upload_id: str) -> list[RecentEvent]:
     ]
 
 
-def feed_histories(table: pa.Table) -> dict[str, list[HistoryEvent]]:
-    """A bulk upload's rows by user, for one feed entry per user (``RecentEventsRepository.put_packs``)."""
-    histories: dict[str, list[HistoryEvent]] = {}
-    columns = table.select(["user_id", "item_id", "interaction_type", "timestamp"]).to_pydict()
-    for user_id, item_id, kind, stamp in zip(
-        columns["user_id"], columns["item_id"], columns["interaction_type"], columns["timestamp"], strict=True
-    ):
-        histories.setdefault(user_id, []).append(HistoryEvent(item_id, kind, stamp))
-    return histories
+def feed_packs(table: pa.Table) -> list[EventPack]:
+    """A bulk upload's rows as one feed entry per user (``RecentEventsRepository.put_packs``).
+
+    Encoded column-wise: building a Python object per row cost seconds for a 100k-row file.
+    """
+    if table.num_rows == 0:
+        return []
+    seconds = table["timestamp"].cast(pa.timestamp("s", tz="UTC"), safe=False)  # feed keys keep seconds
+    stamps = pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%SZ")
+    cells = pc.binary_join_element_wise(
+        '["', _json_text(table["item_id"]), '","', table["interaction_type"], '","', stamps, '"]', ""
+    )
+    grouped = (
+        pa.table({"user_id": table["user_id"], "cell": cells, "stamp": stamps})
+        .group_by("user_id", use_threads=False)
+        .aggregate([("cell", "list"), ("stamp", "max")])
+    )
+    events = pc.binary_join_element_wise("[", pc.binary_join(grouped["cell_list"], ","), "]", "")
+    return [
+        EventPack(user_id, newest, encoded)
+        for user_id, newest, encoded in zip(
+            grouped["user_id"].to_pylist(), grouped["stamp_max"].to_pylist(), events.to_pylist(), strict=True
+        )
+    ]
+
+
+def _json_text(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Strings escaped for a JSON string literal (ids allow neither, but the format must not rely on it)."""
+    escaped = pc.replace_substring(values, "\\", "\\\\")
+    return pc.replace_substring(escaped, '"', '\\"')
 
 
 def _iso_ms(moment: datetime) -> str:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from functions.common import resources
 from functions.common.errors import ConflictError, ServiceUnavailableError
-from functions.ingestion.feed import feed_events, feed_histories, feed_rows, interaction_span
+from functions.ingestion.feed import feed_events, feed_packs, feed_rows, interaction_span
 from functions.ingestion.popularity import count_items, merge_counts, popular_document
 from functions.ingestion.schema import ITEMS_SCHEMA
 from functions.ingestion.validation import (
@@ -325,7 +325,7 @@ class IngestionService:
         if source == "api-json":
             self._recent_events.put_many(tenant_id, feed_events(rows, upload_id), now)
         else:
-            self._recent_events.put_packs(tenant_id, feed_histories(rows), upload_id, now)
+            self._recent_events.put_packs(tenant_id, feed_packs(rows), upload_id, now)
 
     def _record(self, tenant_id: str, report: IngestReport) -> None:
         self._store.put_json(resources.report_key(tenant_id, report.upload_id), report.as_dict())

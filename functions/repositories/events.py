@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -88,12 +88,12 @@ class RecentEvent:
 
 
 @dataclass(frozen=True)
-class HistoryEvent:
-    """One interaction inside a bulk upload's pack (``put_packs``)."""
+class EventPack:
+    """One user's events of a bulk upload, already encoded as ``PACK_ATTRIBUTE`` holds them."""
 
-    item_id: str
-    interaction_type: str
-    timestamp: datetime
+    user_id: str
+    newest: str  # ISO time of the newest event: the entry's key starts with it
+    events_json: str
 
 
 class RecentEventsRepository:
@@ -125,32 +125,24 @@ class RecentEventsRepository:
         self._write_batches(requests)
         self._bump(tenant_id, [event.user_id for event in events])
 
-    def put_packs(
-        self, tenant_id: str, histories: Mapping[str, Sequence[HistoryEvent]], pack_id: str, now: datetime
-    ) -> None:
+    def put_packs(self, tenant_id: str, packs: Sequence[EventPack], pack_id: str, now: datetime) -> None:
         """One feed entry per user holding that user's events of a bulk upload (``PACK_ATTRIBUTE``)."""
         expires_at = str(int((now + self._ttl).timestamp()))
         requests = [
             {
                 "PutRequest": {
                     "Item": {
-                        "tenant_user": {"S": f"{tenant_id}#{user_id}"},
-                        "event_key": {"S": f"{to_iso(max(e.timestamp for e in events))}#{pack_id}"},
-                        PACK_ATTRIBUTE: {
-                            "S": json.dumps(
-                                [[e.item_id, e.interaction_type, to_iso(e.timestamp)] for e in events],
-                                separators=(",", ":"),
-                            )
-                        },
+                        "tenant_user": {"S": f"{tenant_id}#{pack.user_id}"},
+                        "event_key": {"S": f"{pack.newest}#{pack_id}"},
+                        PACK_ATTRIBUTE: {"S": pack.events_json},
                         "expires_at": {"N": expires_at},
                     }
                 }
             }
-            for user_id, events in histories.items()
-            if events
+            for pack in packs
         ]
         self._write_batches(requests)
-        self._bump(tenant_id, list(histories))
+        self._bump(tenant_id, [pack.user_id for pack in packs])
 
     def delete_user(self, tenant_id: str, user_id: str) -> int:
         """Delete the user's whole feed; returns how many events were removed."""

@@ -9,11 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import boto3
+import pyarrow as pa
 from fastapi.testclient import TestClient
 
 from embedrec_local.provision import LocalNames
 from functions.common import resources
-from functions.repositories.events import HistoryEvent, RecentEvent, RecentEventsRepository
+from functions.ingestion.feed import feed_packs
+from functions.ingestion.schema import TIMESTAMP_TYPE
+from functions.repositories.events import RecentEvent, RecentEventsRepository
 from functions.serving.storage import RecentEventsReader
 from tests.fixtures.serving.artifacts import PublishedModel
 from tests.functional.conftest import Shop
@@ -117,8 +120,15 @@ def test_a_bulk_pack_and_live_events_read_back_as_one_newest_first_feed(aws_env:
     repository = RecentEventsRepository(client, table, timedelta(days=30))
     day = datetime(2025, 3, 1, tzinfo=UTC)
     now = datetime.now(UTC)
-    export = [HistoryEvent("bought", "purchase", day), HistoryEvent("seen", "view", day + timedelta(days=9))]
-    repository.put_packs("t1", {"ann": export}, "upload_1", now)
+    export = pa.table(
+        {
+            "user_id": ["ann", "ann"],
+            "item_id": ["bought", "seen"],
+            "interaction_type": ["purchase", "view"],
+            "timestamp": pa.array([day, day + timedelta(days=9)], TIMESTAMP_TYPE),
+        }
+    )
+    repository.put_packs("t1", feed_packs(export), "upload_1", now)
     live = [
         RecentEvent("ann", f"live_{n}", "click", day + timedelta(days=3 * n + 2), f"k{n}") for n in (0, 1)
     ]

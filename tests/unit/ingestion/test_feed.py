@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from functions.ingestion.feed import feed_events, feed_histories, feed_rows, interaction_span
+from functions.ingestion.feed import feed_events, feed_packs, feed_rows, interaction_span
 from functions.ingestion.schema import TIMESTAMP_TYPE
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -56,16 +57,22 @@ def test_feed_keys_start_with_the_time_and_end_with_the_event_id_or_the_row() ->
     assert (events[0].item_id, events[0].interaction_type, events[0].timestamp) == ("i1", "purchase", T0)
 
 
-def test_a_bulk_upload_groups_its_rows_by_user() -> None:
-    rows = [("a", "i1", "purchase", 0, None), ("b", "i2", "view", 1, None), ("a", "i3", "view", 2, None)]
+def test_a_bulk_upload_packs_its_rows_by_user_as_json() -> None:
+    rows = [
+        ("a", "i1", "purchase", 0, None),
+        ("b", 'odd"\\id', "view", 1, None),
+        ("a", "i3", "view", 2, None),
+    ]
 
-    histories = feed_histories(_table(rows))
+    packs = {pack.user_id: pack for pack in feed_packs(_table(rows))}
 
-    assert {user: [e.item_id for e in events] for user, events in histories.items()} == {
-        "a": ["i1", "i3"],
-        "b": ["i2"],
-    }
-    assert histories["a"][0].timestamp == T0 and histories["a"][0].interaction_type == "purchase"
+    assert json.loads(packs["a"].events_json) == [
+        ["i1", "purchase", "2025-01-01T00:00:00Z"],
+        ["i3", "view", "2025-01-01T02:00:00Z"],
+    ]
+    assert packs["a"].newest == "2025-01-01T02:00:00Z"
+    assert json.loads(packs["b"].events_json) == [['odd"\\id', "view", "2025-01-01T01:00:00Z"]]
+    assert feed_packs(_table([])) == []
 
 
 def test_the_span_is_the_oldest_and_newest_row_to_the_millisecond() -> None:
