@@ -3,8 +3,9 @@
 ``python -m functions.ingestion.bench [--rows 100000]`` builds a seeded, realistic CSV in memory
 (the walkthrough's columns, a popularity-skewed catalogue, a view→click→purchase funnel, 90 days of
 timestamps), then times ``validate_interactions_csv`` plus ``pyarrow.parquet.write_table`` into a
-``BytesIO``. The last line is the summary ``rows=<n> rows_per_s=<x> peak_mb=<y>`` where ``peak_mb`` is
-the process's peak resident set size (what a Lambda memory setting has to cover).
+``BytesIO`` plus encoding the per-user recent-events feed entries (``feed_ms``; the DynamoDB writes
+themselves are not in it). The last line is the summary ``rows=<n> rows_per_s=<x> peak_mb=<y>``
+where ``peak_mb`` is the process's peak resident set size (what a Lambda memory setting has to cover).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from functions.ingestion.feed import feed_packs, feed_rows
 from functions.ingestion.validation import validate_interactions_csv
+from functions.repositories.recent_activity import FEED_DEPTH
 
 _TYPES = np.array(["view", "click", "add_to_cart", "purchase"])
 # A funnel: most interactions are views, few are purchases.
@@ -39,6 +42,7 @@ class BenchResult:
     csv_mb: float
     validate_s: float
     parquet_s: float
+    feed_s: float
     total_s: float
     parquet_mb: float
     accepted: int
@@ -49,7 +53,7 @@ class BenchResult:
 
     @property
     def rows_per_s(self) -> float:
-        """End-to-end throughput (validation + Parquet) of the median run."""
+        """End-to-end throughput (validation + Parquet + feed entries) of the median run."""
         return self.rows / self.total_s
 
 
@@ -113,6 +117,7 @@ def run_benchmark(rows: int, *, repeats: int = 5, bad_fraction: float = 0.0, see
     baseline_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
     validate_times: list[float] = []
     parquet_times: list[float] = []
+    feed_times: list[float] = []
     parquet_size = 0
     accepted = rejected = 0
     for _ in range(repeats):
@@ -122,17 +127,21 @@ def run_benchmark(rows: int, *, repeats: int = 5, bad_fraction: float = 0.0, see
         sink = io.BytesIO()
         pq.write_table(result.table, sink, compression="zstd")
         written = time.perf_counter()
+        feed_packs(feed_rows(result.table, FEED_DEPTH))
+        fed = time.perf_counter()
         validate_times.append(validated - started)
         parquet_times.append(written - validated)
+        feed_times.append(fed - written)
         parquet_size = sink.tell()
         accepted, rejected = result.accepted, result.rejected
         del result, sink
-    totals = [v + p for v, p in zip(validate_times, parquet_times, strict=True)]
+    totals = [v + p + f for v, p, f in zip(validate_times, parquet_times, feed_times, strict=True)]
     return BenchResult(
         rows=rows,
         csv_mb=len(data) / 2**20,
         validate_s=statistics.median(validate_times),
         parquet_s=statistics.median(parquet_times),
+        feed_s=statistics.median(feed_times),
         total_s=statistics.median(totals),
         parquet_mb=parquet_size / 2**20,
         accepted=accepted,
@@ -158,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(  # noqa: T201
         f"csv={result.csv_mb:.1f}MB accepted={result.accepted} rejected={result.rejected} "
         f"validate_ms={result.validate_s * 1000:.1f} parquet_ms={result.parquet_s * 1000:.1f} "
+        f"feed_ms={result.feed_s * 1000:.1f} "
         f"parquet={result.parquet_mb:.2f}MB arrow_peak_mb={result.arrow_peak_mb:.1f} "
         f"rss_before_mb={result.baseline_rss_mb:.1f} "
         f"(median of {args.repeats}, {'all cores' if args.all_cores else 'one core'})"

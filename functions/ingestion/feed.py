@@ -68,8 +68,7 @@ def feed_packs(table: pa.Table) -> list[EventPack]:
     """
     if table.num_rows == 0:
         return []
-    seconds = table["timestamp"].cast(pa.timestamp("s", tz="UTC"), safe=False)  # feed keys keep seconds
-    stamps = pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%SZ")
+    stamps = _iso_seconds(table["timestamp"])
     cells = pc.binary_join_element_wise(
         '["', _json_text(table["item_id"]), '","', table["interaction_type"], '","', stamps, '"]', ""
     )
@@ -85,6 +84,12 @@ def feed_packs(table: pa.Table) -> list[EventPack]:
             grouped["user_id"].to_pylist(), grouped["stamp_max"].to_pylist(), events.to_pylist(), strict=True
         )
     ]
+
+
+def _iso_seconds(stamps: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``to_iso``'s text of UTC timestamps, column-wise (a zoned ``strftime`` is ten times slower)."""
+    seconds = pc.divide(stamps.cast(pa.int64()), 1000).cast(pa.timestamp("s"))  # stored as UTC milliseconds
+    return pc.binary_join_element_wise(pc.replace_substring(seconds.cast(pa.string()), " ", "T"), "Z", "")
 
 
 def _json_text(values: pa.ChunkedArray) -> pa.ChunkedArray:
