@@ -7,12 +7,14 @@ on the newest interaction, and the export's purchases reach serving like live ev
 from __future__ import annotations
 
 import csv
+import json
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from embedrec_local.client import EmbedrecClient
@@ -80,6 +82,18 @@ def test_a_2025_history_export_trains_serves_and_its_purchases_are_excluded(
     assert (window["anchor"], window["days"]) == ("newest_interaction", 90)
     assert window["start"].startswith("2024-12-31") and window["end"].startswith("2025-03-31")  # 90 days
     version = final["model_version"]
+    if stack.aws_endpoint is not None:  # the embedded stack: its S3 is reachable, so read the manifest
+        bucket, key = final["model_path"].removeprefix("s3://").split("/", 1)
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=stack.aws_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        manifest_key = key.rsplit("/", 1)[0] + "/manifest.json"
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+        assert manifest["data_window"]["window"] == window
 
     # Part 2.3: health shows the model
     served = _recommend(api, buyer, version)
