@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from functions.common.errors import ServiceUnavailableError
 from functions.repositories._dynamo import is_condition_failure, to_iso, unavailable_on_failure
-from functions.repositories.recent_activity import activity_key, bump_expression
+from functions.repositories.recent_activity import ERASED_SORT_KEY, activity_key, bump_expression
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -115,8 +115,10 @@ class RecentEventsRepository:
         self._write_batches(requests)
         self._bump(tenant_id, [event.user_id for event in events])
 
-    def delete_user(self, tenant_id: str, user_id: str) -> int:
-        """Delete the user's whole feed; returns how many events were removed."""
+    def delete_user(self, tenant_id: str, user_id: str, *, erased_at: datetime) -> int:
+        """Delete the user's whole feed and leave the erasure marker in it; returns how many events
+        were removed. With the marker, serving never again uses what any model version learned of the
+        user (``recent_activity.ERASED_SORT_KEY``); a later event of the same id is a new shopper's."""
         keys: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table_name,
@@ -131,10 +133,16 @@ class RecentEventsRepository:
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        requests = [{"DeleteRequest": {"Key": key}} for key in keys]
-        self._write_batches(requests)
+        marker = {
+            "tenant_user": {"S": f"{tenant_id}#{user_id}"},
+            "event_key": {"S": ERASED_SORT_KEY},
+            "erased_at": {"S": to_iso(erased_at)},
+        }
+        earlier = [key for key in keys if key["event_key"]["S"] != ERASED_SORT_KEY]  # not an old marker
+        requests = [{"DeleteRequest": {"Key": key}} for key in earlier]
+        self._write_batches([*requests, {"PutRequest": {"Item": marker}}])
         self._bump(tenant_id, [user_id])
-        return len(keys)
+        return len(requests)
 
     def _bump(self, tenant_id: str, user_ids: Sequence[str]) -> None:
         """Count a change of these users' feeds, after the writes (``recent_activity``'s contract)."""

@@ -21,6 +21,7 @@ from functions.common.errors import NotFoundError, ServiceUnavailableError
 from functions.common.observability import logger
 from functions.serving import telemetry
 from functions.serving.cache import ResponseCache
+from functions.serving.catalog import CatalogViews, top_up
 from functions.serving.domain import (
     POPULAR,
     PURCHASE,
@@ -29,7 +30,7 @@ from functions.serving.domain import (
     Ranking,
     RecommendationQuery,
     Recommendations,
-    UserEvent,
+    UserFeed,
 )
 from functions.serving.model_store import ModelStore, TenantModel
 from functions.serving.popular import rank_popular
@@ -59,9 +60,11 @@ class RecommendationService:
         fold_in_half_life_hours: float,
         ab_tests: AbTestRepository | None = None,
         impressions: ImpressionBuffer | None = None,
+        catalogs: CatalogViews | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.models = models
+        self._catalogs = catalogs
         self._ab_tests = ab_tests
         self._impressions = impressions
         self.cache = cache
@@ -87,8 +90,9 @@ class RecommendationService:
         if assignment is not None and assignment.model_version != model.version:
             pinned = self.models.get_version(tenant_id, assignment.model_version)
             model, assignment = (pinned, assignment) if pinned is not None else (model, None)
+        model = self._current(tenant_id, model)
         query = replace(query, filters=self._resolve_filters(model, query.filters))
-        events, fingerprint = self._newest_events(tenant_id, query.user_id)
+        feed, fingerprint = self._newest_events(tenant_id, query.user_id)
         key = (
             "recommend",
             tenant_id,
@@ -97,11 +101,12 @@ class RecommendationService:
             query.count,
             query.exclude_purchased,
             model.version,
+            model.catalog_tag,
         )
         ranking = self.cache.get(key, fingerprint) if fingerprint is not None else None
         cache_hit = ranking is not None
         if ranking is None:
-            ranking = self._rank(model, query, events)
+            ranking = self._rank(model, query, feed)
             if fingerprint is not None:
                 self.cache.put(key, fingerprint, ranking)
         arm = (assignment.test_id, assignment.variant) if assignment is not None else None
@@ -130,8 +135,8 @@ class RecommendationService:
     def similar(self, tenant_id: str, item_id: str, count: int) -> Recommendations:
         """Items similar to ``item_id``; ``NotFoundError`` if the tenant's model does not know it."""
         started = time.perf_counter()
-        model = self.models.get(tenant_id)
-        key = ("similar", tenant_id, item_id, count, model.version)
+        model = self._current(tenant_id, self.models.get(tenant_id))
+        key = ("similar", tenant_id, item_id, count, model.version, model.catalog_tag)
         ranking = self.cache.get(key, "")
         cache_hit = ranking is not None
         if ranking is None:
@@ -152,17 +157,23 @@ class RecommendationService:
             cache_connected=True,  # the response cache lives in this container: it cannot be disconnected
         )
 
-    def _newest_events(self, tenant_id: str, user_id: str) -> tuple[list[UserEvent], str | None]:
-        """The user's newest events and the cache fingerprint (None: unknown, so neither read nor write)."""
+    def _current(self, tenant_id: str, model: TenantModel) -> TenantModel:
+        """The model judged by the tenant's current catalogue (prices, availability, new items)."""
+        return self._catalogs.current_model(tenant_id, model) if self._catalogs is not None else model
+
+    def _newest_events(self, tenant_id: str, user_id: str) -> tuple[UserFeed, str | None]:
+        """The user's feed and the cache fingerprint (None: unknown, so neither read nor write)."""
         try:
-            events = self._events.newest(tenant_id, user_id, self._recent_limit)
+            feed = self._events.feed(tenant_id, user_id, self._recent_limit)
         except ServiceUnavailableError as exc:
             logger.warning(
                 "recent events unavailable; answering without them",
                 extra={"tenant_id": tenant_id, "error": exc.message},
             )
-            return [], None
-        return events, events[0].event_key if events else ""
+            return UserFeed([]), None
+        newest = feed.events[0].event_key if feed.events else ""
+        # An erasure must miss every answer cached before it, even for a user with no events.
+        return feed, f"erased#{newest}" if feed.erased else newest
 
     def _resolve_filters(self, model: TenantModel, filters: ItemFilters) -> ItemFilters:
         if not filters.categories:
@@ -170,23 +181,30 @@ class RecommendationService:
         if model.bundle is not None:
             known: tuple[str, ...] = model.bundle.catalog.category_names
         else:
-            known = tuple(model.popular.categories())
+            known = tuple(model.popular.categories() | model.newcomers.categories())
         if not known:
             return filters  # nothing known about this shop yet: the answer is empty, not an error
         return resolve_categories(filters, known)
 
-    def _rank(self, model: TenantModel, query: RecommendationQuery, events: list[UserEvent]) -> Ranking:
-        if model.bundle is not None:
-            return rank_for_user(
-                model.bundle, query, events, now=self._clock(), half_life_hours=self._half_life_hours
-            )
+    def _rank(self, model: TenantModel, query: RecommendationQuery, feed: UserFeed) -> Ranking:
         purchased = frozenset(
             event.item_id
-            for event in events
+            for event in feed.events
             if event.interaction_type == PURCHASE and query.exclude_purchased
         )
-        items = rank_popular(model.popular, query.filters, excluded=purchased, count=query.count)
-        return Ranking(tuple(items), algorithm=POPULAR)
+        if model.bundle is not None:
+            ranking = rank_for_user(
+                model.bundle,
+                query,
+                feed.events,
+                now=self._clock(),
+                half_life_hours=self._half_life_hours,
+                erased=feed.erased,
+            )
+        else:
+            items = rank_popular(model.popular, query.filters, excluded=purchased, count=query.count)
+            ranking = Ranking(tuple(items), algorithm=POPULAR)
+        return top_up(ranking, model.newcomers, query.filters, purchased, query.count)
 
     def _similar(self, model: TenantModel, item_id: str, count: int) -> Ranking:
         if model.bundle is not None:
