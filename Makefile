@@ -9,7 +9,7 @@ BUDGET_S ?= 300
 
 LAYER_STAMP := layers/build/.stamp
 
-.PHONY: help install demo run test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-serve bench-http soak bench-train clean
+.PHONY: help install demo run test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-serve bench-http bench-catalog soak bench-train clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ bench-ingest: $(STAMP)  ## ingestion throughput: 100k-row CSV through validation
 
 bench-serve: $(STAMP)  ## serving latency p50/p99, ANN recall, cold load (5k and 1M items)
 	$(BIN)/python -m functions.serving.bench --items 5000 1000000
+
+bench-catalog: $(STAMP)  ## catalogue changes: view build/parse/rebase (5k, 100k items), warm-path cost, freshness
+	$(BIN)/python -m functions.serving.bench_catalog --items 5000 100000
 
 bench-http: $(STAMP)  ## warm recommendation requests over loopback HTTP with wrk (apt-get install wrk)
 	command -v wrk >/dev/null || apt-get install -y wrk

@@ -53,8 +53,9 @@ def encode(columns: CatalogColumns) -> bytes:
         **{name: list(getattr(columns, name)) for name in COLUMNS if name != "price"},
         "price": [p if p is not None and math.isfinite(p) else None for p in columns.price],
     }
-    # mtime=0: the same catalogue always gives the same bytes (and the same ETag).
-    return gzip.compress(json.dumps(document, separators=(",", ":")).encode(), mtime=0)
+    # mtime=0: the same catalogue always gives the same bytes (and the same ETag); level 1: a tenth of
+    # the default level's time for a slightly larger object.
+    return gzip.compress(json.dumps(document, separators=(",", ":")).encode(), compresslevel=1, mtime=0)
 
 
 def decode(data: bytes) -> CatalogColumns:

@@ -321,7 +321,7 @@ class IngestionService:
             return
         self._store.put_bytes(
             catalog_view.catalog_view_key(tenant_id),
-            catalog_view.encode(_serving_columns(catalog, counts)),
+            catalog_view.encode(serving_columns(catalog, counts)),
             "application/gzip",
         )
         if counts is None:
@@ -369,7 +369,7 @@ def _without_item(current: pa.Table | None, item_id: str) -> pa.Table:
     return current.filter(keep)
 
 
-def _serving_columns(catalog: pa.Table, counts: pa.Table | None) -> catalog_view.CatalogColumns:
+def serving_columns(catalog: pa.Table, counts: pa.Table | None) -> catalog_view.CatalogColumns:
     """The catalogue with each item's weighted interaction count, as serving reads it."""
     popularity = np.zeros(catalog.num_rows)
     if counts is not None and counts.num_rows:

@@ -55,7 +55,7 @@ TENANT: dict[RouteKey, Access] = {
     ("GET", "/api/admin/ab-tests/{test_id}/results"): "read",
     # serving
     ("POST", "/api/v1/recommendations"): "read",
-    ("GET", "/api/v1/items/{item_id}/similar"): "read",
+    ("GET", "/api/v1/items/{item_id:path}/similar"): "read",
     ("GET", "/api/v1/health"): "read",
 }
 

@@ -25,7 +25,9 @@ from tests.functional.security.conftest import (
 )
 
 A_ITEMS_CSV = b"item_id,title,category,price,brand\naitem_0001,Own Widget,Widgets,9.99,Ay\n"
-SERVING_PATHS = frozenset({"/api/v1/recommendations", "/api/v1/items/{item_id}/similar", "/api/v1/health"})
+SERVING_PATHS = frozenset(
+    {"/api/v1/recommendations", "/api/v1/items/{item_id:path}/similar", "/api/v1/health"}
+)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def _probes(b: VictimResources) -> dict[routes.RouteKey, Probe]:
         ("POST", "/api/v1/recommendations"): Probe(
             "POST", "/api/v1/recommendations", {"json": {"user_id": b.user_id, "count": 5}}, False
         ),
-        ("GET", "/api/v1/items/{item_id}/similar"): Probe(
+        ("GET", "/api/v1/items/{item_id:path}/similar"): Probe(
             "GET", f"/api/v1/items/{b.item_id}/similar", {"params": smuggled}, True
         ),
         ("GET", "/api/v1/health"): Probe("GET", "/api/v1/health", {"params": smuggled}, False),
@@ -158,7 +160,7 @@ def _leaks(text: str, b: VictimResources, world: synthetic.SyntheticWorld, probe
 
 
 def _template(path: str) -> str:
-    return "/api/v1/items/{item_id}/similar" if path.endswith("/similar") else path
+    return "/api/v1/items/{item_id:path}/similar" if path.endswith("/similar") else path
 
 
 def _send(clients: dict[str, TestClient], probe: Probe, token: str) -> Any:

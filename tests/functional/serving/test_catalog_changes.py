@@ -262,3 +262,28 @@ def test_delete_item_needs_write_permission(client: TestClient, shop: Shop) -> N
     response = client.delete("/api/v1/items/anything", headers={"Authorization": f"Bearer {key['key']}"})
 
     assert response.status_code == 403
+
+
+def test_similar_items_reach_an_item_id_with_a_slash(
+    client: TestClient, serving: TestClient, shop: Shop
+) -> None:
+    _upload(
+        client,
+        shop,
+        [
+            {"item_id": f"sku/{n}", "title": f"T{n}", "category": "C", "price": 1.0, "brand": "B"}
+            for n in (1, 2)
+        ],
+    )
+    events = "user_id,item_id,interaction_type,timestamp\n" + "".join(
+        f"u{n},sku/{n},purchase,2025-01-0{n}T00:00:00Z\n" for n in (1, 2)
+    )
+    stored = client.post(
+        "/api/v1/interactions", headers={**shop.auth, "Content-Type": "text/csv"}, content=events.encode()
+    )
+    assert stored.status_code == 200, stored.text
+
+    response = serving.get(f"/api/v1/items/{quote('sku/1', safe='')}/similar?count=5", headers=shop.auth)
+
+    assert response.status_code == 200, response.text
+    assert [item["item_id"] for item in response.json()["similar_items"]] == ["sku/2"]
