@@ -39,6 +39,8 @@ from functions.serving.storage import ObjectReader
 
 #: Newcomers kept per category (and overall): an answer needs at most a page of them.
 NEWCOMERS_PER_LIST = 500
+#: A request naming a category the last check did not know checks again, at most this often per tenant.
+RECHECK_SECONDS = 1.0
 _MAX_REBASED = 64
 
 
@@ -116,8 +118,9 @@ class CatalogViews:
         self._checking = InFlight()
         self._lock = threading.Lock()
 
-    def current(self, tenant_id: str) -> CurrentCatalog | None:
-        """The tenant's current catalogue, re-checked when older than ``check_seconds``.
+    def current(self, tenant_id: str, *, recheck: bool = False) -> CurrentCatalog | None:
+        """The tenant's current catalogue, re-checked when older than ``check_seconds`` (or, with
+        ``recheck``, than ``RECHECK_SECONDS``).
 
         While one request re-checks, the others answer with the view they have; a store that cannot be
         read keeps the last view (logged) and is asked again at the next request.
@@ -126,7 +129,8 @@ class CatalogViews:
             view = self._views.get(tenant_id)
             if view is not None:
                 self._views.move_to_end(tenant_id)
-        if view is not None and self._clock() - view.checked_at < self._check_seconds:
+        interval = min(self._check_seconds, RECHECK_SECONDS) if recheck else self._check_seconds
+        if view is not None and self._clock() - view.checked_at < interval:
             return view.catalog
         if view is not None and not self._checking.claim(tenant_id):
             return view.catalog
@@ -146,9 +150,9 @@ class CatalogViews:
                 self._views.popitem(last=False)
         return catalog
 
-    def current_model(self, tenant_id: str, model: TenantModel) -> TenantModel:
+    def current_model(self, tenant_id: str, model: TenantModel, *, recheck: bool = False) -> TenantModel:
         """``model`` judged by the tenant's current catalogue (rebased once per catalogue change)."""
-        catalog = self.current(tenant_id)
+        catalog = self.current(tenant_id, recheck=recheck)
         if catalog is None:
             return model
         key = (tenant_id, model.version)

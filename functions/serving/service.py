@@ -17,7 +17,7 @@ from functions.analytics.ab_tests_repository import AbTestRepository
 from functions.analytics.domain import Assignment
 from functions.analytics.impressions import ImpressionBuffer
 from functions.analytics.serving_hooks import assign_variant
-from functions.common.errors import NotFoundError, ServiceUnavailableError
+from functions.common.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from functions.common.observability import logger
 from functions.serving import telemetry
 from functions.serving.cache import ResponseCache
@@ -90,8 +90,8 @@ class RecommendationService:
         if assignment is not None and assignment.model_version != model.version:
             pinned = self.models.get_version(tenant_id, assignment.model_version)
             model, assignment = (pinned, assignment) if pinned is not None else (model, None)
-        model = self._current(tenant_id, model)
-        query = replace(query, filters=self._resolve_filters(model, query.filters))
+        model, filters = self._current_with_filters(tenant_id, model, query.filters)
+        query = replace(query, filters=filters)
         feed, fingerprint = self._newest_events(tenant_id, query.user_id)
         key = (
             "recommend",
@@ -157,9 +157,25 @@ class RecommendationService:
             cache_connected=True,  # the response cache lives in this container: it cannot be disconnected
         )
 
-    def _current(self, tenant_id: str, model: TenantModel) -> TenantModel:
+    def _current(self, tenant_id: str, model: TenantModel, *, recheck: bool = False) -> TenantModel:
         """The model judged by the tenant's current catalogue (prices, availability, new items)."""
-        return self._catalogs.current_model(tenant_id, model) if self._catalogs is not None else model
+        if self._catalogs is None:
+            return model
+        return self._catalogs.current_model(tenant_id, model, recheck=recheck)
+
+    def _current_with_filters(
+        self, tenant_id: str, loaded: TenantModel, filters: ItemFilters
+    ) -> tuple[TenantModel, ItemFilters]:
+        """The current model and the filters in its spelling; a category it does not know makes the
+        catalogue be checked again first (a category uploaded a moment ago is known at once)."""
+        model = self._current(tenant_id, loaded)
+        try:
+            return model, self._resolve_filters(model, filters)
+        except InvalidInputError:
+            fresher = self._current(tenant_id, loaded, recheck=True)
+            if fresher is model:
+                raise
+            return fresher, self._resolve_filters(fresher, filters)
 
     def _newest_events(self, tenant_id: str, user_id: str) -> tuple[UserFeed, str | None]:
         """The user's feed and the cache fingerprint (None: unknown, so neither read nor write)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from embedrec_local.provision import LocalNames
 from functions.serving import synthetic
+from functions.serving.catalog import RECHECK_SECONDS
 from tests.fixtures.serving.artifacts import PublishedModel
 from tests.functional.analytics.conftest import add_models
 from tests.functional.conftest import Shop
@@ -287,3 +289,26 @@ def test_similar_items_reach_an_item_id_with_a_slash(
 
     assert response.status_code == 200, response.text
     assert [item["item_id"] for item in response.json()["similar_items"]] == ["sku/2"]
+
+
+def test_a_category_uploaded_a_moment_ago_is_known_before_the_next_scheduled_check(
+    client: TestClient,
+    serving: TestClient,
+    shop: Shop,
+    published: PublishedModel,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EMBEDREC_CATALOG_CHECK_SECONDS", "60")
+    _upload_world(client, shop, published.world)
+    assert _recommend(serving, shop, user_id="user_0001", count=3)["recommendations"]  # the view is read
+    drone = {"item_id": "drone_1", "title": "Sky Drone", "category": "Drones", "price": 300.0, "brand": "Fly"}
+    _upload(client, shop, [drone])
+    time.sleep(RECHECK_SECONDS + 0.1)  # re-checks are rate-limited per tenant, not per category
+
+    known = _recommend(serving, shop, user_id="user_0001", count=3, filters={"category": "Drones"})
+    unknown = serving.post(
+        URL, json={"user_id": "user_0001", "filters": {"category": "Zeppelins"}}, headers=shop.auth
+    )
+
+    assert _ids(known) == ["drone_1"]
+    assert unknown.status_code == 422 and "Drones" in unknown.text
