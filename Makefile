@@ -9,7 +9,7 @@ BUDGET_S ?= 300
 
 LAYER_STAMP := layers/build/.stamp
 
-.PHONY: help install demo run test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-upload bench-serve bench-http soak bench-train clean
+.PHONY: help install demo run test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-upload bench-serve bench-http bench-catalog soak bench-train clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ bench-upload: $(STAMP)  ## seconds to upload the 100k-row sample CSV over HTTP o
 
 bench-serve: $(STAMP)  ## serving latency p50/p99, ANN recall, cold load (5k and 1M items)
 	$(BIN)/python -m functions.serving.bench --items 5000 1000000
+
+bench-catalog: $(STAMP)  ## catalogue changes: view build/parse/rebase (5k, 100k items), warm-path cost, freshness
+	$(BIN)/python -m functions.serving.bench_catalog --items 5000 100000
 
 bench-http: $(STAMP)  ## warm recommendation requests over loopback HTTP with wrk (apt-get install wrk)
 	command -v wrk >/dev/null || apt-get install -y wrk

@@ -14,8 +14,10 @@ SERVING_ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/health"),
 )
 
+# A parameter may hold "/": an item id such as "sku/1" arrives as one encoded segment ("sku%2F1"),
+# which API Gateway routes as one segment and the ASGI path shows decoded.
 _PATTERNS = tuple(
-    re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "/?$") for _method, path in SERVING_ROUTES
+    re.compile("^" + re.sub(r"\{[^}]+\}", ".+", path) + "/?$") for _method, path in SERVING_ROUTES
 )
 
 

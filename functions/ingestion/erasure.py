@@ -3,13 +3,19 @@
 Stored copies are the raw uploads (``raw/{tenant}/interactions/``), training snapshots
 (``datasets/{tenant}/``) and the real-time feed (``recent_events``). Each Parquet object holding the
 shopper is rewritten without their rows (or deleted when nothing else is left). Aggregates that
-identify nobody — per-item counts, popularity, analytics counters — stay. A model trained before the
-erasure still holds the shopper's vector until the next training replaces it (daily by default).
+identify nobody — per-item counts, popularity, analytics counters — stay.
+
+Model versions trained before the erasure (or by a job that took its snapshot before it) still hold
+the shopper's vector and history in their artifacts, which are immutable. So the erasure also leaves a
+marker in the shopper's feed (``recent_activity.ERASED_SORT_KEY``) that serving reads with the feed it
+reads anyway: from then on, every version it serves — the active one, one pinned by an A/B test, one a
+running job publishes later — answers this shopper as a stranger, and no reason names an erased item.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import pyarrow.compute as pc
 
@@ -29,9 +35,9 @@ class ErasureReport:
 
 
 def erase_user(
-    store: DataStore, recent: RecentEventsRepository, tenant_id: str, user_id: str
+    store: DataStore, recent: RecentEventsRepository, tenant_id: str, user_id: str, *, now: datetime
 ) -> ErasureReport:
-    """Remove every stored interaction of ``user_id`` in the tenant's data."""
+    """Remove every stored interaction of ``user_id`` in the tenant's data and mark them erased."""
     deleted = rewritten = 0
     prefixes = (resources.raw_prefix(tenant_id, "interactions"), f"datasets/{tenant_id}/")
     for prefix in prefixes:
@@ -52,5 +58,5 @@ def erase_user(
                 store.delete(key)
             deleted += count
             rewritten += 1
-    events = recent.delete_user(tenant_id, user_id)
+    events = recent.delete_user(tenant_id, user_id, erased_at=now)
     return ErasureReport(user_id, deleted, rewritten, events)

@@ -24,6 +24,8 @@ ITEMS_SCHEMA: Final[pa.Schema] = pa.schema(
         pa.field("brand", pa.string(), nullable=False),
         pa.field("description", pa.string(), nullable=True),
         pa.field("updated_at", TIMESTAMP_TYPE, nullable=False),
+        # False: kept in the catalogue but never served; null (older catalogues, no column) = True.
+        pa.field("available", pa.bool_(), nullable=True),
     ]
 )
 
@@ -49,7 +51,7 @@ INTERACTION_TYPES: Final = ("view", "click", "add_to_cart", "purchase")
 
 # --- CSV columns (header names are case-sensitive; surrounding whitespace and a BOM are ignored) ---
 ITEMS_CSV_REQUIRED: Final = ("item_id", "title", "category", "price", "brand")
-ITEMS_CSV_OPTIONAL: Final = ("description",)
+ITEMS_CSV_OPTIONAL: Final = ("description", "available")
 INTERACTIONS_CSV_REQUIRED: Final = ("user_id", "item_id", "interaction_type", "timestamp")
 INTERACTIONS_CSV_OPTIONAL: Final = (
     "rating",
@@ -83,6 +85,10 @@ MAX_POSITION: Final = 2**31 - 1
 EARLIEST_TIMESTAMP: Final = datetime(2000, 1, 1, tzinfo=UTC)
 #: Clock skew allowed for timestamps in the future.
 FUTURE_TOLERANCE: Final = timedelta(days=1)
+
+#: ``available`` values (case-insensitive; empty means available).
+AVAILABLE_TRUE: Final = ("true", "1", "yes")
+AVAILABLE_FALSE: Final = ("false", "0", "no")
 
 #: At most this many errors (and, separately, warnings) are listed per file; the rest are counted.
 MAX_LISTED_ISSUES: Final = 1000

@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from functions.common import resources
-from functions.common.errors import ConflictError, ServiceUnavailableError
+from functions.common import catalog_view, resources
+from functions.common.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from functions.ingestion.feed import feed_events, feed_packs, feed_rows, interaction_span
 from functions.ingestion.popularity import count_items, merge_counts, popular_document
 from functions.ingestion.schema import ITEMS_SCHEMA
@@ -274,11 +274,19 @@ class IngestionService:
                 self._event_ids.release(tenant_id, claimed, upload_id)
             raise
 
+    def remove_item(self, tenant_id: str, item_id: str) -> None:
+        """Take an item out of the catalogue (serving stops showing it); ``NotFoundError`` if unknown."""
+        self._change_catalog(tenant_id, lambda current: _without_item(current, item_id))
+
     def _upsert_catalog(self, tenant_id: str, new_rows: pa.Table) -> None:
         """Merge accepted items into the catalogue (latest upload wins), with optimistic concurrency."""
+        self._change_catalog(tenant_id, lambda current: _upsert_by_item_id(current, new_rows))
+
+    def _change_catalog(self, tenant_id: str, change: Callable[[pa.Table | None], pa.Table]) -> None:
+        """Apply ``change`` to the current catalogue and write it back only if nobody wrote meanwhile."""
         for _attempt in range(_CATALOG_RETRIES):
             current = self._store.read_catalog(tenant_id)
-            merged = _upsert_by_item_id(current.table, new_rows)
+            merged = change(current.table)
             try:
                 self._store.write_versioned(
                     resources.catalog_key(tenant_id), merged, expected_etag=current.etag
@@ -306,12 +314,23 @@ class IngestionService:
         raise ServiceUnavailableError("item counts are being updated by another upload, please retry")
 
     def _publish_popular(self, tenant_id: str, catalog: pa.Table | None = None) -> None:
-        """Rewrite ``popular.json`` from the current counts and catalogue (a no-op until both exist)."""
+        """Rewrite what serving reads of the catalogue: its serving view and ``popular.json``.
+
+        ``popular.json`` waits until both counts and a catalogue exist; unavailable items are not in it.
+        """
         counts = self._store.read_versioned(resources.item_counts_key(tenant_id)).table
         catalog = catalog if catalog is not None else self._store.read_catalog(tenant_id).table
-        if counts is None or catalog is None:
+        if catalog is None:
             return
-        self._store.put_json(resources.popular_key(tenant_id), popular_document(counts, catalog))
+        self._store.put_bytes(
+            catalog_view.catalog_view_key(tenant_id),
+            catalog_view.encode(serving_columns(catalog, counts)),
+            "application/gzip",
+        )
+        if counts is None:
+            return
+        servable = catalog.filter(pc.fill_null(catalog["available"], True))
+        self._store.put_json(resources.popular_key(tenant_id), popular_document(counts, servable))
 
     def _feed_recent(
         self, tenant_id: str, table: pa.Table, upload_id: str, now: datetime, source: Source
@@ -341,6 +360,35 @@ def _upsert_by_item_id(current: pa.Table | None, new_rows: pa.Table) -> pa.Table
     latest = combined.group_by("item_id").aggregate([("_order", "max")])
     keep = pc.sort_indices(latest.column("_order_max"))
     return combined.take(pc.take(latest.column("_order_max"), keep)).drop_columns(["_order"])
+
+
+def _without_item(current: pa.Table | None, item_id: str) -> pa.Table:
+    """The catalogue without ``item_id``; ``NotFoundError`` if it has no such item."""
+    if current is None:
+        raise NotFoundError(f"item '{item_id}' not found")
+    keep = pc.not_equal(current["item_id"], item_id)
+    if pc.all(keep).as_py() is not False:
+        raise NotFoundError(f"item '{item_id}' not found")
+    return current.filter(keep)
+
+
+def serving_columns(catalog: pa.Table, counts: pa.Table | None) -> catalog_view.CatalogColumns:
+    """The catalogue with each item's weighted interaction count, as serving reads it."""
+    popularity = np.zeros(catalog.num_rows)
+    if counts is not None and counts.num_rows:
+        position = pc.index_in(catalog["item_id"], value_set=counts["item_id"]).to_numpy(zero_copy_only=False)
+        found = ~np.isnan(position.astype(np.float64))
+        weights = counts["weight"].to_numpy()
+        popularity[found] = weights[position[found].astype(np.int64)]
+    return catalog_view.CatalogColumns(
+        item_id=catalog["item_id"].to_pylist(),
+        title=catalog["title"].to_pylist(),
+        category=catalog["category"].to_pylist(),
+        brand=catalog["brand"].to_pylist(),
+        price=catalog["price"].to_pylist(),
+        available=pc.fill_null(catalog["available"], True).to_pylist(),
+        popularity=popularity.tolist(),
+    )
 
 
 def _issue(issue: RowIssue) -> dict[str, Any]:

@@ -20,6 +20,8 @@ Rules a caller may need to explain to a shop:
 * Values are stripped of surrounding ASCII whitespace; an empty value counts as absent.
 * Ids (item, user, event, recommendation): 1-128 characters, a letter or digit first, then letters,
   digits and ``_ . : @ / -`` (:data:`~functions.ingestion.schema.ID_PATTERN`).
+* Items' optional ``available``: true/false, 1/0 or yes/no in any case (JSON also takes booleans);
+  empty or absent means available. An unavailable item stays in the catalogue but is never served.
 * Timestamps: ISO-8601 date and time, ``T`` or a space between them, seconds and fractions optional,
   then ``Z`` or an offset (``+02:00``, ``+0200``, ``+02``). A timestamp without a zone is taken as UTC,
   because shop exports commonly omit it and an hour's shift matters little to recommendations.
@@ -457,7 +459,7 @@ def _flag_nul_rows(raw: _RawTable, *, nul_in_source: bool) -> None:
 # JSON records
 # --------------------------------------------------------------------------------------------------
 
-_STRING, _NUMBER, _INTEGER = "string", "number", "integer"
+_STRING, _NUMBER, _INTEGER, _BOOLEAN = "string", "number", "integer", "boolean"
 _ITEM_KEY_KINDS: dict[str, str] = {
     "item_id": _STRING,
     "title": _STRING,
@@ -465,6 +467,7 @@ _ITEM_KEY_KINDS: dict[str, str] = {
     "price": _NUMBER,
     "brand": _STRING,
     "description": _STRING,
+    "available": _BOOLEAN,
 }
 _INTERACTION_KEY_KINDS: dict[str, str] = {
     "event_id": _STRING,
@@ -500,6 +503,8 @@ def _json_text(value: object, kind: str) -> tuple[str, str | None]:
     """The value as the text a CSV cell would hold, or why it cannot be one."""
     if value is None:
         return "", None
+    if kind == _BOOLEAN and isinstance(value, bool):
+        return ("true" if value else "false"), None
     if isinstance(value, str):
         if not value.isascii():
             try:
@@ -511,7 +516,7 @@ def _json_text(value: object, kind: str) -> tuple[str, str | None]:
         if isinstance(value, float) and kind == _INTEGER and value.is_integer():
             return str(int(value)), None
         return repr(value), None
-    wanted = "a string" if kind == _STRING else "a number"
+    wanted = {_STRING: "a string", _BOOLEAN: "true or false"}.get(kind, "a number")
     return "", f"must be {wanted}, got {_json_type(value)}"
 
 
@@ -930,6 +935,7 @@ def _validate_items(raw: _RawTable, *, now: datetime) -> ValidationResult:
             required=False,
             multiline=True,
         )
+    available = _check_available(log, raw.get("available"), raw.num_rows)
     _check_duplicates(log, "item_id", item_id)
     n = raw.num_rows
     full = pa.Table.from_arrays(
@@ -941,10 +947,26 @@ def _validate_items(raw: _RawTable, *, now: datetime) -> ValidationResult:
             _required(raw, "brand"),
             _empty_to_null(description) if description is not None else pa.nulls(n, pa.string()),
             _constant_timestamp(now, n),
+            available,
         ],
         schema=sc.ITEMS_SCHEMA,
     )
     return _result(raw, log, full, [], 0)
+
+
+def _check_available(log: _IssueLog, column: pa.Array | None, n: int) -> pa.Array:
+    """Optional ``available`` flag: true/false, 1/0, yes/no (any case); empty means available."""
+    if column is None:
+        return pa.repeat(pa.scalar(True), n)
+    lowered = pc.utf8_lower(column)
+    yes = pc.is_in(lowered, value_set=pa.array(sc.AVAILABLE_TRUE))
+    no = pc.is_in(lowered, value_set=pa.array(sc.AVAILABLE_FALSE))
+    log.check(
+        "available",
+        pc.or_(pc.or_(yes, no), pc.invert(_nonempty(column))),
+        lambda index: f"available must be true or false, got {_show(_value(column, index))}",
+    )
+    return pc.invert(no)
 
 
 def _optional_text(raw: _RawTable, name: str) -> pa.Array:

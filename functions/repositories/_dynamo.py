@@ -22,7 +22,16 @@ _TRANSACTION_CANCELLED = "TransactionCanceledException"
 # Answers about the data rather than failures of the service: the repositories turn them into
 # NotFoundError/ConflictError themselves, so they pass through unchanged.
 _SEMANTIC_CODES = frozenset(
-    {_CONDITION_FAILED, _TRANSACTION_CANCELLED, "NoSuchKey", "NotFound", "404", "PreconditionFailed", "412"}
+    {
+        _CONDITION_FAILED,
+        _TRANSACTION_CANCELLED,
+        "NoSuchKey",
+        "NotFound",
+        "404",
+        "PreconditionFailed",
+        "412",
+        "304",  # a conditional GET's "not modified"
+    }
 )
 
 

@@ -102,7 +102,13 @@ class DataStore:
 
     def read_catalog(self, tenant_id: str) -> CatalogVersion:
         """The tenant's current catalogue (``table`` None when no item was ever uploaded)."""
-        return self.read_versioned(resources.catalog_key(tenant_id))
+        current = self.read_versioned(resources.catalog_key(tenant_id))
+        if current.table is not None and "available" not in current.table.column_names:
+            # Catalogues written before items had an ``available`` flag: null reads as available.
+            current.table = current.table.append_column(
+                "available", pa.nulls(current.table.num_rows, pa.bool_())
+            )
+        return current
 
     def put_json(self, key: str, document: dict[str, Any]) -> None:
         """Write a JSON document (reports)."""
@@ -113,6 +119,11 @@ class DataStore:
                 Body=json.dumps(document, indent=1).encode(),
                 ContentType="application/json",
             )
+
+    def put_bytes(self, key: str, body: bytes, content_type: str) -> None:
+        """Write one object as given (the catalogue's serving view)."""
+        with unavailable_on_failure("the data store"):
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
 
     def get_bytes(self, key: str) -> bytes:
         """The bytes of one object; ``NotFoundError`` if it is gone."""

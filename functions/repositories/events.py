@@ -13,7 +13,12 @@ from botocore.exceptions import ClientError
 
 from functions.common.errors import ServiceUnavailableError
 from functions.repositories._dynamo import is_condition_failure, to_iso, unavailable_on_failure
-from functions.repositories.recent_activity import PACK_ATTRIBUTE, activity_key, bump_expression
+from functions.repositories.recent_activity import (
+    ERASED_SORT_KEY,
+    PACK_ATTRIBUTE,
+    activity_key,
+    bump_expression,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -144,8 +149,10 @@ class RecentEventsRepository:
         self._write_batches(requests)
         self._bump(tenant_id, [pack.user_id for pack in packs])
 
-    def delete_user(self, tenant_id: str, user_id: str) -> int:
-        """Delete the user's whole feed; returns how many events were removed."""
+    def delete_user(self, tenant_id: str, user_id: str, *, erased_at: datetime) -> int:
+        """Delete the user's whole feed and leave the erasure marker in it; returns how many events
+        were removed. With the marker, serving never again uses what any model version learned of the
+        user (``recent_activity.ERASED_SORT_KEY``); a later event of the same id is a new shopper's."""
         keys: list[dict[str, Any]] = []
         removed = 0
         kwargs: dict[str, Any] = {
@@ -160,13 +167,20 @@ class RecentEventsRepository:
                 page = self._client.query(**kwargs)
                 for item in page.get("Items", []):
                     packed = item.pop(PACK_ATTRIBUTE, None)
+                    if item["event_key"]["S"] == ERASED_SORT_KEY:
+                        continue  # an earlier erasure's marker stays; it is rewritten below
                     removed += len(json.loads(packed["S"])) if packed else 1
                     keys.append(item)
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        marker = {
+            "tenant_user": {"S": f"{tenant_id}#{user_id}"},
+            "event_key": {"S": ERASED_SORT_KEY},
+            "erased_at": {"S": to_iso(erased_at)},
+        }
         requests = [{"DeleteRequest": {"Key": key}} for key in keys]
-        self._write_batches(requests)
+        self._write_batches([*requests, {"PutRequest": {"Item": marker}}])
         self._bump(tenant_id, [user_id])
         return removed
 

@@ -26,6 +26,11 @@ FEED_DEPTH: Final = 20
 #: ``n`` entries and unpacks them.
 PACK_ATTRIBUTE: Final = "events"
 ACTIVITY_SORT_KEY: Final = "ACTIVITY"
+#: The sort key of an erased user's marker in their own feed (no TTL: it outlives every model trained
+#: before the erasure). Event keys start with an ISO timestamp, and ``~`` sorts after every digit, so
+#: a newest-first query returns the marker first: serving learns of an erasure in the read it already
+#: makes for the user's events, at no extra cost.
+ERASED_SORT_KEY: Final = "~erased"
 
 
 def activity_key(tenant_id: str) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from functions.common.observability import logger
 from functions.serving import synthetic
 from functions.serving.bundle import ModelBundle
 from functions.serving.cache import ResponseCache
-from functions.serving.domain import ItemFilters, Ranking, RecommendationQuery, UserEvent
+from functions.serving.domain import ItemFilters, Ranking, RecommendationQuery, UserEvent, UserFeed
 from functions.serving.loader import load_bundle
 from functions.serving.model_store import ModelStore
 from functions.serving.search import AllowedSet
@@ -86,6 +86,9 @@ class _Events:
 
     def newest(self, _tenant_id: str, user_id: str, limit: int) -> list[UserEvent]:
         return self.events.get(user_id, [])[:limit]
+
+    def feed(self, tenant_id: str, user_id: str, limit: int) -> UserFeed:
+        return UserFeed(self.newest(tenant_id, user_id, limit))
 
 
 @dataclass(frozen=True)

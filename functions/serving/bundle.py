@@ -42,7 +42,12 @@ def _find(
 
 
 class ItemCatalog:
-    """Items in index order (``lookup.npz``), with id lookup, categories and price filters."""
+    """Items in index order (``lookup.npz``), with id lookup, categories, availability and price filters.
+
+    ``available`` (default: every item) and ``extra_categories`` come from the current catalogue
+    (``functions.serving.catalog``): an unavailable item passes no filter, and a category of the
+    current catalogue is known to filters even when the version has no item in it.
+    """
 
     def __init__(
         self,
@@ -51,6 +56,8 @@ class ItemCatalog:
         categories: npt.NDArray[np.str_],
         brands: npt.NDArray[np.str_],
         prices: npt.NDArray[np.float64],
+        available: npt.NDArray[np.bool_] | None = None,
+        extra_categories: Sequence[str] = (),
     ) -> None:
         n = item_ids.size
         for name, array in (
@@ -58,6 +65,7 @@ class ItemCatalog:
             ("categories", categories),
             ("brands", brands),
             ("prices", prices),
+            ("available", available if available is not None else prices),
         ):
             if array.size != n:
                 raise ValueError(f"lookup.npz '{name}' has {array.size} entries, 'item_ids' has {n}")
@@ -66,10 +74,11 @@ class ItemCatalog:
         self.categories = categories
         self.brands = brands
         self.prices = prices.astype(np.float64, copy=False)
+        self.available = available if available is not None else np.ones(n, dtype=bool)
         self._order, self._sorted_ids = _sorted_lookup(item_ids)
-        names, codes = np.unique(categories, return_inverse=True)
+        names = np.unique(np.concatenate([categories, np.asarray(list(extra_categories), dtype=np.str_)]))
         self.category_names: tuple[str, ...] = tuple(str(name) for name in names)
-        self.category_codes = codes.astype(np.int32)
+        self.category_codes = np.searchsorted(names, categories).astype(np.int32)
         self._code_of = {name: code for code, name in enumerate(self.category_names)}
         self._canonical: dict[str, str] = {}
         for name in self.category_names:
@@ -103,12 +112,13 @@ class ItemCatalog:
         return value if value == value else None
 
     def filter_mask(self, filters: ItemFilters) -> npt.NDArray[np.bool_]:
-        """Items in the (canonical) categories and the price range; exclusions are not applied here."""
+        """Available items in the (canonical) categories and the price range; exclusions are not applied
+        here. Every ranking path asks its bitmap from here, so none can serve an unavailable item."""
         if filters.categories:
             codes = [self._code_of[name] for name in filters.categories if name in self._code_of]
-            mask = np.isin(self.category_codes, np.asarray(codes, dtype=np.int32))
+            mask = np.isin(self.category_codes, np.asarray(codes, dtype=np.int32)) & self.available
         else:
-            mask = np.ones(self.size, dtype=bool)
+            mask = self.available.copy()
         if filters.min_price is not None:
             mask &= self.prices >= filters.min_price
         if filters.max_price is not None:

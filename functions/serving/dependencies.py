@@ -26,6 +26,7 @@ from functions.common.secrets import resolve_secret
 from functions.repositories.api_keys import ApiKeyRepository
 from functions.repositories.tenants import TenantRepository
 from functions.serving.cache import ResponseCache
+from functions.serving.catalog import CatalogViews
 from functions.serving.domain import Ranking
 from functions.serving.loader import load_bundle
 from functions.serving.model_store import ModelStore
@@ -89,6 +90,11 @@ def recommendation_service() -> RecommendationService:
         recent_events_limit=settings.recent_events_limit,
         fold_in_half_life_hours=settings.fold_in_half_life_hours,
         ab_tests=AbTestRepository(aws.dynamodb_resource().Table(settings.ab_tests_table), cache_ttl_s=15),
+        catalogs=CatalogViews(
+            ObjectReader(aws.s3_client(), settings.data_bucket),
+            check_seconds=settings.catalog_check_seconds,
+            max_tenants=settings.max_tenant_models,
+        ),
         impressions=ImpressionBuffer(
             # One writer thread: the buffer's rows are few (a fixed rate) and off the request path,
             # and eight threads waking at once each second were a burst of GIL contention that the

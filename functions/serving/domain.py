@@ -71,6 +71,18 @@ class UserEvent:
 
 
 @dataclass(frozen=True)
+class UserFeed:
+    """A user's newest real-time events, and whether the user was erased (GDPR).
+
+    An erased user's past is in no answer: whatever a model version learned of them is ignored, and
+    only events sent after the erasure (``events``) personalise, as for a new shopper.
+    """
+
+    events: list[UserEvent]
+    erased: bool = False
+
+
+@dataclass(frozen=True)
 class ScoredItem:
     """One recommended item with the reason it is shown."""
 

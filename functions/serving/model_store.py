@@ -38,6 +38,10 @@ class TenantModel:
     bundle: ModelBundle | None
     popular: PopularLists
     degraded: bool = False  # the active version could not be loaded; serving an older one or popular
+    # Set when rebased on the current catalogue (functions.serving.catalog): available items this
+    # version cannot rank (no vector), best first, and the ETag of the catalogue it was rebased on.
+    newcomers: PopularLists = field(default_factory=PopularLists)
+    catalog_tag: str = ""
 
     @property
     def version(self) -> str | None:

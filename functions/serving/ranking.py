@@ -112,10 +112,20 @@ class UserContext:
 
 
 def user_context(
-    bundle: ModelBundle, user_id: str, events: Sequence[UserEvent], now: datetime, half_life_hours: float
+    bundle: ModelBundle,
+    user_id: str,
+    events: Sequence[UserEvent],
+    now: datetime,
+    half_life_hours: float,
+    *,
+    erased: bool = False,
 ) -> UserContext:
-    """The user's index, fold-in events, history and purchases under ``bundle``."""
-    user_index = bundle.users.user_index(user_id)
+    """The user's index, fold-in events, history and purchases under ``bundle``.
+
+    An erased user is a stranger to every version: neither their trained vector nor their training
+    history is used (so no reason names an item of it); only events sent since the erasure count.
+    """
+    user_index = -1 if erased else bundle.users.user_index(user_id)
     event_items = bundle.catalog.lookup([event.item_id for event in events])
     known = [(event, int(index)) for event, index in zip(events, event_items, strict=True) if index >= 0]
     # A trained user's older events are already in the model; a user it has never seen folds in all.
@@ -149,9 +159,10 @@ def rank_for_user(
     *,
     now: datetime,
     half_life_hours: float,
+    erased: bool = False,
 ) -> Ranking:
     """The user's top ``query.count`` items under the filters (popular items for a cold user)."""
-    context = user_context(bundle, query.user_id, events, now, half_life_hours)
+    context = user_context(bundle, query.user_id, events, now, half_life_hours, erased=erased)
     excluded = bundle.catalog.indices_of(sorted(query.filters.exclude_ids))
     if query.exclude_purchased:
         excluded = np.concatenate([excluded, context.purchased])

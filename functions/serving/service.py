@@ -18,10 +18,11 @@ from functions.analytics.ab_tests_repository import AbTestRepository
 from functions.analytics.domain import Assignment
 from functions.analytics.impressions import ImpressionBuffer
 from functions.analytics.serving_hooks import assign_variant
-from functions.common.errors import NotFoundError, ServiceUnavailableError
+from functions.common.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from functions.common.observability import logger
 from functions.serving import telemetry
 from functions.serving.cache import ResponseCache
+from functions.serving.catalog import CatalogViews, top_up
 from functions.serving.domain import (
     POPULAR,
     PURCHASE,
@@ -31,6 +32,7 @@ from functions.serving.domain import (
     RecommendationQuery,
     Recommendations,
     UserEvent,
+    UserFeed,
 )
 from functions.serving.model_store import ModelStore, TenantModel
 from functions.serving.popular import rank_popular
@@ -67,9 +69,11 @@ class RecommendationService:
         fold_in_half_life_hours: float,
         ab_tests: AbTestRepository | None = None,
         impressions: ImpressionBuffer | None = None,
+        catalogs: CatalogViews | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.models = models
+        self._catalogs = catalogs
         self._ab_tests = ab_tests
         self._impressions = impressions
         self.cache = cache
@@ -95,8 +99,9 @@ class RecommendationService:
         if assignment is not None and assignment.model_version != model.version:
             pinned = self.models.get_version(tenant_id, assignment.model_version)
             model, assignment = (pinned, assignment) if pinned is not None else (model, None)
-        query = replace(query, filters=self._resolve_filters(model, query.filters))
-        events, fingerprint = self._newest_events(tenant_id, query.user_id)
+        model, filters = self._current_with_filters(tenant_id, model, query.filters)
+        query = replace(query, filters=filters)
+        feed, fingerprint = self._newest_events(tenant_id, query.user_id)
         key = (
             "recommend",
             tenant_id,
@@ -105,11 +110,12 @@ class RecommendationService:
             query.count,
             query.exclude_purchased,
             model.version,
+            model.catalog_tag,
         )
         ranking = self.cache.get(key, fingerprint) if fingerprint is not None else None
         cache_hit = ranking is not None
         if ranking is None:
-            ranking = self._rank(model, query, events)
+            ranking = self._rank(model, query, feed)
             if fingerprint is not None:
                 self.cache.put(key, fingerprint, ranking)
         arm = (assignment.test_id, assignment.variant) if assignment is not None else None
@@ -138,8 +144,8 @@ class RecommendationService:
     def similar(self, tenant_id: str, item_id: str, count: int) -> Recommendations:
         """Items similar to ``item_id``; ``NotFoundError`` if the tenant's model does not know it."""
         started = time.perf_counter()
-        model = self.models.get(tenant_id)
-        key = ("similar", tenant_id, item_id, count, model.version)
+        model = self._current(tenant_id, self.models.get(tenant_id))
+        key = ("similar", tenant_id, item_id, count, model.version, model.catalog_tag)
         ranking = self.cache.get(key, "")
         cache_hit = ranking is not None
         if ranking is None:
@@ -160,17 +166,39 @@ class RecommendationService:
             cache_connected=True,  # the response cache lives in this container: it cannot be disconnected
         )
 
-    def _newest_events(self, tenant_id: str, user_id: str) -> tuple[list[UserEvent], str | None]:
-        """The user's newest events and the cache fingerprint (None: unknown, so neither read nor write)."""
+    def _current(self, tenant_id: str, model: TenantModel, *, recheck: bool = False) -> TenantModel:
+        """The model judged by the tenant's current catalogue (prices, availability, new items)."""
+        if self._catalogs is None:
+            return model
+        return self._catalogs.current_model(tenant_id, model, recheck=recheck)
+
+    def _current_with_filters(
+        self, tenant_id: str, loaded: TenantModel, filters: ItemFilters
+    ) -> tuple[TenantModel, ItemFilters]:
+        """The current model and the filters in its spelling; a category it does not know makes the
+        catalogue be checked again first (a category uploaded a moment ago is known at once)."""
+        model = self._current(tenant_id, loaded)
         try:
-            events = self._events.newest(tenant_id, user_id, self._recent_limit)
+            return model, self._resolve_filters(model, filters)
+        except InvalidInputError:
+            fresher = self._current(tenant_id, loaded, recheck=True)
+            if fresher is model:
+                raise
+            return fresher, self._resolve_filters(fresher, filters)
+
+    def _newest_events(self, tenant_id: str, user_id: str) -> tuple[UserFeed, str | None]:
+        """The user's feed and the cache fingerprint (None: unknown, so neither read nor write)."""
+        try:
+            feed = self._events.feed(tenant_id, user_id, self._recent_limit)
         except ServiceUnavailableError as exc:
             logger.warning(
                 "recent events unavailable; answering without them",
                 extra={"tenant_id": tenant_id, "error": exc.message},
             )
-            return [], None
-        return events, _fingerprint(events)
+            return UserFeed([]), None
+        fingerprint = _fingerprint(feed.events)
+        # An erasure must miss every answer cached before it, even for a user with no events.
+        return feed, f"erased#{fingerprint}" if feed.erased else fingerprint
 
     def _resolve_filters(self, model: TenantModel, filters: ItemFilters) -> ItemFilters:
         if not filters.categories:
@@ -178,23 +206,30 @@ class RecommendationService:
         if model.bundle is not None:
             known: tuple[str, ...] = model.bundle.catalog.category_names
         else:
-            known = tuple(model.popular.categories())
+            known = tuple(model.popular.categories() | model.newcomers.categories())
         if not known:
             return filters  # nothing known about this shop yet: the answer is empty, not an error
         return resolve_categories(filters, known)
 
-    def _rank(self, model: TenantModel, query: RecommendationQuery, events: list[UserEvent]) -> Ranking:
-        if model.bundle is not None:
-            return rank_for_user(
-                model.bundle, query, events, now=self._clock(), half_life_hours=self._half_life_hours
-            )
+    def _rank(self, model: TenantModel, query: RecommendationQuery, feed: UserFeed) -> Ranking:
         purchased = frozenset(
             event.item_id
-            for event in events
+            for event in feed.events
             if event.interaction_type == PURCHASE and query.exclude_purchased
         )
-        items = rank_popular(model.popular, query.filters, excluded=purchased, count=query.count)
-        return Ranking(tuple(items), algorithm=POPULAR)
+        if model.bundle is not None:
+            ranking = rank_for_user(
+                model.bundle,
+                query,
+                feed.events,
+                now=self._clock(),
+                half_life_hours=self._half_life_hours,
+                erased=feed.erased,
+            )
+        else:
+            items = rank_popular(model.popular, query.filters, excluded=purchased, count=query.count)
+            ranking = Ranking(tuple(items), algorithm=POPULAR)
+        return top_up(ranking, model.newcomers, query.filters, purchased, query.count)
 
     def _similar(self, model: TenantModel, item_id: str, count: int) -> Ranking:
         if model.bundle is not None:

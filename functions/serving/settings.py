@@ -25,6 +25,9 @@ class ServingSettings(StorageSettings):
     # How often (at most) the registry's ACTIVE pointer is re-read per tenant; also the refresh period
     # of the catalogue's popular list for tenants without a model.
     model_refresh_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    # How often (at most) a request re-checks its tenant's current catalogue (one conditional GET,
+    # functions/serving/catalog.py): a catalogue change reaches answers within this plus one request.
+    catalog_check_seconds: Annotated[float, Field(ge=0, le=60)] = 10.0
     # Tenants whose models stay warm in one container (least recently used are dropped).
     max_tenant_models: Annotated[int, Field(ge=1, le=64)] = 4
 

@@ -20,8 +20,14 @@ from botocore.exceptions import ClientError
 from functions.common.errors import NotFoundError, ServiceUnavailableError
 from functions.common.in_flight import InFlight
 from functions.repositories._dynamo import from_iso, unavailable_on_failure
-from functions.repositories.recent_activity import PACK_ATTRIBUTE, activity_key, slot_of, slot_versions
-from functions.serving.domain import UserEvent
+from functions.repositories.recent_activity import (
+    ERASED_SORT_KEY,
+    PACK_ATTRIBUTE,
+    activity_key,
+    slot_of,
+    slot_versions,
+)
+from functions.serving.domain import UserEvent, UserFeed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchBucket"})
+_NOT_MODIFIED_CODES = frozenset({"304", "NotModified"})
 ACTIVE = "ACTIVE"
 
 
@@ -47,6 +54,24 @@ class ObjectReader:
                 return response["Body"].read()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
+                raise NotFoundError(f"s3://{self.bucket}/{key} does not exist") from exc
+            raise ServiceUnavailableError("the object store is unavailable, please retry") from exc
+
+    def get_if_changed(self, key: str, etag: str | None) -> tuple[bytes, str] | None:
+        """The object and its ETag, or None when its ETag is still ``etag`` (one conditional GET, which
+        S3 answers 304 without a body); ``NotFoundError`` if absent."""
+        try:
+            with unavailable_on_failure("the object store"):
+                if etag is None:
+                    response = self._s3.get_object(Bucket=self.bucket, Key=key)
+                else:
+                    response = self._s3.get_object(Bucket=self.bucket, Key=key, IfNoneMatch=etag)
+                return response["Body"].read(), response["ETag"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in _NOT_MODIFIED_CODES:
+                return None
+            if code in _MISSING_CODES:
                 raise NotFoundError(f"s3://{self.bucket}/{key} does not exist") from exc
             raise ServiceUnavailableError("the object store is unavailable, please retry") from exc
 
@@ -137,6 +162,10 @@ class RecentEventsReader:
 
     def newest(self, tenant_id: str, user_id: str, limit: int) -> list[UserEvent]:
         """Up to ``limit`` events of the user, newest first (the sort key starts with the timestamp)."""
+        return self.feed(tenant_id, user_id, limit).events
+
+    def feed(self, tenant_id: str, user_id: str, limit: int) -> UserFeed:
+        """The user's newest events, and whether the user was erased (the marker heads the feed)."""
         versions = self._tenant_versions(tenant_id)
         version = versions[slot_of(user_id)] if versions is not None else None
         key = (tenant_id, user_id, limit)
@@ -146,15 +175,15 @@ class RecentEventsReader:
                 feed = self._feeds.get(key)
                 if feed is not None and feed.version == version and now - feed.read_at < self._max_age:
                     self._feeds.move_to_end(key)
-                    return feed.events
-        events = self._query(tenant_id, user_id, limit)
+                    return feed.feed
+        fetched = self._query(tenant_id, user_id, limit)
         if version is not None and self._cache_entries > 0:
             with self._feeds_lock:
-                self._feeds[key] = _Feed(version, now, events)
+                self._feeds[key] = _Feed(version, now, fetched)
                 self._feeds.move_to_end(key)
                 while len(self._feeds) > self._cache_entries:
                     self._feeds.popitem(last=False)
-        return events
+        return fetched
 
     def _tenant_versions(self, tenant_id: str) -> tuple[int, ...] | None:
         """The tenant's slot counters, fresh enough to answer with; None if they cannot be read."""
@@ -206,7 +235,7 @@ class RecentEventsReader:
                 self._versions[tenant_id] = (versions, taken_at)
         return versions
 
-    def _query(self, tenant_id: str, user_id: str, limit: int) -> list[UserEvent]:
+    def _query(self, tenant_id: str, user_id: str, limit: int) -> UserFeed:
         with unavailable_on_failure("the event store"):
             response = self._client.query(
                 TableName=self._table_name,
@@ -215,17 +244,21 @@ class RecentEventsReader:
                 ProjectionExpression="event_key, item_id, interaction_type, #ts, #events",
                 ExpressionAttributeNames={"#ts": "timestamp", "#events": PACK_ATTRIBUTE},
                 ScanIndexForward=False,
-                Limit=limit,
+                Limit=limit + 1,  # the erasure marker, if any, comes first
             )
         events: list[UserEvent] = []
+        erased = False
         for item in response.get("Items", []):
+            if item["event_key"]["S"] == ERASED_SORT_KEY:
+                erased = True
+                continue
             try:
                 events.extend(_unpack(item))
             except (KeyError, ValueError, TypeError):
                 continue  # a malformed event is skipped, not fatal: it only personalises
         # Entries are newest first by their newest event; a bulk upload's pack holds older ones too.
         events.sort(key=lambda event: event.timestamp, reverse=True)
-        return events[:limit]
+        return UserFeed(events[:limit], erased)
 
 
 def _unpack(item: dict[str, Any]) -> list[UserEvent]:
@@ -256,4 +289,4 @@ def _unpack(item: dict[str, Any]) -> list[UserEvent]:
 class _Feed:
     version: int
     read_at: float
-    events: list[UserEvent]
+    feed: UserFeed

@@ -6,10 +6,10 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from functions.api.dependencies import (
@@ -220,16 +220,52 @@ class ErasureOut(BaseModel):
     recent_events_deleted: int
 
 
-ShopperId = Annotated[
-    str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$")
-]
+#: Any id ingestion ever accepted, whatever its characters (``/``, spaces, unicode, ``%``): erasure
+#: must reach every one. In a path the id is one percent-encoded segment (``/`` as ``%2F``); the
+#: body-based ``POST /api/v1/users/erase`` needs no encoding at all. Control characters never were ids.
+_ANY_ID = r"^[^\x00-\x1f\x7f]+$"
+ShopperId = Annotated[str, Path(min_length=1, max_length=256, pattern=_ANY_ID)]
+ItemId = Annotated[str, Path(min_length=1, max_length=256, pattern=_ANY_ID)]
 
 
-@router.delete("/users/{user_id}", response_model=ErasureOut)
-def delete_user(user_id: ShopperId, principal: Writer) -> ErasureOut:
-    """Erase a shopper (GDPR): their interactions leave raw data, training snapshots and the live feed.
+class ErasureRequest(BaseModel):
+    """``POST /api/v1/users/erase``: the shopper to erase, as sent with their interactions."""
 
-    The next training excludes them; a model trained before keeps their vector until it is replaced.
-    """
-    report = erase_user(data_store(), ingestion_service().recent_events, principal.tenant_id, user_id)
+    user_id: Annotated[str, Field(min_length=1, max_length=256, pattern=_ANY_ID)]
+
+
+def _erase(tenant_id: str, user_id: str, now: datetime) -> ErasureOut:
+    report = erase_user(data_store(), ingestion_service().recent_events, tenant_id, user_id, now=now)
     return ErasureOut(**vars(report))
+
+
+@router.delete("/users/{user_id:path}", response_model=ErasureOut)
+def delete_user(user_id: ShopperId, principal: Writer, now: ClockDep) -> ErasureOut:
+    """Erase a shopper (GDPR): their interactions leave raw data, training snapshots and the live feed,
+    and serving answers them without personalisation at once, with every model version.
+
+    An id with ``/`` or other special characters is one percent-encoded segment (``a%2Fb``); or use
+    ``POST /api/v1/users/erase``.
+    """
+    return _erase(principal.tenant_id, user_id, now)
+
+
+@router.post("/users/erase", response_model=ErasureOut)
+def post_erase_user(body: ErasureRequest, principal: Writer, now: ClockDep) -> ErasureOut:
+    """Erase a shopper given in the body (``{"user_id": ...}``): the same as ``DELETE /api/v1/users/{id}``."""
+    return _erase(principal.tenant_id, body.user_id, now)
+
+
+@router.delete(
+    "/items/{item_id:path}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "The catalogue has no such item"}},
+)
+def delete_item(item_id: ItemId, principal: Writer) -> Response:
+    """Remove an item from the catalogue: no recommendation shows it from the next catalogue check on
+    (within a minute). To hide an item but keep it, upload it with ``available`` false.
+
+    An id with ``/`` or other special characters is one percent-encoded segment (``a%2Fb``).
+    """
+    ingestion_service().remove_item(principal.tenant_id, item_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

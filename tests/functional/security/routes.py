@@ -39,7 +39,9 @@ TENANT: dict[RouteKey, Access] = {
     ("POST", "/api/v1/interactions"): "write",
     ("POST", "/api/v1/uploads"): "write",
     ("GET", "/api/v1/uploads/{upload_id}"): "read",
-    ("DELETE", "/api/v1/users/{user_id}"): "write",
+    ("DELETE", "/api/v1/items/{item_id:path}"): "write",
+    ("DELETE", "/api/v1/users/{user_id:path}"): "write",
+    ("POST", "/api/v1/users/erase"): "write",
     ("POST", "/api/admin/training/trigger"): "admin",
     ("GET", "/api/admin/training/status/{job_id}"): "read",
     ("GET", "/api/v1/models"): "read",
@@ -53,7 +55,7 @@ TENANT: dict[RouteKey, Access] = {
     ("GET", "/api/admin/ab-tests/{test_id}/results"): "read",
     # serving
     ("POST", "/api/v1/recommendations"): "read",
-    ("GET", "/api/v1/items/{item_id}/similar"): "read",
+    ("GET", "/api/v1/items/{item_id:path}/similar"): "read",
     ("GET", "/api/v1/health"): "read",
 }
 

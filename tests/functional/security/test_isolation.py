@@ -19,13 +19,15 @@ from functions.serving import synthetic
 from tests.functional.conftest import Shop, admin_headers
 from tests.functional.security import routes
 from tests.functional.security.conftest import (
-    B_ITEMS_CSV,
     VictimResources,
     build_victim,
     credentials_of,
 )
 
-SERVING_PATHS = frozenset({"/api/v1/recommendations", "/api/v1/items/{item_id}/similar", "/api/v1/health"})
+A_ITEMS_CSV = b"item_id,title,category,price,brand\naitem_0001,Own Widget,Widgets,9.99,Ay\n"
+SERVING_PATHS = frozenset(
+    {"/api/v1/recommendations", "/api/v1/items/{item_id:path}/similar", "/api/v1/health"}
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,9 @@ class Probe:
 def _probes(b: VictimResources) -> dict[routes.RouteKey, Probe]:
     """For each tenant-scoped route, the nastiest request A can make about B's data."""
     smuggled = {"tenant_id": b.tenant_id}
-    items = {"files": {"file": ("items.csv", B_ITEMS_CSV, "text/csv")}, "params": smuggled}
+    # A's own items with B's tenant id smuggled in: B's content would be A's own catalogue once stored
+    # (and served back to A), which the leak check could not tell from a leak.
+    items = {"files": {"file": ("items.csv", A_ITEMS_CSV, "text/csv")}, "params": smuggled}
     event = {"user_id": b.user_id, "item_id": b.item_id, "interaction_type": "view", **smuggled}
     variants = [
         {"id": "control", "model_version": b.version, "traffic": 50},
@@ -60,7 +64,14 @@ def _probes(b: VictimResources) -> dict[routes.RouteKey, Probe]:
         ),
         ("GET", "/api/v1/uploads/{upload_id}"): Probe("GET", f"/api/v1/uploads/{b.upload_id}", {}, True),
         # Acts on A's own shoppers: B's shopper of the same id must keep their interactions.
-        ("DELETE", "/api/v1/users/{user_id}"): Probe("DELETE", f"/api/v1/users/{b.shopper_id}", {}, False),
+        ("DELETE", "/api/v1/users/{user_id:path}"): Probe(
+            "DELETE", f"/api/v1/users/{b.shopper_id}", {}, False
+        ),
+        ("POST", "/api/v1/users/erase"): Probe(
+            "POST", "/api/v1/users/erase", {"json": {"user_id": b.shopper_id, **smuggled}}, False
+        ),
+        # A's catalogue has no such item: B's item of that id stays (404 for A).
+        ("DELETE", "/api/v1/items/{item_id:path}"): Probe("DELETE", f"/api/v1/items/{b.item_id}", {}, True),
         ("POST", "/api/admin/training/trigger"): Probe(
             "POST", "/api/admin/training/trigger", {"json": smuggled}, True
         ),
@@ -94,7 +105,7 @@ def _probes(b: VictimResources) -> dict[routes.RouteKey, Probe]:
         ("POST", "/api/v1/recommendations"): Probe(
             "POST", "/api/v1/recommendations", {"json": {"user_id": b.user_id, "count": 5}}, False
         ),
-        ("GET", "/api/v1/items/{item_id}/similar"): Probe(
+        ("GET", "/api/v1/items/{item_id:path}/similar"): Probe(
             "GET", f"/api/v1/items/{b.item_id}/similar", {"params": smuggled}, True
         ),
         ("GET", "/api/v1/health"): Probe("GET", "/api/v1/health", {"params": smuggled}, False),
@@ -149,7 +160,7 @@ def _leaks(text: str, b: VictimResources, world: synthetic.SyntheticWorld, probe
 
 
 def _template(path: str) -> str:
-    return "/api/v1/items/{item_id}/similar" if path.endswith("/similar") else path
+    return "/api/v1/items/{item_id:path}/similar" if path.endswith("/similar") else path
 
 
 def _send(clients: dict[str, TestClient], probe: Probe, token: str) -> Any:

@@ -62,8 +62,9 @@ def test_a_csv_purchase_is_excluded_on_the_popular_path(
 
     # Then the bestseller leads for the stranger and is left out for alice (unless she asks for it)
     assert algorithm == "popular"
-    assert stranger == ["item_1", "item_2"]  # only items with interactions are ranked without a model
-    assert alice == ["item_2"]
+    # items with interactions lead; items without any only fill up the answer
+    assert stranger[:2] == ["item_1", "item_2"]
+    assert alice[0] == "item_2" and "item_1" not in alice
     assert _ids(serving, shop, "alice", exclude_purchased=False)[0][0] == "item_1"
 
 
@@ -140,4 +141,4 @@ def test_a_bulk_pack_and_live_events_read_back_as_one_newest_first_feed(aws_env:
     # Then they come from the pack and the live entries alike, newest first
     assert [e.item_id for e in newest] == ["seen", "live_1", "live_0"]
     assert [e.item_id for e in RecentEventsReader(client, table).newest("t1", "ann", 10)][-1] == "bought"
-    assert repository.delete_user("t1", "ann") == 4  # events, not entries
+    assert repository.delete_user("t1", "ann", erased_at=now) == 4  # events, not entries

@@ -45,6 +45,7 @@ def test_seed_items_are_all_accepted(validate: Validate, fixture_bytes) -> None:
         "brand": "Apple",
         "description": "Latest flagship smartphone",
         "updated_at": NOW,
+        "available": True,  # no ``available`` column: every item is available
     }
 
 
@@ -75,6 +76,7 @@ def test_values_are_trimmed_and_empty_description_is_null(validate: Validate) ->
         "brand": "Brand",
         "description": None,
         "updated_at": None,
+        "available": True,
     }
 
 
