@@ -9,7 +9,7 @@ BUDGET_S ?= 300
 
 LAYER_STAMP := layers/build/.stamp
 
-.PHONY: help install demo run test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-upload bench-serve bench-http bench-catalog soak bench-train clean
+.PHONY: help install demo run test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-upload bench-serve bench-http bench-catalog bench-hostile soak bench-train clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ bench-ingest: $(STAMP)  ## ingestion throughput: 100k-row CSV through validation
 
 bench-upload: $(STAMP)  ## seconds to upload the 100k-row sample CSV over HTTP on the local stack
 	$(BIN)/python -m embedrec_local.bench_upload --rows 100000
+
+bench-hostile: $(STAMP)  ## hostile inputs over loopback HTTP: status, answer size and time of each (docs/reliability.md)
+	$(BIN)/python -m embedrec_local.bench_hostile
 
 bench-serve: $(STAMP)  ## serving latency p50/p99, ANN recall, cold load (5k and 1M items)
 	$(BIN)/python -m functions.serving.bench --items 5000 1000000

@@ -72,20 +72,54 @@ def error_response(error: EmbedrecError) -> JSONResponse:
     )
 
 
-def _json_safe(value: Any) -> Any:
-    """A value that JSON can carry: non-finite floats (a NaN someone sent us) become strings."""
+#: Echoes of the caller's input in a 422 are cut to these sizes, so no answer grows with the request.
+MAX_LISTED_ERRORS = 20
+_ECHO_TEXT = 100
+_ECHO_ITEMS = 5
+_ECHO_DEPTH = 3
+
+
+def _echo(value: Any, depth: int = 0) -> Any:
+    """A short, JSON-safe echo of (part of) the input: long text clipped, long lists and deep values cut.
+
+    Non-finite floats (a NaN someone sent us) become strings.
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        return value if len(value) <= _ECHO_TEXT else value[:_ECHO_TEXT] + "…"
+    if isinstance(value, bytes):
+        return _echo(value[: _ECHO_TEXT + 1].decode("utf-8", "replace"), depth)
+    if isinstance(value, dict | list | tuple) and depth >= _ECHO_DEPTH:
+        return "…"
     if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        entries = list(value.items())
+        shown = {_echo(str(key)): _echo(item, depth + 1) for key, item in entries[:_ECHO_ITEMS]}
+        return shown | ({"…": f"{len(entries) - _ECHO_ITEMS} more"} if len(entries) > _ECHO_ITEMS else {})
     if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value
+        items = [_echo(item, depth + 1) for item in value[:_ECHO_ITEMS]]
+        return items + ([f"… {len(value) - _ECHO_ITEMS} more"] if len(value) > _ECHO_ITEMS else [])
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _echo(str(value), depth)
+
+
+def _echoed_error(error: Any) -> dict[str, Any]:
+    """One pydantic error with every part that can carry the caller's input cut short."""
+    return {
+        "type": error.get("type"),
+        "loc": [part if isinstance(part, int) else _echo(str(part)) for part in error.get("loc", ())],
+        "msg": _echo(str(error.get("msg", ""))),
+        "input": _echo(error.get("input")),
+        **({"ctx": _echo(error["ctx"], 1)} if "ctx" in error else {}),
+    }
 
 
 def validation_response(exc: RequestValidationError) -> JSONResponse:
-    """422 with FastAPI's error list, made JSON-safe (the offending input may itself be NaN)."""
-    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+    """422 with FastAPI's error list (the first ones), each echo of the input cut short and JSON-safe."""
+    errors = exc.errors()
+    detail = [_echoed_error(error) for error in list(errors)[:MAX_LISTED_ERRORS]]
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(detail)})
 
 
 def install_error_handlers(app: FastAPI) -> None:

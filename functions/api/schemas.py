@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from functions.common.models import Permission, Plan, Role
+from functions.common.request_models import RequestModel
 
 Email = Annotated[
     str,
@@ -20,9 +21,11 @@ Email = Annotated[
 ]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["techgadgets"])]
 ResourceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+#: Taken exactly as typed: a password's spaces are characters, never stripped.
+Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=256)]
 
 
-class _Request(BaseModel):
+class _Request(RequestModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -46,6 +49,13 @@ def _check_storable(value: Any, where: str) -> None:
             _check_storable(item, f"{where}[{index}]")
 
 
+#: Settings that training reads as numbers, with the range that makes sense for each.
+_NUMERIC_SETTINGS: dict[str, tuple[float, float]] = {
+    "embedding_dimension": (8, 512),
+    "quality_floor": (0.0, 1.0),
+}
+
+
 class TenantCreate(_Request):
     """``POST /api/admin/tenants``."""
 
@@ -60,6 +70,12 @@ class TenantCreate(_Request):
         if len(value) > 50:
             raise ValueError("at most 50 settings")
         _check_storable(value, "settings")
+        for key, (low, high) in _NUMERIC_SETTINGS.items():
+            number = value.get(key)
+            if key in value and (
+                isinstance(number, bool) or not isinstance(number, int | float) or not low <= number <= high
+            ):
+                raise ValueError(f"settings.{key} must be a number from {low:g} to {high:g}")
         return value
 
 
@@ -80,7 +96,7 @@ class AccountCreate(_Request):
 
     tenant_id: ResourceId
     email: Email
-    password: Annotated[str, Field(min_length=1, max_length=256)]
+    password: Password
     role: Role = Role.MEMBER
 
     @field_validator("email")
@@ -103,7 +119,7 @@ class LoginRequest(_Request):
     """``POST /api/v1/auth/login``."""
 
     email: Email
-    password: Annotated[str, Field(min_length=1, max_length=256)]
+    password: Password
 
     @field_validator("email")
     @classmethod
@@ -161,9 +177,15 @@ class RowIssueOut(BaseModel):
 
 
 class IngestReportOut(BaseModel):
-    """The validation report of an upload. ``accepted + rejected`` = rows received."""
+    """The validation report of an upload. ``accepted + rejected + duplicates`` = rows received.
 
-    status: Literal["success", "partial", "failed"]
+    ``duplicates``: events whose ``event_id`` an earlier upload already stored (a replay is not stored
+    or counted as accepted again).
+    """
+
+    status: Literal["success", "partial", "failed", "pending"] = Field(
+        description="pending: an upload URL was handed out and its file is not ingested yet"
+    )
     accepted: int
     rejected: int
     validation_errors: list[RowIssueOut]

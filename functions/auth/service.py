@@ -14,8 +14,8 @@ from functions.auth.api_keys import generate_key, hash_key, looks_like_api_key
 from functions.auth.passwords import check_password_strength, dummy_hash, hash_password, verify_password
 from functions.auth.throttling import LoginThrottle
 from functions.auth.tokens import issue_access_token, verify_access_token
-from functions.common.errors import AuthenticationError, InvalidInputError, NotFoundError
-from functions.common.models import Account, ApiKey, Permission, Plan, Principal, Role, Tenant
+from functions.common.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
+from functions.common.models import API_KEY_LIMITS, Account, ApiKey, Permission, Plan, Principal, Role, Tenant
 from functions.repositories.accounts import AccountRepository
 from functions.repositories.api_keys import ApiKeyRepository
 from functions.repositories.tenants import TenantRepository
@@ -163,13 +163,23 @@ def check_admin_key(credential: str, admin_key: str) -> None:
 
 def create_api_key(
     api_keys: ApiKeyRepository,
+    tenants: TenantRepository,
     *,
     tenant_id: str,
     name: str,
     permissions: frozenset[Permission],
     now: datetime,
 ) -> tuple[ApiKey, str]:
-    """A new key for the tenant; returns the stored record and the secret, which is never stored."""
+    """A new key for the tenant; returns the stored record and the secret, which is never stored.
+
+    ``ConflictError`` when the tenant already holds its plan's number of active keys.
+    """
+    limit = API_KEY_LIMITS[tenants.get(tenant_id).plan]
+    active = sum(1 for key in api_keys.list_for_tenant(tenant_id) if key.status == "active")
+    if active >= limit:
+        raise ConflictError(
+            f"the plan allows {limit} active API keys and this tenant has {active}; revoke one first"
+        )
     material = generate_key()
     key = ApiKey(
         key_id=new_id("key"),
@@ -183,3 +193,12 @@ def create_api_key(
     )
     api_keys.create(key)
     return key, material.secret
+
+
+def revoke_api_key(
+    api_keys: ApiKeyRepository, tenants: TenantRepository, *, tenant_id: str, key_id: str, now: datetime
+) -> ApiKey:
+    """Revoke a key and bump the tenant's credential generation, so every container re-reads its keys."""
+    revoked = api_keys.revoke(tenant_id, key_id, now)
+    tenants.bump_credential_generation(tenant_id)
+    return revoked

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
+
+#: Prices and revenues, in the shop's currency unit (uploads and serving filters alike): a billion
+#: covers every real basket, even in currencies with large units, and keeps analytics sums sane.
+MAX_AMOUNT: Final = 1e9
 
 
 class Plan(StrEnum):
@@ -14,6 +19,15 @@ class Plan(StrEnum):
     STARTER = "starter"
     PRO = "pro"
     ENTERPRISE = "enterprise"
+
+
+#: Active API keys a tenant may hold at once, per plan (revoke one to make room for another).
+API_KEY_LIMITS: Final[dict[Plan, int]] = {
+    Plan.FREE: 5,
+    Plan.STARTER: 20,
+    Plan.PRO: 50,
+    Plan.ENTERPRISE: 200,
+}
 
 
 class Role(StrEnum):
@@ -41,6 +55,8 @@ class Tenant:
     status: str
     settings: dict[str, object]
     created_at: datetime
+    #: Bumped by every API key revocation: a container's remembered keys of older generations are re-read.
+    credential_generation: int = 0
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,22 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.auth.service import new_id
 from functions.common import aws, resources
-from functions.common.errors import FileRejectedError, NotFoundError, ServiceUnavailableError
+from functions.common.errors import (
+    FileRejectedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+)
 from functions.common.observability import MetricUnit, logger, metrics
 from functions.common.settings import get_ingest_settings
+from functions.ingestion.schema import MAX_CSV_BYTES
 from functions.ingestion.service import IngestionService, Kind
 from functions.ingestion.wiring import build_ingestion_service
 from functions.pipeline.schedule import TrainingSchedules, configured_schedules, on_interactions_stored
 from functions.repositories.data_store import DataStore
 from functions.repositories.tenants import TenantRepository
+from functions.repositories.uploads import PENDING, UploadRepository
 
 _DROP_KEY = re.compile(
     r"^"
@@ -37,11 +43,17 @@ _UPLOAD_NAME = re.compile(r"^(upload_[0-9a-f]{12})\.csv$")
 
 
 @lru_cache(maxsize=1)
-def _service() -> tuple[IngestionService, DataStore, TenantRepository]:
+def _service() -> tuple[IngestionService, DataStore, TenantRepository, UploadRepository]:
     settings = get_ingest_settings()
     service = build_ingestion_service(settings)
     store = DataStore(aws.s3_client(), settings.data_bucket)
-    return service, store, TenantRepository(aws.dynamodb_resource().Table(settings.tenants_table))
+    dynamodb = aws.dynamodb_resource()
+    return (
+        service,
+        store,
+        TenantRepository(dynamodb.Table(settings.tenants_table)),
+        UploadRepository(dynamodb.Table(settings.uploads_table)),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +67,7 @@ def _schedules() -> TrainingSchedules | None:
 def ingest_dropped_file(key: str, now: datetime) -> dict[str, Any]:
     """Ingest one dropped file and write its report next to it; returns the report."""
     match = _DROP_KEY.match(key)
-    service, store, tenants = _service()
+    service, store, tenants, uploads = _service()
     if match is None:
         return _refuse(
             store, key, None, "_file", "files go to incoming/{tenant_id}/{items|interactions}/<name>.csv"
@@ -63,12 +75,37 @@ def ingest_dropped_file(key: str, now: datetime) -> dict[str, Any]:
     tenant_id, name = match["tenant"], match["name"]
     kind: Kind = "items" if match["kind"] == "items" else "interactions"
     named = _UPLOAD_NAME.match(name)
-    upload_id = named.group(1) if named else new_id("upload")
+    upload_id = named.group(1) if named else None
     try:
         tenants.get(tenant_id)
     except NotFoundError:
         return _refuse(store, key, upload_id, "_tenant", f"unknown tenant '{tenant_id}'")
-    data = store.get_bytes(key)
+    # The key's prefix alone proves nothing (an emulator, or a leaked URL edited to another prefix):
+    # only a file that matches an upload URL issued to this tenant for this kind is ingested.
+    try:
+        upload = uploads.get(tenant_id, upload_id) if upload_id is not None else None
+    except NotFoundError:
+        upload = None
+    if upload is None or upload.get("kind") != kind:
+        return _refuse(
+            store,
+            key,
+            None,
+            "_upload",
+            f"no {kind} upload URL was issued for this file to this tenant; "
+            "ask POST /api/v1/uploads for one and PUT the file there",
+        )
+    if upload.get("status") != PENDING:
+        return upload  # a redelivered notification: the file was ingested already
+    assert upload_id is not None  # an upload record was found by it
+    try:
+        data = store.get_bytes(key, max_bytes=MAX_CSV_BYTES)
+    except PayloadTooLargeError as exc:
+        result = service.record_rejected_file(
+            tenant_id, upload_id=upload_id, kind=kind, source="drop-folder", message=exc.message, now=now
+        )
+        store.put_json(f"{key}.report.json", result.as_dict())
+        return result.as_dict()
     try:
         if kind == "items":
             result = service.ingest_items_csv(

@@ -12,6 +12,8 @@ from typing import Final
 
 import pyarrow as pa
 
+from functions.common import models
+
 #: The one timestamp type of every stored table: milliseconds, UTC.
 TIMESTAMP_TYPE: Final = pa.timestamp("ms", tz="UTC")
 
@@ -80,7 +82,10 @@ MAX_LABEL_LENGTH: Final = 128
 MAX_DESCRIPTION_LENGTH: Final = 5000
 RATING_MIN: Final = 0.0
 RATING_MAX: Final = 5.0
-MAX_POSITION: Final = 2**31 - 1
+#: Prices and revenues (shared with serving's price filters).
+MAX_AMOUNT: Final = models.MAX_AMOUNT
+#: Position of an item in a recommendation list (lists are at most a few hundred long).
+MAX_POSITION: Final = 10_000
 #: Interactions older than this are almost certainly a unit or parsing mistake on the shop's side.
 EARLIEST_TIMESTAMP: Final = datetime(2000, 1, 1, tzinfo=UTC)
 #: Clock skew allowed for timestamps in the future.
@@ -89,6 +94,20 @@ FUTURE_TOLERANCE: Final = timedelta(days=1)
 #: ``available`` values (case-insensitive; empty means available).
 AVAILABLE_TRUE: Final = ("true", "1", "yes")
 AVAILABLE_FALSE: Final = ("false", "0", "no")
+
+# --- Hard caps on a CSV file (each checked in one linear pass before parsing; a file over a cap gets
+# a quick 422 that names the cap, never an echo of the input) ---
+#: The header line: the contract's columns need about 100 bytes.
+MAX_HEADER_BYTES: Final = 4096
+#: Columns in the header (the contract has at most ten).
+MAX_CSV_COLUMNS: Final = len(INTERACTIONS_CSV_REQUIRED) + len(INTERACTIONS_CSV_OPTIONAL)
+#: One physical line: the longest valid row (a 5,000-character description in 4-byte UTF-8 with every
+#: quote doubled, plus the other fields) is under 48 KiB.
+MAX_LINE_BYTES: Final = 64 * 1024
+#: Lines per file (API upload or drop folder); larger histories are split into several files.
+MAX_CSV_LINES: Final = 1_000_000
+#: Bytes per dropped file; the API upload has its own, smaller body limit.
+MAX_CSV_BYTES: Final = 256 * 1024 * 1024
 
 #: At most this many errors (and, separately, warnings) are listed per file; the rest are counted.
 MAX_LISTED_ISSUES: Final = 1000

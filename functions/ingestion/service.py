@@ -45,7 +45,10 @@ _RECORDED_ISSUES = 200  # per upload record in DynamoDB; the S3 report keeps eve
 
 @dataclass(frozen=True)
 class IngestReport:
-    """What happened to one upload. ``accepted + rejected`` is always the number of rows received."""
+    """What happened to one upload. ``accepted + rejected + duplicates`` is the number of rows received.
+
+    ``duplicates`` are rows stored by an earlier upload (same ``event_id``): valid, but not stored again.
+    """
 
     upload_id: str
     kind: Kind
@@ -247,9 +250,10 @@ class IngestionService:
             upload_id=upload_id,
             kind="interactions",
             source=source,
-            accepted=result.table.num_rows,
+            # A replay is reported as a duplicate, never as a row accepted again.
+            accepted=table.num_rows,
             rejected=result.rejected,
-            duplicates=len(already_seen),
+            duplicates=result.table.num_rows - table.num_rows,
             validation_errors=list(result.errors),
             warnings=warnings,
             received_at=now,

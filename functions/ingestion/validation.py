@@ -32,6 +32,13 @@ Rules a caller may need to explain to a shop:
 * CSV ``row`` numbers count data records from 1 (the line after the header); blank lines are not
   records. Rows with the wrong number of fields or bytes that are not UTF-8 are rejected whole
   (field ``_row``).
+* A quoted value may span lines only in ``description``. A quote that joins lines anywhere else, or
+  is still open at the end of the file, rejects its row (reported where the quote opened) and each
+  line it swallowed, which counts as a row of its own: accepted + rejected is the lines received.
+* Hard caps, checked in linear passes before parsing, refuse the whole file with a short message:
+  header line, column count, line length, lines per file (``schema.MAX_*``). Echoed values are
+  clipped to 60 characters, so no answer grows with the input.
+* Prices and revenues lie in 0..``schema.MAX_AMOUNT``; positions in 0..``schema.MAX_POSITION``.
 * JSON records use the CSV's names as keys; interactions may also nest ``source``, ``position``,
   ``revenue`` and ``recommendation_id`` under ``context`` (errors then name ``context.<key>``).
   Text fields must be JSON strings; numeric fields may be numbers or numeric strings; ``null`` means
@@ -44,6 +51,7 @@ import codecs
 import csv
 import functools
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -123,7 +131,7 @@ def validate_items_csv(data: bytes, *, now: datetime) -> ValidationResult:
 
     Raises :class:`FileRejectedError` when the file as a whole is unusable.
     """
-    raw = _read_csv(data, sc.ITEMS_CSV_REQUIRED, sc.ITEMS_CSV_OPTIONAL)
+    raw = _read_csv(data, sc.ITEMS_CSV_REQUIRED, sc.ITEMS_CSV_OPTIONAL, multiline=("description",))
     return _validate_items(raw, now=_require_aware(now))
 
 
@@ -191,11 +199,15 @@ class _IssueLog:
     field_order: Sequence[str]
     bad: BoolArray = field(init=False)
     _row_level: BoolArray = field(init=False)
-    _blocked: dict[str, BoolArray] = field(init=False, default_factory=dict)
+    # Rows already rejected for a field, by field: row indices, not masks, so that a record with
+    # thousands of made-up keys costs one entry per key, never a mask of every row per key.
+    _blocked: dict[str, list[int]] = field(init=False, default_factory=dict)
     _groups: list[_IssueGroup] = field(init=False, default_factory=list)
     _singles: list[tuple[int, str, str]] = field(init=False, default_factory=list)
     _outside: list[RowIssue] = field(init=False, default_factory=list)
     _labels: dict[str, BoolArray] = field(init=False, default_factory=dict)
+    #: Lines an unbalanced quote joined to a rejected row, beyond those listed: counted only.
+    swallowed: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         n = len(self.row_numbers)
@@ -207,7 +219,7 @@ class _IssueLog:
         fail = ~_to_numpy_bool(ok) & ~self._row_level
         blocked = self._blocked.get(name)
         if blocked is not None:
-            fail &= ~blocked
+            fail[np.array(blocked, dtype=np.int64)] = False
         indices = np.flatnonzero(fail)
         if indices.size:
             self.bad[indices] = True
@@ -220,7 +232,7 @@ class _IssueLog:
         if name == "_row":
             self._row_level[index] = True
         else:
-            self._blocked.setdefault(name, np.zeros(len(self.bad), dtype=np.bool_))[index] = True
+            self._blocked.setdefault(name, []).append(index)
 
     def add_outside(self, issue: RowIssue) -> None:
         """Record a row the CSV reader could not turn into a table row (wrong field count)."""
@@ -232,7 +244,7 @@ class _IssueLog:
 
     @property
     def rejected(self) -> int:
-        return int(self.bad.sum()) + len(self._outside)
+        return int(self.bad.sum()) + len(self._outside) + self.swallowed
 
     def finish(self) -> tuple[list[RowIssue], int]:
         """The first issues in (row, column) order, and how many were left out."""
@@ -241,7 +253,12 @@ class _IssueLog:
         rejected_rows = np.concatenate(
             [rows[self.bad], np.array([i.row for i in self._outside], dtype=np.int64)]
         )
-        total = sum(g.indices.size for g in self._groups) + len(self._singles) + len(self._outside)
+        total = (
+            sum(g.indices.size for g in self._groups)
+            + len(self._singles)
+            + len(self._outside)
+            + self.swallowed
+        )
         if total == 0:
             return [], 0
         # Rows past the limit-th rejected row cannot be listed, so their messages are never built.
@@ -321,15 +338,19 @@ class _RawTable:
     pre_issues: list[tuple[int, str, str]] = field(default_factory=list)
     outside: list[RowIssue] = field(default_factory=list)
     context_rows: dict[str, BoolArray] = field(default_factory=dict)
+    swallowed: int = 0
 
     def get(self, name: str) -> pa.Array | None:
         return self.columns.get(name)
 
 
-def _read_csv(data: bytes, required: Sequence[str], optional: Sequence[str]) -> _RawTable:
+def _read_csv(
+    data: bytes, required: Sequence[str], optional: Sequence[str], multiline: Sequence[str] = ()
+) -> _RawTable:
     names, body_start = _read_header(data, required, optional)
     if _NON_SPACE.search(data, body_start) is None:
         raise FileRejectedError("the file has a header but no data rows")
+    _check_lines(data, body_start)
     body: bytes | pa.Buffer = pa.py_buffer(data)[body_start:]
     has_bad_bytes = not data.isascii() and not _is_utf8(data)
     if has_bad_bytes:
@@ -354,8 +375,10 @@ def _read_csv(data: bytes, required: Sequence[str], optional: Sequence[str]) -> 
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise FileRejectedError(f"the file cannot be parsed as CSV: {exc}") from exc
-    columns = {name: pc.ascii_trim_whitespace(table.column(name).combine_chunks()) for name in names}
+        # Arrow's message quotes the offending row: clip it so the answer is not sized by the file.
+        raise FileRejectedError(f"the file cannot be parsed as CSV: {_clip(str(exc), 200)}") from exc
+    untrimmed = {name: table.column(name).combine_chunks() for name in names}
+    columns = {name: pc.ascii_trim_whitespace(column) for name, column in untrimmed.items()}
     row_numbers, outside = _csv_row_numbers(table.num_rows, ragged, len(names))
     raw = _RawTable(
         columns,
@@ -364,9 +387,119 @@ def _read_csv(data: bytes, required: Sequence[str], optional: Sequence[str]) -> 
         rows_received=table.num_rows + len(ragged),
         outside=outside,
     )
+    quotes = data.count(b'"', body_start)
+    if quotes:
+        _number_physical_rows(
+            raw, untrimmed, ragged, unclosed_at_end=quotes % 2 == 1, multiline=frozenset(multiline)
+        )
     if has_bad_bytes:
         _flag_nul_rows(raw, nul_in_source=b"\x00" in data)
     return raw
+
+
+def _check_lines(data: bytes, start: int) -> None:
+    """Refuse, in one vectorised pass, a body with too many lines or a line too long for any valid row."""
+    lines = max(data.count(b"\n", start), data.count(b"\r", start))
+    if lines > sc.MAX_CSV_LINES:
+        raise FileRejectedError(
+            f"the file has more than {sc.MAX_CSV_LINES:,} lines; split it into several files"
+        )
+    view = np.frombuffer(data, dtype=np.uint8)[start:]
+    breaks = np.flatnonzero((view == ord("\n")) | (view == ord("\r")))
+    lengths = np.diff(breaks, prepend=-1, append=view.size) - 1
+    longest = int(np.argmax(lengths))
+    if lengths[longest] > sc.MAX_LINE_BYTES:
+        line = int(np.count_nonzero(view[: breaks[longest - 1] + 1 if longest else 0] == ord("\n"))) + 1
+        raise FileRejectedError(
+            f"data line {line} is longer than {sc.MAX_LINE_BYTES:,} bytes, more than any valid row; "
+            "is this the right file?"
+        )
+
+
+# A line break that starts a non-blank line (blank lines are not rows); the last break of a value is
+# followed by at least the closing quote, so it always starts a non-blank line.
+_LINE_START = r"(\r\n|\n|\r)[ \t]*([^\s]|$)"
+_LINE_START_RE = re.compile(_LINE_START)
+_ANY_BREAK = r"[\r\n]"
+
+
+def _number_physical_rows(
+    raw: _RawTable,
+    untrimmed: Mapping[str, pa.Array],
+    ragged: Sequence[pa_csv.InvalidRow],
+    *,
+    unclosed_at_end: bool,
+    multiline: frozenset[str],
+) -> None:
+    """Number rows by the data line they start on, and reject rows an unbalanced quote joined.
+
+    A quoted value may span lines only in a multi-line column (``description``). Anywhere else, or
+    when a quote is still open at the end of the file, the lines after the opening quote were read
+    into one row: that row is rejected where the quote opened, and every line it swallowed counts as
+    a rejected row too, so accepted + rejected equals the data lines received.
+    """
+    records = raw.rows_received
+    extra = np.zeros(records + 1, dtype=np.int64)  # by record number (1-based)
+    broken = np.zeros(records + 1, dtype=np.bool_)
+    for name, column in untrimmed.items():
+        starts = pc.count_substring_regex(column, _LINE_START).to_numpy(zero_copy_only=False)
+        extra[raw.row_numbers] += starts
+        if name not in multiline:
+            broken[raw.row_numbers] |= _to_numpy_bool(pc.match_substring_regex(column, _ANY_BREAK))
+    ragged_numbers = [issue.row for issue in raw.outside]
+    for number, row in zip(ragged_numbers, ragged, strict=True):
+        extra[number] = len(_LINE_START_RE.findall(row.text))
+        broken[number] = "\n" in row.text or "\r" in row.text
+    if unclosed_at_end:
+        broken[records] = True  # a quote still open at the end swallowed everything after it
+        last = np.flatnonzero(raw.row_numbers == records)
+        if last.size and any(
+            re.search(r"[\r\n][ \t]*\Z", column[int(last[0])].as_py()) for column in untrimmed.values()
+        ):
+            extra[records] -= 1  # the file's final line break, with no closing quote after it
+    extra[~broken] = 0  # a multi-line description is one row
+    if not extra.any():
+        return
+    # Each swallowed line counts as a row of its own, so numbers run on after it.
+    first_row = np.arange(records + 1, dtype=np.int64)
+    first_row[1:] += np.cumsum(extra)[:-1]
+    for index in np.flatnonzero(broken[raw.row_numbers]):
+        number = int(raw.row_numbers[index])
+        message = _swallow_message(int(extra[number]), unclosed_at_end, number == records)
+        raw.pre_issues.append((int(index), "_row", message))
+    outside = [
+        RowIssue(
+            int(first_row[issue.row]),
+            issue.field,
+            _swallow_message(int(extra[issue.row]), unclosed_at_end, issue.row == records)
+            if broken[issue.row]
+            else issue.message,
+        )
+        for issue in raw.outside
+    ]
+    # Every swallowed line is rejected; the first ones are listed (the rest only counted).
+    for joined in np.flatnonzero(extra).tolist():
+        opened = int(first_row[joined])
+        shown = min(int(extra[joined]), max(sc.MAX_LISTED_ISSUES - len(outside), 0))
+        outside.extend(
+            RowIssue(opened + k, "_row", f"part of row {opened}: its unbalanced quote swallowed this line")
+            for k in range(1, shown + 1)
+        )
+        raw.swallowed += int(extra[joined]) - shown
+    raw.outside = outside
+    raw.row_numbers = first_row[raw.row_numbers]
+    raw.rows_received += int(extra.sum())
+
+
+def _swallow_message(lines: int, unclosed_at_end: bool, last: bool) -> str:
+    if unclosed_at_end and last:
+        return (
+            f"a quote opened on this row is never closed (an unbalanced quote): the {lines} line(s) "
+            "after it were read into this row and are rejected with it"
+        )
+    return (
+        f"an unbalanced quote on this row joined it with the next {lines} line(s); they are rejected with it"
+    )
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -378,30 +511,37 @@ def _is_utf8(data: bytes) -> bool:
 
 
 def _read_header(data: bytes, required: Sequence[str], optional: Sequence[str]) -> tuple[list[str], int]:
-    """Column names from the first line, checked against the contract; and where the body starts."""
+    """Column names from the first line, checked against the contract; and where the body starts.
+
+    Bounded work whatever the header holds: the line and the column count are capped before the
+    names are compared, and the message lists a few of the offending names, not all of them.
+    """
     start = len(_BOM) if data.startswith(_BOM) else 0
     if _NON_SPACE.search(data, start) is None:
         raise FileRejectedError("the file is empty")
     # Blank lines before the header are harmless (the reader skips blank lines in the body too).
     leading = _LEADING_BREAKS.match(data, start)
     start = leading.end() if leading else start
-    match = _LINE_BREAK.search(data, start)
-    header_bytes, body_start = (
-        (data[start : match.start()], match.end()) if match else (data[start:], len(data))
-    )
-    try:
-        header = header_bytes.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileRejectedError("the header line is not valid UTF-8") from exc
-    names = [name.strip() for name in next(csv.reader([header]), [])]
+    match = _LINE_BREAK.search(data, start, start + sc.MAX_HEADER_BYTES + 2)
+    header_end, body_start = (match.start(), match.end()) if match else (len(data), len(data))
     expected = (
         f"expected columns: {', '.join(required)}"
         + (f" and optionally {', '.join(optional)}" if optional else "")
         + " (first line, case-sensitive)"
     )
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    unknown = [name for name in names if name not in required and name not in optional]
-    missing = [name for name in required if name not in names]
+    if header_end - start > sc.MAX_HEADER_BYTES:
+        raise FileRejectedError(f"the header line is longer than {sc.MAX_HEADER_BYTES:,} bytes; {expected}")
+    try:
+        header = data[start:header_end].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileRejectedError("the header line is not valid UTF-8") from exc
+    names = [name.strip() for name in next(csv.reader([header]), [])]
+    if len(names) > sc.MAX_CSV_COLUMNS:
+        raise FileRejectedError(f"the header has {len(names):,} columns; {expected}")
+    counts = Counter(names)
+    repeated = sorted(name for name, count in counts.items() if count > 1)
+    unknown = [name for name in counts if name not in required and name not in optional]
+    missing = [name for name in required if name not in counts]
     problems = []
     if repeated:
         problems.append(f"repeated column(s): {_quoted(repeated)}")
@@ -415,7 +555,7 @@ def _read_header(data: bytes, required: Sequence[str], optional: Sequence[str]) 
 
 
 def _quoted(names: Sequence[str]) -> str:
-    return ", ".join(repr(name) for name in names)
+    return ", ".join(_show(name, 40) for name in names)
 
 
 def _csv_row_numbers(
@@ -483,6 +623,11 @@ _INTERACTION_KEY_KINDS: dict[str, str] = {
 }
 
 
+#: Unknown keys listed one by one per record; more are summed up in one issue, so a record with
+#: thousands of made-up keys costs a few issues, not thousands.
+_LISTED_UNKNOWN_KEYS = 3
+
+
 def _json_type(value: object) -> str:
     if value is None:
         return "null"
@@ -538,13 +683,22 @@ def _records_to_raw(
         if not isinstance(record, Mapping):
             issues.append((index, "_row", f"must be a JSON object, got {_json_type(record)}"))
             continue
+        if len(record) > len(kinds) + 1 + _LISTED_UNKNOWN_KEYS:  # not read key by key: bounded work
+            issues.append((index, "_row", f"has {len(record):,} keys, more than the {len(kinds) + 1} known"))
+            continue
+        unknown = 0
         for key, value in record.items():
             if key == "context" and context_keys:
                 _read_context(index, value, record, kinds, context_keys, values, from_context, issues)
             elif key in kinds:
                 _store_json_value(index, str(key), value, kinds[key], values, issues)
             else:
-                issues.append((index, str(key), f"unknown key {str(key)!r}; allowed keys: {allowed}"))
+                unknown += 1
+                if unknown <= _LISTED_UNKNOWN_KEYS:
+                    message = f"unknown key {_show(str(key))}; allowed keys: {allowed}"
+                    issues.append((index, _clip(str(key)), message))
+        if unknown > _LISTED_UNKNOWN_KEYS:
+            issues.append((index, "_row", f"{unknown - _LISTED_UNKNOWN_KEYS} more unknown keys"))
     if default_timestamp is not None:
         values["timestamp"] = [text or default_timestamp for text in values["timestamp"]]
     columns = {
@@ -587,15 +741,19 @@ def _read_context(
     if not isinstance(context, Mapping):
         issues.append((index, "context", f"context must be an object, got {_json_type(context)}"))
         return
+    if len(context) > len(context_keys) + _LISTED_UNKNOWN_KEYS:
+        message = f"context has {len(context):,} keys, more than the {len(context_keys)} allowed"
+        issues.append((index, "context", message))
+        return
+    unknown = 0
     for key, value in context.items():
         if key not in context_keys:
-            issues.append(
-                (
-                    index,
-                    f"context.{key}",
-                    f"unknown key {key!r} in context; allowed: {', '.join(context_keys)}",
-                )
-            )
+            unknown += 1
+            if unknown <= _LISTED_UNKNOWN_KEYS:
+                message = f"unknown key {_show(str(key))} in context; allowed: {', '.join(context_keys)}"
+                issues.append((index, f"context.{_clip(str(key))}", message))
+            elif unknown == _LISTED_UNKNOWN_KEYS + 1:
+                issues.append((index, "context", "more unknown keys in context"))
         elif key in record:
             issues.append((index, str(key), f"{key} given both at top level and in context"))
         else:
@@ -633,7 +791,12 @@ _NULL_STRING = pa.scalar(None, pa.string())
 
 
 def _show(value: str, limit: int = 60) -> str:
-    return repr(value if len(value) <= limit else value[:limit] + "…")
+    return repr(_clip(value, limit))
+
+
+def _clip(value: str, limit: int = 60) -> str:
+    """At most ``limit`` characters of an echoed value: error bodies are never sized by the sender."""
+    return value if len(value) <= limit else value[:limit] + "…"
 
 
 def _value(column: pa.Array, index: int) -> str:
@@ -724,12 +887,17 @@ def _check_number(
     *,
     required: bool,
     maximum: float | None = None,
+    ceiling: float | None = None,
 ) -> pa.Array:
-    """Finite numbers from 0 (to ``maximum``); returns the parsed values (null where absent/bad)."""
+    """Finite numbers from 0 to ``maximum`` (a scale, e.g. ratings) or ``ceiling`` (an amount).
+
+    Returns the parsed values (null where absent or bad).
+    """
     numbers = _parse_number(column)
     ok = pc.and_(pc.is_finite(numbers), pc.greater_equal(numbers, 0.0))
-    if maximum is not None:
-        ok = pc.and_(ok, pc.less_equal(numbers, maximum))
+    upper = maximum if maximum is not None else ceiling
+    if upper is not None:
+        ok = pc.and_(ok, pc.less_equal(numbers, upper))
     ok = pc.fill_null(ok, False)
     if not required:
         ok = pc.or_(ok, pc.invert(_nonempty(column)))
@@ -745,6 +913,8 @@ def _check_number(
             return f"{name} must be a number, got {_show(value)}"
         if maximum is not None:
             return f"{name} must be between 0 and {maximum:g}, got {_show(value)}"
+        if ceiling is not None and number > ceiling:
+            return f"{name} must be at most {ceiling:g} (a unit or parsing mistake?), got {_show(value)}"
         return f"{name} must not be negative, got {_show(value)}"
 
     log.check(name, ok, explain)
@@ -887,6 +1057,7 @@ def _new_log(raw: _RawTable, field_order: Sequence[str]) -> _IssueLog:
         log.add(index, name, message)
     for name, mask in raw.context_rows.items():
         log.label_from_context(name, mask)
+    log.swallowed = raw.swallowed
     return log
 
 
@@ -923,7 +1094,7 @@ def _validate_items(raw: _RawTable, *, now: datetime) -> ValidationResult:
     _check_id(log, "item_id", item_id, required=True)
     for name, limit in (("title", sc.MAX_TITLE_LENGTH), ("category", sc.MAX_LABEL_LENGTH)):
         _check_text(log, name, _required(raw, name), max_length=limit, required=True)
-    price = _check_number(log, "price", _required(raw, "price"), required=True)
+    price = _check_number(log, "price", _required(raw, "price"), required=True, ceiling=sc.MAX_AMOUNT)
     _check_text(log, "brand", _required(raw, "brand"), max_length=sc.MAX_LABEL_LENGTH, required=True)
     description = raw.get("description")
     if description is not None:
@@ -989,13 +1160,17 @@ def _validate_interactions(
     interaction_type = _check_interaction_type(log, _required(raw, "interaction_type"))
     timestamp = _check_timestamp(log, _required(raw, "timestamp"), now=now)
     numbers: dict[str, pa.Array] = {}
-    for name, maximum in (("rating", sc.RATING_MAX), ("revenue", None)):
-        column = raw.get(name)
-        numbers[name] = (
-            _check_number(log, name, column, required=False, maximum=maximum)
-            if column is not None
-            else pa.nulls(n, pa.float64())
-        )
+    rating, revenue = raw.get("rating"), raw.get("revenue")
+    numbers["rating"] = (
+        _check_number(log, "rating", rating, required=False, maximum=sc.RATING_MAX)
+        if rating is not None
+        else pa.nulls(n, pa.float64())
+    )
+    numbers["revenue"] = (
+        _check_number(log, "revenue", revenue, required=False, ceiling=sc.MAX_AMOUNT)
+        if revenue is not None
+        else pa.nulls(n, pa.float64())
+    )
     position_text = raw.get("position")
     position = _check_position(log, position_text) if position_text is not None else pa.nulls(n, pa.int32())
     source = raw.get("source")

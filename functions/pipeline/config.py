@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
+from functions.common.request_models import RequestModel
 from functions.ingestion.schema import EARLIEST_TIMESTAMP
 
 ModelType = Literal["lightgcn", "two_tower"]
 
 
-class DatasetOptions(BaseModel):
+class DatasetOptions(RequestModel):
     """Which interactions a job trains on: PrepareDataset reads these, the trainer never sees them."""
 
     model_config = ConfigDict(extra="ignore")

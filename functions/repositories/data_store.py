@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from functions.common import resources
-from functions.common.errors import ConflictError, NotFoundError
+from functions.common.errors import ConflictError, NotFoundError, PayloadTooLargeError
 from functions.repositories._dynamo import unavailable_on_failure
 
 if TYPE_CHECKING:
@@ -125,11 +125,18 @@ class DataStore:
         with unavailable_on_failure("the data store"):
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
 
-    def get_bytes(self, key: str) -> bytes:
-        """The bytes of one object; ``NotFoundError`` if it is gone."""
+    def get_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
+        """The bytes of one object; ``NotFoundError`` if it is gone, ``PayloadTooLargeError`` when it
+        is larger than ``max_bytes`` (judged by its length before any byte is read)."""
         try:
             with unavailable_on_failure("the data store"):
-                return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+                response = self._s3.get_object(Bucket=self._bucket, Key=key)
+                if max_bytes is not None and response["ContentLength"] > max_bytes:
+                    response["Body"].close()
+                    raise PayloadTooLargeError(
+                        f"the file is larger than {max_bytes:,} bytes; split it into smaller files"
+                    )
+                return response["Body"].read()
         except ClientError as exc:
             if _code(exc) in _MISSING_CODES:
                 raise NotFoundError(f"s3://{self._bucket}/{key} does not exist") from exc

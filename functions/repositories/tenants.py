@@ -84,6 +84,18 @@ class TenantRepository:
             raise
         return True
 
+    def bump_credential_generation(self, tenant_id: str) -> int:
+        """Count one more credential revocation for the tenant; returns the new generation."""
+        with unavailable_on_failure("the tenant store"):
+            result = self._table.update_item(
+                Key={"tenant_id": tenant_id},
+                UpdateExpression="ADD credential_generation :one",
+                ConditionExpression="attribute_exists(tenant_id)",
+                ExpressionAttributeValues={":one": 1},
+                ReturnValues="UPDATED_NEW",
+            )
+        return int(result["Attributes"]["credential_generation"])  # type: ignore[arg-type]
+
     def list_all(self) -> list[Tenant]:
         """Every tenant (platform admin and the scheduler; a scan is fine at tenant counts)."""
         tenants: list[Tenant] = []
@@ -122,4 +134,5 @@ def _from_item(item: dict[str, Any]) -> Tenant:
         status=str(item["status"]),
         settings=from_dynamo(dict(item.get("settings", {}))),
         created_at=from_iso(str(item["created_at"])),
+        credential_generation=int(item.get("credential_generation", 0)),
     )

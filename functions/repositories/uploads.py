@@ -8,12 +8,20 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from functions.common.errors import ServiceUnavailableError
-from functions.repositories._dynamo import from_iso, get_record, to_dynamo, unavailable_on_failure
+from functions.repositories._dynamo import (
+    from_iso,
+    get_record,
+    to_dynamo,
+    to_iso,
+    unavailable_on_failure,
+)
 
 _BATCH_GET = 100
 #: Attributes of an interactions upload's record: its oldest and newest stored interaction (ISO, ms).
 SPAN_FIRST: Final = "first_timestamp"
 SPAN_LAST: Final = "last_timestamp"
+#: The status of an upload whose URL was handed out and whose file has not been ingested yet.
+PENDING: Final = "pending"
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,25 @@ class UploadRepository:
         with unavailable_on_failure("the upload store"):
             self._table.put_item(Item={**to_dynamo(record), "tenant_id": tenant_id, "upload_id": upload_id})
 
+    def put_pending(self, tenant_id: str, upload_id: str, kind: str, now: datetime) -> None:
+        """Record an upload URL handed out: the drop folder ingests only files that have such a record."""
+        self.put(
+            tenant_id,
+            upload_id,
+            {
+                "upload_id": upload_id,
+                "kind": kind,
+                "source": "drop-folder",
+                "status": PENDING,
+                "accepted": 0,
+                "rejected": 0,
+                "duplicates": 0,
+                "validation_errors": [],
+                "warnings": [],
+                "received_at": to_iso(now),
+            },
+        )
+
     def get(self, tenant_id: str, upload_id: str) -> dict[str, Any]:
         """The record of one upload of this tenant; ``NotFoundError`` if there is none."""
         return get_record(
@@ -49,7 +76,7 @@ class UploadRepository:
         )
 
     def committed(self, tenant_id: str, upload_ids: Iterable[str]) -> set[str]:
-        """Which of ``upload_ids`` have their record, i.e. finished (BatchGetItem, 100 keys a call)."""
+        """Which of ``upload_ids`` have their final record, i.e. finished (BatchGetItem, 100 keys a call)."""
         return set(self._batch_get(tenant_id, upload_ids, "upload_id"))
 
     def interaction_spans(
@@ -69,19 +96,26 @@ class UploadRepository:
     def _batch_get(
         self, tenant_id: str, upload_ids: Iterable[str], projection: str
     ) -> dict[str, dict[str, Any]]:
-        """The records of those of ``upload_ids`` that exist, by id (BatchGetItem, 100 keys a call)."""
+        """The final (not pending) records of ``upload_ids``, by id (BatchGetItem, 100 keys a call)."""
         wanted = sorted(set(upload_ids))
         found: dict[str, dict[str, Any]] = {}
         client = self._table.meta.client
         for start in range(0, len(wanted), _BATCH_GET):
             keys: Any = [{"tenant_id": tenant_id, "upload_id": u} for u in wanted[start : start + _BATCH_GET]]
-            request: Any = {self._table.name: {"Keys": keys, "ProjectionExpression": projection}}
+            request: Any = {
+                self._table.name: {
+                    "Keys": keys,
+                    "ProjectionExpression": f"{projection}, #status",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                }
+            }
             for _attempt in range(5):
                 with unavailable_on_failure("the upload store"):
                     response = client.batch_get_item(RequestItems=request)
                 found.update(
                     (str(item["upload_id"]), dict(item))
                     for item in response["Responses"].get(self._table.name, [])
+                    if str(item.get("status")) != PENDING
                 )
                 request = response.get("UnprocessedKeys") or {}
                 if not request:

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from functions.common.models import MAX_AMOUNT
+from functions.common.request_models import RequestModel
 from functions.serving.domain import (
     ItemFilters,
     ModelHealth,
@@ -23,11 +25,11 @@ MAX_CATEGORIES = 50
 
 EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
 Category = Annotated[str, Field(min_length=1, max_length=128)]
-Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Price = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 
 
-class _Request(BaseModel):
+class _Request(RequestModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

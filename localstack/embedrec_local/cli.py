@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -28,7 +30,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
         f"  AWS endpoint (moto) : {stack.moto_endpoint}   (AWS_ENDPOINT_URL, credentials testing/testing)",
         f"  data bucket         : s3://{names.prefix}-data   (drop folder: incoming/<tenant_id>/<kind>/)",
         f"  artifacts bucket    : s3://{names.prefix}-artifacts",
-        f"  admin key           : {config.admin_key}",
+        f"  admin key           : {_admin_key_line(config.admin_key, sys.stdout.isatty())}",
         "  stop with Ctrl-C",
     ]
     print("\n".join(lines), flush=True)  # noqa: T201 - the CLI's output
@@ -39,6 +41,23 @@ def _cmd_local(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
     return 0
+
+
+def _admin_key_line(admin_key: str, to_terminal: bool) -> str:
+    """What the banner says about the platform admin key: the key itself only on a terminal.
+
+    A banner that goes to a log (the demo, CI, ``> stack.log``) must not carry the key: a key the
+    caller chose (``EMBEDREC_ADMIN_KEY``) is known to it already; a generated one goes to a file only
+    the current user can read.
+    """
+    if os.environ.get("EMBEDREC_ADMIN_KEY") == admin_key:
+        return "from EMBEDREC_ADMIN_KEY (not printed)"
+    if to_terminal:
+        return admin_key
+    handle, path = tempfile.mkstemp(prefix="embedrec-admin-key-", text=True)  # created with mode 0600
+    with os.fdopen(handle, "w") as sink:
+        sink.write(admin_key + "\n")
+    return f"written to {path} (readable by you only; not printed to a log)"
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:

@@ -42,11 +42,11 @@ def client(aws_env: LocalNames) -> Iterator[TestClient]:
         yield test_client
 
 
-def make_shop(client: TestClient, slug: str, email: str, role: str = "admin") -> Shop:
+def make_shop(client: TestClient, slug: str, email: str, role: str = "admin", plan: str = "pro") -> Shop:
     """Create a tenant and an account through the API, then log in."""
     tenant = client.post(
         "/api/admin/tenants",
-        json={"name": f"{slug} store", "slug": slug, "plan": "pro", "settings": {"embedding_dimension": 64}},
+        json={"name": f"{slug} store", "slug": slug, "plan": plan, "settings": {"embedding_dimension": 64}},
         headers=admin_headers(),
     )
     assert tenant.status_code == 201, tenant.text

@@ -19,6 +19,7 @@ from functions.api.dependencies import (
     analytics_counters,
     model_registry,
 )
+from functions.common.request_models import RequestModel
 
 router = APIRouter(prefix="/api/admin/ab-tests", tags=["ab-tests"])
 TestId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^ab_[A-Za-z0-9]+$")]
@@ -26,7 +27,7 @@ MAX_VARIANTS = 10
 MAX_DURATION_DAYS = 90
 
 
-class VariantIn(BaseModel):
+class VariantIn(RequestModel):
     """One arm: an id, a model version of the tenant, and its share of users in percent."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -38,7 +39,7 @@ class VariantIn(BaseModel):
     traffic: Annotated[int, Field(ge=1, le=100, examples=[50])]
 
 
-class AbTestCreate(BaseModel):
+class AbTestCreate(RequestModel):
     """``POST /api/admin/ab-tests`` (the walkthrough's body)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

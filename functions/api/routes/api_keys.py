@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from functions.api.dependencies import ClockDep, TenantAdmin, api_key_repository, callers
+from functions.api.dependencies import ClockDep, TenantAdmin, api_key_repository, callers, tenant_repository
 from functions.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut
-from functions.auth.service import create_api_key
+from functions.auth.service import create_api_key, revoke_api_key
 from functions.common.models import ApiKey
 
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
@@ -29,9 +29,10 @@ def _out(key: ApiKey) -> ApiKeyOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
 def post_api_key(body: ApiKeyCreate, principal: TenantAdmin, now: ClockDep) -> ApiKeyCreated:
-    """Create a key. Copy ``key`` now: it is never shown again."""
+    """Create a key. Copy ``key`` now: it is never shown again. 409 when the plan's active keys are taken."""
     key, secret = create_api_key(
         api_key_repository(),
+        tenant_repository(),
         tenant_id=principal.tenant_id,
         name=body.name,
         permissions=frozenset(body.permissions),
@@ -50,7 +51,9 @@ def get_api_keys(principal: TenantAdmin) -> ApiKeyList:
 
 @router.delete("/{key_id}", response_model=ApiKeyOut)
 def delete_api_key(key_id: KeyId, principal: TenantAdmin, now: ClockDep) -> ApiKeyOut:
-    """Revoke a key: refused at once by this container, by every other within seconds. Idempotent."""
-    revoked = api_key_repository().revoke(principal.tenant_id, key_id, now)
+    """Revoke a key: refused at once by this container, by every other within about a second. Idempotent."""
+    revoked = revoke_api_key(
+        api_key_repository(), tenant_repository(), tenant_id=principal.tenant_id, key_id=key_id, now=now
+    )
     callers.forget_key(key_id)
     return _out(revoked)

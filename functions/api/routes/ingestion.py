@@ -33,6 +33,8 @@ from functions.pipeline.schedule import on_interactions_stored
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
 UploadId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 MAX_JSON_RECORDS = 10_000
+#: An event has at most 15 keys and a timestamp two colons; 32 per record leaves room for ids with ':'.
+MAX_JSON_COLONS = 32 * MAX_JSON_RECORDS
 
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {
@@ -110,10 +112,20 @@ def _too_large(max_bytes: int) -> str:
 
 
 def _json_records(body: bytes) -> list[dict[str, Any]]:
+    # Every key is followed by one colon (colons inside strings only add to the count): a body with
+    # far more keys than 10,000 records can hold is refused before the parser spends a second on it.
+    if body.count(b":") > MAX_JSON_COLONS:
+        raise InvalidInputError(
+            f"the JSON body has more than {MAX_JSON_COLONS:,} keys (or colons); upload a CSV for more"
+        )
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        # Records are at most three levels deep (list, event, context); the parser's own recursion
+        # bound stops anything deeper early, at linear cost.
+        raise InvalidInputError("the JSON body is nested too deeply (events are at most 3 levels)") from exc
+    except ValueError as exc:  # malformed JSON, bad UTF-8, or an integer beyond Python's digit limit
+        raise InvalidInputError(f"the body is not valid JSON: {str(exc)[:200]}") from exc
     records = document if isinstance(document, list) else [document]
     if not records:
         raise InvalidInputError("the JSON list is empty")
@@ -190,9 +202,14 @@ async def post_interactions(
 
 
 @router.post("/uploads", status_code=status.HTTP_201_CREATED, response_model=UploadTicket)
-def post_upload(body: UploadRequest, principal: Writer, settings: SettingsDep) -> UploadTicket:
-    """A presigned URL for a CSV too large for the API; the drop-folder ingest validates it."""
+def post_upload(body: UploadRequest, principal: Writer, settings: SettingsDep, now: ClockDep) -> UploadTicket:
+    """A presigned URL for a CSV too large for the API; the drop-folder ingest validates it.
+
+    The upload is recorded as ``pending`` for the caller's tenant first: the drop folder ingests a file
+    only when such a record exists under the tenant its key names, never on the key's prefix alone.
+    """
     upload_id = new_id("upload")
+    upload_repository().put_pending(principal.tenant_id, upload_id, body.kind, now)
     url, key = data_store().presign_drop_upload(
         principal.tenant_id, body.kind, f"{upload_id}.csv", settings.upload_url_ttl_seconds
     )

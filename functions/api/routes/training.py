@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api.dependencies import ClockDep, Reader, SettingsDep, TenantAdmin, training_jobs, workflow
 from functions.common.errors import PermissionDeniedError
+from functions.common.request_models import RequestModel
 from functions.pipeline.config import ModelType, TrainingConfigIn
 from functions.pipeline.control import job_view, start_training
 
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/admin/training", tags=["training"])
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^job_[A-Za-z0-9]+$")]
 
 
-class TrainingTrigger(BaseModel):
+class TrainingTrigger(RequestModel):
     """``POST /api/admin/training/trigger`` (the walkthrough's body; everything optional)."""
 
     model_config = ConfigDict(extra="forbid")

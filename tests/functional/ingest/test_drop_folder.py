@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 
 import boto3
 import pyarrow.parquet as pq
+import pytest
 from fastapi.testclient import TestClient
 
 from embedrec_local.drop_folder import DropFolderPoller
 from embedrec_local.provision import DROP_QUEUE, LocalNames
 from embedrec_local.runner import LambdaRunner
 from functions.common import resources
+from functions.ingest import handler
+from functions.ingest.handler import ingest_dropped_file
 from tests.functional.conftest import Shop
 
 ITEMS_CSV = (
@@ -41,11 +45,19 @@ def _report(bucket: str, key: str) -> dict[str, object]:
     return json.loads(body)
 
 
+def _ticket(client: TestClient, shop: Shop, kind: str) -> dict[str, str]:
+    """An upload URL of the shop (the drop folder ingests only files that have one)."""
+    response = client.post("/api/v1/uploads", json={"kind": kind}, headers=shop.auth)
+    assert response.status_code == 201, response.text
+    ticket: dict[str, str] = response.json()
+    return ticket
+
+
 def test_dropped_csv_is_validated_stored_and_reported(
     client: TestClient, shop: Shop, aws_env: LocalNames
 ) -> None:
     bucket = aws_env.bucket(resources.DATA_BUCKET)
-    key = resources.drop_key(shop.tenant_id, "items", "catalogue.csv")
+    key = _ticket(client, shop, "items")["key"]
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=ITEMS_CSV)
 
     assert _deliver() >= 1
@@ -94,3 +106,67 @@ def test_files_for_unknown_tenants_or_unreadable_files_store_nothing(
     assert _report(bucket, empty)["status"] == "failed"
     stored = s3.list_objects_v2(Bucket=bucket, Prefix="raw/").get("Contents", [])
     assert stored == []
+
+
+def test_a_url_edited_to_another_tenant_or_kind_or_no_url_at_all_is_refused(
+    client: TestClient, shop: Shop, other_shop: Shop, aws_env: LocalNames
+) -> None:
+    bucket = aws_env.bucket(resources.DATA_BUCKET)
+    s3 = boto3.client("s3")
+    ticket = _ticket(client, shop, "items")
+    name = ticket["key"].rsplit("/", 1)[1]
+    # The local emulator does not check presigned signatures: an attacker edits the key of their own URL.
+    forged = {
+        "other tenant": resources.drop_key(other_shop.tenant_id, "items", name),
+        "other kind": resources.drop_key(shop.tenant_id, "interactions", name),
+        "no URL": resources.drop_key(other_shop.tenant_id, "items", "catalogue.csv"),
+        "made-up id": resources.drop_key(other_shop.tenant_id, "items", "upload_0123456789ab.csv"),
+    }
+    for key in forged.values():
+        s3.put_object(Bucket=bucket, Key=key, Body=ITEMS_CSV)
+
+    _deliver()
+
+    for what, key in forged.items():
+        report = _report(bucket, key)
+        assert (report["status"], report["validation_errors"][0]["field"]) == ("failed", "_upload"), what
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="raw/").get("Contents", []) == []
+    for tenant in (shop, other_shop):
+        listed = client.get(f"/api/v1/uploads/{ticket['upload_id']}", headers=tenant.auth)
+        expected = (200, "pending") if tenant is shop else (404, None)
+        assert (listed.status_code, listed.json().get("status")) == expected
+
+
+def test_a_redelivered_notification_does_not_ingest_twice(
+    client: TestClient, shop: Shop, aws_env: LocalNames
+) -> None:
+    ticket = _ticket(client, shop, "interactions")
+    csv = b"user_id,item_id,interaction_type,timestamp\nu1,item_1,view,2025-01-01T10:00:00Z\n"
+    bucket = aws_env.bucket(resources.DATA_BUCKET)
+    boto3.client("s3").put_object(Bucket=bucket, Key=ticket["key"], Body=csv)
+    _deliver()
+
+    again = ingest_dropped_file(ticket["key"], datetime.now(UTC))
+
+    assert (again["status"], again["accepted"]) == ("success", 1)
+    stored = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"raw/{shop.tenant_id}/interactions/")
+    assert len(stored.get("Contents", [])) == 1
+
+
+def test_hostile_dropped_files_get_a_short_failed_report(
+    client: TestClient, shop: Shop, aws_env: LocalNames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = aws_env.bucket(resources.DATA_BUCKET)
+    header_bomb = b"item_id,title,category,price,brand," + b",".join(b"c%d" % i for i in range(40_000))
+    tickets = [_ticket(client, shop, "items") for _ in range(2)]
+    boto3.client("s3").put_object(Bucket=bucket, Key=tickets[0]["key"], Body=header_bomb + b"\ni,T,C,1,B\n")
+    boto3.client("s3").put_object(Bucket=bucket, Key=tickets[1]["key"], Body=ITEMS_CSV * 10_000)
+    monkeypatch.setattr(handler, "MAX_CSV_BYTES", len(header_bomb) + 1000)
+
+    _deliver()
+
+    for ticket, expected in zip(tickets, ("columns", "larger than"), strict=True):
+        report = client.get(f"/api/v1/uploads/{ticket['upload_id']}", headers=shop.auth)
+        assert report.json()["status"] == "failed"
+        assert expected in report.json()["validation_errors"][0]["message"]
+        assert len(report.content) < 2048

@@ -20,7 +20,7 @@ from functions.repositories.events import RecentEvent, RecentEventsRepository
 from functions.serving.storage import RecentEventsReader
 from tests.fixtures.serving.artifacts import PublishedModel
 from tests.functional.conftest import Shop
-from tests.functional.ingest.test_drop_folder import _deliver
+from tests.functional.ingest.test_drop_folder import _deliver, _ticket
 
 URL = "/api/v1/recommendations"
 ITEMS = "item_id,title,category,price,brand,description\n" + "".join(
@@ -72,9 +72,9 @@ def test_a_purchase_dropped_in_the_folder_is_excluded_too(
     client: TestClient, serving: TestClient, shop: Shop, aws_env: LocalNames
 ) -> None:
     s3, bucket = boto3.client("s3"), aws_env.bucket(resources.DATA_BUCKET)
-    s3.put_object(Bucket=bucket, Key=resources.drop_key(shop.tenant_id, "items", "items.csv"), Body=ITEMS)
+    s3.put_object(Bucket=bucket, Key=_ticket(client, shop, "items")["key"], Body=ITEMS)
     _deliver()
-    key = resources.drop_key(shop.tenant_id, "interactions", "history.csv")
+    key = _ticket(client, shop, "interactions")["key"]
     s3.put_object(Bucket=bucket, Key=key, Body=_history({"carol": "item_1"}))
     _deliver()
 

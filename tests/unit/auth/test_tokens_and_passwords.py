@@ -38,6 +38,30 @@ def test_weak_passwords_are_refused_with_the_reason(password: str, message: str)
         check_password_strength(password, "techgadgetsadmin@x.com")
 
 
+@pytest.mark.parametrize(
+    "password",
+    [
+        "Password1!",
+        "Qwerty12345",
+        "Welcome123!",
+        "Passw0rd!23",
+        "Iloveyou123!",
+        "Summer2024!",
+        "Techgadgets2025!",
+    ],
+)
+def test_common_and_guessable_passwords_are_refused(password: str) -> None:
+    # Each mixes three character classes and is long enough: only a strength estimate catches them.
+    with pytest.raises(InvalidInputError, match="too easy to guess"):
+        check_password_strength(password, "admin@techgadgets.com")
+
+
+def test_a_password_longer_than_the_estimator_reads_is_judged_by_its_prefix() -> None:
+    check_password_strength("Correct-Horse-Battery-" * 5 + "9!", "admin@techgadgets.com")
+    with pytest.raises(InvalidInputError, match="too easy to guess"):
+        check_password_strength("Aa1!" + "a" * 120, "admin@techgadgets.com")
+
+
 def test_password_hash_is_argon2id_and_verifies_only_the_right_password() -> None:
     hashed = hash_password("SecurePass123!")
 

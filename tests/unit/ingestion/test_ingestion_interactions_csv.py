@@ -291,7 +291,7 @@ def context_row(
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({"position": "-1"}, "position", "position must be a whole number from 0 to 2147483647, got '-1'"),
+        ({"position": "-1"}, "position", "position must be a whole number from 0 to 10000, got '-1'"),
         ({"position": "1.5"}, "position", "position must be a whole number"),
         ({"position": "first"}, "position", "position must be a whole number"),
         ({"position": "2147483648"}, "position", "position must be a whole number"),
@@ -315,7 +315,7 @@ def test_bad_context_columns_are_rejected(
 
 def test_good_context_columns_are_converted(validate: Validate) -> None:
     result = validate.interactions_csv(
-        csv(CONTEXT_HEADER, context_row("home", "+0", "0", "r-1", "e1"), context_row("", "2147483647", "1e2"))
+        csv(CONTEXT_HEADER, context_row("home", "+0", "0", "r-1", "e1"), context_row("", "10000", "1e2"))
     )
 
     assert result.errors == []
@@ -325,7 +325,7 @@ def test_good_context_columns_are_converted(validate: Validate) -> None:
         {"source": "home", "position": 0, "revenue": 0.0, "recommendation_id": "r-1", "event_id": "e1"},
         {
             "source": None,
-            "position": 2147483647,
+            "position": 10000,
             "revenue": 100.0,
             "recommendation_id": None,
             "event_id": None,
