@@ -20,6 +20,7 @@ DEFAULT_INTERACTION_WEIGHTS: dict[InteractionType, float] = {
     "purchase": 4.0,
 }
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+ManifestKey = Annotated[str, Field(pattern=r"^models/[A-Za-z0-9._/-]{1,900}/manifest\.json$")]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 
 
@@ -53,7 +54,15 @@ class TrainingConfig(BaseModel):
         default_factory=lambda: dict(DEFAULT_INTERACTION_WEIGHTS)
     )
     require_non_view: bool = Field(True, description="fail when every interaction is a view")
-    validation_fraction: float = Field(0.15, gt=0, lt=0.5)
+    validation_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="newest share of the events before the gate holdout: selection split"
+    )
+    gate_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="newest share of the window's events: the promotion gate's holdout"
+    )
+    quality_floor: float = Field(
+        0.0, ge=0, le=1, description="gate NDCG@10 a candidate must reach to be promoted (besides popularity)"
+    )
     min_events_for_validation: int = Field(3, ge=2, le=1000)
     foldin_blend: float = Field(0.5, ge=0, le=1)
     price_buckets: int = Field(10, ge=1, le=100)
@@ -97,6 +106,8 @@ class JobArguments(BaseModel):
     artifacts_bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,62}$")]
     version: Identifier
     jobs_table: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")]
+    #: The serving version's manifest in ``artifacts_bucket`` (none: the tenant has no active model).
+    active_manifest_key: ManifestKey | None = None
 
     @field_validator("dataset_uri")
     @classmethod

@@ -1,26 +1,40 @@
-"""One training job, start to finish: snapshot -> train -> evaluate -> export -> publish -> job record."""
+"""One training job: snapshot -> time split -> select -> gate -> refit -> export -> publish -> job record."""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
 from training_jobs.artifacts import artifacts_prefix, build_artifacts, publish_artifacts
 from training_jobs.config import JobArguments, TrainingConfig
-from training_jobs.errors import TrainingJobError
-from training_jobs.evaluation import Evaluator, popularity_metrics
+from training_jobs.errors import DatasetError, TrainingJobError
+from training_jobs.evaluation import Evaluator
+from training_jobs.export import build_user_tower_onnx
+from training_jobs.gate import (
+    ActiveModel,
+    ActiveModelUnreadable,
+    ServedModel,
+    all_for_refit,
+    judge,
+    load_active_model,
+    time_split,
+)
 from training_jobs.models.base import Recommender
 from training_jobs.models.lightgcn import LightGCN
 from training_jobs.models.two_tower import TwoTower
 from training_jobs.snapshot import Catalogue, PreparedData, prepare_data, read_parquet
 from training_jobs.storage import S3ObjectStore, TrainingJobRepository, parse_s3_uri
-from training_jobs.trainer import EpochReport, TrainSettings, train_model
+from training_jobs.trainer import EpochReport, TrainResult, TrainSettings, train_model
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +47,8 @@ class JobOutcome:
     artifacts_uri: str
     metrics: dict[str, float]
     epochs_run: int
+    promote: bool
+    decision: str
 
 
 def resolve_device(choice: str, cpu_threads: int | None = None) -> torch.device:
@@ -104,8 +120,62 @@ def build_model(config: TrainingConfig, data: PreparedData, catalogue: Catalogue
     )
 
 
+def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}{name}": round(value, 6) for name, value in metrics.items()}
+
+
 def _val_metrics(metrics: dict[str, float]) -> dict[str, float]:
-    return {f"val_{name}": round(value, 6) for name, value in metrics.items()}
+    return _prefixed("val_", metrics)
+
+
+#: Progress share of the selection run; the refit on the whole window takes the rest (up to 99 %).
+SELECTION_PROGRESS = 80
+
+
+def _settings(config: TrainingConfig, epochs: int, *, selecting: bool) -> TrainSettings:
+    return TrainSettings(
+        epochs=epochs,
+        learning_rate=config.learning_rate,
+        batch_size=config.batch_size,
+        patience=config.patience if selecting else 0,
+        eval_every=config.eval_every,
+        budget_s=config.time_budget_s,
+        schedule=config.lr_schedule,
+        keep_best=selecting,
+        seed=config.seed,
+    )
+
+
+def _train(
+    model: Recommender,
+    data: PreparedData,
+    settings: TrainSettings,
+    evaluator: Evaluator | None,
+    on_epoch: Callable[[EpochReport], None],
+) -> TrainResult:
+    try:
+        return train_model(model, data.train, settings, evaluator=evaluator, on_epoch=on_epoch)
+    except FloatingPointError as exc:
+        raise TrainingJobError(f"training diverged: {exc}; lower learning_rate") from exc
+
+
+def _catalogue_ids(items: pa.Table) -> npt.NDArray[np.str_]:
+    return np.asarray(pc.cast(items["item_id"], pa.string()).drop_null().to_pylist(), dtype=str)
+
+
+def _read_active(
+    args: JobArguments, store: S3ObjectStore
+) -> tuple[ActiveModel | ActiveModelUnreadable | None, str | None]:
+    """The active model (or why it cannot be read) and its version name as the key says it."""
+    key = args.active_manifest_key
+    if key is None:
+        return None, None
+    version = key.rsplit("/", 2)[-2]
+    try:
+        return load_active_model(store, args.artifacts_bucket, key), version
+    except ActiveModelUnreadable as exc:
+        logger.warning("active model %s cannot be read: %s", key, exc)
+        return exc, version
 
 
 def run_training_job(
@@ -114,7 +184,15 @@ def run_training_job(
     store: S3ObjectStore,
     jobs: TrainingJobRepository,
 ) -> JobOutcome:
-    """Run the job; raises :class:`TrainingJobError` (or another exception) without publishing anything."""
+    """Run the job; raises :class:`TrainingJobError` (or another exception) without publishing anything.
+
+    1. split the window by time into fit / selection / gate holdout (:mod:`training_jobs.gate`);
+    2. train on fit, choosing the epoch on selection;
+    3. measure that candidate, the active model (from its artifacts) and popularity on the gate holdout
+       and decide;
+    4. refit the chosen settings on every interaction of the window and publish that model, with the
+       gate's numbers and verdict in its manifest.
+    """
     started = time.perf_counter()
     jobs.mark_running(config.epochs)
     torch.manual_seed(config.seed)
@@ -124,67 +202,103 @@ def run_training_job(
         store.get_bytes(bucket, prefix + "interactions.parquet"), "interactions.parquet"
     )
     items = read_parquet(store.get_bytes(bucket, prefix + "items.parquet"), "items.parquet")
-    data = prepare_data(interactions, items, config)
-    logger.info("dataset prepared: %s", data.stats)
+    if interactions.num_rows == 0:
+        raise DatasetError("dataset snapshot has no interactions")
+    # the whole window first: unusable data fails here, with the snapshot's own message
+    full = prepare_data(all_for_refit(interactions), items, config, require_validation=False)
+    split = time_split(interactions, config.gate_fraction, config.validation_fraction)
+    data = prepare_data(split.training, items, config)
+    logger.info("selection data prepared: %s", data.stats)
 
-    model = build_model(config, data, data.catalogue).to(device)
+    candidate = build_model(config, data, data.catalogue).to(device)
     evaluator = Evaluator(data.train, data.val_users, data.val_items, device)
-    baseline = popularity_metrics(evaluator, data.train)
-    settings = TrainSettings(
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        batch_size=config.batch_size,
-        patience=config.patience,
-        eval_every=config.eval_every,
-        budget_s=config.time_budget_s,
-        schedule=config.lr_schedule,
-        keep_best=True,
-        seed=config.seed,
-    )
     latest: dict[str, float] = {}
 
-    def report(epoch: EpochReport) -> None:
+    def report_selection(epoch: EpochReport) -> None:
         if epoch.metrics:
             latest.clear()
             latest.update(_val_metrics(epoch.metrics))
-        progress = min(99, int(100 * epoch.epoch / epoch.total_epochs))
+        progress = min(SELECTION_PROGRESS, int(SELECTION_PROGRESS * epoch.epoch / epoch.total_epochs))
         metrics = {"train_loss": round(epoch.train_loss, 6), **latest}
         jobs.record_epoch(epoch.epoch, epoch.total_epochs, progress, metrics)
 
-    try:
-        result = train_model(model, data.train, settings, evaluator=evaluator, on_epoch=report)
-    except FloatingPointError as exc:
-        raise TrainingJobError(f"training diverged: {exc}; lower learning_rate") from exc
-    val = result.best_metrics or evaluator.evaluate(model.score_users)
-    tables = model.export_tables()
+    selection = _train(
+        candidate, data, _settings(config, config.epochs, selecting=True), evaluator, report_selection
+    )
+    selection_metrics = selection.best_metrics or evaluator.evaluate(candidate.score_users)
+    candidate_tables = candidate.export_tables()
+    active, active_version = _read_active(args, store)
+    report = judge(
+        interactions=interactions,
+        catalogue_ids=_catalogue_ids(items),
+        split=split,
+        candidate=ServedModel(
+            user_tower=build_user_tower_onnx(candidate_tables),
+            item_ids=data.catalogue.item_ids,
+            item_vectors=candidate_tables.item_vectors.detach().cpu().float().numpy(),
+            user_ids=data.user_ids,
+            trained_until_ms=split.selection_start_ms - 1,
+        ),
+        active=active,
+        active_version=active_version,
+        quality_floor=config.quality_floor,
+    )
+    logger.info("gate: %s", report.decision.reason)
+    del candidate, evaluator
+
+    refit_epochs = max(1, selection.best_epoch)
+    model = build_model(config, full, full.catalogue).to(device)
+
+    def report_refit(epoch: EpochReport) -> None:
+        share = (99 - SELECTION_PROGRESS) * epoch.epoch / epoch.total_epochs
+        metrics = {"train_loss": round(epoch.train_loss, 6), **latest}
+        jobs.record_epoch(epoch.epoch, epoch.total_epochs, int(SELECTION_PROGRESS + share), metrics)
+
+    refit = _train(model, full, _settings(config, refit_epochs, selecting=False), None, report_refit)
     training: dict[str, Any] = {
-        "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch,
-        "stop_reason": result.stop_reason,
-        "train_seconds": round(result.train_seconds, 3),
-        "final_train_loss": round(result.final_loss, 6),
+        "epochs_run": selection.epochs_run + refit.epochs_run,
+        "best_epoch": selection.best_epoch,
+        "stop_reason": selection.stop_reason,
+        "train_seconds": round(selection.train_seconds + refit.train_seconds, 3),
+        "final_train_loss": round(refit.final_loss, 6),
         "device": device.type,
+        "selection": {
+            "epochs_run": selection.epochs_run,
+            "best_epoch": selection.best_epoch,
+            "metrics": _prefixed("", selection_metrics),
+            "counts": data.stats,
+        },
+        "refit": {"epochs": refit.epochs_run, "train_seconds": round(refit.train_seconds, 3)},
     }
     artifacts = build_artifacts(
         tenant_id=args.tenant_id,
         version=args.version,
         config=config,
-        data=data,
-        tables=tables,
-        val_metrics=val,
-        popularity_metrics=baseline,
+        data=full,
+        tables=model.export_tables(),
+        val_metrics=report.candidate,
+        popularity_metrics=report.popularity,
         training=training,
+        gate=report.document,
     )
     key_prefix = artifacts_prefix(args.tenant_id, args.version)
     publish_artifacts(store, args.artifacts_bucket, key_prefix, artifacts)
     final_metrics = {
-        "train_loss": round(result.final_loss, 6),
-        **_val_metrics(val),
-        **{f"popularity_{name}": round(value, 6) for name, value in baseline.items()},
+        "train_loss": round(refit.final_loss, 6),
+        **_val_metrics(selection_metrics),
+        **_prefixed("gate_", report.candidate),
+        **_prefixed("popularity_", report.popularity),
+        **(_prefixed("active_", report.active) if report.active is not None else {}),
         "training_time_seconds": round(time.perf_counter() - started, 3),
     }
     uri = f"s3://{args.artifacts_bucket}/{key_prefix}"
-    jobs.mark_completed(args.version, uri, final_metrics, result.epochs_run)
+    epochs_run = selection.epochs_run + refit.epochs_run
+    jobs.mark_completed(args.version, uri, final_metrics, epochs_run, decision=report.decision.reason)
     return JobOutcome(
-        version=args.version, artifacts_uri=uri, metrics=final_metrics, epochs_run=result.epochs_run
+        version=args.version,
+        artifacts_uri=uri,
+        metrics=final_metrics,
+        epochs_run=epochs_run,
+        promote=report.decision.promote,
+        decision=report.decision.reason,
     )
