@@ -124,11 +124,12 @@ class Training(Construct):
         self.job_role = iam.Role(
             self,
             "JobRole",
-            description="embedrec training container: read datasets/, write models/, update its job record",
+            description="embedrec training job: read datasets/, read+write models/, update its job record",
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
         )
         grant_objects(self.job_role, storage.data_bucket, ("read",), (names.DATASETS_PREFIX,))
-        grant_objects(self.job_role, storage.artifacts_bucket, ("write",), (names.MODELS_PREFIX,))
+        # read: the promotion gate scores the active model from its own artifacts
+        grant_objects(self.job_role, storage.artifacts_bucket, ("read", "write"), (names.MODELS_PREFIX,))
         jobs_table = storage.table(resources.TRAINING_JOBS)
         self.job_role.add_to_policy(
             iam.PolicyStatement(

@@ -86,7 +86,9 @@ def handle_prepare_dataset(event: State, context: LambdaContext) -> State:  # no
 @logger.inject_lambda_context
 def handle_submit_training(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """SubmitTraining."""
-    return steps.submit_training(pipeline_context(), event)
+    return steps.submit_training(
+        pipeline_context(), event, default_floor=get_pipeline_settings().default_quality_floor
+    )
 
 
 @logger.inject_lambda_context
@@ -99,9 +101,7 @@ def handle_check_training(event: State, context: LambdaContext) -> State:  # noq
 @metrics.log_metrics
 def handle_evaluate_candidate(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """EvaluateCandidate."""
-    result = steps.evaluate_candidate(
-        pipeline_context(), event, now=_now(), default_floor=get_pipeline_settings().default_quality_floor
-    )
+    result = steps.evaluate_candidate(pipeline_context(), event, now=_now())
     metrics.add_metric(name="CandidateNDCG10", unit=MetricUnit.NoUnit, value=result["candidate_ndcg_10"])
     job = pipeline_context().jobs.get(event["tenant_id"], event["job_id"])
     seconds = job.get("metrics", {}).get("training_time_seconds")
