@@ -52,6 +52,8 @@ class TrainingConfigIn(DatasetOptions):
     reg_weight: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     num_negatives: Annotated[int, Field(ge=0, le=4096)] | None = None
     patience: Annotated[int, Field(ge=0, le=1000)] | None = None
+    #: Newest share of the window's interactions that judges the candidate against the active model.
+    gate_fraction: Annotated[float, Field(ge=0.05, le=0.4)] | None = None
 
     def as_overrides(self) -> dict[str, int | float]:
         """Only the trainer's fields the caller set (the trainer's defaults fill the rest)."""
