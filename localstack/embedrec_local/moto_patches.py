@@ -26,6 +26,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.batch.models import Job
 from moto.batch.utils import JobStatus
 
+from embedrec_local.moto_locks import serialise_dynamodb_writes
 from embedrec_local.runner import LambdaRunner
 
 log = logging.getLogger("embedrec.local.moto")
@@ -95,10 +96,11 @@ def _run_locally(self: Job) -> None:
 
 
 def install() -> None:
-    """Apply both patches (idempotent)."""
+    """Apply both patches (idempotent), and make moto's conditional writes atomic (``moto_locks``)."""
     global _installed
     if _installed:
         return
+    serialise_dynamodb_writes()
     LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign]
     Job.run = _run_locally  # type: ignore[method-assign]
     _installed = True
