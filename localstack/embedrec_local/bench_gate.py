@@ -3,10 +3,12 @@
 Generates the sample (default 100,000 interactions of 10,000 shoppers over 90 days), then runs the real
 training job (``training_jobs.train``) against S3 and DynamoDB emulated in-process by moto:
 
-1. ``active``: trained on the older ``--active-share`` of the history (no model serves yet);
-2. ``candidate``: trained on the whole history, naming ``active`` as the model to beat;
-3. ``untrained``: the same, with a configuration that cannot learn (one epoch, a learning rate of 1e-7,
-   no propagation): the gate must refuse it.
+1. ``lightgcn_v1``: LightGCN trained on the older ``--active-share`` of the history (no model serves
+   yet); it becomes the active model;
+2. ``auto_v2``: the default ``model_type`` (``auto``: the candidates that fit the tenant, EASE and ALS
+   here) on the whole history, naming ``lightgcn_v1`` as the model to beat;
+3. ``lightgcn_v3``: the whole history with a configuration that cannot learn (one epoch, a learning
+   rate of 1e-7, no propagation): the gate must refuse it.
 
 For each job it prints the gate's NDCG@10 / recall@10 of the candidate, the active model and popularity,
 all measured on the same judged holdout in the same job, the verdict and the job's wall time. The work
@@ -129,8 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }.items():
         os.environ[key] = value
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    config = {"epochs": args.epochs, "patience": 0}
-    untrained = {"epochs": 1, "learning_rate": 1e-7, "num_layers": 0}
+    lightgcn = {"model_type": "lightgcn", "epochs": args.epochs, "patience": 0}
+    untrained = {"model_type": "lightgcn", "epochs": 1, "learning_rate": 1e-7, "num_layers": 0}
     with tempfile.TemporaryDirectory() as directory, mock_aws():
         events, items = _sample(Path(directory), args.interactions, args.users, args.items)
         s3 = boto3.client("s3", region_name=REGION)
@@ -151,15 +153,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(  # noqa: T201
             f"sample: {events.num_rows} interactions, {args.users} users, {args.items} items; "
-            f"lightgcn, {args.epochs} selection epochs; cpu cores {os.cpu_count()}"
+            f"LightGCN {args.epochs} selection epochs; cpu cores {os.cpu_count()}"
         )
         older = _older(events, args.active_share)
-        manifest, seconds = _run_job(s3, table, "active", older, items, config, None)
-        _report(f"active (older {args.active_share:.0%} of the history, no model yet)", manifest, seconds)
-        manifest, seconds = _run_job(s3, table, "candidate", events, items, config, "active")
-        _report("candidate (whole history vs active)", manifest, seconds)
-        manifest, seconds = _run_job(s3, table, "untrained", events, items, untrained, "active")
-        _report("untrained (whole history vs active)", manifest, seconds)
+        manifest, seconds = _run_job(s3, table, "lightgcn_v1", older, items, lightgcn, None)
+        _report(f"lightgcn_v1 (older {args.active_share:.0%} of the history, no model yet)", manifest, seconds)
+        manifest, seconds = _run_job(s3, table, "auto_v2", events, items, {}, "lightgcn_v1")
+        chosen = manifest["training"]["selection"]["chosen"]
+        _report(f"auto_v2 (whole history, chose {chosen['model_type']}) vs lightgcn_v1", manifest, seconds)
+        manifest, seconds = _run_job(s3, table, "lightgcn_v3", events, items, untrained, "lightgcn_v1")
+        _report("lightgcn_v3 (whole history, untrained) vs lightgcn_v1", manifest, seconds)
     return 0
 
 

@@ -15,9 +15,9 @@ from tests.unit.training.factories import make_interactions, make_items
 from training_jobs.gate import iso_ms, millis, trained_until_ms
 from training_jobs.train import handle_training_job
 
-GOOD = {**FAST, "epochs": 6}
+GOOD = {**FAST, "model_type": "lightgcn", "epochs": 6}
 #: An untrained model (no propagation, a learning rate too small to move the random start): ranks at random.
-UNTRAINED = {**FAST, "epochs": 1, "num_layers": 0, "learning_rate": 1e-7}
+UNTRAINED = {**GOOD, "epochs": 1, "num_layers": 0, "learning_rate": 1e-7}
 
 
 def _shop() -> tuple[pa.Table, pa.Table]:
@@ -89,7 +89,8 @@ def test_candidate_and_active_are_judged_on_one_holdout_and_the_refit_has_the_ne
     with np.load(io.BytesIO(stack.read(f"models/{TENANT}/lightgcn_v2/lookup.npz"))) as lookup:
         assert "newcomer" in lookup["user_ids"].tolist()
     selection = manifest["training"]["selection"]
-    assert manifest["training"]["refit"]["epochs"] == selection["best_epoch"]
+    assert selection["chosen"]["model_type"] == "lightgcn"
+    assert manifest["training"]["refit"]["epochs"] == selection["chosen"]["params"]["epochs"]
     assert selection["counts"]["interactions_used"] < interactions.num_rows
 
 
@@ -158,3 +159,20 @@ def test_an_unreadable_active_model_is_reported_and_not_compared(stack: Stack) -
         gate["candidate"]["metrics"]["ndcg_10"] > gate["popularity"]["metrics"]["ndcg_10"]
     )
 
+
+
+def test_auto_judges_the_chosen_candidate_and_refits_that_spec(stack: Stack) -> None:  # noqa: F811
+    # Given an active LightGCN, and a job that may choose among the candidates (EASE, ALS, LightGCN)
+    interactions, items = _shop()
+    _train(stack, "lgcn", _older(interactions, 0.7), items, GOOD, "lightgcn_v1")
+
+    auto = {**FAST, "model_type": "auto"}
+    manifest = _train(stack, "auto", interactions, items, auto, "auto_v2", active="lightgcn_v1")
+
+    # Then the gate judged the chosen spec against the active LightGCN, and that spec was refit
+    chosen = manifest["training"]["selection"]["chosen"]
+    assert manifest["model_type"] == chosen["model_type"]
+    assert len(manifest["training"]["selection"]["candidates"]) > 1
+    assert manifest["gate"]["active"]["version"] == "lightgcn_v1"
+    assert manifest["gate"]["candidate"]["metrics"]["ndcg_10"] > 0
+    assert manifest["counts"]["interactions_used"] == interactions.num_rows
