@@ -157,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         older = _older(events, args.active_share)
         manifest, seconds = _run_job(s3, table, "lightgcn_v1", older, items, lightgcn, None)
-        _report(f"lightgcn_v1 (older {args.active_share:.0%} of the history, no model yet)", manifest, seconds)
+        label = f"lightgcn_v1 (older {args.active_share:.0%} of the history, no model yet)"
+        _report(label, manifest, seconds)
         manifest, seconds = _run_job(s3, table, "auto_v2", events, items, {}, "lightgcn_v1")
         chosen = manifest["training"]["selection"]["chosen"]
         _report(f"auto_v2 (whole history, chose {chosen['model_type']}) vs lightgcn_v1", manifest, seconds)
