@@ -125,11 +125,13 @@ def run_training_job(
     data = prepare_data(split.training, items, config)
     logger.info("selection data prepared: %s", data.stats)
     latest: dict[str, float] = {}
+    counters = {"epoch": 0, "total": config.epochs}
 
     def report_selection(epoch: EpochReport) -> None:
         if epoch.metrics:
             latest.clear()
             latest.update(_val_metrics(epoch.metrics))
+        counters.update(epoch=epoch.epoch, total=epoch.total_epochs)
         progress = min(SELECTION_PROGRESS, int(SELECTION_PROGRESS * epoch.epoch / epoch.total_epochs))
         metrics = {"train_loss": round(epoch.train_loss, 6), **latest}
         jobs.record_epoch(epoch.epoch, epoch.total_epochs, progress, metrics)
@@ -164,9 +166,17 @@ def run_training_job(
     del candidate_tables
 
     def report_refit(epoch: EpochReport) -> None:
+        # The epoch counters stay the selection run's (what the status shows as training); the refit
+        # moves the progress from SELECTION_PROGRESS to 99 and reports its own epoch in the metrics.
         share = (99 - SELECTION_PROGRESS) * epoch.epoch / epoch.total_epochs
-        metrics = {"train_loss": round(epoch.train_loss, 6), **latest}
-        jobs.record_epoch(epoch.epoch, epoch.total_epochs, int(SELECTION_PROGRESS + share), metrics)
+        metrics = {
+            "train_loss": round(epoch.train_loss, 6),
+            **latest,
+            "refit_epoch": epoch.epoch,
+            "refit_epochs": epoch.total_epochs,
+        }
+        progress = int(SELECTION_PROGRESS + share)
+        jobs.record_epoch(counters["epoch"], counters["total"], progress, metrics)
 
     fitted = refit(selection, full.train, config, full.catalogue, device, on_epoch=report_refit)
     selection_epochs = int(selection_training.get("epochs_run", 0))
@@ -205,7 +215,7 @@ def run_training_job(
     if "final_train_loss" in fitted.training:
         final_metrics["train_loss"] = fitted.training["final_train_loss"]
     uri = f"s3://{args.artifacts_bucket}/{key_prefix}"
-    epochs_run = max(1, selection_epochs + refit_epochs)
+    epochs_run = max(1, counters["epoch"] or selection_epochs)  # the status's epoch counter (see above)
     jobs.mark_completed(args.version, uri, final_metrics, epochs_run, decision=report.decision.reason)
     return JobOutcome(
         version=args.version,

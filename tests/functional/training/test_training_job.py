@@ -142,13 +142,15 @@ def test_job_publishes_artifacts_and_reports_progress(
     selection, refit = progress[:4], progress[4:]
     assert [p["current_epoch"] for p in selection] == [1, 2, 3, 4]
     assert [p["progress"] for p in selection] == [20, 40, 60, 80]
-    assert refit and [p["current_epoch"] for p in refit] == list(range(1, len(refit) + 1))
+    assert refit and [p["metrics"]["refit_epoch"] for p in refit] == list(range(1, len(refit) + 1))
+    assert all((p["current_epoch"], p["total_epochs"]) == (4, 4) for p in refit)  # the selection's count
     assert refit[-1]["progress"] == 99 and all(80 <= p["progress"] <= 99 for p in refit)
     assert all(p["status"] == "running" and "train_loss" in p["metrics"] for p in progress)
     assert "val_ndcg_10" in progress[-1]["metrics"]
     record = stack.record(job_id)
     prefix = f"models/{TENANT}/{version}/"
     assert record["status"] == "completed" and record["progress"] == 100
+    assert (record["current_epoch"], record["total_epochs"]) == (4, 4)
     assert record["model_version"] == version
     assert record["artifacts_prefix"] == f"s3://{ARTIFACTS_BUCKET}/{prefix}"
     assert {
