@@ -20,6 +20,7 @@ from embedrec_local.runner import LambdaRunner
 from functions.common.errors import DatasetError, TrainingFailedError
 from functions.common.settings import get_pipeline_settings
 from functions.pipeline import steps
+from functions.pipeline.control import list_models
 from functions.pipeline.handlers import pipeline_context
 from tests.functional.conftest import Shop
 
@@ -278,6 +279,8 @@ def test_evaluation_follows_the_jobs_gate(shop: Shop, ctx: steps.PipelineContext
     record = ctx.registry.get_version(shop.tenant_id, "lightgcn_v2")
     assert record["gate"]["candidate"] == 0.25 and record["gate"]["active_version"] == "lightgcn_v1"
     assert record["gate"]["popularity"] == 0.05 and record["gate"]["promote"] is False
+    listed = {m["version"]: m for m in list_models(ctx.registry, shop.tenant_id)["models"]}
+    assert listed["lightgcn_v2"]["gate"] == record["gate"]  # GET /api/v1/models shows the gate
     job = ctx.jobs.get(shop.tenant_id, str(better["job_id"]))
     assert job["deployed"] is True and "decision" in job
 
