@@ -45,6 +45,7 @@ class StepAccess:
     artifacts: tuple[tuple[tuple[ObjectAccess, ...], tuple[str, ...]], ...] = ()
     submit_jobs: bool = False
     describe_jobs: bool = False
+    cancel_jobs: bool = False
 
 
 _MODELS = (names.MODELS_PREFIX,)
@@ -72,6 +73,8 @@ STEP_ACCESS: dict[str, StepAccess] = {
         tables_write=_JOBS_AND_REGISTRY, artifacts=((("read", "write"), _MODELS),)
     ),
     "record-failure": StepAccess(),
+    # A job stuck waiting for GPU capacity is cancelled (CancelJob) or, if it started meanwhile, terminated.
+    "cancel-training": StepAccess(tables_write=(), cancel_jobs=True),
 }
 
 
@@ -223,6 +226,26 @@ class Pipeline(Construct):
                     actions=["batch:SubmitJob"],
                     resources=[training.job_queue.job_queue_arn, training.job_definition.job_definition_arn],
                 )
+            )
+        if access.cancel_jobs:
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["batch:CancelJob", "batch:TerminateJob"],
+                    resources=[
+                        Stack.of(self).format_arn(
+                            service="batch",
+                            resource="job",
+                            resource_name="*",
+                            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                        )
+                    ],
+                )
+            )
+            acknowledge_wildcard(
+                function,
+                nag_arn_pattern("batch", "job/*"),
+                "Batch job ids are assigned at submission (run time); the wildcard is confined to jobs of "
+                "this account and region, and only cancels or terminates them.",
             )
         if access.describe_jobs:
             function.add_to_role_policy(iam.PolicyStatement(actions=["batch:DescribeJobs"], resources=["*"]))

@@ -59,6 +59,9 @@ PIPELINE_STEPS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "record-failure", f"{_STEPS}.handle_record_failure", "data", 512, 60, "RecordFailureFunctionArn"
     ),
+    FunctionSpec(
+        "cancel-training", f"{_STEPS}.handle_cancel_training", "data", 512, 60, "CancelTrainingFunctionArn"
+    ),
 )
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (API, SERVING, INGEST, *PIPELINE_STEPS)

@@ -86,6 +86,9 @@ class PipelineSettings(StorageSettings):
     validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.2
     default_quality_floor: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     training_poll_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+    # How long a Batch job may wait for capacity (SUBMITTED/PENDING/RUNNABLE) before the workflow
+    # cancels it and records the failure (no GPU quota, a disabled queue); counted in polls.
+    training_max_queued_seconds: Annotated[int, Field(ge=1, le=86_400)] = 7200
 
 
 @lru_cache(maxsize=1)

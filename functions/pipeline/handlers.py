@@ -6,6 +6,7 @@ the task's ``ResultPath``. Errors propagate by class name, which the ASL's Retry
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -91,8 +92,24 @@ def handle_submit_training(event: State, context: LambdaContext) -> State:  # no
 
 @logger.inject_lambda_context
 def handle_check_training(event: State, context: LambdaContext) -> State:  # noqa: ARG001
-    """CheckTraining."""
-    return steps.check_training(pipeline_context(), event)
+    """CheckTraining: RUNNING / SUCCEEDED / FAILED, or STUCK after too long without capacity."""
+    settings = get_pipeline_settings()
+    poll_seconds = max(1, int(event.get("poll_seconds") or settings.training_poll_seconds))
+    return steps.check_training(
+        pipeline_context(),
+        event,
+        max_queued_polls=math.ceil(settings.training_max_queued_seconds / poll_seconds),
+    )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handle_cancel_training(event: State, context: LambdaContext) -> State:  # noqa: ARG001
+    """CancelTraining: cancel a job stuck waiting for capacity; RecordFailure follows."""
+    error = steps.cancel_training(pipeline_context(), event)
+    logger.warning("training job cancelled", extra={"tenant_id": event.get("tenant_id"), "error": error})
+    metrics.add_metric(name="TrainingJobsCancelled", unit=MetricUnit.Count, value=1)
+    return error
 
 
 @logger.inject_lambda_context
