@@ -52,6 +52,7 @@ def build_app(
         retain_data=_flag(ctx(names.CTX_RETAIN_DATA), default=True),
         alarm_email=ctx(names.CTX_ALARM_EMAIL) or None,
         training_max_vcpus=int(ctx(names.CTX_TRAINING_MAX_VCPUS) or names.TRAINING_DEFAULT_MAX_VCPUS),
+        training_window=str(ctx(names.CTX_TRAINING_WINDOW) or names.DEFAULT_TRAINING_WINDOW),
     )
     apply_checks(app, stack)
     return app, stack

@@ -26,6 +26,7 @@ CTX_TRAINING_IMAGE_TAG: Final = "embedrec:trainingImageTag"
 CTX_RETAIN_DATA: Final = "embedrec:retainData"
 CTX_ALARM_EMAIL: Final = "embedrec:alarmEmail"
 CTX_TRAINING_MAX_VCPUS: Final = "embedrec:trainingMaxVcpus"
+CTX_TRAINING_WINDOW: Final = "embedrec:trainingWindow"
 
 # Powertools (functions/common/observability.py reads these).
 METRICS_NAMESPACE: Final = "embedrec"
@@ -41,6 +42,10 @@ def service_name(function_name: str) -> str:
 SCHEDULE_GROUP: Final = "embedrec-training"
 ENV_SCHEDULE_GROUP: Final = "EMBEDREC_SCHEDULE_GROUP"
 ENV_SCHEDULER_ROLE_ARN: Final = "EMBEDREC_SCHEDULER_ROLE_ARN"
+ENV_TRAINING_WINDOW: Final = "EMBEDREC_TRAINING_WINDOW"
+# Tenants' schedules are spread over this daily UTC window; the sweep repairs them every hour.
+DEFAULT_TRAINING_WINDOW: Final = "01:00-05:00"
+RECONCILE_SCHEDULES_EVERY_MINUTES: Final = 60
 ENV_STATE_MACHINE_ARN: Final = "EMBEDREC_STATE_MACHINE_ARN"
 ENV_TRAINING_JOB_QUEUE: Final = "EMBEDREC_TRAINING_JOB_QUEUE"
 ENV_TRAINING_JOB_DEFINITION: Final = "EMBEDREC_TRAINING_JOB_DEFINITION"

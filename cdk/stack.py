@@ -32,6 +32,7 @@ class EmbedrecStack(Stack):
         retain_data: bool = True,
         alarm_email: str | None = None,
         training_max_vcpus: int = names.TRAINING_DEFAULT_MAX_VCPUS,
+        training_window: str = names.DEFAULT_TRAINING_WINDOW,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -43,7 +44,12 @@ class EmbedrecStack(Stack):
             self, "Training", storage=self.storage, image_source=image_source, max_vcpus=training_max_vcpus
         )
         self.pipeline = Pipeline(
-            self, "Pipeline", runtime=self.runtime, storage=self.storage, training=self.training
+            self,
+            "Pipeline",
+            runtime=self.runtime,
+            storage=self.storage,
+            training=self.training,
+            training_window=training_window,
         )
         self.api = Api(self, "Api", runtime=self.runtime, storage=self.storage, pipeline=self.pipeline)
         self.ingestion = Ingestion(

@@ -124,7 +124,10 @@ def training_schedules() -> TrainingSchedules | None:
     """Per-tenant retraining schedules, or None where scheduling is not deployed."""
     settings = get_api_settings()
     return configured_schedules(
-        settings.schedule_group, settings.scheduler_role_arn, settings.state_machine_arn
+        settings.schedule_group,
+        settings.scheduler_role_arn,
+        settings.state_machine_arn,
+        settings.training_window,
     )
 
 

@@ -64,6 +64,11 @@ PIPELINE_STEPS: tuple[FunctionSpec, ...] = (
     ),
 )
 
-FUNCTIONS: tuple[FunctionSpec, ...] = (API, SERVING, INGEST, *PIPELINE_STEPS)
+# Not a workflow step: the hourly sweep of tenants' retraining schedules (an EventBridge rule invokes it).
+RECONCILE_SCHEDULES = FunctionSpec(
+    "reconcile-schedules", f"{_STEPS}.handle_reconcile_schedules", "data", memory_mb=512, timeout_s=300
+)
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (API, SERVING, INGEST, *PIPELINE_STEPS, RECONCILE_SCHEDULES)
 
 TRAINING_WORKFLOW_ASL = "functions/pipeline/training_workflow.asl.json"

@@ -16,10 +16,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.analytics import metric_names as names
 from functions.common import aws
 from functions.common.observability import MetricUnit, logger, metrics
-from functions.common.settings import get_pipeline_settings
+from functions.common.settings import get_pipeline_settings, get_schedule_settings
 from functions.pipeline import steps
 from functions.pipeline.config import DatasetOptions
 from functions.pipeline.control import open_job
+from functions.pipeline.schedule import TrainingSchedules, TrainingWindow, reconcile_all
 from functions.repositories.data_store import DataStore
 from functions.repositories.model_registry import ModelRegistry
 from functions.repositories.tenants import TenantRepository
@@ -157,4 +158,24 @@ def handle_record_failure(event: State, context: LambdaContext) -> State:  # noq
         "training workflow failed", extra={"tenant_id": event.get("tenant_id"), "error": result["error"]}
     )
     metrics.add_metric(name="TrainingFailures", unit=MetricUnit.Count, value=1)
+    return result
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handle_reconcile_schedules(event: State, context: LambdaContext) -> State:  # noqa: ARG001
+    """The hourly sweep: every tenant's retraining schedule made what it should be, orphans deleted."""
+    settings = get_schedule_settings()
+    schedules = TrainingSchedules(
+        aws.scheduler_client(),
+        settings.schedule_group,
+        settings.scheduler_role_arn,
+        settings.state_machine_arn,
+        TrainingWindow.parse(settings.training_window),
+    )
+    tenants = TenantRepository(aws.dynamodb_resource().Table(settings.tenants_table))
+    result = reconcile_all(tenants, schedules).as_dict()
+    logger.info("training schedules reconciled", extra={"schedules": result})
+    for name, value in result.items():
+        metrics.add_metric(name=f"Schedules{name.capitalize()}", unit=MetricUnit.Count, value=value)
     return result

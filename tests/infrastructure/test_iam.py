@@ -103,10 +103,10 @@ def test_ingest_touches_no_artifacts_and_only_its_tables(synth: Synth) -> None:
     }
 
 
-def test_ingest_may_only_read_and_enable_schedules(synth: Synth) -> None:
+def test_ingest_may_only_reconcile_schedules_never_delete_them(synth: Synth) -> None:
     allowed = _function_grants(synth, deployment.INGEST)
     actions = {action for action, _ in allowed if action.startswith("scheduler:")}
-    assert actions == {"scheduler:GetSchedule", "scheduler:UpdateSchedule"}
+    assert actions == {"scheduler:GetSchedule", "scheduler:CreateSchedule", "scheduler:UpdateSchedule"}
     passed = {resource for action, resource in allowed if action == "iam:PassRole"}
     assert passed == {_arn(synth, synth.stack.pipeline.scheduler_role)}
 

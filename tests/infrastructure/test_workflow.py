@@ -158,3 +158,29 @@ def test_the_cancel_function_may_only_cancel_and_terminate_batch_jobs(synth: Syn
     batch = {pair for pair in batch if pair[0].startswith("batch:")}
     assert {action for action, _ in batch} == {"batch:CancelJob", "batch:TerminateJob"}
     assert all(resource.endswith(":job/*") for _, resource in batch)
+
+
+def test_schedules_are_swept_every_hour_by_the_reconcile_function(synth: Synth) -> None:
+    from tests.infrastructure.helpers import grants, role_of_function, statements_of_role
+
+    function = function_logical_id(synth, deployment.RECONCILE_SCHEDULES.handler)
+    rules = [
+        rule["Properties"]
+        for rule in synth.of_type("AWS::Events::Rule").values()
+        if any(render(target["Arn"]) == f"<{function}.Arn>" for target in rule["Properties"]["Targets"])
+    ]
+    assert [rule["ScheduleExpression"] for rule in rules] == ["rate(1 hour)"]
+    actions = {action for action, _ in grants(statements_of_role(synth, role_of_function(synth, function)))}
+    assert {a for a in actions if a.startswith("scheduler:")} == {
+        "scheduler:GetSchedule",
+        "scheduler:CreateSchedule",
+        "scheduler:UpdateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:ListSchedules",
+    }
+
+
+def test_every_function_that_reconciles_schedules_knows_the_training_window(synth: Synth) -> None:
+    for spec in (deployment.API, deployment.INGEST, deployment.RECONCILE_SCHEDULES):
+        environment = synth.resources[function_logical_id(synth, spec.handler)]["Properties"]["Environment"]
+        assert environment["Variables"][names.ENV_TRAINING_WINDOW] == names.DEFAULT_TRAINING_WINDOW, spec.name
