@@ -27,6 +27,7 @@ CTX_RETAIN_DATA: Final = "embedrec:retainData"
 CTX_ALARM_EMAIL: Final = "embedrec:alarmEmail"
 CTX_TRAINING_MAX_VCPUS: Final = "embedrec:trainingMaxVcpus"
 CTX_TRAINING_WINDOW: Final = "embedrec:trainingWindow"
+CTX_TENANTS_BY_PLAN: Final = "embedrec:tenantsByPlan"
 
 # Powertools (functions/common/observability.py reads these).
 METRICS_NAMESPACE: Final = "embedrec"
@@ -89,9 +90,7 @@ INCOMING_EXPIRY_DAYS: Final = 30
 DATASETS_EXPIRY_DAYS: Final = 30
 NONCURRENT_VERSION_EXPIRY_DAYS: Final = 90
 
-# API defaults (per-key quotas arrive with issue 8).
-API_THROTTLE_RATE: Final = 200
-API_THROTTLE_BURST: Final = 400
+# API. The stage's throttling is sized from functions/common/plans.py and context embedrec:tenantsByPlan.
 DOCS_ROUTES: Final = ("/docs", "/openapi.json")
 API_PROXY_ROUTE: Final = "/api/{proxy+}"
 

@@ -46,9 +46,12 @@ def _table_arn(synth: Synth, spec: resources.TableSpec) -> str:
     return _arn(synth, synth.stack.storage.table(spec))
 
 
-def test_serving_writes_only_the_analytics_table(synth: Synth) -> None:
+def test_serving_writes_only_analytics_and_the_quota_buckets(synth: Synth) -> None:
     allowed = _function_grants(synth, deployment.SERVING)
-    assert _tables_written(allowed) == {_table_arn(synth, resources.ANALYTICS)}
+    assert _tables_written(allowed) == {
+        _table_arn(synth, resources.ANALYTICS),
+        _table_arn(synth, resources.EVENT_IDS),  # quota#{tenant}: the shared request budgets
+    }
 
 
 def test_serving_reads_only_catalog_from_the_data_bucket_and_writes_no_object(synth: Synth) -> None:
