@@ -132,12 +132,26 @@ def handle_evaluate_candidate(event: State, context: LambdaContext) -> State:  #
 @metrics.log_metrics
 def handle_promote_model(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """PromoteModel."""
-    result = steps.promote_model(pipeline_context(), event, now=_now())
-    metrics.add_metric(
-        name="ModelNDCG10", unit=MetricUnit.NoUnit, value=event["evaluation"]["candidate_ndcg_10"]
-    )
+    ctx = pipeline_context()
+    result = steps.promote_model(ctx, event, now=_now())
+    candidate = float(event["evaluation"]["candidate_ndcg_10"])
+    metrics.add_metric(name=names.MODEL_NDCG10, unit=MetricUnit.NoUnit, value=candidate)
     metrics.add_metric(name="ModelsPromoted", unit=MetricUnit.Count, value=1)
+    lift = lift_over_popularity(
+        candidate, ctx.registry.get_version(event["tenant_id"], event["dataset"]["version"])
+    )
+    if lift is not None:
+        metrics.add_metric(name=names.MODEL_LIFT, unit=MetricUnit.NoUnit, value=lift)
     return result
+
+
+def lift_over_popularity(candidate_ndcg: float, version: dict[str, Any]) -> float | None:
+    """The model's NDCG@10 over the popularity baseline's on the same validation split.
+
+    None when the baseline scored 0 (no lift can be stated; the absolute NDCG is still emitted).
+    """
+    baseline = float((version.get("baseline_metrics") or {}).get("ndcg_10", 0.0))
+    return round(candidate_ndcg / baseline, 4) if baseline > 0 else None
 
 
 @logger.inject_lambda_context
