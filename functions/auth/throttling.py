@@ -10,7 +10,8 @@ Two limits, both answered with ``TooManyRequestsError`` (429 + ``Retry-After``):
   write, and spends it locally for up to ``LEASE_SECONDS``; so N containers share one budget and a warm
   container writes about ten times a second at its tenant's full rate, not once per request. (Tokens
   of a lease that expires unspent are lost: at most one lease per container per second.) Without a
-  store (unit tests, load benchmarks) the bucket is the container's own. API Gateway's stage throttle is
+  store (unit tests, load benchmarks), or while the store is unavailable (no request is refused for
+  that), the bucket is the container's own. API Gateway's stage throttle is
   the cluster-wide ceiling, sized from the same plan table (``plans.stage_limit``, ``cdk/constructs/api.py``).
   All credentials of a tenant (logins and API keys) draw on one bucket: a new key adds no budget.
 * **Login lockout** — after ``max_failures`` attempts for one e-mail within ``window``, every further
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import ClientError
 
-from functions.common.errors import TooManyRequestsError
+from functions.common.errors import ServiceUnavailableError, TooManyRequestsError
 from functions.common.models import Plan
 from functions.common.plans import PLAN_RATES, RateLimit
 from functions.common.plans import stage_limit as plan_stage_limit
@@ -189,7 +190,12 @@ class RequestQuotas:
         if not blocking:
             return False
         want = max(1, math.ceil(limit.rate_per_s * LEASE_SHARE_S))
-        granted, wait_s = self.store().lease(tenant_id, limit, want, now)
+        try:
+            granted, wait_s = self.store().lease(tenant_id, limit, want, now)
+        except ServiceUnavailableError:
+            # The shared store is down: hold the limit per container rather than refuse every request.
+            self._take_local(tenant_id, limit, plan, now)
+            return True
         if granted == 0:
             raise _refused(plan, limit, wait_s)
         with self._lock:

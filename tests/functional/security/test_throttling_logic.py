@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from functions.auth.throttling import PLAN_LIMITS, RateLimit, RequestQuotas, TokenBucket, stage_limit
-from functions.common.errors import TooManyRequestsError
+from functions.common.errors import ServiceUnavailableError, TooManyRequestsError
 from functions.common.models import Plan
 
 
@@ -56,3 +56,21 @@ def test_stage_limit_sums_the_expected_tenants_plans_within_the_account_limit() 
 def test_the_walkthrough_shop_fits_its_plan() -> None:
     # The walkthrough's pro shop peaks at 450 requests a second.
     assert PLAN_LIMITS[Plan.PRO].rate_per_s >= 450
+
+
+class _StoreDown:
+    """A quota store whose DynamoDB is unavailable (a fault, not the code under test)."""
+
+    def lease(self, tenant_id: str, limit: RateLimit, want: int, now: float) -> tuple[int, float]:
+        raise ServiceUnavailableError("the quota store is unavailable, please retry")
+
+
+def test_an_unavailable_quota_store_falls_back_to_the_containers_own_bucket() -> None:
+    quotas = RequestQuotas(clock=lambda: 0.0, store=_StoreDown)
+    free = PLAN_LIMITS[Plan.FREE]
+
+    for _ in range(free.burst):  # served, not 503: an outage of the store does not stop the API
+        assert quotas.take("tenant_a", Plan.FREE)
+    with pytest.raises(TooManyRequestsError):  # and the limit still holds, per container
+        quotas.take("tenant_a", Plan.FREE)
+    assert not RequestQuotas(clock=lambda: 0.0, store=_StoreDown).take("t", Plan.FREE, blocking=False)
