@@ -56,7 +56,7 @@ class RunningStack:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[RunningStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """A running stack: the one named by the environment, or a fresh embedded one."""
     if os.environ.get("EMBEDREC_API_URL"):
         yield RunningStack(os.environ["EMBEDREC_API_URL"], os.environ["EMBEDREC_ADMIN_KEY"])
@@ -66,7 +66,9 @@ def stack() -> Iterator[RunningStack]:
     runtime = test_runtime()
     if runtime == "lambda":  # the code asset from the sources under test (layers: `make layers`)
         subprocess.run([sys.executable, "-m", "layers.build", "--layer", "code"], cwd=ROOT, check=True)
-    process = spawn_local_stack(port, admin_key, moto_port=moto_port, runtime=runtime)
+    log_path = tmp_path_factory.mktemp("stack") / "stack.log"  # the functions' logs, to read on failure
+    log = log_path.open("w")
+    process = spawn_local_stack(port, admin_key, moto_port=moto_port, runtime=runtime, stdout=log)
     client = EmbedrecClient(f"http://127.0.0.1:{port}")
     try:
         # The first lambda session may synthesise the template (about a minute on a loaded machine).
@@ -76,6 +78,7 @@ def stack() -> Iterator[RunningStack]:
         client.close()
         process.terminate()
         process.wait(timeout=15)
+        log.close()
 
 
 @pytest.fixture

@@ -30,7 +30,9 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap.py")
 _HEADER = struct.Struct(">I")
 _WATCH_INTERVAL_S = 0.02
-_INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit (on-demand)
+# Lambda's on-demand init phase has 10 s; one that takes longer is run again within the invocation,
+# under the function's timeout: 10 s + the timeout in all.
+_INIT_LIMIT_S = 10.0
 _ids = itertools.count(1)
 
 LogSink = Callable[[str], None]
@@ -145,6 +147,10 @@ class Container:
         self._log_thread.start()
 
     @property
+    def _init_timeout_s(self) -> float:
+        return _INIT_LIMIT_S + self.definition.timeout_s
+
+    @property
     def alive(self) -> bool:
         """Whether the process still runs (a killed or crashed container is discarded)."""
         return not self._dead and self.process.poll() is None
@@ -158,7 +164,7 @@ class Container:
 
     def init(self) -> float:
         """Wait for the init phase (import of the handler); returns its duration in ms."""
-        message = self._receive(time.monotonic() + _INIT_TIMEOUT_S, "init")
+        message = self._receive(time.monotonic() + self._init_timeout_s, "init")
         if "init_error" in message:
             self.kill()
             raise InvocationError(message["init_error"])
@@ -210,7 +216,7 @@ class Container:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.kill()
-                timeout = self.definition.timeout_s if phase == "invoke" else _INIT_TIMEOUT_S
+                timeout = self.definition.timeout_s if phase == "invoke" else self._init_timeout_s
                 raise InvocationError(
                     {
                         "errorType": "Sandbox.Timedout",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import time
 import uuid
@@ -30,6 +31,7 @@ from embedrec_local.lambda_runtime.pool import LambdaFleet
 from functions.common import deployment
 from functions.common.routes import SERVING_ROUTES
 
+log = logging.getLogger("embedrec.local.gateway")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -44,6 +46,9 @@ _TEXT_TYPES = re.compile(r"^(text/.*|application/(.+\+)?(json|xml|javascript)|ap
 _DOCS_ROUTES = names.DOCS_ROUTES
 _PROXY_PREFIX = names.API_PROXY_ROUTE.removesuffix("{proxy+}")
 _CONSOLE_PREFIX = "/console"
+#: The local stack's own control routes (no API Gateway route starts so): what the containers did,
+#: and reclaiming every idle container now (what a quiet hour does in AWS).
+CONTROL_PREFIX = "/_local/lambda/"
 
 
 def _route_pattern(path: str) -> re.Pattern[str]:
@@ -183,7 +188,23 @@ class HttpApiGateway:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    def _control(self, method: str, path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        if method == "GET" and path == CONTROL_PREFIX + "stats":
+            document: Any = {name: pool.snapshot() for name, pool in self.fleet.pools.items()}
+        elif method == "POST" and path == CONTROL_PREFIX + "reclaim":
+            document = {"reclaimed": self.fleet.reclaim_all()}
+        else:
+            return _message(404, "Not Found")
+        body = json.dumps(document).encode()
+        return (
+            200,
+            [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            body,
+        )
+
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        if str(scope["path"]).startswith(CONTROL_PREFIX):
+            return await run_sync(self._control, str(scope["method"]), str(scope["path"]))
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -204,7 +225,8 @@ class HttpApiGateway:
             result = await run_sync(self.fleet.invoke, function, event, limiter=self._limiter)
         except RequestTooLargeError:
             return _message(413, "Request Entity Too Large")
-        except InvocationError:
+        except InvocationError as exc:
+            log.warning("%s %s: function %s failed: %s", scope["method"], scope["path"], function, exc)
             return _message(500, "Internal Server Error")
         finally:
             scope.setdefault("state", {})["integration_ms"] = (time.perf_counter() - started) * 1000

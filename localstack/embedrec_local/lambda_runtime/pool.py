@@ -132,6 +132,24 @@ class FunctionPool:
                 self._idle.append(container)
             self._changed.notify_all()
 
+    def snapshot(self) -> dict[str, Any]:
+        """The stats as JSON, with the containers alive now and the function's limits."""
+        with self._changed:
+            stats = self.stats
+            return {
+                "memory_mb": self.definition.memory_mb,
+                "timeout_s": self.definition.timeout_s,
+                "containers": len(self._busy) + sum(1 for c in self._idle if c.alive),
+                "cold_starts": stats.cold_starts,
+                "invocations": stats.invocations,
+                "reclaimed": stats.reclaimed,
+                "failures": stats.failures,
+                "peak_containers": stats.peak_containers,
+                "peak_rss_mb": round(stats.peak_rss_mb, 1),
+                "init_ms": [round(v, 1) for v in stats.init_ms],
+                "duration_ms": [round(v, 2) for v in stats.duration_ms],
+            }
+
     def containers(self) -> int:
         """Containers alive (busy or frozen)."""
         with self._changed:
