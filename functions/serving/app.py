@@ -6,6 +6,7 @@ first request (nothing heavy at import). Errors are mapped by the api function's
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from mangum import Mangum
 from functions.api.errors import install_error_handlers
 from functions.common.observability import metrics
 from functions.common.runtime import freeze_long_lived_objects
+from functions.serving import telemetry
 from functions.serving.dependencies import flush_impressions, impressions_pending
 from functions.serving.routes import health, items, recommendations
 
@@ -39,7 +41,9 @@ class ImpressionsWrittenPerRequest:
             await self.app(scope, receive, send)
         finally:
             if scope["type"] == "http" and impressions_pending():
+                started = time.perf_counter()
                 await run_in_threadpool(flush_impressions)
+                telemetry.impressions_written((time.perf_counter() - started) * 1000)
 
 
 def create_app() -> FastAPI:

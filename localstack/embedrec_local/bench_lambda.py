@@ -67,6 +67,18 @@ def _say(text: str) -> None:
     print(text, flush=True)  # noqa: T201 - a benchmark reports
 
 
+def _emf_values(log: Path, offset: int, name: str) -> list[float]:
+    """The values of metric ``name`` in the EMF lines the containers printed after ``offset``."""
+    values: list[float] = []
+    with log.open(encoding="utf-8", errors="replace") as lines:
+        lines.seek(offset)
+        for line in lines:
+            if line.startswith('{"_aws"') and f'"{name}"' in line:
+                value = json.loads(line).get(name)
+                values.extend(value if isinstance(value, list) else [value])
+    return [float(v) for v in values]
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -214,13 +226,24 @@ def main(argv: list[str] | None = None) -> int:
 
             # Warm: one request at a time on the container the last cold start left
             before = len(bench.stats()["serving"]["duration_ms"])
+            log.flush()
+            time.sleep(1)  # the containers' log lines of the cold starts are in the file
+            offset = Path(log.name).stat().st_size
             client_ms = [bench.recommend(f"user_{(n * 7919) % args.users:05d}") for n in range(args.warm)]
             durations = bench.stats()["serving"]["duration_ms"][before:]
+            time.sleep(1)
+            writes = _emf_values(Path(log.name), offset, "ImpressionsWriteTime")
+            answers = _emf_values(Path(log.name), offset, "RecommendationLatency")
             report["warm_ms"] = {
                 "client_p50": round(_percentile(client_ms, 0.5), 2),
                 "client_p99": round(_percentile(client_ms, 0.99), 2),
                 "invocation_p50": round(_percentile(durations, 0.5), 2),
                 "invocation_p99": round(_percentile(durations, 0.99), 2),
+                # Inside the invocation: building the answer, then writing its impressions
+                "answer_p50": round(_percentile(answers, 0.5), 2),
+                "answer_p99": round(_percentile(answers, 0.99), 2),
+                "impressions_write_p50": round(_percentile(writes, 0.5), 2),
+                "impressions_write_p99": round(_percentile(writes, 0.99), 2),
                 "samples": len(durations),
             }
             memory_gb = bench.stats()["serving"]["memory_mb"] / 1024
