@@ -39,7 +39,7 @@ import httpx
 
 from embedrec_local.client import EmbedrecClient
 from embedrec_local.provision import LocalNames
-from embedrec_local.stack import REGION, free_port, spawn_local_stack
+from embedrec_local.stack import REGION, free_port, spawn_local_stack, stop_local_stack
 from functions.common import resources
 from functions.repositories.model_registry import ModelRegistry
 from functions.serving import synthetic
@@ -289,11 +289,11 @@ def main(argv: list[str] | None = None) -> int:
                 if s["invocations"] or s["cold_starts"]
             }
     finally:
+        _say(json.dumps(report, indent=2))
         bench.client.close()
-        stack.terminate()
-        stack.wait(timeout=30)
+        bench.http.close()
+        stop_local_stack(stack)
         log.close()
-    _say(json.dumps(report, indent=2))
     return 0
 
 

@@ -64,6 +64,13 @@ def _lambda_fleet() -> LambdaFleet | None:
         return _fleet
 
 
+def close_fleet() -> None:
+    """Kill the containers this process started (the moto server is stopping)."""
+    with _fleet_lock:
+        if _fleet is not None:
+            _fleet.close()
+
+
 def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
     """Replacement of ``LambdaFunction._invoke_lambda``: run the handler string here (or in a container)."""
     payload = event if isinstance(event, dict) else json.loads(event or "{}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -242,7 +243,25 @@ def spawn_local_stack(
         command += ["--runtime", runtime]
     return subprocess.Popen(
         command,
+        # Its own process group: ``stop_local_stack`` can end the stack with everything it started
+        # (the moto server, Lambda containers) even if the stack itself does not stop in time.
+        start_new_session=True,
         env={**os.environ, **(env or {}), "EMBEDREC_ADMIN_KEY": admin_key},
         stdout=stdout,
         stderr=subprocess.STDOUT if stdout not in (None, subprocess.DEVNULL) else None,
     )
+
+
+def stop_local_stack(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """Stop a stack started by ``spawn_local_stack``: SIGTERM, then SIGKILL to its whole group."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # what it started and left behind (its own group)
+    except ProcessLookupError:
+        pass
+    process.wait()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pytest
 
 from embedrec_local.client import EmbedrecClient
-from embedrec_local.stack import RUNTIMES, Runtime, free_port, spawn_local_stack
+from embedrec_local.stack import RUNTIMES, Runtime, free_port, spawn_local_stack, stop_local_stack
 from layers.build import ROOT, find_python312
 
 
@@ -76,8 +76,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         yield RunningStack(f"http://127.0.0.1:{port}", admin_key, f"http://127.0.0.1:{moto_port}", runtime)
     finally:
         client.close()
-        process.terminate()
-        process.wait(timeout=15)
+        stop_local_stack(process)
         log.close()
 
 
