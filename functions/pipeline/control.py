@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 # A job holding the tenant's lock longer than this died without releasing it.
-LOCK_MAX_AGE = timedelta(hours=12)
+# At least the workflow's TimeoutSeconds (14 h): a lock is taken over only once its execution has ended.
+LOCK_MAX_AGE = timedelta(hours=14)
 _FALLBACK_MINUTES_PER_EPOCH = 0.25
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
 
 _RUNNING_STATES = {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}
+_QUEUED_STATES = {"SUBMITTED", "PENDING", "RUNNABLE"}  # waiting for capacity: may wait for ever
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,14 @@ def submit_training(ctx: PipelineContext, state: dict[str, Any], *, default_floo
     }
 
 
-def check_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any]:
-    """The Batch job's state, folded to RUNNING / SUCCEEDED / FAILED, with the trainer's reason."""
+def check_training(
+    ctx: PipelineContext, state: dict[str, Any], *, max_queued_polls: int | None = None
+) -> dict[str, Any]:
+    """The Batch job's state, folded to RUNNING / SUCCEEDED / FAILED, with the trainer's reason.
+
+    ``queued_polls`` counts the consecutive polls that found the job still waiting for capacity; at
+    ``max_queued_polls`` the state is STUCK (the workflow cancels the job and records the failure).
+    """
     training = state["training"]
     jobs = ctx.batch.describe_jobs(jobs=[training["batch_job_id"]])["jobs"]
     if not jobs:
@@ -135,13 +142,35 @@ def check_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any
     status = batch_job["status"]
     record = ctx.jobs.get(state["tenant_id"], state["job_id"])
     if status in _RUNNING_STATES:
-        return {**training, "state": "RUNNING", "progress": record.get("progress", 0)}
+        queued = int(training.get("queued_polls", 0)) + 1 if status in _QUEUED_STATES else 0
+        if max_queued_polls is not None and queued >= max_queued_polls:
+            return {
+                **training,
+                "state": "STUCK",
+                "queued_polls": queued,
+                "reason": f"the training job waited in {status} for {queued} polls without GPU capacity "
+                "(check the GPU instance quota and the compute environments); it was cancelled",
+            }
+        return {**training, "state": "RUNNING", "progress": record.get("progress", 0), "queued_polls": queued}
     if status == "SUCCEEDED" and record.get("status") == "completed":
         return {**training, "state": "SUCCEEDED", "progress": 100}
     reason = record.get("error") or batch_job.get("statusReason") or "the training container failed"
     if status == "SUCCEEDED":
         reason = "the training container exited without completing the job record"
     return {**training, "state": "FAILED", "reason": str(reason)}
+
+
+def cancel_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any]:
+    """Cancel a job that never got capacity; returns the error RecordFailure records.
+
+    ``CancelJob`` removes a job still queued; ``TerminateJob`` also stops one that started meanwhile
+    (both are idempotent for a job that has already finished).
+    """
+    training = state["training"]
+    reason = str(training["reason"])  # check_training's STUCK answer says why
+    ctx.batch.cancel_job(jobId=training["batch_job_id"], reason=reason[:1000])
+    ctx.batch.terminate_job(jobId=training["batch_job_id"], reason=reason[:1000])
+    return {"Error": "TrainingStuck", "Cause": reason}
 
 
 def evaluate_candidate(ctx: PipelineContext, state: dict[str, Any], *, now: datetime) -> dict[str, Any]:
