@@ -64,7 +64,10 @@ STEP_ACCESS: dict[str, StepAccess] = {
             (("read", "write"), (names.DATASETS_PREFIX,)),
         ),
     ),
-    "submit-training": StepAccess(submit_jobs=True),
+    # the active pointer (the gate's rival, passed to the job) and the tenant's quality floor
+    "submit-training": StepAccess(
+        tables_read=(resources.TENANTS, resources.MODEL_REGISTRY), submit_jobs=True
+    ),
     "check-training": StepAccess(describe_jobs=True, artifacts=((("read",), _MODELS),)),
     # Evaluation records the candidate version in the registry (not active yet).
     "evaluate-candidate": StepAccess(

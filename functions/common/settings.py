@@ -8,7 +8,7 @@ function deployed without them fails at cold start with a clear message, not at 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +40,16 @@ class StorageSettings(BaseSettings):
     recent_events_ttl_days: Annotated[int, Field(ge=1, le=365)] = 30
 
 
+#: Lambda's synchronous invocation payload quota (request and response): 6 MB.
+LAMBDA_SYNC_PAYLOAD_BYTES: Final = 6 * 1024 * 1024
+#: Room kept in that quota for the rest of the HTTP API event (headers, request context, JSON).
+HTTP_EVENT_ENVELOPE_BYTES: Final = 64 * 1024
+#: The largest request body the API accepts: HTTP APIs base64-encode every non-text body (multipart
+#: uploads included: 4 bytes per 3), so (6 MiB - 64 KiB) * 3/4 = 4,669,440 bytes. Larger files go
+#: through ``POST /api/v1/uploads`` (a presigned S3 URL, up to 5 GB, validated by the drop folder).
+MAX_UPLOAD_BODY_BYTES: Final = (LAMBDA_SYNC_PAYLOAD_BYTES - HTTP_EVENT_ENVELOPE_BYTES) * 3 // 4
+
+
 class ApiSettings(StorageSettings):
     """The ``api`` function: auth, tenancy and ingestion."""
 
@@ -49,8 +59,9 @@ class ApiSettings(StorageSettings):
     admin_key: SecretStr | None = None
     admin_key_arn: str | None = None
     access_token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
-    # API Gateway refuses bodies above 10 MB; locally the same limit is enforced by the app.
-    max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
+    # What a synchronous Lambda invocation can carry (MAX_UPLOAD_BODY_BYTES); the app refuses more with
+    # 413 and the presigned-URL route before Lambda would refuse the event.
+    max_body_bytes: Annotated[int, Field(ge=1024)] = MAX_UPLOAD_BODY_BYTES
     upload_url_ttl_seconds: Annotated[int, Field(ge=60, le=43_200)] = 900
     # Per-plan request quotas per container (functions/auth/throttling.py); off only for load benchmarks.
     request_quotas: bool = True

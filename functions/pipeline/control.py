@@ -148,6 +148,7 @@ def list_models(registry: ModelRegistry, tenant_id: str) -> dict[str, Any]:
                 "active": active is not None and record["version"] == active.version,
                 "metrics": record.get("metrics", {}),
                 "baseline_metrics": record.get("baseline_metrics", {}),
+                "gate": record.get("gate"),
                 "decision": record.get("decision"),
                 "job_id": record.get("job_id"),
                 "created_at": record.get("created_at"),

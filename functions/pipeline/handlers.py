@@ -88,7 +88,9 @@ def handle_prepare_dataset(event: State, context: LambdaContext) -> State:  # no
 @logger.inject_lambda_context
 def handle_submit_training(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """SubmitTraining."""
-    return steps.submit_training(pipeline_context(), event)
+    return steps.submit_training(
+        pipeline_context(), event, default_floor=get_pipeline_settings().default_quality_floor
+    )
 
 
 @logger.inject_lambda_context
@@ -117,9 +119,7 @@ def handle_cancel_training(event: State, context: LambdaContext) -> State:  # no
 @metrics.log_metrics
 def handle_evaluate_candidate(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """EvaluateCandidate."""
-    result = steps.evaluate_candidate(
-        pipeline_context(), event, now=_now(), default_floor=get_pipeline_settings().default_quality_floor
-    )
+    result = steps.evaluate_candidate(pipeline_context(), event, now=_now())
     metrics.add_metric(name="CandidateNDCG10", unit=MetricUnit.NoUnit, value=result["candidate_ndcg_10"])
     job = pipeline_context().jobs.get(event["tenant_id"], event["job_id"])
     seconds = job.get("metrics", {}).get("training_time_seconds")
@@ -146,11 +146,16 @@ def handle_promote_model(event: State, context: LambdaContext) -> State:  # noqa
 
 
 def lift_over_popularity(candidate_ndcg: float, version: dict[str, Any]) -> float | None:
-    """The model's NDCG@10 over the popularity baseline's on the same validation split.
+    """The model's NDCG@10 over the popularity baseline's, both measured on the same holdout.
 
+    The job's gate measured both on its holdout (preferred); otherwise the validation split's figures.
     None when the baseline scored 0 (no lift can be stated; the absolute NDCG is still emitted).
     """
-    baseline = float((version.get("baseline_metrics") or {}).get("ndcg_10", 0.0))
+    gate = version.get("gate") or {}
+    if gate.get("candidate") is not None and gate.get("popularity") is not None:
+        candidate_ndcg, baseline = float(gate["candidate"]), float(gate["popularity"])
+    else:
+        baseline = float((version.get("baseline_metrics") or {}).get("ndcg_10", 0.0))
     return round(candidate_ndcg / baseline, 4) if baseline > 0 else None
 
 

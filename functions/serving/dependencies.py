@@ -96,15 +96,21 @@ def recommendation_service() -> RecommendationService:
             check_seconds=settings.catalog_check_seconds,
             max_tenants=settings.max_tenant_models,
         ),
-        impressions=ImpressionBuffer(
-            # One writer thread: the buffer's rows are few (a fixed rate) and off the request path,
-            # and eight threads waking at once each second were a burst of GIL contention that the
-            # requests served meanwhile paid for (bench-http p99 at 4 connections 22.5 -> 14-17 ms).
-            AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table, workers=1),
-            flush_seconds=settings.impression_flush_seconds,
-            rows_per_second=settings.impression_rows_per_second,
-        ),
+        # Written after every request, within its invocation (functions.serving.app): the row and
+        # the counter writes of a response are sent at once on this pool.
+        impressions=ImpressionBuffer(AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table)),
     )
+
+
+def flush_impressions() -> None:
+    """Write what this container's requests collected (nothing to do before the service exists)."""
+    if recommendation_service.cache_info().currsize:
+        recommendation_service().flush_impressions()
+
+
+def impressions_pending() -> bool:
+    """Whether ``flush_impressions`` has anything to write (cheap: no I/O)."""
+    return bool(recommendation_service.cache_info().currsize) and recommendation_service().impressions_pending
 
 
 async def _service() -> RecommendationService:

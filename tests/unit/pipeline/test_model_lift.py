@@ -16,3 +16,11 @@ def test_lift_is_the_ratio_to_the_popularity_baseline_on_the_same_split() -> Non
 @pytest.mark.parametrize("version", [{}, {"baseline_metrics": {}}, {"baseline_metrics": {"ndcg_10": 0.0}}])
 def test_no_lift_is_stated_without_a_baseline_score(version: dict[str, object]) -> None:
     assert lift_over_popularity(0.08, version) is None
+
+
+def test_the_gates_holdout_figures_are_preferred_when_the_job_measured_both() -> None:
+    version = {
+        "baseline_metrics": {"ndcg_10": 0.04},
+        "gate": {"metric": "ndcg_10", "candidate": 0.06, "popularity": 0.05},
+    }
+    assert lift_over_popularity(0.08, version) == pytest.approx(1.2)
