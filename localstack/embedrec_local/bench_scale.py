@@ -76,6 +76,9 @@ class RequestCounter:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.seconds = 0.0  # summed over calls (concurrent calls overlap, so it can exceed wall time)
+        self.busy = 0.0  # wall time with at least one call in flight: the rest is the stage's own work
+        self._in_flight = 0
+        self._busy_since = 0.0
         self._started = threading.local()
         self._lock = threading.Lock()
 
@@ -88,26 +91,35 @@ class RequestCounter:
         assert session is not None
         session.events.register("before-call", self._count)
         session.events.register("after-call", self._done)
+        session.events.register("after-call-error", self._done)
 
     def _count(self, model: Any = None, **_: Any) -> None:
-        if model is not None:
-            with self._lock:
+        now = time.perf_counter()
+        with self._lock:
+            if model is not None:
                 self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
-        self._started.at = time.perf_counter()
+            if self._in_flight == 0:
+                self._busy_since = now
+            self._in_flight += 1
+        self._started.at = now
 
     def _done(self, **_: Any) -> None:
         started = getattr(self._started, "at", None)
-        if started is not None:
-            with self._lock:
-                self.seconds += time.perf_counter() - started
-
-    def take(self) -> tuple[dict[str, int], float]:
-        """The calls, and the seconds spent in them, since the last ``take``."""
+        now = time.perf_counter()
         with self._lock:
-            taken, seconds = dict(self.calls), self.seconds
+            if started is not None:
+                self.seconds += now - started
+            self._in_flight = max(0, self._in_flight - 1)
+            if self._in_flight == 0:
+                self.busy += now - self._busy_since
+
+    def take(self) -> tuple[dict[str, int], float, float]:
+        """Since the last ``take``: the calls, the seconds in them, the wall time with one in flight."""
+        with self._lock:
+            taken, seconds, busy = dict(self.calls), self.seconds, self.busy
             self.calls.clear()
-            self.seconds = 0.0
-        return taken, round(seconds, 2)
+            self.seconds = self.busy = 0.0
+        return taken, round(seconds, 2), round(busy, 2)
 
 
 def _reset_peak() -> None:
@@ -162,8 +174,9 @@ def measured(
     started = time.perf_counter()
     yield extra
     wall = time.perf_counter() - started
-    calls, aws_s = counter.take()
+    calls, aws_s, busy_s = counter.take()
     extra["aws_call_s"] = aws_s
+    extra["own_s"] = round(max(0.0, wall - busy_s), 2)  # wall time with no AWS call in flight
     out.append(StageResult(stage, round(wall, 3), round(_peak_mb(), 1), calls, *limit, extra=extra))
 
 
