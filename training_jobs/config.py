@@ -19,6 +19,10 @@ DEFAULT_INTERACTION_WEIGHTS: dict[InteractionType, float] = {
     "add_to_cart": 3.0,
     "purchase": 4.0,
 }
+ModelType = Literal["auto", "lightgcn", "two_tower", "als", "ease"]
+"""Model types a job may ask for; ``functions.pipeline.config.ModelType`` must list the same (a unit test
+holds them equal). ``auto`` trains the candidates that fit the tenant and publishes the best."""
+MODEL_TYPES: tuple[ModelType, ...] = ("auto", "lightgcn", "two_tower", "als", "ease")
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 
@@ -28,7 +32,7 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
-    model_type: Literal["lightgcn", "two_tower"] = "lightgcn"
+    model_type: ModelType = "auto"
     embedding_dim: int = Field(64, ge=4, le=1024)
     num_layers: int = Field(3, ge=0, le=8)
     epochs: int = Field(30, ge=1, le=5000)
@@ -52,6 +56,18 @@ class TrainingConfig(BaseModel):
     interaction_weights: dict[InteractionType, PositiveFloat] = Field(
         default_factory=lambda: dict(DEFAULT_INTERACTION_WEIGHTS)
     )
+    recency_half_life_days: float | None = Field(
+        None,
+        gt=0,
+        le=3650,
+        description="an event's weight halves per this many days before the newest event (None = off)",
+    )
+    als_factors: int | None = Field(None, ge=4, le=1024, description="ALS factors (None = chosen)")
+    als_regularization: float | None = Field(None, gt=0, le=1000)
+    als_alpha: float | None = Field(None, gt=0, le=1000, description="ALS confidence 1 + alpha * weight")
+    als_iterations: int = Field(15, ge=1, le=200)
+    ease_l2: float | None = Field(None, gt=0, le=1e7, description="EASE L2 (None = chosen)")
+    ease_rank: int = Field(256, ge=4, le=2048, description="rank of EASE's exported factors")
     require_non_view: bool = Field(True, description="fail when every interaction is a view")
     validation_fraction: float = Field(0.15, gt=0, lt=0.5)
     min_events_for_validation: int = Field(3, ge=2, le=1000)

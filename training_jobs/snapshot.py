@@ -5,7 +5,9 @@ Rules (each failure raises :class:`DatasetError` with a message for the job reco
   dropped and counted; catalogue items with no interaction are left out of the model and the index
   (counted as ``items_without_interactions``) because their vectors would be untrained noise;
 - a (user, item) pair's weight is the largest interaction-type weight among its events
-  (purchase > add_to_cart > click > view), or 1 when weighting is off;
+  (purchase > add_to_cart > click > view), or 1 when weighting is off; with ``recency_half_life_days``
+  each event's weight is first multiplied by ``0.5 ** (age_days / half_life)``, age counted back from the
+  newest event in the snapshot;
 - validation split: the snapshot's boolean ``is_validation`` column when present; otherwise, per user with
   at least ``min_events_for_validation`` events, the last ``ceil(validation_fraction * events)`` events by
   timestamp (ties broken by row order) are held out. Held-out pairs that also occur in the user's
@@ -209,6 +211,15 @@ def _interaction_weights(type_col: StrArray, config: TrainingConfig) -> FloatArr
     return weights
 
 
+def recency_decay(timestamps_ms: npt.NDArray[np.int64], half_life_days: float | None) -> FloatArray:
+    """``0.5 ** (age / half_life)`` per event, age in days before the newest event (1 when off)."""
+    if half_life_days is None or timestamps_ms.size == 0:
+        return np.ones(timestamps_ms.size, dtype=np.float32)
+    age_days = (timestamps_ms.max() - timestamps_ms).astype(np.float64) / 86_400_000.0
+    decay: FloatArray = np.power(0.5, age_days / half_life_days).astype(np.float32)
+    return decay
+
+
 def prepare_data(interactions: pa.Table, items: pa.Table, config: TrainingConfig) -> PreparedData:
     """Validate the snapshot and build index-space training/validation data (see module docstring)."""
     _require_columns(interactions, REQUIRED_INTERACTION_COLUMNS, "interactions.parquet")
@@ -250,7 +261,9 @@ def prepare_data(interactions: pa.Table, items: pa.Table, config: TrainingConfig
     ts_col = pc.cast(pc.cast(interactions["timestamp"], pa.timestamp("ms")), pa.int64())
     timestamps = np.asarray(pc.fill_null(ts_col, 0).to_numpy(zero_copy_only=False), dtype=np.int64)[keep]
 
-    weights = _interaction_weights(type_col, config)
+    weights = _interaction_weights(type_col, config) * recency_decay(
+        timestamps, config.recency_half_life_days
+    )
     type_codes = np.array(TYPE_CODES_SORTED, dtype=np.int8)[
         np.searchsorted(INTERACTION_TYPES_SORTED, type_col)
     ]

@@ -10,7 +10,10 @@ from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 from functions.common.request_models import RequestModel
 from functions.ingestion.schema import EARLIEST_TIMESTAMP
 
-ModelType = Literal["lightgcn", "two_tower"]
+ModelType = Literal["auto", "lightgcn", "two_tower", "als", "ease"]
+"""The trainer's ``training_jobs.config.ModelType`` (a unit test holds the two equal); ``auto`` trains the
+candidates that fit the tenant and publishes the best."""
+DEFAULT_MODEL_TYPE: ModelType = "auto"
 
 
 class DatasetOptions(RequestModel):
@@ -52,6 +55,8 @@ class TrainingConfigIn(DatasetOptions):
     reg_weight: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     num_negatives: Annotated[int, Field(ge=0, le=4096)] | None = None
     patience: Annotated[int, Field(ge=0, le=1000)] | None = None
+    #: An event's weight halves per this many days before the newest event (every model honours it).
+    recency_half_life_days: Annotated[float, Field(gt=0.0, le=3650.0)] | None = None
 
     def as_overrides(self) -> dict[str, int | float]:
         """Only the trainer's fields the caller set (the trainer's defaults fill the rest)."""

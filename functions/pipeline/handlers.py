@@ -17,7 +17,7 @@ from functions.common import aws
 from functions.common.observability import MetricUnit, logger, metrics
 from functions.common.settings import get_pipeline_settings
 from functions.pipeline import steps
-from functions.pipeline.config import DatasetOptions
+from functions.pipeline.config import DEFAULT_MODEL_TYPE, DatasetOptions
 from functions.pipeline.control import open_job
 from functions.repositories.data_store import DataStore
 from functions.repositories.model_registry import ModelRegistry
@@ -55,7 +55,7 @@ def handle_open_job(event: State, context: LambdaContext) -> State:  # noqa: ARG
     """OpenJob: a scheduled execution opens its own job (the API opens it before starting one)."""
     ctx = pipeline_context()
     tenant = ctx.tenants.get(event["tenant_id"])
-    model_type = str(tenant.settings.get("default_model", "lightgcn"))
+    model_type = str(tenant.settings.get("default_model", DEFAULT_MODEL_TYPE))
     job = open_job(
         ctx.jobs, tenant.tenant_id, model_type=model_type, config={}, trigger="schedule", now=_now()
     )

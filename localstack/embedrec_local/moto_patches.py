@@ -29,6 +29,7 @@ from moto.batch.models import Job
 from moto.batch.utils import JobStatus
 
 from embedrec_local import moto_dynamodb
+from embedrec_local.moto_locks import serialise_dynamodb_writes
 from embedrec_local.runner import LambdaRunner
 
 log = logging.getLogger("embedrec.local.moto")
@@ -98,11 +99,12 @@ def _run_locally(self: Job) -> None:
 
 
 def install() -> None:
-    """Apply both patches (idempotent)."""
+    """Apply both patches (idempotent), and make moto's conditional writes atomic (``moto_locks``)."""
     global _installed
     if _installed:
         return
+    moto_dynamodb.install()  # first: the write lock below then wraps its transactions too
+    serialise_dynamodb_writes()
     LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign]
     Job.run = _run_locally  # type: ignore[method-assign]
-    moto_dynamodb.install()
     _installed = True

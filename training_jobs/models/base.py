@@ -88,3 +88,34 @@ class Recommender(nn.Module):
             scores = scores.masked_fill(exclude, float("-inf"))
         values, indices = torch.topk(scores, k=min(k, self.n_items), dim=1)
         return values, indices
+
+
+class FixedFactors(Recommender):
+    """A model fitted in closed form (ALS, EASE): fixed user/item vectors and its export tables.
+
+    It has no trainable parameters and no loss; scoring and evaluation are those of every other model.
+    """
+
+    user_vectors: torch.Tensor
+    item_vectors: torch.Tensor
+
+    def __init__(self, tables: UserTowerTables, user_vectors: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.n_users = int(tables.user_table.shape[0])
+        self.n_items = int(tables.item_vectors.shape[0])
+        self.tables = tables
+        users = tables.user_table if user_vectors is None else user_vectors
+        self.register_buffer("user_vectors", users.detach().float().clone(), persistent=False)
+        self.register_buffer("item_vectors", tables.item_vectors.detach().float().clone(), persistent=False)
+
+    def get_embedding(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fitted (user, item) vectors."""
+        return self.user_vectors, self.item_vectors
+
+    def loss(self, users: torch.Tensor, items: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:  # noqa: ARG002
+        """Closed-form models are not trained by gradient steps."""
+        raise TypeError(f"{type(self).__name__} is fitted in closed form; it has no training loss")
+
+    def export_tables(self) -> UserTowerTables:
+        """The tables computed when the model was fitted."""
+        return self.tables

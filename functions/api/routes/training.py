@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.api.dependencies import ClockDep, Reader, SettingsDep, TenantAdmin, training_jobs, workflow
 from functions.common.errors import PermissionDeniedError
 from functions.common.request_models import RequestModel
-from functions.pipeline.config import ModelType, TrainingConfigIn
+from functions.pipeline.config import DEFAULT_MODEL_TYPE, ModelType, TrainingConfigIn
 from functions.pipeline.control import job_view, start_training
 
 router = APIRouter(prefix="/api/admin/training", tags=["training"])
@@ -68,7 +68,7 @@ def post_trigger(body: TrainingTrigger, principal: TenantAdmin, now: ClockDep) -
         training_jobs(),
         workflow(),
         principal.tenant_id,
-        model_type=body.model_type or "lightgcn",
+        model_type=body.model_type or DEFAULT_MODEL_TYPE,
         config=config,
         trigger="api",
         now=now,

@@ -9,7 +9,7 @@ import pytest
 from tests.unit.training.factories import make_interactions, make_items
 from training_jobs.config import TrainingConfig, parse_config, parse_job_arguments
 from training_jobs.errors import ConfigError, DatasetError
-from training_jobs.snapshot import prepare_data, user_histories
+from training_jobs.snapshot import prepare_data, recency_decay, user_histories
 
 
 def test_defaults_and_seed_config_are_valid() -> None:
@@ -102,6 +102,20 @@ def test_pair_weight_is_strongest_interaction_type() -> None:
     assert set(np.unique(data.train.weights).tolist()) == {1.0, 4.0}
     off = prepare_data(interactions, make_items(200, 2), TrainingConfig(use_interaction_weights=False))
     assert set(np.unique(off.train.weights).tolist()) == {1.0}
+
+
+def test_recency_half_life_decays_older_events() -> None:
+    day = 86_400_000
+    decay = recency_decay(np.array([0, 10 * day, 20 * day], dtype=np.int64), 10.0)
+    np.testing.assert_allclose(decay, [0.25, 0.5, 1.0])
+    assert recency_decay(np.array([0, day], dtype=np.int64), None).tolist() == [1.0, 1.0]
+    # every candidate reads the graph's pair weights: the decay is in them
+    interactions = make_interactions(10, 40, 300, seed=3)
+    plain = prepare_data(interactions, make_items(40, 4), TrainingConfig())
+    decayed = prepare_data(interactions, make_items(40, 4), TrainingConfig(recency_half_life_days=3.0))
+    assert np.array_equal(plain.train.users, decayed.train.users)
+    assert (decayed.train.weights <= plain.train.weights).all()
+    assert decayed.train.weights.min() < 0.1 * plain.train.weights.min()
 
 
 def test_uncatalogued_items_are_dropped_and_unused_items_left_out() -> None:

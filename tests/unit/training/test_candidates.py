@@ -1,0 +1,184 @@
+"""ALS and EASE fits, the candidate plan, selection with failures, and refit on other data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from training_jobs.candidates import (
+    CandidateSpec,
+    Holdout,
+    ease_fits_in_memory,
+    plan,
+    refit,
+    select_candidate,
+)
+from training_jobs.config import TrainingConfig
+from training_jobs.data import InteractionGraph, build_graph, split_random_holdout
+from training_jobs.errors import TrainingJobError
+from training_jobs.evaluation import Evaluator, popularity_metrics
+from training_jobs.export import user_vectors_reference
+from training_jobs.models.als import ALSParams, fit_als
+from training_jobs.models.ease import EASEParams, ease_weights, fit_ease, truncated_svd
+from training_jobs.snapshot import Catalogue
+
+CPU = torch.device("cpu")
+
+
+def _communities(n_users: int = 60, n_items: int = 40, n_pairs: int = 900) -> InteractionGraph:
+    """Two disjoint communities: even users take the first half of the items, odd users the second."""
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, n_users, n_pairs)
+    half = n_items // 2
+    items = (users % 2) * half + np.minimum(rng.zipf(1.3, n_pairs) - 1, half - 1)
+    return build_graph(users, items, n_users, n_items)
+
+
+def _catalogue(n_items: int) -> Catalogue:
+    return Catalogue(
+        item_ids=np.array([f"i{i}" for i in range(n_items)]),
+        titles=np.array([""] * n_items),
+        categories=np.array(["c"] * n_items),
+        brands=np.array([""] * n_items),
+        prices=np.full(n_items, np.nan),
+    )
+
+
+@pytest.fixture(scope="module")
+def split() -> tuple[InteractionGraph, Holdout]:
+    fit, users, items = split_random_holdout(_communities(), 0.2, seed=0)
+    return fit, Holdout(users, items)
+
+
+@pytest.mark.parametrize("kind", ["als", "ease"])
+def test_closed_form_models_beat_popularity_on_communities(
+    kind: str, split: tuple[InteractionGraph, Holdout]
+) -> None:
+    fit, holdout = split
+    model = (
+        fit_als(fit, ALSParams(factors=8, regularization=0.1, alpha=5.0, iterations=10, threads=1))
+        if kind == "als"
+        else fit_ease(fit, EASEParams(l2=5.0, rank=16))
+    )
+    evaluator = Evaluator(fit, holdout.users, holdout.items, CPU)
+    metrics = evaluator.evaluate(model.score_users)
+    assert metrics["recall_10"] > popularity_metrics(evaluator, fit)["recall_10"] + 0.1
+
+
+def test_ease_weights_have_zero_diagonal_and_match_closed_form() -> None:
+    graph = _communities(20, 10, 120)
+    weights = ease_weights(graph, 3.0)
+    x = np.zeros((graph.n_users, graph.n_items))
+    x[graph.users, graph.items] = graph.weights
+    p = np.linalg.inv(x.T @ x + 3.0 * np.eye(graph.n_items))
+    expected = -p / np.diag(p)[None, :]
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(weights, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_truncated_svd_recovers_a_low_rank_matrix() -> None:
+    rng = np.random.default_rng(1)
+    matrix = (rng.standard_normal((50, 4)) @ rng.standard_normal((4, 50))).astype(np.float32)
+    left, right = truncated_svd(matrix, 4, seed=0)
+    np.testing.assert_allclose(left @ right.T, matrix, atol=1e-3)
+
+
+def test_als_tower_folds_in_with_the_least_squares_rule(split: tuple[InteractionGraph, Holdout]) -> None:
+    # Given an ALS model and a training user's history as an unknown user's recent items
+    fit, _ = split
+    model = fit_als(fit, ALSParams(factors=8, regularization=0.1, alpha=5.0, iterations=10, threads=1))
+    tables = model.export_tables()
+    user = 3
+    items = torch.as_tensor(fit.items[fit.users == user]).unsqueeze(0)
+    weights = torch.as_tensor(fit.weights[fit.users == user]).unsqueeze(0)
+    folded = user_vectors_reference(tables, torch.tensor([-1]), items, weights)[0]
+    # Then the fold-in points the same way as the trained vector (same community ranks first)
+    trained = model.user_vectors[user]
+    cosine = torch.nn.functional.cosine_similarity(folded, trained, dim=0)
+    assert cosine.item() > 0.9
+    # And the fold-in rows are the item factors through one precomputed solve
+    assert tables.foldin_table.shape == tables.item_vectors.shape
+
+
+def test_plan_follows_model_type_size_and_hardware(split: tuple[InteractionGraph, Holdout]) -> None:
+    fit, _ = split
+    auto = plan(TrainingConfig(), fit, CPU)
+    assert {spec.model_type for spec in auto} == {"ease", "als", "lightgcn"}
+    assert {spec.model_type for spec in plan(TrainingConfig(model_type="als"), fit, CPU)} == {"als"}
+    pinned = plan(
+        TrainingConfig(model_type="als", als_factors=16, als_regularization=1, als_alpha=3), fit, CPU
+    )
+    assert [spec.params["factors"] for spec in pinned] == [16]
+    assert [spec.model_type for spec in plan(TrainingConfig(model_type="two_tower"), fit, CPU)] == [
+        "two_tower"
+    ]
+    # a catalogue too large for EASE's dense matrices is left out of auto and refused when asked for
+    assert not ease_fits_in_memory(30_000)
+    assert not ease_fits_in_memory(5_000, available_bytes=10**9)
+
+
+def test_ease_is_refused_clearly_when_too_many_items() -> None:
+    graph = build_graph(np.array([0, 1]), np.array([0, 25_000]), 2, 25_001)
+    with pytest.raises(TrainingJobError, match="model_type 'ease' is offered up to"):
+        plan(TrainingConfig(model_type="ease"), graph, CPU)
+
+
+def test_selection_records_failures_and_keeps_the_best(split: tuple[InteractionGraph, Holdout]) -> None:
+    # Given a grid with one candidate that cannot be fitted (EASE over a too-large catalogue)
+    fit, holdout = split
+    config = TrainingConfig(model_type="auto", epochs=3, als_iterations=5)
+    specs = [
+        CandidateSpec("als", {"factors": 8, "regularization": 0.1, "alpha": 5.0, "iterations": 5}),
+        CandidateSpec("ease", {"l2": 5.0, "rank": 16}),
+        CandidateSpec("als", {"factors": -1, "regularization": 0.1, "alpha": 5.0}),
+    ]
+    seen: list[str] = []
+    selection = select_candidate(
+        fit,
+        holdout,
+        config,
+        _catalogue(fit.n_items),
+        CPU,
+        on_candidate=lambda r: seen.append(r.spec.label),
+        specs=specs,
+    )
+    # Then the failed one is recorded with its reason and the best succeeded one is chosen
+    assert len(selection.failures) == 1 and selection.failures[0].spec.params["factors"] == -1
+    assert selection.failures[0].error
+    assert selection.chosen.model_type in ("als", "ease")
+    best = max(r.metrics["ndcg_10"] for r in selection.results if r.ok)
+    assert selection.metrics["ndcg_10"] == best
+    assert len(seen) == len(selection.results) == 5  # 3 damping values for the good ALS fit
+    metrics = selection.job_metrics()
+    assert "candidate_als_error" in metrics and metrics["selected_model"] == selection.chosen.label
+    manifest = selection.to_manifest()
+    assert [c["status"] for c in manifest["candidates"]].count("failed") == 1
+    assert all(r.peak_memory_mb > 0 for r in selection.results)
+
+
+def test_no_successful_candidate_fails_clearly(split: tuple[InteractionGraph, Holdout]) -> None:
+    fit, holdout = split
+    bad = [CandidateSpec("als", {"factors": -1, "regularization": 0.1, "alpha": 5.0})]
+    with pytest.raises(TrainingJobError, match="no model candidate succeeded"):
+        select_candidate(fit, holdout, TrainingConfig(), _catalogue(fit.n_items), CPU, specs=bad)
+
+
+@pytest.mark.parametrize("model_type", ["lightgcn", "ease"])
+def test_refit_trains_the_chosen_spec_on_all_data(
+    model_type: str, split: tuple[InteractionGraph, Holdout]
+) -> None:
+    # Given a selection made on the fit split
+    fit, holdout = split
+    config = TrainingConfig(model_type=model_type, epochs=4, patience=0, embedding_dim=8, num_negatives=0)  # type: ignore[arg-type]
+    catalogue = _catalogue(fit.n_items)
+    selection = select_candidate(fit, holdout, config, catalogue, CPU)
+    # When it is refit on every pair (fit + held out)
+    everything = _communities()
+    fitted = refit(selection, everything, config, catalogue, CPU)
+    # Then the same spec is trained on the larger graph, with a fixed amount of work
+    assert fitted.spec == selection.chosen
+    assert fitted.config.model_type == model_type
+    assert fitted.model.n_users == everything.n_users
+    if model_type == "lightgcn":
+        assert fitted.training["epochs_run"] == selection.chosen.params["epochs"]

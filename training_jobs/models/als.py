@@ -1,0 +1,158 @@
+"""Implicit-feedback ALS (Hu, Koren & Volinsky, 2008) fitted with the ``implicit`` library.
+
+Confidence of a training pair: ``c_ui = 1 + alpha * w_ui`` where ``w_ui`` is the pair's weight
+(interaction-type strength times recency decay); preference ``p_ui = 1``. ``implicit`` solves
+``min sum c_ui (p_ui - x_u . y_i)^2 + reg (|x_u|^2 + |y_i|^2)`` by alternating conjugate-gradient steps
+(on the GPU with its CUDA build when one is present and asked for).
+
+Popularity damping: an item's vector is scaled by ``(1 + n_i)^-damping`` (``n_i`` = its training users),
+so scores ``x_u . y_i (1 + n_i)^-damping`` lean away from the head; 0 turns it off.
+
+Fold-in (the exported user tower's rule): ALS's own user solve ``x = (Y^T C Y + reg I)^-1 Y^T C p``. The
+per-user part of ``Y^T C Y`` is replaced by its average over training users, so the solve becomes one
+precomputed matrix: ``foldin_table[i] = (Y^T Y + M + reg I)^-1 y_i`` and the tower's weighted mean of those
+rows is the user's vector up to scale (a scale does not change a user's ranking).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+import torch
+
+from training_jobs.data import InteractionGraph
+from training_jobs.models.base import FixedFactors, user_tower_tables
+
+logger = logging.getLogger(__name__)
+
+Matrix = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class ALSParams:
+    """Hyper-parameters of :func:`fit_als`."""
+
+    factors: int = 128
+    regularization: float = 0.05
+    alpha: float = 10.0
+    iterations: int = 15
+    damping: float = 0.0
+    use_gpu: bool = False
+    threads: int = 0
+    seed: int = 0
+
+
+def confidence_matrix(graph: InteractionGraph, alpha: float) -> sp.csr_matrix:
+    """Users x items CSR of confidences ``1 + alpha * weight`` over the training pairs."""
+    values = 1.0 + alpha * graph.weights.astype(np.float32)
+    matrix = sp.csr_matrix(
+        (values, (graph.users, graph.items)), shape=(graph.n_users, graph.n_items), dtype=np.float32
+    )
+    matrix.sum_duplicates()
+    return matrix
+
+
+def gpu_available() -> bool:
+    """Whether ``implicit`` was built with CUDA and sees a device."""
+    try:
+        import implicit.gpu
+
+        return bool(implicit.gpu.HAS_CUDA)
+    except ImportError:  # pragma: no cover - the CPU wheel always has the module
+        return False
+
+
+def _factorize(confidence: sp.csr_matrix, params: ALSParams) -> tuple[Matrix, Matrix, str]:
+    """(user factors, item factors, device) from ``implicit``; the confidences are used as given."""
+    from threadpoolctl import threadpool_limits
+
+    if params.use_gpu and gpu_available():
+        import implicit.gpu.als
+
+        gpu_model = implicit.gpu.als.AlternatingLeastSquares(
+            factors=params.factors,
+            regularization=params.regularization,
+            alpha=1.0,
+            iterations=params.iterations,
+            random_state=params.seed,
+        )
+        gpu_model.fit(confidence, show_progress=False)
+        cpu_model = gpu_model.to_cpu()
+        return (
+            np.asarray(cpu_model.user_factors, dtype=np.float32),
+            np.asarray(cpu_model.item_factors, dtype=np.float32),
+            "cuda",
+        )
+    import implicit.cpu.als
+
+    with threadpool_limits(limits=1, user_api="blas"):  # implicit runs its own threads
+        model = implicit.cpu.als.AlternatingLeastSquares(
+            factors=params.factors,
+            regularization=params.regularization,
+            alpha=1.0,
+            iterations=params.iterations,
+            num_threads=params.threads,
+            random_state=params.seed,
+        )
+        model.fit(confidence, show_progress=False)
+    return (
+        np.asarray(model.user_factors, dtype=np.float32),
+        np.asarray(model.item_factors, dtype=np.float32),
+        "cpu",
+    )
+
+
+def foldin_matrix(item_factors: Matrix, confidence: sp.csr_matrix, regularization: float) -> Matrix:
+    """Rows ``(Y^T Y + M + reg I)^-1 y_i`` where ``M`` is the training users' mean ``Y^T (C_u - I) Y``."""
+    y = item_factors.astype(np.float64)
+    n_users = max(confidence.shape[0], 1)
+    extra = np.asarray((confidence - confidence.sign()).sum(axis=0)).ravel() / n_users
+    gram = y.T @ y + (y * extra[:, None]).T @ y + regularization * np.eye(y.shape[1])
+    return np.linalg.solve(gram, y.T).T.astype(np.float32)
+
+
+def damping_factors(graph: InteractionGraph, damping: float) -> Matrix:
+    """Per-item score multipliers ``(1 + training users)^-damping``."""
+    counts = graph.item_counts().astype(np.float64)
+    return np.power(1.0 + counts, -damping).astype(np.float32)
+
+
+@dataclass
+class ALSFit:
+    """The factors of one ALS fit (re-usable for several damping values without refitting)."""
+
+    user_factors: Matrix
+    item_factors: Matrix
+    foldin: Matrix
+    device: str
+
+    def model(self, graph: InteractionGraph, damping: float, blend: float) -> FixedFactors:
+        """The servable model with ``damping`` applied to the item vectors."""
+        user = torch.as_tensor(self.user_factors)
+        foldin = torch.as_tensor(self.foldin)
+        items = torch.as_tensor(self.item_factors * damping_factors(graph, damping)[:, None])
+        weights = torch.as_tensor(graph.weights.astype(np.float32))
+        edge_users = torch.as_tensor(graph.users)
+        sums = torch.zeros_like(user).index_add_(
+            0, edge_users, foldin[torch.as_tensor(graph.items)] * weights.unsqueeze(1)
+        )
+        totals = torch.zeros(graph.n_users).index_add_(0, edge_users, weights)
+        return FixedFactors(user_tower_tables(user, foldin, items, sums, totals, blend))
+
+
+def fit_als_factors(graph: InteractionGraph, params: ALSParams) -> ALSFit:
+    """Fit ALS on ``graph`` (confidences from its weights) and precompute the fold-in matrix."""
+    confidence = confidence_matrix(graph, params.alpha)
+    users, items, device = _factorize(confidence, params)
+    if not (np.isfinite(users).all() and np.isfinite(items).all()):
+        raise FloatingPointError("ALS factors are not finite; raise regularization")
+    return ALSFit(users, items, foldin_matrix(items, confidence, params.regularization), device)
+
+
+def fit_als(graph: InteractionGraph, params: ALSParams, blend: float = 0.5) -> FixedFactors:
+    """Fit ALS and return the servable model (see the module docstring)."""
+    return fit_als_factors(graph, params).model(graph, params.damping, blend)
