@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -555,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", choices=sorted(TRAINING_CONFIGS), default="als", help="what to train")
     parser.add_argument("--json", type=Path, help="also write every stage's result here")
     args = parser.parse_args(argv)
+    # A stopped run still stops its moto server (the ``finally`` below runs on SIGTERM too).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     size = Size(args.rows, args.users, args.items, args.event_id_fraction)
     started = time.perf_counter()
     now = datetime.now(UTC)
