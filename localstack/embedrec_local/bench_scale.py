@@ -338,6 +338,7 @@ def _stage_train(counter: RequestCounter, model: str) -> list[StageResult]:
         "prepare_data": "train: read + encode",
         "select_candidate": "train: fit",  # fit and score on the validation split
         "train_model": "train: fit",  # a job that trains one model without candidates
+        "refit": "train: refit",  # the winner again on every interaction, when the job refits
         "build_artifacts": "export",
         "publish_artifacts": "publish",
     }
