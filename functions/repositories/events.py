@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import PutTypeDef
 
 _CLAIM_WORKERS = 16
+_IN_FLIGHT_CHUNKS = 4 * _CLAIM_WORKERS
 _BATCH_WRITE_SIZE = 25
 #: Items per TransactWriteItems (DynamoDB's limit).
 _CLAIM_CHUNK = 100
@@ -160,7 +162,7 @@ class RecentEventsRepository:
     def put_many(self, tenant_id: str, events: Sequence[RecentEvent], now: datetime) -> None:
         """Append events to their users' feeds (batched; unprocessed items are retried)."""
         expires_at = int((now + self._ttl).timestamp())
-        requests = [
+        requests = (
             {
                 "PutRequest": {
                     "Item": {
@@ -174,14 +176,14 @@ class RecentEventsRepository:
                 }
             }
             for event in events
-        ]
+        )
         self._write_batches(requests)
         self._bump(tenant_id, [event.user_id for event in events])
 
     def put_packs(self, tenant_id: str, packs: Sequence[EventPack], pack_id: str, now: datetime) -> None:
         """One feed entry per user holding that user's events of a bulk upload (``PACK_ATTRIBUTE``)."""
         expires_at = str(int((now + self._ttl).timestamp()))
-        requests = [
+        requests = (
             {
                 "PutRequest": {
                     "Item": {
@@ -193,7 +195,7 @@ class RecentEventsRepository:
                 }
             }
             for pack in packs
-        ]
+        )
         self._write_batches(requests)
         self._bump(tenant_id, [pack.user_id for pack in packs])
 
@@ -245,22 +247,32 @@ class RecentEventsRepository:
                 ExpressionAttributeValues=values,
             )
 
-    def _write_batches(self, requests: list[dict[str, Any]]) -> None:
+    def _write_batches(self, requests: Iterable[dict[str, Any]]) -> None:
         """BatchWriteItem in chunks of 25, several at once, retrying what DynamoDB leaves unprocessed.
 
         A bulk upload writes thousands of chunks; one after another they would dominate its latency.
-        Every chunk is written (or has failed) before this returns.
+        Requests are built as chunks are sent, at most ``_IN_FLIGHT_CHUNKS`` ahead, so a file of a
+        million shoppers never holds a million request documents at once. Every chunk is written (or
+        has failed) before this returns.
         """
-        chunks = [
-            requests[start : start + _BATCH_WRITE_SIZE]
-            for start in range(0, len(requests), _BATCH_WRITE_SIZE)
-        ]
-        if len(chunks) <= 1:
-            for chunk in chunks:
-                self._write_chunk(chunk)
+        chunks = _chunked(requests, _BATCH_WRITE_SIZE)
+        first = next(chunks, None)
+        if first is None:
             return
-        with ThreadPoolExecutor(max_workers=min(_CLAIM_WORKERS, len(chunks))) as pool:
-            list(pool.map(self._write_chunk, chunks))
+        second = next(chunks, None)
+        if second is None:
+            self._write_chunk(first)
+            return
+        with ThreadPoolExecutor(max_workers=_CLAIM_WORKERS) as pool:
+            pending = {pool.submit(self._write_chunk, first), pool.submit(self._write_chunk, second)}
+            for chunk in chunks:
+                if len(pending) >= _IN_FLIGHT_CHUNKS:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()
+                pending.add(pool.submit(self._write_chunk, chunk))
+            for future in pending:
+                future.result()
 
     def _write_chunk(self, chunk: list[dict[str, Any]]) -> None:
         pending: Any = {self._table_name: chunk}
@@ -270,3 +282,9 @@ class RecentEventsRepository:
             if not pending:
                 return
         raise ServiceUnavailableError("the event store is throttling, please retry")
+
+
+def _chunked(requests: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(requests)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -51,17 +52,27 @@ TRAINING_MEMORY_MIB = 14_336
 TRAINING_TIMEOUT_S = 4 * 3600
 #: API Gateway's integration timeout: a cold load longer than this is an error for the caller.
 API_TIMEOUT_S = 29
-#: The training work is fixed (one epoch of a small model) so figures do not depend on load.
-TRAINING_CONFIG: dict[str, Any] = {
-    "model_type": "lightgcn",
-    "embedding_dim": 32,
-    "num_layers": 1,
-    "epochs": 1,
-    "batch_size": 16384,
-    "num_negatives": 256,
-    "patience": 0,
-    "device": "cpu",
-    "cpu_threads": 1,
+#: The training work is fixed (a few ALS sweeps, or one epoch of a small LightGCN) so figures do not
+#: depend on load. ALS is the cheapest strong CPU candidate of the training job.
+TRAINING_CONFIGS: dict[str, dict[str, Any]] = {
+    "als": {
+        "model_type": "als",
+        "als_factors": 32,
+        "als_iterations": 5,
+        "device": "cpu",
+        "cpu_threads": 1,
+    },
+    "lightgcn": {
+        "model_type": "lightgcn",
+        "embedding_dim": 32,
+        "num_layers": 1,
+        "epochs": 1,
+        "batch_size": 16384,
+        "num_negatives": 256,
+        "patience": 0,
+        "device": "cpu",
+        "cpu_threads": 1,
+    },
 }
 
 
@@ -76,6 +87,9 @@ class RequestCounter:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.seconds = 0.0  # summed over calls (concurrent calls overlap, so it can exceed wall time)
+        self.busy = 0.0  # wall time with at least one call in flight: the rest is the stage's own work
+        self._in_flight = 0
+        self._busy_since = 0.0
         self._started = threading.local()
         self._lock = threading.Lock()
 
@@ -88,26 +102,35 @@ class RequestCounter:
         assert session is not None
         session.events.register("before-call", self._count)
         session.events.register("after-call", self._done)
+        session.events.register("after-call-error", self._done)
 
     def _count(self, model: Any = None, **_: Any) -> None:
-        if model is not None:
-            with self._lock:
+        now = time.perf_counter()
+        with self._lock:
+            if model is not None:
                 self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
-        self._started.at = time.perf_counter()
+            if self._in_flight == 0:
+                self._busy_since = now
+            self._in_flight += 1
+        self._started.at = now
 
     def _done(self, **_: Any) -> None:
         started = getattr(self._started, "at", None)
-        if started is not None:
-            with self._lock:
-                self.seconds += time.perf_counter() - started
-
-    def take(self) -> tuple[dict[str, int], float]:
-        """The calls, and the seconds spent in them, since the last ``take``."""
+        now = time.perf_counter()
         with self._lock:
-            taken, seconds = dict(self.calls), self.seconds
+            if started is not None:
+                self.seconds += now - started
+            self._in_flight = max(0, self._in_flight - 1)
+            if self._in_flight == 0:
+                self.busy += now - self._busy_since
+
+    def take(self) -> tuple[dict[str, int], float, float]:
+        """Since the last ``take``: the calls, the seconds in them, the wall time with one in flight."""
+        with self._lock:
+            taken, seconds, busy = dict(self.calls), self.seconds, self.busy
             self.calls.clear()
-            self.seconds = 0.0
-        return taken, round(seconds, 2)
+            self.seconds = self.busy = 0.0
+        return taken, round(seconds, 2), round(busy, 2)
 
 
 def _reset_peak() -> None:
@@ -162,8 +185,9 @@ def measured(
     started = time.perf_counter()
     yield extra
     wall = time.perf_counter() - started
-    calls, aws_s = counter.take()
+    calls, aws_s, busy_s = counter.take()
     extra["aws_call_s"] = aws_s
+    extra["own_s"] = round(max(0.0, wall - busy_s), 2)  # wall time with no AWS call in flight
     out.append(StageResult(stage, round(wall, 3), round(_peak_mb(), 1), calls, *limit, extra=extra))
 
 
@@ -303,7 +327,7 @@ def _stage_prepare(counter: RequestCounter) -> list[StageResult]:
     return out
 
 
-def _stage_train(counter: RequestCounter) -> list[StageResult]:
+def _stage_train(counter: RequestCounter, model: str) -> list[StageResult]:
     """The training job's own entry point, with its steps timed where the job calls them."""
     from training_jobs import job
     from training_jobs.train import handle_training_job
@@ -312,7 +336,9 @@ def _stage_train(counter: RequestCounter) -> list[StageResult]:
     limit = _training_limit()
     steps = {
         "prepare_data": "train: read + encode",
-        "train_model": "train: fit",
+        "select_candidate": "train: fit",  # fit and score on the validation split
+        "train_model": "train: fit",  # a job that trains one model without candidates
+        "refit": "train: refit",  # the winner again on every interaction, when the job refits
         "build_artifacts": "export",
         "publish_artifacts": "publish",
     }
@@ -336,7 +362,7 @@ def _stage_train(counter: RequestCounter) -> list[StageResult]:
             "--jobs-table",
             os.environ[resources.TRAINING_JOBS.env_var],
             "--config",
-            json.dumps(TRAINING_CONFIG),
+            json.dumps(TRAINING_CONFIGS[model]),
         ]
     )
     if status != 0:
@@ -400,6 +426,7 @@ def run_stage(argv: list[str]) -> None:
     parser.add_argument("stage", choices=["ingest", "prepare", "train", "serve"])
     parser.add_argument("--keys", nargs="*", default=[])
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--model", choices=sorted(TRAINING_CONFIGS), default="als")
     args = parser.parse_args(argv)
     counter = RequestCounter()
     counter.install()
@@ -408,7 +435,7 @@ def run_stage(argv: list[str]) -> None:
     elif args.stage == "prepare":
         results = _stage_prepare(counter)
     elif args.stage == "train":
-        results = _stage_train(counter)
+        results = _stage_train(counter, args.model)
     else:
         results = _stage_serve(counter, args.requests)
     for result in results:
@@ -527,8 +554,11 @@ def main(argv: list[str] | None = None) -> int:
         "--event-id-fraction", type=float, default=0.1, help="share of rows carrying a client event id"
     )
     parser.add_argument("--requests", type=int, default=2000, help="warm recommendation requests")
+    parser.add_argument("--model", choices=sorted(TRAINING_CONFIGS), default="als", help="what to train")
     parser.add_argument("--json", type=Path, help="also write every stage's result here")
     args = parser.parse_args(argv)
+    # A stopped run still stops its moto server (the ``finally`` below runs on SIGTERM too).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     size = Size(args.rows, args.users, args.items, args.event_id_fraction)
     started = time.perf_counter()
     now = datetime.now(UTC)
@@ -557,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
                 _print_table(results[-1:])
             results += _run_child(["prepare"], env)
             _print_table(results[-1:])
-            results += _run_child(["train"], env)
+            results += _run_child(["train", "--model", args.model], env)
             results += _run_child(["serve", "--requests", str(args.requests)], env)
         finally:
             server.terminate()
