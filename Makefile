@@ -9,7 +9,7 @@ BUDGET_S ?= 300
 
 LAYER_STAMP := layers/build/.stamp
 
-.PHONY: help install demo run run-lambda bench-lambda test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-upload bench-serve bench-http bench-catalog bench-hostile bench-scale soak bench-train clean
+.PHONY: help install demo run run-lambda bench-lambda test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-upload bench-serve bench-http bench-catalog bench-hostile bench-scale soak bench-train bench-gate clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -109,6 +109,9 @@ soak: $(STAMP)  ## 5 minutes of mixed events and recommendations on loopback: er
 
 bench-train: $(STAMP)  ## LightGCN on a train.txt/test.txt data set (DATA=..., BUDGET_S=...)
 	$(BIN)/python -m training_jobs.bench --data $(DATA) --budget-s $(BUDGET_S)
+
+bench-gate: $(STAMP)  ## promotion gate on the sample: candidate vs active model vs popularity on one holdout
+	$(BIN)/python -m embedrec_local.bench_gate
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache cdk.out sample_data layers/build

@@ -14,6 +14,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ResourceName = Annotated[str, Field(min_length=3, max_length=255)]
+# Daily UTC window over which tenants' retraining schedules are spread (functions/pipeline/schedule.py).
+TrainingWindowText = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")]
 
 
 class StorageSettings(BaseSettings):
@@ -69,6 +71,7 @@ class ApiSettings(StorageSettings):
     # Per-tenant retraining schedules (EventBridge Scheduler); absent where scheduling is not deployed.
     schedule_group: str | None = None
     scheduler_role_arn: str | None = None
+    training_window: TrainingWindowText = "01:00-05:00"
 
     @model_validator(mode="after")
     def _secrets_configured(self) -> ApiSettings:
@@ -85,6 +88,16 @@ class IngestSettings(StorageSettings):
     state_machine_arn: str | None = None
     schedule_group: str | None = None
     scheduler_role_arn: str | None = None
+    training_window: TrainingWindowText = "01:00-05:00"
+
+
+class ScheduleSettings(StorageSettings):
+    """The ``reconcile-schedules`` function (the hourly sweep of tenants' retraining schedules)."""
+
+    state_machine_arn: ResourceName
+    schedule_group: ResourceName
+    scheduler_role_arn: ResourceName
+    training_window: TrainingWindowText = "01:00-05:00"
 
 
 class PipelineSettings(StorageSettings):
@@ -97,6 +110,9 @@ class PipelineSettings(StorageSettings):
     validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.2
     default_quality_floor: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     training_poll_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+    # How long a Batch job may wait for capacity (SUBMITTED/PENDING/RUNNABLE) before the workflow
+    # cancels it and records the failure (no GPU quota, a disabled queue); counted in polls.
+    training_max_queued_seconds: Annotated[int, Field(ge=1, le=86_400)] = 7200
 
 
 @lru_cache(maxsize=1)
@@ -109,6 +125,12 @@ def get_api_settings() -> ApiSettings:
 def get_ingest_settings() -> IngestSettings:
     """The ingest function's settings, read from the environment once per container."""
     return IngestSettings()  # type: ignore[call-arg]
+
+
+@lru_cache(maxsize=1)
+def get_schedule_settings() -> ScheduleSettings:
+    """The schedule sweep's settings, read from the environment once per container."""
+    return ScheduleSettings()  # type: ignore[call-arg]
 
 
 @lru_cache(maxsize=1)

@@ -20,6 +20,7 @@ from functions.analytics.ab_tests_repository import AbTestRepository
 from functions.analytics.counters_repository import AnalyticsCounters
 from functions.analytics.impressions import ImpressionBuffer
 from functions.auth.callers import CallerResolver, bearer_credential, ensure_reader
+from functions.auth.throttling import RequestQuotas, SharedQuotaStore
 from functions.common import aws
 from functions.common.models import Principal
 from functions.common.secrets import resolve_secret
@@ -125,7 +126,19 @@ def _quotas_enabled() -> bool:
     return get_serving_settings().request_quotas
 
 
-callers = CallerResolver(tenant_repository, api_key_repository, jwt_secret, quotas_enabled=_quotas_enabled)
+@lru_cache(maxsize=1)
+def quota_store() -> SharedQuotaStore:
+    """Tenants' request budgets, shared by every container (``functions.auth.throttling``)."""
+    return SharedQuotaStore(aws.dynamodb_client(), get_serving_settings().event_ids_table)
+
+
+callers = CallerResolver(
+    tenant_repository,
+    api_key_repository,
+    jwt_secret,
+    quotas=RequestQuotas(store=quota_store),
+    quotas_enabled=_quotas_enabled,
+)
 
 
 async def current_principal(
@@ -161,6 +174,7 @@ def reset_container_state() -> None:
         aws.dynamodb_resource,
         aws.dynamodb_client,
         aws.s3_client,
+        quota_store,
     ):
         factory.cache_clear()
     callers.clear()
