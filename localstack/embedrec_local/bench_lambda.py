@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,18 @@ class Bench:
 
 
 def _wrk(bench: Bench, script: Path, connections: int, seconds: int) -> dict[str, str]:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), bench.url]
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        str(script),
+        bench.url,
+    ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     p50 = re.search(r"50%\s+([\d.]+\w+)", output)
@@ -268,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
                 script.write_text(_LUA % {"users": args.users, "token": bench.token})
                 runs = {}
                 for connections in [int(c) for c in args.containers.split(",")]:
-                    _wrk(bench, script, connections, 3)  # every container of the run started and warm
+                    # Every container of the run started and warm first: cold starts are measured above
+                    with ThreadPoolExecutor(connections) as warmers:
+                        list(warmers.map(lambda n: bench.recommend(f"user_{n:05d}"), range(connections * 3)))
                     result = _wrk(bench, script, connections, args.seconds)
                     result["containers"] = str(bench.stats()["serving"]["containers"])
                     runs[str(connections)] = result

@@ -37,7 +37,22 @@ def test_layers_leave_boto3_to_the_runtime() -> None:
         assert not (build.BUILD_DIR / layer / "python" / "botocore").exists(), layer
 
 
-def test_code_asset_is_the_functions_package_without_caches() -> None:
+def test_code_asset_is_the_functions_package_with_only_lambdas_bytecode() -> None:
     code = build.BUILD_DIR / "code" / "functions"
     assert (code / "__init__.py").is_file()
-    assert not list(code.rglob("__pycache__"))
+    compiled = [path.name for path in code.rglob("*.pyc")]
+    assert all(name.endswith(".cpython-312.pyc") for name in compiled)  # no dev-interpreter caches
+
+
+@pytest.mark.skipif(build.find_python312() is None, reason="the build compiles with a CPython 3.12")
+@pytest.mark.parametrize("name", ["code", *build.LAYERS])
+def test_bundles_ship_python_312_bytecode_for_every_module(name: str) -> None:
+    # /var/task and /opt are read-only in Lambda: bytecode not shipped is compiled by every cold start
+    root = build.BUILD_DIR / name
+    sources = [path for path in root.rglob("*.py") if "__pycache__" not in path.parts]
+    missing = [
+        path
+        for path in sources
+        if not (path.parent / "__pycache__" / f"{path.stem}.cpython-312.pyc").is_file()
+    ]
+    assert sources and len(missing) <= len(sources) // 100, missing[:5]
