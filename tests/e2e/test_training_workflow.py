@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +66,13 @@ def test_train_promote_serve_then_reject_a_worse_candidate(
     before = _recommend(api, "user_0001")
     assert before["metadata"]["algorithm"] == "popular"
 
-    # When training is triggered
+    # When training is triggered on the history up to two weeks ago (what the shop had then)
+    as_of = (today - timedelta(days=14)).isoformat()
     queued = api.request(
         "POST",
         "/api/admin/training/trigger",
         expect=(202,),
-        json={"model_type": "lightgcn", "config": {"epochs": 8, "embedding_dim": 32}},
+        json={"model_type": "lightgcn", "config": {"epochs": 8, "embedding_dim": 32, "as_of": as_of}},
     )
     assert queued["status"] == "queued"
     history = _follow(api, queued["job_id"])
@@ -91,7 +92,8 @@ def test_train_promote_serve_then_reject_a_worse_candidate(
     assert (health["model_loaded"], health["model_version"]) == (True, version)
     assert 500 < health["index_size"] <= 600  # the catalogue's items that appear in the training window
 
-    # When a worse candidate is trained (barely any learning), it is rejected and serving keeps the old one
+    # When a worse candidate is trained (barely any learning) on everything up to today, the last two
+    # weeks (which the active model never saw) judge both, and it is rejected: serving keeps the old one
     worse = api.request(
         "POST",
         "/api/admin/training/trigger",
