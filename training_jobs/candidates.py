@@ -311,7 +311,7 @@ def build_model(
     )
 
 
-class _PeakMemory:
+class PeakMemory:
     """Peak resident memory (MB) of the process while a block runs (sampled), or CUDA's peak allocation."""
 
     def __init__(self, device: torch.device) -> None:
@@ -332,7 +332,7 @@ class _PeakMemory:
             self.peak_mb = max(self.peak_mb, self._rss_mb())
 
     @contextmanager
-    def watch(self) -> Iterator[_PeakMemory]:
+    def watch(self) -> Iterator[PeakMemory]:
         self.peak_mb = self._rss_mb()
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -468,7 +468,7 @@ def select_candidate(
     results: list[CandidateResult] = []
     best: Fitted | None = None
     for spec in planned:
-        meter = _PeakMemory(device)
+        meter = PeakMemory(device)
         started = time.perf_counter()
         fitted: list[Fitted] = []
         error: str | None = None
