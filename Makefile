@@ -93,8 +93,8 @@ soak: $(STAMP)  ## 5 minutes of mixed events and recommendations on loopback: er
 	$(BIN)/python -m embedrec_local.soak --seconds 300
 
 bench-train: $(STAMP)  ## our candidates vs popularity, implicit ALS, EASE on DATA=... (train/test.txt) and the sample
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m training_jobs.bench --data $(DATA)
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m training_jobs.bench --sample
+	$(BIN)/python -m training_jobs.bench --data $(DATA)
+	$(BIN)/python -m training_jobs.bench --sample
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache cdk.out sample_data layers/build

@@ -200,19 +200,25 @@ def _grid(pinned: float | int | None, values: Sequence[float | int]) -> list[flo
 
 
 def als_grid(config: TrainingConfig, graph: InteractionGraph) -> list[CandidateSpec]:
-    """A small ALS grid: factors by size, a weak and a strong regularisation, two confidence scales."""
-    factors_default = 64 if graph.n_edges < 200_000 else 128 if graph.n_edges < 2_000_000 else 256
+    """A small ALS grid: factors by size, four (regularisation, alpha) pairs; config values pin them."""
+    factors_default = 64 if graph.n_edges < 200_000 else 256
+    pairs = [(0.1, 10.0), (1.0, 10.0), (5.0, 2.0), (5.0, 10.0)]
+    if config.als_regularization is not None or config.als_alpha is not None:
+        pairs = [
+            (reg, alpha)
+            for reg in _grid(config.als_regularization, sorted({reg for reg, _ in pairs}))
+            for alpha in _grid(config.als_alpha, sorted({alpha for _, alpha in pairs}))
+        ]
     specs = []
     for factors in _grid(config.als_factors, [factors_default]):
-        for regularization in _grid(config.als_regularization, [0.1, 5.0]):
-            for alpha in _grid(config.als_alpha, [2.0, 10.0]):
-                params: dict[str, ParamValue] = {
-                    "factors": int(factors),
-                    "regularization": float(regularization),
-                    "alpha": float(alpha),
-                    "iterations": config.als_iterations,
-                }
-                specs.append(CandidateSpec("als", params))
+        for regularization, alpha in pairs:
+            params: dict[str, ParamValue] = {
+                "factors": int(factors),
+                "regularization": float(regularization),
+                "alpha": float(alpha),
+                "iterations": config.als_iterations,
+            }
+            specs.append(CandidateSpec("als", params))
     return specs
 
 
@@ -222,7 +228,7 @@ def ease_grid(config: TrainingConfig, graph: InteractionGraph) -> list[Candidate
     if config.ease_l2 is not None:
         l2_values: list[float] = [config.ease_l2]
     else:
-        l2_values = [round(max(mass * factor, 1.0), 3) for factor in (0.5, 2.0, 8.0)]
+        l2_values = [round(max(mass * factor, 1.0), 3) for factor in (2.0, 8.0, 32.0)]
     rank = min(config.ease_rank, graph.n_items)
     return [CandidateSpec("ease", {"l2": l2, "rank": rank}) for l2 in l2_values]
 
