@@ -9,7 +9,7 @@ BUDGET_S ?= 300
 
 LAYER_STAMP := layers/build/.stamp
 
-.PHONY: help install demo run test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-upload bench-serve bench-http bench-catalog bench-hostile soak bench-train clean
+.PHONY: help install demo run test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-upload bench-serve bench-http bench-catalog bench-hostile bench-scale soak bench-train clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -70,6 +70,12 @@ bench-upload: $(STAMP)  ## seconds to upload the 100k-row sample CSV over HTTP o
 
 bench-hostile: $(STAMP)  ## hostile inputs over loopback HTTP: status, answer size and time of each (docs/reliability.md)
 	$(BIN)/python -m embedrec_local.bench_hostile
+
+ROWS ?= 5000000
+USERS ?= 500000
+ITEMS ?= 100000
+bench-scale: $(STAMP)  ## one large tenant through every stage vs its AWS limit (ROWS=, USERS=, ITEMS=; docs/benchmarks.md)
+	$(BIN)/python -m embedrec_local.bench_scale --rows $(ROWS) --users $(USERS) --items $(ITEMS)
 
 bench-serve: $(STAMP)  ## serving latency p50/p99, ANN recall, cold load (5k and 1M items)
 	$(BIN)/python -m functions.serving.bench --items 5000 1000000

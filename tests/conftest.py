@@ -7,7 +7,11 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
+from embedrec_local import moto_dynamodb
+from embedrec_local.moto_locks import serialise_dynamodb_writes
 from embedrec_local.provision import LocalNames, compute_environment, provision, provision_compute
+
+moto_dynamodb.install()  # the local stack's DynamoDB transactions, in-process too
 
 REGION = "us-east-1"
 ADMIN_KEY = "adm_test_admin_key_0123456789"
@@ -36,6 +40,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalNames]:
         monkeypatch.setenv(key, value)
     from functions.api.dependencies import reset_container_state
 
+    # moto's DynamoDB is not thread-safe for conditional writes; parallel tests (the login lockout,
+    # the shared quota buckets) need them atomic as in DynamoDB: one lock around its writes.
+    serialise_dynamodb_writes()
     with mock_aws():
         provision(names, REGION)
         provision_compute(REGION, names)

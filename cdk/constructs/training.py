@@ -2,7 +2,8 @@
 
 Compute scales from zero: a spot environment (g5/g6, price-capacity optimised) first, an on-demand one
 as fallback. Instances sit in public subnets without inbound rules (no NAT gateway to pay for) and reach
-ECR, S3 and DynamoDB over HTTPS. The job role reads ``datasets/`` and writes ``models/`` only.
+ECR, S3 and DynamoDB over HTTPS. The job role reads ``datasets/`` and reads, writes and deletes under
+``models/`` only.
 
 The image is a ``DockerImageAsset`` of ``training_jobs/Dockerfile`` (build context: the repository root),
 built and pushed by ``cdk deploy`` (needs Docker there, never at synth). Where the image is built
@@ -124,11 +125,21 @@ class Training(Construct):
         self.job_role = iam.Role(
             self,
             "JobRole",
-            description="embedrec training container: read datasets/, write models/, update its job record",
+            description="embedrec training container: read datasets/, publish models/, update its job record",
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
         )
         grant_objects(self.job_role, storage.data_bucket, ("read",), (names.DATASETS_PREFIX,))
-        grant_objects(self.job_role, storage.artifacts_bucket, ("write",), (names.MODELS_PREFIX,))
+        # publish_artifacts HEADs the version's manifest before writing (s3:GetObject), writes the files and
+        # deletes what it wrote when a publish fails half-way: read, write and delete under models/.
+        grant_objects(
+            self.job_role, storage.artifacts_bucket, ("read", "write", "delete"), (names.MODELS_PREFIX,)
+        )
+        # A HEAD of a missing key answers 404 only to a caller with s3:ListBucket on the bucket, else 403
+        # (AWS: HeadObject); the s3:prefix condition of the grant above does not apply to a HEAD, so the
+        # first publish of every version needs ListBucket without it. Key names only, no object data.
+        self.job_role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[storage.artifacts_bucket.bucket_arn])
+        )
         jobs_table = storage.table(resources.TRAINING_JOBS)
         self.job_role.add_to_policy(
             iam.PolicyStatement(

@@ -106,17 +106,14 @@ def login(
 ) -> LoginResult:
     """Exchange e-mail and password for an access token. The same error for every failure.
 
-    With a ``throttle``, an e-mail locked out by repeated failures is refused (``TooManyRequestsError``)
-    before its password is even checked.
+    With a ``throttle``, each attempt first claims one of the e-mail's tries in the current window
+    (atomically, across containers); once they are spent, every attempt is refused
+    (``TooManyRequestsError``) before its password is even checked. A wrong password keeps its claim.
     """
-    had_failures = throttle.check(email, now) if throttle is not None else False
-    try:
-        account = _authenticate(accounts, email, password)
-    except AuthenticationError:
-        if throttle is not None:
-            throttle.failed(email, now)
-        raise
-    if throttle is not None and had_failures:
+    if throttle is not None:
+        throttle.claim(email, now)
+    account = _authenticate(accounts, email, password)
+    if throttle is not None:
         throttle.succeeded(email)
     token = issue_access_token(
         secret=secret,

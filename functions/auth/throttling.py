@@ -129,7 +129,12 @@ class LoginFailures:
 
 
 class LoginFailureRepository:
-    """Failed-login counters in the ``event_ids`` table (key ``login#{email}``; expire by TTL)."""
+    """Login attempt counters in the ``event_ids`` table (key ``login#{email}``; expire by TTL).
+
+    ``claim`` counts an attempt BEFORE its password is checked, with one conditional write, so
+    parallel guesses from any number of containers cannot all read "4 failures" and all try: at
+    most ``max_failures`` attempts per window ever reach the password check.
+    """
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -150,28 +155,38 @@ class LoginFailureRepository:
             return None
         return LoginFailures(int(item["failures"]["N"]), float(item["window_start"]["N"]))
 
-    def add_failure(self, email: str, now: float, window_s: float) -> None:
-        """Count one failure in the current window, or start a new window (atomic across containers)."""
+    def claim(self, email: str, now: float, window_s: float, max_failures: int) -> int | None:
+        """Count one attempt in the current window (or open a new window) if the e-mail is not locked.
+
+        Returns the attempts counted before this one, or None when the window already holds
+        ``max_failures`` (locked out: nothing was written). Atomic across containers: the count is
+        raised by a conditional ``UpdateItem``, never read first and written after.
+        """
         expires_at = {"N": str(math.ceil(now + window_s))}
         try:
             with unavailable_on_failure("the login store"):
-                self._client.update_item(
+                answer = self._client.update_item(
                     TableName=self._table_name,
                     Key=self._key(email),
                     UpdateExpression="SET window_start = if_not_exists(window_start, :now), "
                     "expires_at = if_not_exists(expires_at, :expires) ADD failures :one",
-                    ConditionExpression="attribute_not_exists(failures) OR window_start > :cutoff",
+                    ConditionExpression="attribute_not_exists(failures) "
+                    "OR (failures < :max AND window_start > :cutoff)",
                     ExpressionAttributeValues={
                         ":now": {"N": repr(now)},
                         ":expires": expires_at,
                         ":one": {"N": "1"},
+                        ":max": {"N": str(max_failures)},
                         ":cutoff": {"N": repr(now - window_s)},
                     },
+                    ReturnValues="UPDATED_NEW",
                 )
+            return int(answer["Attributes"]["failures"]["N"]) - 1
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
-            with unavailable_on_failure("the login store"):  # the old window has passed: a new one
+        try:  # full, or its window has passed: only a passed window may be replaced by a new one
+            with unavailable_on_failure("the login store"):
                 self._client.put_item(
                     TableName=self._table_name,
                     Item={
@@ -180,7 +195,14 @@ class LoginFailureRepository:
                         "window_start": {"N": repr(now)},
                         "expires_at": expires_at,
                     },
+                    ConditionExpression="attribute_not_exists(failures) OR window_start <= :cutoff",
+                    ExpressionAttributeValues={":cutoff": {"N": repr(now - window_s)}},
                 )
+            return 0
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+        return None
 
     def clear(self, email: str) -> None:
         """Forget the e-mail's failures (after a successful login)."""
@@ -190,34 +212,33 @@ class LoginFailureRepository:
 
 @dataclass(frozen=True)
 class LoginThrottle:
-    """The brute-force lockout: ``max_failures`` wrong passwords per e-mail within ``window``."""
+    """The brute-force lockout: ``max_failures`` attempts per e-mail within ``window``.
+
+    Every attempt claims a slot before its password is checked (``claim``); a wrong password keeps
+    its slot as a failure, a right one clears the count. While the window's slots are all taken,
+    every attempt, even with the right password, is refused without checking the password.
+    """
 
     failures: LoginFailureRepository
     max_failures: int = LOGIN_MAX_FAILURES
     window: timedelta = LOGIN_WINDOW
 
-    def check(self, email: str, now: datetime) -> bool:
-        """``TooManyRequestsError`` while the e-mail is locked out (checked before the password).
+    def claim(self, email: str, now: datetime) -> bool:
+        """Take one attempt of the e-mail's window; ``TooManyRequestsError`` while it is locked out.
 
-        Returns whether failures are on record (a successful login then resets them).
+        Returns whether earlier failures are on record.
         """
+        before = self.failures.claim(email, now.timestamp(), self.window.total_seconds(), self.max_failures)
+        if before is not None:
+            return before > 0
         found = self.failures.get(email)
-        if found is None:
-            return False
-        if found.count < self.max_failures:
-            return True
-        remaining = found.window_start + self.window.total_seconds() - now.timestamp()
-        if remaining > 0:
-            raise TooManyRequestsError(
-                "too many failed logins for this e-mail; try again later",
-                retry_after_s=math.ceil(remaining),
-            )
-        return True
-
-    def failed(self, email: str, now: datetime) -> None:
-        """Count a wrong password (or an unknown e-mail: both look the same to the caller)."""
-        self.failures.add_failure(email, now.timestamp(), self.window.total_seconds())
+        window_start = found.window_start if found is not None else now.timestamp()
+        remaining = window_start + self.window.total_seconds() - now.timestamp()
+        raise TooManyRequestsError(
+            "too many failed logins for this e-mail; try again later",
+            retry_after_s=max(1, math.ceil(remaining)),
+        )
 
     def succeeded(self, email: str) -> None:
-        """A right password outside a lockout resets the count."""
+        """A right password (claimed within the window's slots) resets the count."""
         self.failures.clear(email)

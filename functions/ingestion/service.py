@@ -7,6 +7,8 @@ and Parquet written by a failed upload are undone before the error reaches the c
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +42,10 @@ Kind = Literal["items", "interactions"]
 AttributionHook = Callable[[str, pa.Table, datetime], None]
 Source = Literal["api-csv", "api-json", "drop-folder"]
 _CATALOG_RETRIES = 5
+#: Item counts are one object per tenant that every bulk upload rewrites (conditional on its ETag).
+_COUNT_RETRIES = 12
+_COUNT_BACKOFF_S = 0.05
+_COUNT_BACKOFF_CAP_S = 2.0
 _RECORDED_ISSUES = 200  # per upload record in DynamoDB; the S3 report keeps every listed issue
 
 
@@ -305,13 +311,16 @@ class IngestionService:
         """Add a batch's weighted counts to the tenant's item counts, then republish popular items."""
         batch = count_items(table)
         key = resources.item_counts_key(tenant_id)
-        for _attempt in range(_CATALOG_RETRIES):
+        for attempt in range(_COUNT_RETRIES):
             current = self._store.read_versioned(key)
             try:
                 self._store.write_versioned(
                     key, merge_counts(current.table, batch), expected_etag=current.etag
                 )
             except ConflictError:
+                # Files dropped together all add to this one object: a random, growing pause spreads
+                # their retries instead of letting them collide again in lock step.
+                time.sleep(random.uniform(0, min(_COUNT_BACKOFF_CAP_S, _COUNT_BACKOFF_S * 2**attempt)))
                 continue
             self._publish_popular(tenant_id)
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -48,6 +49,11 @@ class DataStore:
         pq.write_table(table, buffer, compression="zstd")
         with unavailable_on_failure("the data store"):
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=buffer.getvalue())
+
+    def upload_file(self, key: str, path: Path) -> None:
+        """Upload a local file (multipart when large, streamed from disk: never whole in memory)."""
+        with unavailable_on_failure("the data store"):
+            self._s3.upload_file(str(path), self._bucket, key)
 
     def read_parquet(self, key: str) -> pa.Table:
         """One Parquet object as a table; ``NotFoundError`` if it is gone."""

@@ -3,6 +3,8 @@
 - Lambda: an invocation runs the function's registered handler string in-process (``LambdaRunner``),
   and a raised exception becomes Lambda's error payload (``errorType`` = class name), which Step
   Functions' Retry/Catch match exactly as in AWS.
+- DynamoDB: ``TransactWriteItems`` costs the items it names, not a copy of each table
+  (``embedrec_local.moto_dynamodb``).
 - Batch: a submitted job runs its container command as a local subprocess (CPU, or a GPU if present)
   with the job definition's and the submission's environment, and its exit code decides the status.
 
@@ -26,6 +28,8 @@ from moto.awslambda.models import LambdaFunction
 from moto.batch.models import Job
 from moto.batch.utils import JobStatus
 
+from embedrec_local import moto_dynamodb
+from embedrec_local.moto_locks import serialise_dynamodb_writes
 from embedrec_local.runner import LambdaRunner
 
 log = logging.getLogger("embedrec.local.moto")
@@ -95,10 +99,12 @@ def _run_locally(self: Job) -> None:
 
 
 def install() -> None:
-    """Apply both patches (idempotent)."""
+    """Apply both patches (idempotent), and make moto's conditional writes atomic (``moto_locks``)."""
     global _installed
     if _installed:
         return
+    moto_dynamodb.install()  # first: the write lock below then wraps its transactions too
+    serialise_dynamodb_writes()
     LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign]
     Job.run = _run_locally  # type: ignore[method-assign]
     _installed = True

@@ -153,7 +153,7 @@ def test_state_machine_invokes_only_the_pipeline_functions(synth: Synth) -> None
     assert invoked == expected
 
 
-def test_training_job_role_reads_datasets_writes_models_updates_its_job(synth: Synth) -> None:
+def test_training_job_role_reads_datasets_publishes_models_updates_its_job(synth: Synth) -> None:
     storage = synth.stack.storage
     role_id = synth.logical_id(synth.stack.training.job_role)
     data, artifacts = _arn(synth, storage.data_bucket), _arn(synth, storage.artifacts_bucket)
@@ -161,10 +161,14 @@ def test_training_job_role_reads_datasets_writes_models_updates_its_job(synth: S
     objects = {
         (action, resource) for action, resource in allowed if action.startswith("s3:") and "/" in resource
     }
+    # Nothing outside datasets/ (read) and models/ (its own artifacts); tests/infrastructure/
+    # test_iam_from_code.py checks that every call of the job's code is covered.
     assert objects == {
         ("s3:GetObject", f"{data}/datasets/*"),
+        ("s3:GetObject", f"{artifacts}/models/*"),
         ("s3:PutObject", f"{artifacts}/models/*"),
         ("s3:AbortMultipartUpload", f"{artifacts}/models/*"),
+        ("s3:DeleteObject", f"{artifacts}/models/*"),
     }
     tables = {(action, resource) for action, resource in allowed if action.startswith("dynamodb:")}
     jobs = _table_arn(synth, resources.TRAINING_JOBS)

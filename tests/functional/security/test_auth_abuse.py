@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -181,6 +182,28 @@ def test_unknown_emails_lock_out_alike_so_lockout_reveals_no_accounts(
         answers = [_login(client, email, WRONG) for _ in range(LOGIN_MAX_FAILURES + 1)]
         assert answers == [401] * LOGIN_MAX_FAILURES + [429], email
     assert clock
+
+
+def test_parallel_guesses_claim_at_most_the_allowed_tries_and_the_lockout_holds(
+    client: TestClient, shop: Shop, aws_env: LocalNames
+) -> None:
+    from functions.api.dependencies import reset_container_state
+
+    # Given 32 wrong guesses sent at once (each claims its try before the password is checked)
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(lambda _: _login(client, shop.email, WRONG), range(32)))
+
+    # Then exactly the allowed number reached the password check; every other one was refused
+    assert sorted(answers) == [401] * LOGIN_MAX_FAILURES + [429] * (32 - LOGIN_MAX_FAILURES)
+    table = boto3.resource("dynamodb").Table(aws_env.table(resources.EVENT_IDS))
+    item = table.get_item(Key={"tenant_event": f"login#{shop.email}"})["Item"]
+    assert item["failures"] == LOGIN_MAX_FAILURES
+
+    # And the right password is refused too, in this container and in a cold one
+    reset_container_state()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        right = list(pool.map(lambda _: _login(client, shop.email, ADMIN_PASSWORD), range(4)))
+    assert right == [429] * 4
 
 
 # --- per-plan request quotas --------------------------------------------------------------------
