@@ -62,6 +62,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer-factors", type=int, default=256, help="implicit ALS peer's factors")
     parser.add_argument("--no-peers", action="store_true", help="candidates mode: ours only")
     parser.add_argument(
+        "--peer-grid", default="0.1:10,0.1:40,1:10", help="implicit ALS peer's reg:alpha pairs"
+    )
+    parser.add_argument("--als-factors", type=int, default=None, help="pin our ALS factors")
+    parser.add_argument("--als-grid", default="", help="our ALS reg:alpha pairs (default: the job's grid)")
+    parser.add_argument(
         "--fidelity", action=argparse.BooleanOptionalAction, default=True, help="fold-in fidelity per model"
     )
     parser.add_argument("--budget-s", type=float, default=None, help="cap on training wall time (s)")

@@ -18,6 +18,8 @@ from training_jobs.candidates import (
     Holdout,
     PeakMemory,
     Selection,
+    als_grid,
+    plan,
     refit,
     select_candidate,
 )
@@ -144,15 +146,18 @@ def implicit_als(
     return _factor_scores(np.asarray(model.user_factors), np.asarray(model.item_factors)), seconds
 
 
-def ease_reference(graph: InteractionGraph, l2: float) -> tuple[ScoreFn, float]:
+def ease_reference(graph: InteractionGraph, l2: float, threads: int) -> tuple[ScoreFn, float]:
     """The textbook EASE on the binary matrix, scores ``X B`` with the full dense ``B``."""
+    from threadpoolctl import threadpool_limits
+
     matrix = binary_matrix(graph)
     started = time.perf_counter()
-    gram = (matrix.T @ matrix).toarray().astype(np.float64)
-    gram[np.diag_indices_from(gram)] += l2
-    precision = np.linalg.inv(gram)
-    weights = (precision / (-np.diag(precision))[None, :]).astype(np.float32)
-    weights[np.diag_indices_from(weights)] = 0.0
+    with threadpool_limits(limits=threads, user_api="blas"):
+        gram = (matrix.T @ matrix).toarray().astype(np.float64)
+        gram[np.diag_indices_from(gram)] += l2
+        precision = np.linalg.inv(gram)
+        weights = (precision / (-np.diag(precision))[None, :]).astype(np.float32)
+        weights[np.diag_indices_from(weights)] = 0.0
     seconds = time.perf_counter() - started
     dense_b = torch.as_tensor(weights)
 
@@ -262,6 +267,17 @@ def print_table(rows: list[Row], emit: Emit) -> None:
         )
 
 
+def parse_pairs(text: str) -> list[tuple[float, float]]:
+    """``"0.1:10,1:10"`` -> [(0.1, 10.0), (1.0, 10.0)] (regularisation:alpha pairs)."""
+    pairs = []
+    for chunk in filter(None, (part.strip() for part in text.split(","))):
+        reg, _, alpha = chunk.partition(":")
+        pairs.append((float(reg), float(alpha)))
+    if not pairs:
+        raise ValueError(f"no reg:alpha pairs in {text!r}")
+    return pairs
+
+
 def run_candidates(args: argparse.Namespace, device: torch.device, emit: Emit) -> dict[str, float]:
     """The side-by-side run; returns the published candidate's summary."""
     config = TrainingConfig(
@@ -270,6 +286,7 @@ def run_candidates(args: argparse.Namespace, device: torch.device, emit: Emit) -
         cpu_threads=args.threads,
         seed=args.seed,
         epochs=args.epochs or 30,
+        als_factors=args.als_factors,
     )
     loaded = time.perf_counter()
     data = load_data(args, config)
@@ -285,12 +302,18 @@ def run_candidates(args: argparse.Namespace, device: torch.device, emit: Emit) -
     rows = [Row("popularity", "", popularity_metrics(holdout, train), 0.0, 0.0, 0.0)]
 
     started = time.perf_counter()
+    specs = None
+    if args.als_grid:
+        pairs = parse_pairs(args.als_grid)
+        specs = [spec for spec in plan(config, fit, device) if spec.model_type != "als"]
+        specs += als_grid(config, fit, pairs)
     selection = select_candidate(
         fit,
         Holdout(sel_u, sel_i),
         config,
         data.catalogue,
         device,
+        specs=specs,
         on_candidate=lambda result: emit(
             f"  [ours val] {result.spec.label} ndcg@10={result.metrics.get('ndcg_10', float('nan')):.4f} "
             f"fit_s={result.train_seconds:.1f}" + (f" FAILED {result.error}" if result.error else "")
@@ -320,8 +343,8 @@ def run_candidates(args: argparse.Namespace, device: torch.device, emit: Emit) -
             rows.append(
                 _grid_then_refit(
                     "EASE reference",
-                    [{"l2": l2} for l2 in (50.0, 200.0, 500.0, 1000.0)],
-                    lambda graph, p: ease_reference(graph, p["l2"]),
+                    [{"l2": l2} for l2 in (100.0, 300.0, 1000.0)],
+                    lambda graph, p: ease_reference(graph, p["l2"], threads),
                     fit,
                     selection_eval,
                     data,

@@ -199,10 +199,17 @@ def _grid(pinned: float | int | None, values: Sequence[float | int]) -> list[flo
     return [pinned] if pinned is not None else list(values)
 
 
-def als_grid(config: TrainingConfig, graph: InteractionGraph) -> list[CandidateSpec]:
+ALS_PAIRS: tuple[tuple[float, float], ...] = ((0.1, 10.0), (1.0, 10.0), (5.0, 2.0), (5.0, 10.0))
+"""The (regularisation, alpha) pairs of the ALS grid."""
+
+
+def als_grid(
+    config: TrainingConfig,
+    graph: InteractionGraph,
+    pairs: Sequence[tuple[float, float]] = ALS_PAIRS,
+) -> list[CandidateSpec]:
     """A small ALS grid: factors by size, four (regularisation, alpha) pairs; config values pin them."""
     factors_default = 64 if graph.n_edges < 200_000 else 256
-    pairs = [(0.1, 10.0), (1.0, 10.0), (5.0, 2.0), (5.0, 10.0)]
     if config.als_regularization is not None or config.als_alpha is not None:
         pairs = [
             (reg, alpha)
@@ -410,7 +417,11 @@ def train_candidate(
         return out
     if spec.model_type == "ease":
         ease_params = EASEParams(l2=float(spec.params["l2"]), rank=int(spec.params["rank"]), seed=config.seed)
-        model = fit_ease(graph, ease_params).to(device)
+        from threadpoolctl import threadpool_limits
+
+        # BLAS threads beyond the job's share of the cores make dense algebra far slower on a busy host
+        with threadpool_limits(limits=_cpu_threads(config), user_api="blas"):
+            model = fit_ease(graph, ease_params).to(device)
         seconds = time.perf_counter() - started
         metrics = evaluator.evaluate(model.score_users) if evaluator is not None else {}
         ease_training: dict[str, float | int | str] = {
