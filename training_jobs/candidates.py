@@ -235,7 +235,7 @@ def ease_grid(config: TrainingConfig, graph: InteractionGraph) -> list[Candidate
     if config.ease_l2 is not None:
         l2_values: list[float] = [config.ease_l2]
     else:
-        l2_values = [round(max(mass * factor, 1.0), 3) for factor in (2.0, 8.0, 32.0)]
+        l2_values = [round(max(mass * factor, 1.0), 3) for factor in (8.0, 32.0, 128.0)]
     rank = min(config.ease_rank, graph.n_items)
     return [CandidateSpec("ease", {"l2": l2, "rank": rank}) for l2 in l2_values]
 
