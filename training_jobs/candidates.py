@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 CandidateType = Literal["als", "ease", "lightgcn", "two_tower"]
 ParamValue = float | int | bool | str
 SELECTION_METRIC = "ndcg_10"
-LIGHTGCN_CPU_MAX_EDGES = 50_000
+LIGHTGCN_CPU_MAX_EDGES = 200_000
 """On CPU, ``auto`` adds LightGCN only up to this many training pairs (its cost per epoch is the graph)."""
 ALS_DAMPING_GRID = (0.0, 0.1, 0.2)
 """Popularity damping values scored for each ALS fit (free: no refit needed)."""
