@@ -324,7 +324,7 @@ def run_candidates(args: argparse.Namespace, device: torch.device, emit: Emit) -
     )
     if not args.no_peers:
         threads = args.threads
-        peer_grid = [{"reg": reg, "alpha": alpha} for reg, alpha in ((0.1, 10.0), (0.1, 40.0), (1.0, 10.0))]
+        peer_grid = [{"reg": reg, "alpha": alpha} for reg, alpha in parse_pairs(args.peer_grid)]
         rows.append(
             _grid_then_refit(
                 f"implicit ALS {args.peer_factors}",
