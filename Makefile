@@ -9,7 +9,7 @@ BUDGET_S ?= 300
 
 LAYER_STAMP := layers/build/.stamp
 
-.PHONY: help install demo run test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-upload bench-serve bench-http bench-catalog bench-hostile bench-scale soak bench-train clean
+.PHONY: help install demo run run-lambda bench-lambda test test-fast lint typecheck openapi fuzz screenshots layers synth cfn-lint test-infra bench-ingest bench-upload bench-serve bench-http bench-catalog bench-hostile bench-scale soak bench-train bench-gate clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -30,9 +30,14 @@ demo: $(STAMP)  ## the walkthrough on the embedded local stack
 run: $(STAMP)  ## start the local stack on 127.0.0.1:8000 until interrupted
 	$(BIN)/embedrec local
 
+# The integration and e2e tiers run on the Lambda-faithful runtime (built bundles on Python 3.12; the
+# first session synthesises the template); EMBEDREC_TEST_RUNTIME=inprocess runs them in-process.
 test: $(STAMP) lint typecheck layers  ## install, lint, type-check and run every test tier
 	bash tests/e2e/console/install_browser.sh $(BIN)/python  # Debian chromium + playwright (no browser download)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=600
+
+run-lambda: layers  ## the local stack with every function in emulated Lambda containers (Python 3.12, built bundles)
+	$(BIN)/embedrec local --runtime lambda
 
 test-fast: $(STAMP)  ## unit and functional tiers only
 	$(BIN)/python -m pytest -q tests/unit tests/functional
@@ -83,6 +88,10 @@ bench-serve: $(STAMP)  ## serving latency p50/p99, ANN recall, cold load (5k and
 bench-catalog: $(STAMP)  ## catalogue changes: view build/parse/rebase (5k, 100k items), warm-path cost, freshness
 	$(BIN)/python -m functions.serving.bench_catalog --items 5000 100000
 
+bench-lambda: layers  ## serving on the Lambda-faithful runtime: cold start, warm p50/p99, RSS, 1/4/8 containers, cost
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(BIN)/python -m embedrec_local.bench_lambda
+
 bench-http: $(STAMP)  ## warm recommendation requests over loopback HTTP with wrk (apt-get install wrk)
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python -m embedrec_local.bench_http --seconds 15
@@ -101,6 +110,9 @@ soak: $(STAMP)  ## 5 minutes of mixed events and recommendations on loopback: er
 bench-train: $(STAMP)  ## our candidates vs popularity, implicit ALS, EASE on DATA=... (train/test.txt) and the sample
 	$(BIN)/python -m training_jobs.bench --data $(DATA)
 	$(BIN)/python -m training_jobs.bench --sample
+
+bench-gate: $(STAMP)  ## promotion gate on the sample: candidate vs active model vs popularity on one holdout
+	$(BIN)/python -m embedrec_local.bench_gate
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache cdk.out sample_data layers/build

@@ -18,6 +18,7 @@ from cdk import names
 from cdk.constructs.training import TrainingImageSource
 from cdk.nag import apply_checks
 from cdk.stack import EmbedrecStack
+from functions.common.plans import parse_tenants_by_plan
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -52,6 +53,8 @@ def build_app(
         retain_data=_flag(ctx(names.CTX_RETAIN_DATA), default=True),
         alarm_email=ctx(names.CTX_ALARM_EMAIL) or None,
         training_max_vcpus=int(ctx(names.CTX_TRAINING_MAX_VCPUS) or names.TRAINING_DEFAULT_MAX_VCPUS),
+        training_window=str(ctx(names.CTX_TRAINING_WINDOW) or names.DEFAULT_TRAINING_WINDOW),
+        tenants_by_plan=parse_tenants_by_plan(ctx(names.CTX_TENANTS_BY_PLAN)),
     )
     apply_checks(app, stack)
     return app, stack

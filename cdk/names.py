@@ -26,6 +26,8 @@ CTX_TRAINING_IMAGE_TAG: Final = "embedrec:trainingImageTag"
 CTX_RETAIN_DATA: Final = "embedrec:retainData"
 CTX_ALARM_EMAIL: Final = "embedrec:alarmEmail"
 CTX_TRAINING_MAX_VCPUS: Final = "embedrec:trainingMaxVcpus"
+CTX_TRAINING_WINDOW: Final = "embedrec:trainingWindow"
+CTX_TENANTS_BY_PLAN: Final = "embedrec:tenantsByPlan"
 
 # Powertools (functions/common/observability.py reads these).
 METRICS_NAMESPACE: Final = "embedrec"
@@ -41,6 +43,10 @@ def service_name(function_name: str) -> str:
 SCHEDULE_GROUP: Final = "embedrec-training"
 ENV_SCHEDULE_GROUP: Final = "EMBEDREC_SCHEDULE_GROUP"
 ENV_SCHEDULER_ROLE_ARN: Final = "EMBEDREC_SCHEDULER_ROLE_ARN"
+ENV_TRAINING_WINDOW: Final = "EMBEDREC_TRAINING_WINDOW"
+# Tenants' schedules are spread over this daily UTC window; the sweep repairs them every hour.
+DEFAULT_TRAINING_WINDOW: Final = "01:00-05:00"
+RECONCILE_SCHEDULES_EVERY_MINUTES: Final = 60
 ENV_STATE_MACHINE_ARN: Final = "EMBEDREC_STATE_MACHINE_ARN"
 ENV_TRAINING_JOB_QUEUE: Final = "EMBEDREC_TRAINING_JOB_QUEUE"
 ENV_TRAINING_JOB_DEFINITION: Final = "EMBEDREC_TRAINING_JOB_DEFINITION"
@@ -84,9 +90,7 @@ INCOMING_EXPIRY_DAYS: Final = 30
 DATASETS_EXPIRY_DAYS: Final = 30
 NONCURRENT_VERSION_EXPIRY_DAYS: Final = 90
 
-# API defaults (per-key quotas arrive with issue 8).
-API_THROTTLE_RATE: Final = 200
-API_THROTTLE_BURST: Final = 400
+# API. The stage's throttling is sized from functions/common/plans.py and context embedrec:tenantsByPlan.
 DOCS_ROUTES: Final = ("/docs", "/openapi.json")
 API_PROXY_ROUTE: Final = "/api/{proxy+}"
 

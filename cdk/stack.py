@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from cdk.constructs.pipeline import Pipeline
 from cdk.constructs.runtime import FunctionRuntime
 from cdk.constructs.storage import Storage
 from cdk.constructs.training import Training, TrainingImageSource
+from functions.common.models import Plan
 
 
 class EmbedrecStack(Stack):
@@ -32,6 +34,8 @@ class EmbedrecStack(Stack):
         retain_data: bool = True,
         alarm_email: str | None = None,
         training_max_vcpus: int = names.TRAINING_DEFAULT_MAX_VCPUS,
+        training_window: str = names.DEFAULT_TRAINING_WINDOW,
+        tenants_by_plan: Mapping[Plan, int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -43,9 +47,21 @@ class EmbedrecStack(Stack):
             self, "Training", storage=self.storage, image_source=image_source, max_vcpus=training_max_vcpus
         )
         self.pipeline = Pipeline(
-            self, "Pipeline", runtime=self.runtime, storage=self.storage, training=self.training
+            self,
+            "Pipeline",
+            runtime=self.runtime,
+            storage=self.storage,
+            training=self.training,
+            training_window=training_window,
         )
-        self.api = Api(self, "Api", runtime=self.runtime, storage=self.storage, pipeline=self.pipeline)
+        self.api = Api(
+            self,
+            "Api",
+            runtime=self.runtime,
+            storage=self.storage,
+            pipeline=self.pipeline,
+            tenants_by_plan=tenants_by_plan,
+        )
         self.ingestion = Ingestion(
             self, "Ingestion", runtime=self.runtime, storage=self.storage, pipeline=self.pipeline
         )

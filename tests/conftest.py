@@ -31,7 +31,6 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalNames]:
         "EMBEDREC_ADMIN_KEY": ADMIN_KEY,
         "EMBEDREC_JWT_SECRET": JWT_SECRET,
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "EMBEDREC_IMPRESSION_FLUSH_SECONDS": "0",  # every response's impressions are visible at once
         "POWERTOOLS_METRICS_NAMESPACE": "embedrec",
         "POWERTOOLS_SERVICE_NAME": "embedrec-test",
         **names.environment(),

@@ -131,8 +131,9 @@ def build_artifacts(
     val_metrics: dict[str, float],
     popularity_metrics: dict[str, float],
     training: dict[str, Any],
+    gate: dict[str, Any] | None = None,
 ) -> ArtifactSet:
-    """Export every file in memory (nothing is written here)."""
+    """Export every file in memory (nothing is written here); ``gate`` is the promotion gate's record."""
     item_vectors = tables.item_vectors.detach().cpu().float().numpy()
     index, spec = build_faiss_index(
         item_vectors,
@@ -191,6 +192,8 @@ def build_artifacts(
         },
         "similarity": "inner_product",
     }
+    if gate is not None:
+        manifest["gate"] = gate
     return ArtifactSet(files=files, manifest=manifest)
 
 

@@ -24,6 +24,7 @@ ModelType = Literal["auto", "lightgcn", "two_tower", "als", "ease"]
 holds them equal). ``auto`` trains the candidates that fit the tenant and publishes the best."""
 MODEL_TYPES: tuple[ModelType, ...] = ("auto", "lightgcn", "two_tower", "als", "ease")
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+ManifestKey = Annotated[str, Field(pattern=r"^models/[A-Za-z0-9._/-]{1,900}/manifest\.json$")]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 
 
@@ -69,7 +70,15 @@ class TrainingConfig(BaseModel):
     ease_l2: float | None = Field(None, gt=0, le=1e7, description="EASE L2 (None = chosen)")
     ease_rank: int = Field(256, ge=4, le=2048, description="rank of EASE's exported factors")
     require_non_view: bool = Field(True, description="fail when every interaction is a view")
-    validation_fraction: float = Field(0.15, gt=0, lt=0.5)
+    validation_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="newest share of the events before the gate holdout: selection split"
+    )
+    gate_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="newest share of the window's events: the promotion gate's holdout"
+    )
+    quality_floor: float = Field(
+        0.0, ge=0, le=1, description="gate NDCG@10 a candidate must reach to be promoted (besides popularity)"
+    )
     min_events_for_validation: int = Field(3, ge=2, le=1000)
     foldin_blend: float = Field(0.5, ge=0, le=1)
     price_buckets: int = Field(10, ge=1, le=100)
@@ -113,6 +122,8 @@ class JobArguments(BaseModel):
     artifacts_bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,62}$")]
     version: Identifier
     jobs_table: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$")]
+    #: The serving version's manifest in ``artifacts_bucket`` (none: the tenant has no active model).
+    active_manifest_key: ManifestKey | None = None
 
     @field_validator("dataset_uri")
     @classmethod

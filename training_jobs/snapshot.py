@@ -220,8 +220,14 @@ def recency_decay(timestamps_ms: npt.NDArray[np.int64], half_life_days: float | 
     return decay
 
 
-def prepare_data(interactions: pa.Table, items: pa.Table, config: TrainingConfig) -> PreparedData:
-    """Validate the snapshot and build index-space training/validation data (see module docstring)."""
+def prepare_data(
+    interactions: pa.Table, items: pa.Table, config: TrainingConfig, *, require_validation: bool = True
+) -> PreparedData:
+    """Validate the snapshot and build index-space training/validation data (see module docstring).
+
+    ``require_validation=False`` accepts a snapshot whose ``is_validation`` holds nothing out (the
+    published model's refit on the whole window).
+    """
     _require_columns(interactions, REQUIRED_INTERACTION_COLUMNS, "interactions.parquet")
     _require_columns(items, REQUIRED_ITEM_COLUMNS, "items.parquet")
     if interactions.num_rows == 0:
@@ -295,7 +301,7 @@ def prepare_data(interactions: pa.Table, items: pa.Table, config: TrainingConfig
     val_users, val_items = user_index[val_rows], item_index[val_rows]
     train_keys = train.users * n_items + train.items
     fresh = ~np.isin(val_users * n_items + val_items, train_keys)
-    if not fresh.any():
+    if require_validation and not fresh.any():
         raise DatasetError(
             "not enough history for a validation split: no user has a held-out item that is not "
             f"already in their training interactions (rule: {split_rule})"

@@ -146,12 +146,19 @@ class TrainingJobRepository:
         )
 
     def mark_completed(
-        self, model_version: str, artifacts_prefix: str, metrics: Mapping[str, float], epochs_run: int
+        self,
+        model_version: str,
+        artifacts_prefix: str,
+        metrics: Mapping[str, float],
+        epochs_run: int,
+        decision: str | None = None,
     ) -> None:
-        """Success: final metrics and where the artifacts are."""
+        """Success: final metrics, where the artifacts are and the promotion gate's verdict."""
         now = utc_now()
+        extra = {"decision": decision} if decision else {}
         self._update(
             {
+                **extra,
                 "status": "completed",
                 "progress": 100,
                 "current_epoch": epochs_run,

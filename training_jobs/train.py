@@ -9,6 +9,7 @@
 | ``--version`` | ``EMBEDREC_MODEL_VERSION`` | model version (default ``{model_type}_{job_id}``) |
 | ``--jobs-table`` | ``EMBEDREC_TRAINING_JOBS_TABLE`` | DynamoDB table of training jobs |
 | ``--config`` | ``EMBEDREC_TRAINING_CONFIG`` | config JSON (or ``@path`` to a JSON file) |
+| ``--active-manifest-key`` | ``EMBEDREC_ACTIVE_MANIFEST_KEY`` | the active model's manifest (gate) |
 
 Exit status: 0 completed, 1 failed (the job record says why), 2 unusable job arguments.
 """
@@ -39,6 +40,7 @@ ENVIRONMENT = {
     "version": "EMBEDREC_MODEL_VERSION",
     "jobs_table": "EMBEDREC_TRAINING_JOBS_TABLE",
     "config": "EMBEDREC_TRAINING_CONFIG",
+    "active_manifest_key": "EMBEDREC_ACTIVE_MANIFEST_KEY",
 }
 
 
@@ -86,6 +88,7 @@ def handle_training_job(argv: Sequence[str] | None = None) -> int:
                 "version": args.version
                 or (default_version(model_type, args.job_id) if args.job_id else None),
                 "jobs_table": args.jobs_table,
+                "active_manifest_key": args.active_manifest_key,
             }
         )
     except ConfigError as exc:

@@ -4,14 +4,16 @@ Routing comes from ``functions.common.routes.SERVING_ROUTES`` (the local stack r
 those paths go to ``serving`` (any method; it answers 405 itself), everything else under ``/api/*``
 plus ``/docs`` and ``/openapi.json`` goes to ``api``. Authentication is done by the functions (JWT,
 API keys). HTTP APIs have no usage plans, so per-tenant quotas by plan are enforced by the functions
-(``functions.auth.throttling.PLAN_LIMITS``, per container); the stage's throttling is the cluster-wide
-ceiling and equals the largest plan's budget (``stage_limit()``, asserted by tests/infrastructure).
-``throttle_route`` overrides it for one route.
+(``functions.common.plans.PLAN_RATES``: one DynamoDB token bucket per tenant that every container of
+``api`` and ``serving`` leases from). The stage's throttling is the cluster-wide ceiling, sized from the
+same plan table and the expected tenants per plan (context ``embedrec:tenantsByPlan``;
+``plans.stage_limit``), never below the largest plan. ``throttle_route`` overrides it for one route.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import jsii
 from aws_cdk import Acknowledgment, CfnOutput, RemovalPolicy, Validations
@@ -29,6 +31,8 @@ from cdk.constructs.pipeline import Pipeline
 from cdk.constructs.runtime import FunctionRuntime
 from cdk.constructs.storage import Storage
 from functions.common import deployment, resources
+from functions.common.models import Plan
+from functions.common.plans import stage_limit
 from functions.common.routes import SERVING_ROUTES
 
 # What each function may touch (least privilege; serving writes only impression counters).
@@ -42,6 +46,7 @@ SERVING_TABLES_READ: tuple[resources.TableSpec, ...] = (
 )
 SERVING_TABLES_READ_WRITE: tuple[resources.TableSpec, ...] = (
     resources.ANALYTICS,  # impressions and per-response attribution records
+    resources.EVENT_IDS,  # the tenants' shared request budgets (quota#{tenant}), leased per container
 )
 
 _ACCESS_LOG_FORMAT = json.dumps(
@@ -95,8 +100,10 @@ class Api(Construct):
         runtime: FunctionRuntime,
         storage: Storage,
         pipeline: Pipeline,
+        tenants_by_plan: Mapping[Plan, int] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.stage_limit = stage_limit(tenants_by_plan)
         self.jwt_secret = self._secret("JwtSecret", "embedrec: HS256 signing key of access tokens")
         self.admin_key = self._secret("AdminKey", "embedrec: platform-admin credential (creates tenants)")
 
@@ -135,7 +142,7 @@ class Api(Construct):
             stage_name="$default",
             auto_deploy=True,
             throttle=apigwv2.ThrottleSettings(
-                rate_limit=names.API_THROTTLE_RATE, burst_limit=names.API_THROTTLE_BURST
+                rate_limit=self.stage_limit.rate_per_s, burst_limit=self.stage_limit.burst
             ),
             access_log_settings=_AccessLogSettings(
                 apigwv2.LogGroupLogDestination(access_logs), apigw.AccessLogFormat.custom(_ACCESS_LOG_FORMAT)

@@ -73,8 +73,9 @@ class Ingestion(Construct):
         self.function: lambda_.Function = runtime.function(
             self, deployment.INGEST, environment=pipeline.schedule_environment()
         )
-        # The first accepted interactions of a tenant switch its retraining schedule on.
-        pipeline.grant_schedules(self.function, ("GetSchedule", "UpdateSchedule"))
+        # Every accepted batch of interactions reconciles the tenant's retraining schedule (its first data
+        # switches it on; a schedule that is missing is created again).
+        pipeline.grant_schedules(self.function, ("GetSchedule", "CreateSchedule", "UpdateSchedule"))
         self.function.add_event_source(
             event_sources.SqsEventSource(self.queue, batch_size=BATCH_SIZE, report_batch_item_failures=True)
         )

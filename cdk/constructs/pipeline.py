@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, ArnFormat, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -33,6 +35,7 @@ from cdk.constructs.runtime import FunctionRuntime
 from cdk.constructs.storage import Storage
 from cdk.constructs.training import Training
 from functions.common import deployment, resources
+from functions.pipeline.schedule import TrainingWindow
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class StepAccess:
     artifacts: tuple[tuple[tuple[ObjectAccess, ...], tuple[str, ...]], ...] = ()
     submit_jobs: bool = False
     describe_jobs: bool = False
+    cancel_jobs: bool = False
 
 
 _MODELS = (names.MODELS_PREFIX,)
@@ -60,7 +64,10 @@ STEP_ACCESS: dict[str, StepAccess] = {
             (("read", "write"), (names.DATASETS_PREFIX,)),
         ),
     ),
-    "submit-training": StepAccess(submit_jobs=True),
+    # the active pointer (the gate's rival, passed to the job) and the tenant's quality floor
+    "submit-training": StepAccess(
+        tables_read=(resources.TENANTS, resources.MODEL_REGISTRY), submit_jobs=True
+    ),
     "check-training": StepAccess(describe_jobs=True, artifacts=((("read",), _MODELS),)),
     # Evaluation records the candidate version in the registry (not active yet).
     "evaluate-candidate": StepAccess(
@@ -72,6 +79,8 @@ STEP_ACCESS: dict[str, StepAccess] = {
         tables_write=_JOBS_AND_REGISTRY, artifacts=((("read", "write"), _MODELS),)
     ),
     "record-failure": StepAccess(),
+    # A job stuck waiting for GPU capacity is cancelled (CancelJob) or, if it started meanwhile, terminated.
+    "cancel-training": StepAccess(tables_write=(), cancel_jobs=True),
 }
 
 
@@ -86,8 +95,11 @@ class Pipeline(Construct):
         runtime: FunctionRuntime,
         storage: Storage,
         training: Training,
+        training_window: str = names.DEFAULT_TRAINING_WINDOW,
     ) -> None:
         super().__init__(scope, construct_id)
+        TrainingWindow.parse(training_window)  # a malformed window fails synth, not the first ingestion
+        self.training_window = training_window
         self.functions: dict[str, lambda_.Function] = {}
         for spec in deployment.PIPELINE_STEPS:
             function = runtime.function(
@@ -154,6 +166,7 @@ class Pipeline(Construct):
         )
         self.state_machine.grant_start_execution(self.scheduler_role)
         self._acknowledge()
+        self.reconcile_function = self._schedule_sweep(runtime, storage)
 
     def schedule_environment(self) -> dict[str, str]:
         """Env vars of a function that creates or enables tenants' schedules."""
@@ -161,7 +174,26 @@ class Pipeline(Construct):
             names.ENV_STATE_MACHINE_ARN: self.state_machine.state_machine_arn,
             names.ENV_SCHEDULE_GROUP: self.schedule_group_name,
             names.ENV_SCHEDULER_ROLE_ARN: self.scheduler_role.role_arn,
+            names.ENV_TRAINING_WINDOW: self.training_window,
         }
+
+    def _schedule_sweep(self, runtime: FunctionRuntime, storage: Storage) -> lambda_.Function:
+        """The hourly ``reconcile-schedules`` function: every tenant's schedule repaired, orphans deleted."""
+        function = runtime.function(
+            self, deployment.RECONCILE_SCHEDULES, environment=self.schedule_environment()
+        )
+        grant_table(function, storage.table(resources.TENANTS), resources.TENANTS, write=False)
+        self.grant_schedules(function, ("GetSchedule", "CreateSchedule", "UpdateSchedule", "DeleteSchedule"))
+        # ListSchedules supports no resource-level permissions (it is read-only: names and states).
+        function.add_to_role_policy(iam.PolicyStatement(actions=["scheduler:ListSchedules"], resources=["*"]))
+        events.Rule(
+            self,
+            "ReconcileSchedulesEveryHour",
+            description="embedrec: reconcile tenants' retraining schedules",
+            schedule=events.Schedule.rate(Duration.minutes(names.RECONCILE_SCHEDULES_EVERY_MINUTES)),
+            targets=[targets.LambdaFunction(function, retry_attempts=2)],
+        )
+        return function
 
     def grant_schedules(self, grantee: Grantee, actions: Sequence[str]) -> None:
         """``scheduler:<action>`` on the schedules of the group only, and passing the scheduler role."""
@@ -223,6 +255,26 @@ class Pipeline(Construct):
                     actions=["batch:SubmitJob"],
                     resources=[training.job_queue.job_queue_arn, training.job_definition.job_definition_arn],
                 )
+            )
+        if access.cancel_jobs:
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["batch:CancelJob", "batch:TerminateJob"],
+                    resources=[
+                        Stack.of(self).format_arn(
+                            service="batch",
+                            resource="job",
+                            resource_name="*",
+                            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                        )
+                    ],
+                )
+            )
+            acknowledge_wildcard(
+                function,
+                nag_arn_pattern("batch", "job/*"),
+                "Batch job ids are assigned at submission (run time); the wildcard is confined to jobs of "
+                "this account and region, and only cancels or terminates them.",
             )
         if access.describe_jobs:
             function.add_to_role_policy(iam.PolicyStatement(actions=["batch:DescribeJobs"], resources=["*"]))

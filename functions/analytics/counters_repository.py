@@ -102,6 +102,28 @@ class AnalyticsCounters:
                 ExpressionAttributeValues=values,
             )
 
+    def record_responses(
+        self,
+        tenant_id: str,
+        rows: Sequence[tuple[str, Sequence[RecommendationRecord]]],
+        deltas: Mapping[str, CounterDelta],
+    ) -> None:
+        """Served responses' rows and their counter increments, all sent at once and waited for.
+
+        The counters are all or nothing (``apply``); a response row that fails raises as well.
+        """
+        puts = [
+            self._pool.submit(self.put_responses, tenant_id, batch_id, records) for batch_id, records in rows
+        ]
+        try:
+            if deltas:
+                self.apply(tenant_id, deltas)
+        finally:
+            failures = [future.exception() for future in puts]
+        for failure in failures:
+            if failure is not None:
+                raise failure
+
     def put_responses(self, tenant_id: str, batch_id: str, records: Sequence[RecommendationRecord]) -> None:
         """Remember a window's served responses as one row (``rec#{batch_id}``, written once)."""
         if not records:

@@ -33,6 +33,9 @@ ANN_SEARCH_TIME: Final = "AnnSearchTime"  # ms, per request
 # --- emitted by the training workflow's task functions (functions/pipeline/handlers.py) -------------
 PROMOTE_SERVICE: Final = "embedrec-promote-model"
 MODEL_NDCG10: Final = "ModelNDCG10"  # NDCG@10 of each promoted model
+#: A promoted model's validation NDCG@10 over the tenant's popularity baseline on the same split: < 1
+#: means the model recommends worse than "most popular". Absolute NDCG depends on the catalogue size.
+MODEL_LIFT: Final = "ModelLiftOverPopularity"
 RECORD_FAILURE_SERVICE: Final = "embedrec-record-failure"
 TRAINING_FAILURES: Final = "TrainingFailures"
 EVALUATE_SERVICE: Final = "embedrec-evaluate-candidate"

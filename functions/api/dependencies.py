@@ -17,6 +17,7 @@ from functions.analytics.ab_tests_repository import AbTestRepository
 from functions.analytics.counters_repository import AnalyticsCounters
 from functions.auth.callers import CallerResolver, bearer_credential, ensure_reader, ensure_writer
 from functions.auth.service import check_admin_key
+from functions.auth.throttling import RequestQuotas, SharedQuotaStore
 from functions.common import aws
 from functions.common.errors import (
     PermissionDeniedError,
@@ -124,7 +125,10 @@ def training_schedules() -> TrainingSchedules | None:
     """Per-tenant retraining schedules, or None where scheduling is not deployed."""
     settings = get_api_settings()
     return configured_schedules(
-        settings.schedule_group, settings.scheduler_role_arn, settings.state_machine_arn
+        settings.schedule_group,
+        settings.scheduler_role_arn,
+        settings.state_machine_arn,
+        settings.training_window,
     )
 
 
@@ -146,7 +150,19 @@ def _quotas_enabled() -> bool:
     return get_api_settings().request_quotas
 
 
-callers = CallerResolver(tenant_repository, api_key_repository, jwt_secret, quotas_enabled=_quotas_enabled)
+@lru_cache(maxsize=1)
+def quota_store() -> SharedQuotaStore:
+    """Tenants' request budgets, shared by every container (``functions.auth.throttling``)."""
+    return SharedQuotaStore(aws.dynamodb_client(), get_api_settings().event_ids_table)
+
+
+callers = CallerResolver(
+    tenant_repository,
+    api_key_repository,
+    jwt_secret,
+    quotas=RequestQuotas(store=quota_store),
+    quotas_enabled=_quotas_enabled,
+)
 
 
 def current_principal(
@@ -208,6 +224,7 @@ def reset_container_state() -> None:
         aws.dynamodb_resource,
         aws.dynamodb_client,
         aws.s3_client,
+        quota_store,
         aws.stepfunctions_client,
         aws.batch_client,
         aws.scheduler_client,

@@ -10,7 +10,8 @@ an older generation is read again from the key table. (Logins are not revoked: t
 tenant record for ``ttl_s``.)
 (A key resolved in the instant between its revocation and the generation's bump is the exception; its
 entry still expires within ``ttl_s``.) Every resolved caller then draws on its tenant's plan quota
-(``functions.auth.throttling``), so both functions answer 429 alike.
+(``functions.auth.throttling``: leases from one bucket per tenant shared by all containers), so both
+functions answer 429 alike.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ class CallerResolver:
         tenant = self._remembered_tenant(principal.tenant_id, self._tenant_age(principal))
         if tenant is None or generation < tenant[1]:
             return None  # the tenant is due a re-read, or a key of it was revoked since
-        self._take_quota(principal, tenant[0])
+        if not self._take_quota(principal, tenant[0], blocking=False):
+            return None  # the container's quota lease must be renewed (one write): on a thread
         return principal
 
     def forget_key(self, key_id: str) -> None:
@@ -119,9 +121,10 @@ class CallerResolver:
         if self.quotas is not None:
             self.quotas.clear()
 
-    def _take_quota(self, principal: Principal, plan: Plan) -> None:
+    def _take_quota(self, principal: Principal, plan: Plan, *, blocking: bool = True) -> bool:
         if self.quotas is not None and self.quotas_enabled():
-            self.quotas.take(principal.tenant_id, plan)
+            return self.quotas.take(principal.tenant_id, plan, blocking=blocking)
+        return True
 
     @staticmethod
     def _key(credential: str) -> str:

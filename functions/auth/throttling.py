@@ -1,17 +1,24 @@
-"""Request quotas per plan and the brute-force lockout of logins (issue 8).
+"""Request quotas per plan and the brute-force lockout of logins (issues 8, 16, 17).
 
 Two limits, both answered with ``TooManyRequestsError`` (429 + ``Retry-After``):
 
-* **Plan quotas** — every tenant has a requests-per-second budget set by its plan (``PLAN_LIMITS``),
-  enforced by a token bucket in the shared caller resolution, so the api and serving functions both
-  apply it. The buckets live in the container: the limit holds per process. The cluster-wide ceiling
-  is API Gateway's stage throttling (``cdk/constructs/api.py``), set to the largest plan's budget
-  (HTTP APIs have no usage plans, so per-tenant limits can only be enforced by the functions).
+* **Plan quotas** — every tenant has a requests-per-second budget set by its plan
+  (``functions.common.plans.PLAN_RATES``), enforced in the shared caller resolution, so the api and
+  serving functions both apply it. The budget is held **across containers**: one token bucket per
+  tenant in DynamoDB (the ``event_ids`` table, key ``quota#{tenant_id}``), from which a container takes
+  a small *lease* of tokens (a tenth of a second of the plan's rate, at least one) with one conditional
+  write, and spends it locally for up to ``LEASE_SECONDS``; so N containers share one budget and a warm
+  container writes about ten times a second at its tenant's full rate, not once per request. (Tokens
+  of a lease that expires unspent are lost: at most one lease per container per second.) Without a
+  store (unit tests, load benchmarks), or while the store is unavailable (no request is refused for
+  that), the bucket is the container's own. API Gateway's stage throttle is
+  the cluster-wide ceiling, sized from the same plan table (``plans.stage_limit``, ``cdk/constructs/api.py``).
   All credentials of a tenant (logins and API keys) draw on one bucket: a new key adds no budget.
-* **Login lockout** — after ``max_failures`` wrong passwords for one e-mail within ``window``, every
-  further attempt for that e-mail (even with the right password) is refused until the window that
-  began with the first failure has passed. The counter is in DynamoDB (the ``event_ids`` table, key
-  ``login#{email}``, expiring through its TTL), so all containers share it.
+* **Login lockout** — after ``max_failures`` attempts for one e-mail within ``window``, every further
+  attempt for that e-mail (even with the right password) is refused until the window that began with
+  the first failure has passed. Each attempt claims its try before the password is checked, with one
+  conditional write on ``login#{email}`` in the same table, so parallel guesses from any number of
+  containers get at most ``max_failures`` password checks.
 """
 
 from __future__ import annotations
@@ -22,50 +29,41 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import ClientError
 
-from functions.common.errors import TooManyRequestsError
+from functions.common.errors import ServiceUnavailableError, TooManyRequestsError
 from functions.common.models import Plan
+from functions.common.plans import PLAN_RATES, RateLimit
+from functions.common.plans import stage_limit as plan_stage_limit
 from functions.repositories._dynamo import is_condition_failure, unavailable_on_failure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+__all__ = ["PLAN_LIMITS", "RateLimit", "RequestQuotas", "SharedQuotaStore", "TokenBucket", "stage_limit"]
 
-@dataclass(frozen=True)
-class RateLimit:
-    """A sustained rate and the burst a caller may spend at once (a token bucket's refill and size)."""
-
-    rate_per_s: float
-    burst: int
-
-
-PLAN_LIMITS: Mapping[Plan, RateLimit] = MappingProxyType(
-    {
-        Plan.FREE: RateLimit(rate_per_s=5, burst=10),
-        Plan.STARTER: RateLimit(rate_per_s=20, burst=40),
-        Plan.PRO: RateLimit(rate_per_s=100, burst=200),
-        Plan.ENTERPRISE: RateLimit(rate_per_s=200, burst=400),
-    }
-)
+PLAN_LIMITS: Mapping[Plan, RateLimit] = PLAN_RATES
 # POST /api/v1/auth/login at API Gateway (all callers together): generous for people, slow for scripts.
 LOGIN_ROUTE_LIMIT = RateLimit(rate_per_s=10, burst=20)
 
 LOGIN_MAX_FAILURES = 5
 LOGIN_WINDOW = timedelta(minutes=5)
 
+#: How long a container may spend a lease before it must ask the shared bucket again.
+LEASE_SECONDS = 1.0
+#: A lease is this many seconds of the plan's rate (at least one token).
+LEASE_SHARE_S = 0.1
+_LEASE_RETRIES = 5  # conditional-write conflicts with other containers before giving up for now
+_BUCKET_TTL_S = 86_400  # an idle tenant's bucket item expires
+
 _MAX_BUCKETS = 10_000
 
 
 def stage_limit() -> RateLimit:
-    """The largest plan's budget: API Gateway's stage throttling, so no plan is cut short by it."""
-    return RateLimit(
-        rate_per_s=max(limit.rate_per_s for limit in PLAN_LIMITS.values()),
-        burst=max(limit.burst for limit in PLAN_LIMITS.values()),
-    )
+    """The stage throttling without a forecast of tenants: the largest plan's budget."""
+    return plan_stage_limit()
 
 
 @dataclass
@@ -87,19 +85,126 @@ class TokenBucket:
         return (1.0 - self.tokens) / self.limit.rate_per_s
 
 
+class QuotaStore(Protocol):
+    """A token bucket per tenant shared by every container."""
+
+    def lease(self, tenant_id: str, limit: RateLimit, want: int, now: float) -> tuple[int, float]:
+        """Take up to ``want`` tokens: (granted, 0.0), or (0, seconds until one is available)."""
+
+
+class SharedQuotaStore:
+    """Tenants' token buckets in the ``event_ids`` table (key ``quota#{tenant_id}``; TTL ``expires_at``).
+
+    A lease reads the bucket (consistent) and writes its new level conditioned on the version it read:
+    of two containers leasing at once one wins and the other reads again, so tokens are never
+    handed out twice.
+    """
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table_name = table_name
+
+    @staticmethod
+    def _key(tenant_id: str) -> dict[str, dict[str, str]]:
+        # Event markers are keyed "tenant_…#event", logins "login#…": "quota#" collides with neither.
+        return {"tenant_event": {"S": f"quota#{tenant_id}"}}
+
+    def lease(self, tenant_id: str, limit: RateLimit, want: int, now: float) -> tuple[int, float]:
+        """Take up to ``want`` tokens from the tenant's bucket (refilled at the plan's rate)."""
+        for _ in range(_LEASE_RETRIES):
+            with unavailable_on_failure("the quota store"):
+                item = self._client.get_item(
+                    TableName=self._table_name, Key=self._key(tenant_id), ConsistentRead=True
+                ).get("Item")
+            if item is None or "version" not in item:
+                level, updated, version = float(limit.burst), now, 0
+            else:
+                tokens, updated = float(item["tokens"]["N"]), float(item["updated"]["N"])
+                version = int(item["version"]["N"])
+                level = min(float(limit.burst), tokens + max(0.0, now - updated) * limit.rate_per_s)
+                updated = max(now, updated)  # a container whose clock lags never winds the bucket back
+            if level < 1.0:
+                return 0, (1.0 - level) / limit.rate_per_s
+            granted = min(want, int(level))
+            try:
+                with unavailable_on_failure("the quota store"):
+                    self._client.update_item(
+                        TableName=self._table_name,
+                        Key=self._key(tenant_id),
+                        UpdateExpression="SET tokens = :tokens, updated = :now, expires_at = :expires, "
+                        "version = :next",
+                        # The version read above: of two containers leasing at once, one wins.
+                        ConditionExpression="attribute_not_exists(version)"
+                        if version == 0
+                        else "version = :read",
+                        ExpressionAttributeValues={
+                            ":tokens": {"N": repr(level - granted)},
+                            ":now": {"N": repr(updated)},
+                            ":expires": {"N": str(math.ceil(now + _BUCKET_TTL_S))},
+                            ":next": {"N": str(version + 1)},
+                            **({":read": {"N": str(version)}} if version else {}),
+                        },
+                    )
+            except ClientError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                continue  # another container leased meanwhile: read the new level
+            return granted, 0.0
+        return 0, 1.0 / limit.rate_per_s  # heavy contention: the bucket is being drained by others
+
+
+@dataclass
+class _Lease:
+    tokens: int
+    expires: float
+    limit: RateLimit
+
+
 @dataclass
 class RequestQuotas:
-    """Per-tenant token buckets of one container, sized by the tenant's plan."""
+    """Per-tenant quotas of one container: leases from a shared ``store``, or its own token buckets."""
 
     limits: Mapping[Plan, RateLimit] = field(default_factory=lambda: PLAN_LIMITS)
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = time.time  # wall time: containers compare it through the store
+    store: Callable[[], QuotaStore] | None = None
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    _leases: dict[str, _Lease] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def take(self, tenant_id: str, plan: Plan) -> None:
-        """Count one request of the tenant; ``TooManyRequestsError`` when its budget is spent."""
+    def take(self, tenant_id: str, plan: Plan, *, blocking: bool = True) -> bool:
+        """Count one request of the tenant; ``TooManyRequestsError`` when its budget is spent.
+
+        With ``blocking=False`` nothing that needs I/O happens: False means "ask again on a thread"
+        (a lease must be renewed), and nothing was counted.
+        """
         limit = self.limits[plan]
         now = self.clock()
+        if self.store is None:
+            self._take_local(tenant_id, limit, plan, now)
+            return True
+        with self._lock:
+            lease = self._leases.get(tenant_id)
+            if lease is not None and lease.limit == limit and lease.tokens > 0 and lease.expires > now:
+                lease.tokens -= 1
+                return True
+        if not blocking:
+            return False
+        want = max(1, math.ceil(limit.rate_per_s * LEASE_SHARE_S))
+        try:
+            granted, wait_s = self.store().lease(tenant_id, limit, want, now)
+        except ServiceUnavailableError:
+            # The shared store is down: hold the limit per container rather than refuse every request.
+            self._take_local(tenant_id, limit, plan, now)
+            return True
+        if granted == 0:
+            raise _refused(plan, limit, wait_s)
+        with self._lock:
+            if len(self._leases) >= _MAX_BUCKETS:
+                self._leases.clear()
+            self._leases[tenant_id] = _Lease(granted - 1, now + LEASE_SECONDS, limit)
+        return True
+
+    def _take_local(self, tenant_id: str, limit: RateLimit, plan: Plan, now: float) -> None:
         with self._lock:
             bucket = self._buckets.get(tenant_id)
             if bucket is None or bucket.limit != limit:  # new tenant, or its plan changed
@@ -108,16 +213,21 @@ class RequestQuotas:
                 bucket = self._buckets[tenant_id] = TokenBucket(limit, float(limit.burst), now)
             wait_s = bucket.take(now)
         if wait_s > 0.0:
-            raise TooManyRequestsError(
-                f"the {plan.value} plan allows {limit.rate_per_s:g} requests per second "
-                f"(bursts of {limit.burst}); slow down",
-                retry_after_s=math.ceil(wait_s),
-            )
+            raise _refused(plan, limit, wait_s)
 
     def clear(self) -> None:
-        """Forget every bucket (a cold container)."""
+        """Forget every bucket and lease (a cold container)."""
         with self._lock:
             self._buckets.clear()
+            self._leases.clear()
+
+
+def _refused(plan: Plan, limit: RateLimit, wait_s: float) -> TooManyRequestsError:
+    return TooManyRequestsError(
+        f"the {plan.value} plan allows {limit.rate_per_s:g} requests per second "
+        f"(bursts of {limit.burst}); slow down",
+        retry_after_s=max(1, math.ceil(wait_s)),
+    )
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,16 @@ PIPELINE_STEPS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "record-failure", f"{_STEPS}.handle_record_failure", "data", 512, 60, "RecordFailureFunctionArn"
     ),
+    FunctionSpec(
+        "cancel-training", f"{_STEPS}.handle_cancel_training", "data", 512, 60, "CancelTrainingFunctionArn"
+    ),
 )
 
-FUNCTIONS: tuple[FunctionSpec, ...] = (API, SERVING, INGEST, *PIPELINE_STEPS)
+# Not a workflow step: the hourly sweep of tenants' retraining schedules (an EventBridge rule invokes it).
+RECONCILE_SCHEDULES = FunctionSpec(
+    "reconcile-schedules", f"{_STEPS}.handle_reconcile_schedules", "data", memory_mb=512, timeout_s=300
+)
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (API, SERVING, INGEST, *PIPELINE_STEPS, RECONCILE_SCHEDULES)
 
 TRAINING_WORKFLOW_ASL = "functions/pipeline/training_workflow.asl.json"

@@ -57,6 +57,8 @@ class Tenant:
     created_at: datetime
     #: Bumped by every API key revocation: a container's remembered keys of older generations are re-read.
     credential_generation: int = 0
+    #: Set by the first stored interactions: the tenant's retraining schedule is then enabled.
+    has_data: bool = False
 
 
 @dataclass(frozen=True)

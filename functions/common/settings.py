@@ -8,12 +8,14 @@ function deployed without them fails at cold start with a clear message, not at 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ResourceName = Annotated[str, Field(min_length=3, max_length=255)]
+# Daily UTC window over which tenants' retraining schedules are spread (functions/pipeline/schedule.py).
+TrainingWindowText = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")]
 
 
 class StorageSettings(BaseSettings):
@@ -38,6 +40,16 @@ class StorageSettings(BaseSettings):
     recent_events_ttl_days: Annotated[int, Field(ge=1, le=365)] = 30
 
 
+#: Lambda's synchronous invocation payload quota (request and response): 6 MB.
+LAMBDA_SYNC_PAYLOAD_BYTES: Final = 6 * 1024 * 1024
+#: Room kept in that quota for the rest of the HTTP API event (headers, request context, JSON).
+HTTP_EVENT_ENVELOPE_BYTES: Final = 64 * 1024
+#: The largest request body the API accepts: HTTP APIs base64-encode every non-text body (multipart
+#: uploads included: 4 bytes per 3), so (6 MiB - 64 KiB) * 3/4 = 4,669,440 bytes. Larger files go
+#: through ``POST /api/v1/uploads`` (a presigned S3 URL, up to 5 GB, validated by the drop folder).
+MAX_UPLOAD_BODY_BYTES: Final = (LAMBDA_SYNC_PAYLOAD_BYTES - HTTP_EVENT_ENVELOPE_BYTES) * 3 // 4
+
+
 class ApiSettings(StorageSettings):
     """The ``api`` function: auth, tenancy and ingestion."""
 
@@ -47,8 +59,9 @@ class ApiSettings(StorageSettings):
     admin_key: SecretStr | None = None
     admin_key_arn: str | None = None
     access_token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
-    # API Gateway refuses bodies above 10 MB; locally the same limit is enforced by the app.
-    max_body_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
+    # What a synchronous Lambda invocation can carry (MAX_UPLOAD_BODY_BYTES); the app refuses more with
+    # 413 and the presigned-URL route before Lambda would refuse the event.
+    max_body_bytes: Annotated[int, Field(ge=1024)] = MAX_UPLOAD_BODY_BYTES
     upload_url_ttl_seconds: Annotated[int, Field(ge=60, le=43_200)] = 900
     # Per-plan request quotas per container (functions/auth/throttling.py); off only for load benchmarks.
     request_quotas: bool = True
@@ -58,6 +71,7 @@ class ApiSettings(StorageSettings):
     # Per-tenant retraining schedules (EventBridge Scheduler); absent where scheduling is not deployed.
     schedule_group: str | None = None
     scheduler_role_arn: str | None = None
+    training_window: TrainingWindowText = "01:00-05:00"
 
     @model_validator(mode="after")
     def _secrets_configured(self) -> ApiSettings:
@@ -74,6 +88,16 @@ class IngestSettings(StorageSettings):
     state_machine_arn: str | None = None
     schedule_group: str | None = None
     scheduler_role_arn: str | None = None
+    training_window: TrainingWindowText = "01:00-05:00"
+
+
+class ScheduleSettings(StorageSettings):
+    """The ``reconcile-schedules`` function (the hourly sweep of tenants' retraining schedules)."""
+
+    state_machine_arn: ResourceName
+    schedule_group: ResourceName
+    scheduler_role_arn: ResourceName
+    training_window: TrainingWindowText = "01:00-05:00"
 
 
 class PipelineSettings(StorageSettings):
@@ -86,6 +110,9 @@ class PipelineSettings(StorageSettings):
     validation_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.2
     default_quality_floor: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     training_poll_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+    # How long a Batch job may wait for capacity (SUBMITTED/PENDING/RUNNABLE) before the workflow
+    # cancels it and records the failure (no GPU quota, a disabled queue); counted in polls.
+    training_max_queued_seconds: Annotated[int, Field(ge=1, le=86_400)] = 7200
 
 
 @lru_cache(maxsize=1)
@@ -98,6 +125,12 @@ def get_api_settings() -> ApiSettings:
 def get_ingest_settings() -> IngestSettings:
     """The ingest function's settings, read from the environment once per container."""
     return IngestSettings()  # type: ignore[call-arg]
+
+
+@lru_cache(maxsize=1)
+def get_schedule_settings() -> ScheduleSettings:
+    """The schedule sweep's settings, read from the environment once per container."""
+    return ScheduleSettings()  # type: ignore[call-arg]
 
 
 @lru_cache(maxsize=1)

@@ -60,7 +60,10 @@ def _service() -> tuple[IngestionService, DataStore, TenantRepository, UploadRep
 def _schedules() -> TrainingSchedules | None:
     settings = get_ingest_settings()
     return configured_schedules(
-        settings.schedule_group, settings.scheduler_role_arn, settings.state_machine_arn
+        settings.schedule_group,
+        settings.scheduler_role_arn,
+        settings.state_machine_arn,
+        settings.training_window,
     )
 
 

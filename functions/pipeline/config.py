@@ -57,6 +57,8 @@ class TrainingConfigIn(DatasetOptions):
     patience: Annotated[int, Field(ge=0, le=1000)] | None = None
     #: An event's weight halves per this many days before the newest event (every model honours it).
     recency_half_life_days: Annotated[float, Field(gt=0.0, le=3650.0)] | None = None
+    #: Newest share of the window's interactions that judges the candidate against the active model.
+    gate_fraction: Annotated[float, Field(ge=0.05, le=0.4)] | None = None
 
     def as_overrides(self) -> dict[str, int | float]:
         """Only the trainer's fields the caller set (the trainer's defaults fill the rest)."""

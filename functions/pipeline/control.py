@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 # A job holding the tenant's lock longer than this died without releasing it.
-LOCK_MAX_AGE = timedelta(hours=12)
+# At least the workflow's TimeoutSeconds (14 h): a lock is taken over only once its execution has ended.
+LOCK_MAX_AGE = timedelta(hours=14)
 _FALLBACK_MINUTES_PER_EPOCH = 0.25
 
 
@@ -147,6 +148,7 @@ def list_models(registry: ModelRegistry, tenant_id: str) -> dict[str, Any]:
                 "active": active is not None and record["version"] == active.version,
                 "metrics": record.get("metrics", {}),
                 "baseline_metrics": record.get("baseline_metrics", {}),
+                "gate": record.get("gate"),
                 "decision": record.get("decision"),
                 "job_id": record.get("job_id"),
                 "created_at": record.get("created_at"),

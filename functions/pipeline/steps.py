@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
 
 _RUNNING_STATES = {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}
+_QUEUED_STATES = {"SUBMITTED", "PENDING", "RUNNABLE"}  # waiting for capacity: may wait for ever
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,26 @@ def prepare_dataset(
     return result
 
 
-def submit_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any]:
-    """Submit the training container to the GPU job queue."""
+def quality_floor(ctx: PipelineContext, tenant_id: str, default_floor: float) -> float:
+    """The tenant's ``quality_floor`` setting, else the deployment's default."""
+    settings = ctx.tenants.get(tenant_id).settings
+    return float(settings.get("quality_floor", default_floor))  # type: ignore[arg-type]
+
+
+def submit_training(ctx: PipelineContext, state: dict[str, Any], *, default_floor: float) -> dict[str, Any]:
+    """Submit the training container to the GPU job queue, naming the active model it must beat.
+
+    The job judges its candidate against the active version's own artifacts on the same holdout
+    (``training_jobs/gate.py``); the pointer's version and revision ride along so that EvaluateCandidate
+    can tell whether the active model changed while the job ran.
+    """
     tenant_id, job_id, dataset = state["tenant_id"], state["job_id"], state["dataset"]
-    config = {"model_type": state["model_type"], **trainer_config(state.get("config", {}))}
+    config = {
+        "model_type": state["model_type"],
+        **trainer_config(state.get("config", {})),
+        "quality_floor": quality_floor(ctx, tenant_id, default_floor),
+    }
+    active = ctx.registry.active(tenant_id)
     # The container's contract (training_jobs/train.py); the job definition adds the table and bucket names.
     environment = {
         "EMBEDREC_TENANT_ID": tenant_id,
@@ -91,6 +108,8 @@ def submit_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, An
         "EMBEDREC_MODEL_VERSION": dataset["version"],
         "EMBEDREC_TRAINING_CONFIG": json.dumps(config),
     }
+    if active is not None:
+        environment["EMBEDREC_ACTIVE_MANIFEST_KEY"] = active.manifest_key
     response = ctx.batch.submit_job(
         jobName=f"embedrec-{job_id}",
         jobQueue=ctx.job_queue,
@@ -99,11 +118,22 @@ def submit_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, An
         tags={"tenant_id": tenant_id, "job_id": job_id},
     )
     ctx.jobs.update(tenant_id, job_id, {"batch_job_id": response["jobId"]})
-    return {"batch_job_id": response["jobId"], "state": "SUBMITTED"}
+    return {
+        "batch_job_id": response["jobId"],
+        "state": "SUBMITTED",
+        "active_version": active.version if active else None,
+        "active_revision": active.revision if active else None,
+    }
 
 
-def check_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any]:
-    """The Batch job's state, folded to RUNNING / SUCCEEDED / FAILED, with the trainer's reason."""
+def check_training(
+    ctx: PipelineContext, state: dict[str, Any], *, max_queued_polls: int | None = None
+) -> dict[str, Any]:
+    """The Batch job's state, folded to RUNNING / SUCCEEDED / FAILED, with the trainer's reason.
+
+    ``queued_polls`` counts the consecutive polls that found the job still waiting for capacity; at
+    ``max_queued_polls`` the state is STUCK (the workflow cancels the job and records the failure).
+    """
     training = state["training"]
     jobs = ctx.batch.describe_jobs(jobs=[training["batch_job_id"]])["jobs"]
     if not jobs:
@@ -112,7 +142,16 @@ def check_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any
     status = batch_job["status"]
     record = ctx.jobs.get(state["tenant_id"], state["job_id"])
     if status in _RUNNING_STATES:
-        return {**training, "state": "RUNNING", "progress": record.get("progress", 0)}
+        queued = int(training.get("queued_polls", 0)) + 1 if status in _QUEUED_STATES else 0
+        if max_queued_polls is not None and queued >= max_queued_polls:
+            return {
+                **training,
+                "state": "STUCK",
+                "queued_polls": queued,
+                "reason": f"the training job waited in {status} for {queued} polls without GPU capacity "
+                "(check the GPU instance quota and the compute environments); it was cancelled",
+            }
+        return {**training, "state": "RUNNING", "progress": record.get("progress", 0), "queued_polls": queued}
     if status == "SUCCEEDED" and record.get("status") == "completed":
         return {**training, "state": "SUCCEEDED", "progress": 100}
     reason = record.get("error") or batch_job.get("statusReason") or "the training container failed"
@@ -121,38 +160,46 @@ def check_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any
     return {**training, "state": "FAILED", "reason": str(reason)}
 
 
-def evaluate_candidate(
-    ctx: PipelineContext, state: dict[str, Any], *, now: datetime, default_floor: float
-) -> dict[str, Any]:
-    """Decide whether the candidate replaces the active model: it must beat it and clear the floor."""
+def cancel_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any]:
+    """Cancel a job that never got capacity; returns the error RecordFailure records.
+
+    ``CancelJob`` removes a job still queued; ``TerminateJob`` also stops one that started meanwhile
+    (both are idempotent for a job that has already finished).
+    """
+    training = state["training"]
+    reason = str(training["reason"])  # check_training's STUCK answer says why
+    ctx.batch.cancel_job(jobId=training["batch_job_id"], reason=reason[:1000])
+    ctx.batch.terminate_job(jobId=training["batch_job_id"], reason=reason[:1000])
+    return {"Error": "TrainingStuck", "Cause": reason}
+
+
+def evaluate_candidate(ctx: PipelineContext, state: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """Follow the training job's gate: it measured the candidate, the active model and popularity on one
+    holdout in the same run (the manifest's ``gate`` section); here only a changed active pointer can
+    still overrule it (the job judged against a model that no longer serves)."""
     tenant_id, version = state["tenant_id"], state["dataset"]["version"]
     manifest_key = f"models/{tenant_id}/{version}/manifest.json"
     try:
         manifest = json.loads(ctx.artifacts.get_bytes(manifest_key))
     except NotFoundError as exc:
         raise TrainingFailedError(f"the candidate {version} has no manifest") from exc
+    gate = manifest.get("gate")
+    if not isinstance(gate, dict) or not isinstance(gate.get("promote"), bool):
+        raise TrainingFailedError(
+            f"the candidate {version}'s manifest has no gate decision (trained by an older job image?)"
+        )
     candidate = float(manifest["metrics"]["ndcg_10"])
-    settings = ctx.tenants.get(tenant_id).settings
-    floor = float(settings.get("quality_floor", default_floor))  # type: ignore[arg-type]
+    judged = gate.get("active")
+    judged_version = judged.get("version") if isinstance(judged, dict) else None
     active = ctx.registry.active(tenant_id)
-    active_ndcg = None
-    if active is not None:
-        active_ndcg = float(ctx.registry.get_version(tenant_id, active.version)["metrics"]["ndcg_10"])
-    if candidate < floor:
-        promote, reason = False, f"validation NDCG@10 {candidate:.4f} is below the quality floor {floor:.4f}"
-    elif active is not None and active_ndcg is not None and candidate <= active_ndcg:
-        promote, reason = (
-            False,
-            (
-                f"validation NDCG@10 {candidate:.4f} does not beat the active "
-                f"{active.version}'s {active_ndcg:.4f}"
-            ),
+    current = active.version if active is not None else None
+    promote, reason = bool(gate["promote"]), str(gate.get("reason") or "")
+    if current != judged_version:
+        promote = False
+        reason = (
+            f"the active model changed while the job ran (judged against {judged_version or 'none'}, "
+            f"now {current or 'none'}): not promoted; train again to judge against {current or 'none'}"
         )
-    else:
-        baseline = (
-            f" (active {active.version}: {active_ndcg:.4f})" if active is not None else " (no active model)"
-        )
-        promote, reason = True, f"validation NDCG@10 {candidate:.4f} clears the floor {floor:.4f}{baseline}"
     ctx.registry.put_version(
         tenant_id,
         version,
@@ -161,6 +208,7 @@ def evaluate_candidate(
             "model_type": manifest.get("model_type", state["model_type"]),
             "metrics": manifest["metrics"],
             "baseline_metrics": manifest.get("baseline_metrics", {}),
+            "gate": _gate_summary(gate),
             "manifest_key": manifest_key,
             "job_id": state["job_id"],
             "created_at": manifest.get("created_at", to_iso(now)),
@@ -171,9 +219,29 @@ def evaluate_candidate(
         "promote": promote,
         "reason": reason,
         "candidate_ndcg_10": candidate,
-        "active_version": active.version if active else None,
+        "active_version": current,
         "active_revision": active.revision if active else None,
         "manifest_key": manifest_key,
+    }
+
+
+def _gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
+    """The gate's NDCG@10 of each contender (same holdout) for the registry record."""
+    metric = str(gate.get("metric", "ndcg_10"))
+
+    def value(part: Any) -> float | None:
+        metrics = part.get("metrics") if isinstance(part, dict) else None
+        return float(metrics[metric]) if isinstance(metrics, dict) and metric in metrics else None
+
+    found = gate.get("active")
+    active: dict[str, Any] = found if isinstance(found, dict) else {}
+    return {
+        "metric": metric,
+        "candidate": value(gate.get("candidate")),
+        "active": value(active),
+        "active_version": active.get("version"),
+        "popularity": value(gate.get("popularity")),
+        "promote": bool(gate.get("promote")),
     }
 
 

@@ -135,4 +135,5 @@ def _from_item(item: dict[str, Any]) -> Tenant:
         settings=from_dynamo(dict(item.get("settings", {}))),
         created_at=from_iso(str(item["created_at"])),
         credential_generation=int(item.get("credential_generation", 0)),
+        has_data=bool(item.get("has_data", False)),
     )

@@ -6,13 +6,44 @@ first request (nothing heavy at import). Errors are mapped by the api function's
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 from mangum import Mangum
 
 from functions.api.errors import install_error_handlers
 from functions.common.observability import metrics
 from functions.common.runtime import freeze_long_lived_objects
+from functions.serving import telemetry
+from functions.serving.dependencies import flush_impressions, impressions_pending
 from functions.serving.routes import health, items, recommendations
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class ImpressionsWrittenPerRequest:
+    """After each request, write the impressions it collected (no background thread: a Lambda
+    container is frozen as soon as its handler returns). Under Mangum the handler returns only after
+    this, so the writes are part of the invocation; under uvicorn the answer has been sent already.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope["type"] == "http" and impressions_pending():
+                started = time.perf_counter()
+                await run_in_threadpool(flush_impressions)
+                telemetry.impressions_written((time.perf_counter() - started) * 1000)
 
 
 def create_app() -> FastAPI:
@@ -25,6 +56,7 @@ def create_app() -> FastAPI:
     for router in (recommendations.router, items.router, health.router):
         app.include_router(router)
     install_error_handlers(app)
+    app.add_middleware(ImpressionsWrittenPerRequest)
     return app
 
 

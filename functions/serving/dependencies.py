@@ -20,6 +20,7 @@ from functions.analytics.ab_tests_repository import AbTestRepository
 from functions.analytics.counters_repository import AnalyticsCounters
 from functions.analytics.impressions import ImpressionBuffer
 from functions.auth.callers import CallerResolver, bearer_credential, ensure_reader
+from functions.auth.throttling import RequestQuotas, SharedQuotaStore
 from functions.common import aws
 from functions.common.models import Principal
 from functions.common.secrets import resolve_secret
@@ -95,15 +96,21 @@ def recommendation_service() -> RecommendationService:
             check_seconds=settings.catalog_check_seconds,
             max_tenants=settings.max_tenant_models,
         ),
-        impressions=ImpressionBuffer(
-            # One writer thread: the buffer's rows are few (a fixed rate) and off the request path,
-            # and eight threads waking at once each second were a burst of GIL contention that the
-            # requests served meanwhile paid for (bench-http p99 at 4 connections 22.5 -> 14-17 ms).
-            AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table, workers=1),
-            flush_seconds=settings.impression_flush_seconds,
-            rows_per_second=settings.impression_rows_per_second,
-        ),
+        # Written after every request, within its invocation (functions.serving.app): the row and
+        # the counter writes of a response are sent at once on this pool.
+        impressions=ImpressionBuffer(AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table)),
     )
+
+
+def flush_impressions() -> None:
+    """Write what this container's requests collected (nothing to do before the service exists)."""
+    if recommendation_service.cache_info().currsize:
+        recommendation_service().flush_impressions()
+
+
+def impressions_pending() -> bool:
+    """Whether ``flush_impressions`` has anything to write (cheap: no I/O)."""
+    return bool(recommendation_service.cache_info().currsize) and recommendation_service().impressions_pending
 
 
 async def _service() -> RecommendationService:
@@ -119,7 +126,19 @@ def _quotas_enabled() -> bool:
     return get_serving_settings().request_quotas
 
 
-callers = CallerResolver(tenant_repository, api_key_repository, jwt_secret, quotas_enabled=_quotas_enabled)
+@lru_cache(maxsize=1)
+def quota_store() -> SharedQuotaStore:
+    """Tenants' request budgets, shared by every container (``functions.auth.throttling``)."""
+    return SharedQuotaStore(aws.dynamodb_client(), get_serving_settings().event_ids_table)
+
+
+callers = CallerResolver(
+    tenant_repository,
+    api_key_repository,
+    jwt_secret,
+    quotas=RequestQuotas(store=quota_store),
+    quotas_enabled=_quotas_enabled,
+)
 
 
 async def current_principal(
@@ -155,6 +174,7 @@ def reset_container_state() -> None:
         aws.dynamodb_resource,
         aws.dynamodb_client,
         aws.s3_client,
+        quota_store,
     ):
         factory.cache_clear()
     callers.clear()

@@ -3,8 +3,11 @@
 Each tenant has one immutable ``TenantModel`` snapshot that requests read without locks. At most every
 ``refresh_seconds`` a request re-reads the tenant's ACTIVE pointer; when it names another version, that
 version is built completely and only then replaces the snapshot (one reference assignment), so no
-request ever sees a half-loaded version. While one request loads, the others keep answering from the
-current snapshot. A version that cannot be loaded leaves the previous one live — or, with none, the
+request ever sees a half-loaded version. The check is a time comparison per request and the refresh
+runs on the request that finds it due (no background thread: a Lambda container is frozen between
+invocations, so a refresh left to a thread would wait for the next request anyway); while one
+request loads, the others of the container keep answering from the current snapshot. A version
+that cannot be loaded leaves the previous one live — or, with none, the
 tenant's popular items — and is logged and counted (``ModelLoadFailures``); it is retried at the next
 refresh.
 """
@@ -15,7 +18,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from functions.common import aws, resources
@@ -69,7 +71,6 @@ class ModelStore:
         max_tenants: int,
         loader: Loader | None = None,
         clock: Callable[[], float] = time.monotonic,
-        background: Callable[[Callable[[], object]], object] | None = None,
     ) -> None:
         self._registry = registry
         self._artifacts = artifacts
@@ -78,7 +79,6 @@ class ModelStore:
         self._max_tenants = max_tenants
         self._loader: Loader = loader or load_bundle
         self._clock = clock
-        self._background = background or ThreadPoolExecutor(1, thread_name_prefix="model-refresh").submit
         self._slots: OrderedDict[str, _TenantSlot] = OrderedDict()
         self._slots_lock = threading.Lock()
         # A/B variants pin versions other than the active one; artifacts are immutable, so a pinned
@@ -92,15 +92,15 @@ class ModelStore:
         current = slot.model
         if current is not None and self._clock() - slot.checked_at < self._refresh_seconds:
             return current
-        # A first load waits for the lock (never on the event loop); a refresh does not: someone else
-        # is already on it. On the event loop a due refresh runs in the background and this request
-        # answers with the current version, so a slow registry read never stalls the loop's requests.
+        # A first load waits for the lock; a refresh does not: someone else is already on it. Neither
+        # runs on the event loop: the request is refused there and runs again on a worker thread,
+        # where it refreshes before answering (one registry read per refresh_seconds).
         if current is None:
             aws.refuse_blocking("a first model load")
         elif aws.blocking_refused():
-            if slot.lock.acquire(blocking=False):
-                self._background(lambda: self._refresh_slot(tenant_id, slot))
-            return current
+            if slot.lock.locked():
+                return current  # another request of this container is refreshing
+            aws.refuse_blocking("a due model refresh")
         if not slot.lock.acquire(blocking=current is None):
             return current  # type: ignore[return-value]  # not None: only first loads block
         return self._refresh_slot(tenant_id, slot)

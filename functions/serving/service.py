@@ -91,6 +91,16 @@ class RecommendationService:
         """
         return self._impressions is None or not self._impressions.writes_inline
 
+    @property
+    def impressions_pending(self) -> bool:
+        """Whether served responses wait for ``flush_impressions``."""
+        return self._impressions is not None and self._impressions.pending
+
+    def flush_impressions(self) -> None:
+        """Write the impressions of the responses served so far (called after every request)."""
+        if self._impressions is not None:
+            self._impressions.flush()
+
     def recommend(self, tenant_id: str, query: RecommendationQuery) -> Recommendations:
         """The user's recommendations; ``InvalidInputError`` for an unknown category."""
         started = time.perf_counter()

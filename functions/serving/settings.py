@@ -48,11 +48,6 @@ class ServingSettings(StorageSettings):
     # FAISS threads per search: single queries gain nothing from OpenMP and concurrent requests
     # lose to its spinning, so one thread unless measured otherwise.
     faiss_threads: Annotated[int, Field(ge=1, le=64)] = 1
-    # Impressions are merged in the container and written at most this often (0: every response).
-    impression_flush_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
-    # Item impression counters written per second and container: a fixed write rate, whatever the
-    # traffic; busier containers write each row less often with a larger increment.
-    impression_rows_per_second: Annotated[int, Field(ge=1, le=10_000)] = 50
     # Per-plan request quotas per container (functions/auth/throttling.py); off only for load benchmarks.
     request_quotas: bool = True
 

@@ -11,7 +11,6 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -126,12 +125,14 @@ class RecentEventsReader:
 
     - by every request of a quiet tenant, before it answers: a client that sends an event and then
       asks again sees it in its very next answer;
-    - for a busy tenant (``BUSY_REQUESTS`` within ``BUSY_WINDOW_S`` here), in the background once
-      older than ``poll_seconds``: no request waits for a read, and events reach answers within
-      ``poll_seconds`` plus one read.
+    - for a busy tenant (``BUSY_REQUESTS`` within ``BUSY_WINDOW_S`` here), once older than
+      ``poll_seconds``, by the request that finds them so (a time check per request, no background
+      thread: a Lambda container is frozen between invocations), so one request per window waits
+      for one read and events reach answers within ``poll_seconds`` plus that read.
 
-    While a read is in flight, other requests answer with the counters they have instead of
-    starting reads of their own: a slow store never meets a growing herd of reads.
+    While a read is in flight (several requests of one container under uvicorn), other requests
+    answer with the counters they have instead of starting reads of their own: a slow store never
+    meets a growing herd of reads.
     ``poll_seconds = 0`` reads the counters on every request.
     """
 
@@ -144,7 +145,6 @@ class RecentEventsReader:
         cache_entries: int = 10_000,
         max_age_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
-        background: Callable[[Callable[[], object]], object] | None = None,
     ) -> None:
         self._client = client
         self._table_name = table_name
@@ -156,7 +156,6 @@ class RecentEventsReader:
         self._feeds: OrderedDict[tuple[str, str, int], _Feed] = OrderedDict()
         self._polling = InFlight()
         self._recent_requests: dict[str, deque[float]] = {}  # per tenant, the last BUSY_REQUESTS
-        self._background = background or ThreadPoolExecutor(1, thread_name_prefix="activity").submit
         self._poll_lock = threading.Lock()
         self._feeds_lock = threading.Lock()
 
@@ -202,11 +201,9 @@ class RecentEventsReader:
             versions = known[0]
         elif not self._polling.claim(tenant_id):
             versions = known[0]  # a read is in flight: never two reads, never a queue behind one
-        elif busy:
-            self._background(lambda: self._poll_claimed(tenant_id))
-            versions = known[0]
         else:
-            versions = self._poll_claimed(tenant_id)  # quiet: read before answering, every time
+            # Quiet: read before answering, every time; busy: once per window, by this request.
+            versions = self._poll_claimed(tenant_id)
         # Recorded last: a read refused on the event loop (WouldBlockError) must leave no trace.
         self._recent_requests.setdefault(tenant_id, deque(maxlen=BUSY_REQUESTS)).append(now)
         return versions

@@ -21,6 +21,7 @@ RECOMMENDATIONS_SERVED = "RecommendationsServed"
 POPULAR_FALLBACK = "PopularFallback"
 MODEL_LOAD_FAILURES = "ModelLoadFailures"
 MODEL_LOAD_TIME = "ModelLoadTime"
+IMPRESSIONS_WRITE_TIME = "ImpressionsWriteTime"
 
 
 def _add(name: str, unit: MetricUnit, value: float) -> None:
@@ -33,6 +34,11 @@ def _add(name: str, unit: MetricUnit, value: float) -> None:
         metrics.add_metric(name=name, unit=unit, value=value)
     except (MetricValueError, SchemaValidationError) as exc:
         logger.warning("metric not recorded", extra={"metric": name, "error": str(exc)})
+
+
+def impressions_written(elapsed_ms: float) -> None:
+    """The part of an invocation spent writing its impressions (after the answer was built)."""
+    _add(IMPRESSIONS_WRITE_TIME, MetricUnit.Milliseconds, elapsed_ms)
 
 
 def request_served(*, latency_ms: float, cache_hit: bool, items: int, popular: bool) -> None:

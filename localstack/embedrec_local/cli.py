@@ -15,7 +15,7 @@ from types import FrameType
 def _cmd_local(args: argparse.Namespace) -> int:
     from embedrec_local.stack import EmbeddedStack, StackConfig
 
-    config = StackConfig(port=args.port, moto_port=args.moto_port)
+    config = StackConfig(port=args.port, moto_port=args.moto_port, runtime=args.runtime)
     stack = EmbeddedStack(config)
 
     def _terminate(_signum: int, _frame: FrameType | None) -> None:
@@ -31,6 +31,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
         f"  data bucket         : s3://{names.prefix}-data   (drop folder: incoming/<tenant_id>/<kind>/)",
         f"  artifacts bucket    : s3://{names.prefix}-artifacts",
         f"  admin key           : {_admin_key_line(config.admin_key, sys.stdout.isatty())}",
+        f"  functions run       : {_runtime_line(config.runtime)}",
         "  stop with Ctrl-C",
     ]
     print("\n".join(lines), flush=True)  # noqa: T201 - the CLI's output
@@ -41,6 +42,12 @@ def _cmd_local(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
     return 0
+
+
+def _runtime_line(runtime: str) -> str:
+    if runtime == "lambda":
+        return "in emulated Lambda containers (built bundles, Python 3.12; make layers synth)"
+    return "in this process (--runtime lambda for Lambda-faithful containers)"
 
 
 def _admin_key_line(admin_key: str, to_terminal: bool) -> str:
@@ -143,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
     local.add_argument("--moto-port", type=int, default=0, help="moto server port (default: a free port)")
     local.add_argument("--workers", type=int, default=1, help="API worker processes (default 1)")
+    local.add_argument(
+        "--runtime",
+        choices=("inprocess", "lambda"),
+        default=os.environ.get("EMBEDREC_LOCAL_RUNTIME", "inprocess"),
+        help="inprocess: the apps in this process (default); lambda: every function in emulated Lambda "
+        "containers from its built bundle (Python 3.12, memory/time/payload limits, frozen between calls)",
+    )
     local.set_defaults(run=_cmd_local)
 
     generate = commands.add_parser("generate", help="write seeded sample shop data as CSV")

@@ -9,6 +9,11 @@ from typing import Any
 
 import httpx
 
+from functions.common.settings import MAX_UPLOAD_BODY_BYTES
+
+#: Files above this go through a presigned URL (the multipart framing needs a little of the API's cap).
+DIRECT_UPLOAD_MAX_BYTES = MAX_UPLOAD_BODY_BYTES - 16 * 1024
+
 
 class ApiError(Exception):
     """A non-2xx answer, with its status and body."""
@@ -95,7 +100,11 @@ class EmbedrecClient:
     def upload_csv(
         self, kind: str, path: Path, *, token: str | None = None, expect: tuple[int, ...] = (200,)
     ) -> dict[str, Any]:
-        """Upload a CSV file as multipart ``file=`` to /api/v1/items or /api/v1/interactions."""
+        """Upload a CSV file: multipart ``file=`` to /api/v1/items or /api/v1/interactions when it fits in
+        one API call, else through a presigned URL (``POST /api/v1/uploads``), waiting for the report.
+        """
+        if path.stat().st_size > DIRECT_UPLOAD_MAX_BYTES:
+            return self.upload_csv_presigned(kind, path, token=token)
         with path.open("rb") as handle:
             result: dict[str, Any] = self.request(
                 "POST",
@@ -105,3 +114,22 @@ class EmbedrecClient:
                 files={"file": (path.name, handle, "text/csv")},
             )
         return result
+
+    def upload_csv_presigned(
+        self, kind: str, path: Path, *, token: str | None = None, timeout_s: float = 300.0
+    ) -> dict[str, Any]:
+        """PUT the file to a presigned drop-folder URL and wait until its report is no longer pending."""
+        ticket = self.request("POST", "/api/v1/uploads", token=token, expect=(201,), json={"kind": kind})
+        with path.open("rb") as handle:
+            response = httpx.put(ticket["url"], content=handle.read(), headers=ticket["headers"], timeout=120)
+        response.raise_for_status()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            report: dict[str, Any] = self.request(
+                "GET", f"/api/v1/uploads/{ticket['upload_id']}", token=token
+            )
+            if report["status"] != "pending":
+                return report
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"upload {ticket['upload_id']} still pending after {timeout_s:.0f} s")
+            time.sleep(0.5)

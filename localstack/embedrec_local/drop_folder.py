@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from embedrec_local.runner import LambdaRunner
+from embedrec_local.runner import Invoker
 
 log = logging.getLogger("embedrec.local.drop_folder")
 _BATCH = 10
@@ -21,7 +21,7 @@ _BATCH = 10
 class DropFolderPoller:
     """Long-polls a queue and invokes the ingest function with SQS events until stopped."""
 
-    def __init__(self, runner: LambdaRunner, queue_url: str, queue_arn: str, region: str) -> None:
+    def __init__(self, runner: Invoker, queue_url: str, queue_arn: str, region: str) -> None:
         self._runner = runner
         self._queue_url = queue_url
         self._queue_arn = queue_arn
@@ -46,7 +46,11 @@ class DropFolderPoller:
         if not messages:
             return 0
         event = {"Records": [self._record(message) for message in messages]}
-        result = self._runner.invoke("ingest", event) or {}
+        try:
+            result = self._runner.invoke("ingest", event) or {}
+        except Exception:  # a failed invocation: SQS redelivers the batch after its visibility timeout
+            log.exception("drop-folder ingest invocation failed; the messages stay queued")
+            return 0
         failed = {failure["itemIdentifier"] for failure in result.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:

@@ -19,9 +19,11 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
@@ -29,6 +31,14 @@ from moto.batch.models import Job
 from moto.batch.utils import JobStatus
 
 from embedrec_local import moto_dynamodb
+from embedrec_local.lambda_runtime.container import InvocationError
+from embedrec_local.lambda_runtime.local import (
+    DEFINITIONS_ENV,
+    fleet_from_environment,
+    read_definitions,
+    require_python,
+)
+from embedrec_local.lambda_runtime.pool import LambdaFleet
 from embedrec_local.moto_locks import serialise_dynamodb_writes
 from embedrec_local.runner import LambdaRunner
 
@@ -38,9 +48,39 @@ _installed = False
 _LOG_TAIL = 2000  # characters of a failed job's output kept as its status reason
 
 
+_fleet: LambdaFleet | None = None
+_fleet_lock = threading.Lock()
+
+
+def _lambda_fleet() -> LambdaFleet | None:
+    """The container fleet when the stack runs ``--runtime lambda`` (created at the first invocation)."""
+    global _fleet
+    path = os.environ.get(DEFINITIONS_ENV)
+    if not path:
+        return None
+    with _fleet_lock:
+        if _fleet is None:
+            _fleet = fleet_from_environment(read_definitions(Path(path)), require_python(), dict(os.environ))
+        return _fleet
+
+
+def close_fleet() -> None:
+    """Kill the containers this process started (the moto server is stopping)."""
+    with _fleet_lock:
+        if _fleet is not None:
+            _fleet.close()
+
+
 def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-    """Replacement of ``LambdaFunction._invoke_lambda``: run the handler string here."""
+    """Replacement of ``LambdaFunction._invoke_lambda``: run the handler string here (or in a container)."""
     payload = event if isinstance(event, dict) else json.loads(event or "{}")
+    fleet = _lambda_fleet()
+    if fleet is not None:
+        try:
+            return json.dumps(fleet.invoke(str(self.function_name), payload)), False, ""
+        except InvocationError as exc:
+            log.warning("Lambda %s failed: %s", self.function_name, exc)
+            return json.dumps(exc.error), True, str(exc)
     try:
         result = _runner.invoke_handler(str(self.handler), str(self.function_name), payload)
     except Exception as exc:  # Lambda turns any exception into an error payload; so do we

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from functions.common import deployment
 
@@ -21,6 +21,13 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 # Function name → handler string, exactly as the CDK app declares them.
 LOCAL_FUNCTIONS: dict[str, str] = {spec.name: spec.handler for spec in deployment.FUNCTIONS}
+
+
+class Invoker(Protocol):
+    """What invokes a function by name: this in-process runner or the Lambda-faithful fleet."""
+
+    def invoke(self, function_name: str, event: dict[str, Any]) -> Any:
+        """Invoke synchronously; the result crosses a JSON boundary."""
 
 
 @dataclass

@@ -4,21 +4,28 @@ in-process Lambda invocations, and both FastAPI apps on one port.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING, Literal
 
 import httpx
 
 from embedrec_local.drop_folder import DropFolderPoller
 from embedrec_local.provision import LocalNames, compute_environment, provision, provision_compute
-from embedrec_local.runner import LambdaRunner
+from embedrec_local.runner import Invoker, LambdaRunner
+
+if TYPE_CHECKING:
+    from embedrec_local.lambda_runtime.pool import LambdaFleet
 
 LOOPBACK = "127.0.0.1"
 REGION = "us-east-1"
@@ -45,6 +52,13 @@ class StackConfig:
     names: LocalNames = field(default_factory=LocalNames)
     training_poll_seconds: int = 2
     moto_logs: bool = bool(os.environ.get("EMBEDREC_MOTO_LOGS"))
+    # "inprocess": both apps in this process (fast; the functional default). "lambda": every function
+    # in emulated Lambda containers from its built bundle (embedrec_local.lambda_runtime).
+    runtime: Literal["inprocess", "lambda"] = "inprocess"
+
+
+Runtime = Literal["inprocess", "lambda"]
+RUNTIMES: tuple[Runtime, ...] = ("inprocess", "lambda")
 
 
 def _new_admin_key() -> str:
@@ -56,7 +70,9 @@ class EmbeddedStack:
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
-        self.runner = LambdaRunner()
+        self.runner: Invoker = LambdaRunner()
+        self.fleet: LambdaFleet | None = None
+        self._definitions_file: Path | None = None
         self._moto: subprocess.Popen[bytes] | None = None
         self._poller: DropFolderPoller | None = None
         self.moto_endpoint = ""
@@ -91,10 +107,21 @@ class EmbeddedStack:
         """Start moto, provision every resource and start the drop-folder delivery."""
         moto_port = self.config.moto_port or free_port()
         self.moto_endpoint = f"http://{LOOPBACK}:{moto_port}"
+        moto_env = {**os.environ, **self.environment(), "MOTO_PORT": str(moto_port)}
+        python = ""
+        if self.config.runtime == "lambda":
+            from embedrec_local.lambda_runtime.local import DEFINITIONS_ENV, require_python
+
+            python = require_python()
+            # Written once the secrets exist (below); the moto process reads it at its first invocation.
+            handle, name = tempfile.mkstemp(prefix="embedrec-lambda-", suffix=".json")
+            os.close(handle)
+            self._definitions_file = Path(name)
+            moto_env[DEFINITIONS_ENV] = name
         # The moto process runs the Lambda handlers and spawns training jobs: it gets the functions' env.
         self._moto = subprocess.Popen(
             [sys.executable, "-m", "embedrec_local.moto_server", "-H", LOOPBACK, "-p", str(moto_port)],
-            env={**os.environ, **self.environment(), "MOTO_PORT": str(moto_port)},
+            env=moto_env,
             stdout=subprocess.DEVNULL if not self.config.moto_logs else None,
             stderr=subprocess.DEVNULL if not self.config.moto_logs else None,
         )
@@ -107,10 +134,26 @@ class EmbeddedStack:
         os.environ.update(self.environment())
         queues = provision(self.config.names, REGION)
         provision_compute(REGION, self.config.names)
+        if self.config.runtime == "lambda":
+            self._start_fleet(python)
         self._poller = DropFolderPoller(
             self.runner, queues["drop_queue_url"], queues["drop_queue_arn"], REGION
         )
         self._poller.start()
+
+    def _start_fleet(self, python: str) -> None:
+        """Resolve the template's functions locally and start the (empty) container fleet."""
+        from embedrec_local.lambda_runtime import local
+
+        environment = self.environment()
+        values = {**environment, **local.create_secrets(self.config.admin_key, self.config.jwt_secret)}
+        definitions = local.resolve_definitions(values)
+        assert self._definitions_file is not None
+        self._definitions_file.write_text(
+            json.dumps({name: definition.to_json() for name, definition in definitions.items()})
+        )
+        self.fleet = local.fleet_from_environment(definitions, python, {**environment, **os.environ})
+        self.runner = self.fleet
 
     def _wait_for_moto(self) -> None:
         deadline = time.monotonic() + _READY_TIMEOUT_S
@@ -128,6 +171,10 @@ class EmbeddedStack:
         """Stop the poller and the moto server."""
         if self._poller is not None:
             self._poller.stop()
+        if self.fleet is not None:
+            self.fleet.close()
+        if self._definitions_file is not None:
+            self._definitions_file.unlink(missing_ok=True)
         if self._moto is not None:
             self._moto.terminate()
             try:
@@ -142,6 +189,14 @@ class EmbeddedStack:
         """
         import uvicorn
 
+        if self.fleet is not None:
+            from embedrec_local.lambda_runtime.gateway import HttpApiGateway
+
+            # One process: the containers are the workers (one per concurrent request, per function).
+            uvicorn.run(
+                HttpApiGateway(self.fleet), host=LOOPBACK, port=self.config.port, log_level="warning"
+            )
+            return
         uvicorn.run(
             "embedrec_local.asgi:local_app",
             factory=True,
@@ -167,6 +222,7 @@ def spawn_local_stack(
     *,
     moto_port: int = 0,
     workers: int = 1,
+    runtime: Runtime | None = None,
     env: dict[str, str] | None = None,
     stdout: int | IO[str] | None = subprocess.DEVNULL,
 ) -> subprocess.Popen[bytes]:
@@ -183,9 +239,29 @@ def spawn_local_stack(
     ]
     if moto_port:
         command += ["--moto-port", str(moto_port)]
+    if runtime is not None:
+        command += ["--runtime", runtime]
     return subprocess.Popen(
         command,
+        # Its own process group: ``stop_local_stack`` can end the stack with everything it started
+        # (the moto server, Lambda containers) even if the stack itself does not stop in time.
+        start_new_session=True,
         env={**os.environ, **(env or {}), "EMBEDREC_ADMIN_KEY": admin_key},
         stdout=stdout,
         stderr=subprocess.STDOUT if stdout not in (None, subprocess.DEVNULL) else None,
     )
+
+
+def stop_local_stack(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """Stop a stack started by ``spawn_local_stack``: SIGTERM, then SIGKILL to its whole group."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # what it started and left behind (its own group)
+    except ProcessLookupError:
+        pass
+    process.wait()

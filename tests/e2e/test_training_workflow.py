@@ -96,7 +96,10 @@ def test_train_promote_serve_then_reject_a_worse_candidate(
         "POST",
         "/api/admin/training/trigger",
         expect=(202,),
-        json={"config": {"epochs": 1, "learning_rate": 0.000001, "embedding_dim": 8}},
+        json={
+            "model_type": "lightgcn",  # auto would fit ALS/EASE, which no learning rate can hobble
+            "config": {"epochs": 1, "learning_rate": 0.000001, "embedding_dim": 8},
+        },
     )
     rejected = _follow(api, worse["job_id"])[-1]
     assert rejected["status"] == "completed" and rejected["deployed"] is False

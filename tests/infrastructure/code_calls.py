@@ -147,24 +147,65 @@ def required_actions(handler: str) -> dict[str, list[Call]]:
     return needed
 
 
+# Methods of dicts and lists: ``event.get(...)`` on a plain local name is the container's own method, not
+# a repository's ``get`` (a parameter annotated with a repository class still reaches its methods).
+_CONTAINER_METHODS = frozenset(
+    {"get", "pop", "items", "keys", "values", "setdefault", "update", "copy", "append", "extend"}
+)
+_CONTAINER_TYPES = ("dict", "list", "Mapping", "Sequence", "State", "Any", "set", "tuple")
+
+
+def _container_names(body: ast.AST) -> set[str]:
+    """Local names of a function that hold plain containers: parameters annotated as such (or not at
+    all), and names assigned from a literal, a subscript or a call result that is not a class."""
+    names: set[str] = set()
+    if isinstance(body, ast.FunctionDef | ast.AsyncFunctionDef):
+        for argument in (*body.args.posonlyargs, *body.args.args, *body.args.kwonlyargs):
+            annotation = ast.unparse(argument.annotation) if argument.annotation is not None else "Any"
+            if annotation.startswith(_CONTAINER_TYPES) or annotation.split("[")[0] in _CONTAINER_TYPES:
+                names.add(argument.arg)
+    for node in ast.walk(body):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict | ast.List | ast.Subscript):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    return names
+
+
 def _called_names(body: ast.AST) -> set[str]:
     """Names of everything a function body calls or passes on (``f()``, ``x.f()``, ``map(f, ...)``)."""
     found: set[str] = set()
+    containers = _container_names(body)
     for node in _runtime_nodes(body):
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Name):
                 found.add(func.id)
             elif isinstance(func, ast.Attribute):
-                found.add(func.attr)
+                receiver = func.value
+                if not (
+                    func.attr in _CONTAINER_METHODS
+                    and (
+                        isinstance(receiver, ast.Dict | ast.Subscript | ast.Call)
+                        or (
+                            isinstance(receiver, ast.Name)
+                            # a container local, or a module constant (``_CACHE.get()``)
+                            and (receiver.id in containers or receiver.id.lstrip("_").isupper())
+                        )
+                    )
+                ):
+                    found.add(func.attr)
             for argument in (*node.args, *(kw.value for kw in node.keywords)):
                 if isinstance(argument, ast.Name):
                     found.add(argument.id)
                 elif isinstance(argument, ast.Attribute):
                     found.add(argument.attr)
-        elif isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Load):
-            # decorators, callbacks stored in fields, dependency factories
-            found.add(node.id if isinstance(node, ast.Name) else node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            found.add(node.id)  # decorators, callbacks stored in fields, dependency factories
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Load)
+            and node.attr not in _CONTAINER_METHODS
+        ):
+            found.add(node.attr)
     return found
 
 

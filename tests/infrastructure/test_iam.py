@@ -46,9 +46,12 @@ def _table_arn(synth: Synth, spec: resources.TableSpec) -> str:
     return _arn(synth, synth.stack.storage.table(spec))
 
 
-def test_serving_writes_only_the_analytics_table(synth: Synth) -> None:
+def test_serving_writes_only_analytics_and_the_quota_buckets(synth: Synth) -> None:
     allowed = _function_grants(synth, deployment.SERVING)
-    assert _tables_written(allowed) == {_table_arn(synth, resources.ANALYTICS)}
+    assert _tables_written(allowed) == {
+        _table_arn(synth, resources.ANALYTICS),
+        _table_arn(synth, resources.EVENT_IDS),  # quota#{tenant}: the shared request budgets
+    }
 
 
 def test_serving_reads_only_catalog_from_the_data_bucket_and_writes_no_object(synth: Synth) -> None:
@@ -103,10 +106,10 @@ def test_ingest_touches_no_artifacts_and_only_its_tables(synth: Synth) -> None:
     }
 
 
-def test_ingest_may_only_read_and_enable_schedules(synth: Synth) -> None:
+def test_ingest_may_only_reconcile_schedules_never_delete_them(synth: Synth) -> None:
     allowed = _function_grants(synth, deployment.INGEST)
     actions = {action for action, _ in allowed if action.startswith("scheduler:")}
-    assert actions == {"scheduler:GetSchedule", "scheduler:UpdateSchedule"}
+    assert actions == {"scheduler:GetSchedule", "scheduler:CreateSchedule", "scheduler:UpdateSchedule"}
     passed = {resource for action, resource in allowed if action == "iam:PassRole"}
     assert passed == {_arn(synth, synth.stack.pipeline.scheduler_role)}
 

@@ -36,7 +36,8 @@ def _dimensions(metric: dict[str, Any]) -> dict[str, Any]:
 SEED_ALERTS = {
     "Recommendation latency > 200ms (critical)": ("api-latency-p95", 200, "GreaterThanThreshold"),
     "Error rate > 1% (critical)": ("api-5xx-rate", 1, "GreaterThanThreshold"),
-    "Model quality drops below 0.30 (critical)": ("model-ndcg10", 0.30, "LessThanThreshold"),
+    # relative to the tenant's popularity baseline, not an absolute NDCG (see test below)
+    "Model quality drops (critical)": ("model-lift", 1.0, "LessThanThreshold"),
     "Cache hit rate < 80% (warning)": ("cache-hit-rate", 80, "LessThanThreshold"),
     "Training job failures (warning)": ("training-workflow-failed", 1, "GreaterThanOrEqualToThreshold"),
     "Data freshness > 24 hours (warning)": ("data-freshness", 1, "LessThanThreshold"),
@@ -57,24 +58,34 @@ def test_each_seed_alert_has_an_alarm_with_its_threshold_and_the_topic_as_action
     assert severity in alarm["AlarmDescription"]
 
 
-def test_model_quality_alarm_reads_the_promoted_models_ndcg(synth: Synth) -> None:
-    alarm = _alarm(synth, "model-ndcg10")
-    assert (alarm["Namespace"], alarm["MetricName"]) == ("embedrec", "ModelNDCG10")
+def test_model_quality_alarm_is_the_lift_over_the_popularity_baseline(synth: Synth) -> None:
+    alarm = _alarm(synth, "model-lift")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("embedrec", emf.MODEL_LIFT)
     assert _dimensions(alarm) == {"service": names.service_name("promote-model")}
     assert alarm["Statistic"] == "Minimum"
-    assert alarm["Threshold"] == monitoring.MODEL_NDCG10_FLOOR == 0.30
+    assert alarm["Threshold"] == monitoring.MODEL_LIFT_FLOOR == 1.0
     assert alarm["TreatMissingData"] == "ignore"  # keeps its state between promotions
+    # no alarm on an absolute NDCG: a healthy sample tenant scores about 0.08
+    absolute = [
+        a
+        for a in synth.of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == emf.MODEL_NDCG10
+    ]
+    assert absolute == []
 
 
-def test_cache_hit_rate_alarm_is_hits_over_lookups(synth: Synth) -> None:
+def test_cache_hit_rate_alarm_is_the_fleets_hourly_hits_over_lookups_with_traffic(synth: Synth) -> None:
     alarm = _alarm(synth, "cache-hit-rate")
     stats = _metric_stats(alarm)
     assert set(stats) == {emf.CACHE_HIT, emf.CACHE_MISS}
     for stat in stats.values():
+        # summed over every container (one dimension: the function, not the container), per hour
         assert stat["Metric"]["Namespace"] == "embedrec" and stat["Stat"] == "Sum"
+        assert stat["Period"] == 3600
         assert _dimensions(stat["Metric"]) == {"service": names.service_name(deployment.SERVING.name)}
     (expression,) = [query["Expression"] for query in alarm["Metrics"] if "Expression" in query]
     assert "100 * hits / (hits + misses)" in expression
+    assert f"hits + misses >= {monitoring.CACHE_MIN_LOOKUPS_PER_HOUR}" in expression
     assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["TreatMissingData"]) == (
         3,
         3,
@@ -118,6 +129,7 @@ def test_three_dashboards_show_the_walkthroughs_figures(synth: Synth) -> None:
         "api": ['"Count"', '"Latency"', '"5xx"', '"p95"', emf.RECOMMENDATION_LATENCY],
         "ml-engine": [
             emf.MODEL_NDCG10,
+            emf.MODEL_LIFT,
             emf.CACHE_HIT,
             emf.CACHE_MISS,
             emf.ANN_SEARCH_TIME,

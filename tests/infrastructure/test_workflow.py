@@ -9,6 +9,7 @@ from typing import Any
 from cdk import names
 from embedrec_local.provision import function_arn, render_workflow
 from functions.common import deployment, resources
+from functions.pipeline.control import LOCK_MAX_AGE
 from tests.infrastructure.helpers import Synth, function_logical_id, render
 
 ASL_PATH = names.ROOT / deployment.TRAINING_WORKFLOW_ASL
@@ -115,3 +116,71 @@ def test_local_stack_executes_the_definition_the_cdk_app_deploys(synth: Synth) -
     # Then it is exactly what `embedrec local` registers in moto's Step Functions
     bound = PLACEHOLDER.sub(lambda match: local_arns[match.group(1)], staged)
     assert json.loads(render_workflow("us-east-1")) == json.loads(bound)
+
+
+def test_the_workflow_has_an_overall_timeout_that_outlasts_its_bounded_waits(synth: Synth) -> None:
+    from functions.common.settings import PipelineSettings
+
+    definition = json.loads(ASL_PATH.read_text())
+    (job_definition,) = synth.of_type("AWS::Batch::JobDefinition").values()
+    attempt_s = job_definition["Properties"]["Timeout"]["AttemptDurationSeconds"]
+    attempts = job_definition["Properties"]["RetryStrategy"]["Attempts"]
+    queued_s = PipelineSettings.model_fields["training_max_queued_seconds"].default
+
+    # The bounded waits (capacity, then every Batch attempt) end first and reach RecordFailure; the
+    # execution's TimeoutSeconds is the backstop behind them, not a second limit that cuts a job short.
+    assert definition["TimeoutSeconds"] >= queued_s + attempts * attempt_s
+    assert definition["TimeoutSeconds"] <= 24 * 3600
+    # A tenant's training lock outlives any execution, so no second job starts beside a live one.
+    assert LOCK_MAX_AGE.total_seconds() >= definition["TimeoutSeconds"]
+
+
+def test_a_job_stuck_waiting_for_capacity_is_cancelled_and_recorded_as_failed() -> None:
+    states = json.loads(ASL_PATH.read_text())["States"]
+    stuck = [
+        choice["Next"]
+        for choice in states["TrainingFinished?"]["Choices"]
+        if choice.get("StringEquals") == "STUCK"
+    ]
+    assert stuck == ["CancelTraining"]
+    cancel = states["CancelTraining"]
+    assert cancel["Resource"] == "${CancelTrainingFunctionArn}"
+    assert cancel["Next"] == "RecordFailure" and cancel["ResultPath"] == "$.error"
+    assert [catch["Next"] for catch in cancel["Catch"]] == ["RecordFailure"]  # even if cancelling fails
+
+
+def test_the_cancel_function_may_only_cancel_and_terminate_batch_jobs(synth: Synth) -> None:
+    from tests.infrastructure.helpers import grants, role_of_function, statements_of_role
+
+    spec = next(spec for spec in deployment.PIPELINE_STEPS if spec.name == "cancel-training")
+    role = role_of_function(synth, function_logical_id(synth, spec.handler))
+    batch = {(action, resource) for action, resource in grants(statements_of_role(synth, role))}
+    batch = {pair for pair in batch if pair[0].startswith("batch:")}
+    assert {action for action, _ in batch} == {"batch:CancelJob", "batch:TerminateJob"}
+    assert all(resource.endswith(":job/*") for _, resource in batch)
+
+
+def test_schedules_are_swept_every_hour_by_the_reconcile_function(synth: Synth) -> None:
+    from tests.infrastructure.helpers import grants, role_of_function, statements_of_role
+
+    function = function_logical_id(synth, deployment.RECONCILE_SCHEDULES.handler)
+    rules = [
+        rule["Properties"]
+        for rule in synth.of_type("AWS::Events::Rule").values()
+        if any(render(target["Arn"]) == f"<{function}.Arn>" for target in rule["Properties"]["Targets"])
+    ]
+    assert [rule["ScheduleExpression"] for rule in rules] == ["rate(1 hour)"]
+    actions = {action for action, _ in grants(statements_of_role(synth, role_of_function(synth, function)))}
+    assert {a for a in actions if a.startswith("scheduler:")} == {
+        "scheduler:GetSchedule",
+        "scheduler:CreateSchedule",
+        "scheduler:UpdateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:ListSchedules",
+    }
+
+
+def test_every_function_that_reconciles_schedules_knows_the_training_window(synth: Synth) -> None:
+    for spec in (deployment.API, deployment.INGEST, deployment.RECONCILE_SCHEDULES):
+        environment = synth.resources[function_logical_id(synth, spec.handler)]["Properties"]["Environment"]
+        assert environment["Variables"][names.ENV_TRAINING_WINDOW] == names.DEFAULT_TRAINING_WINDOW, spec.name

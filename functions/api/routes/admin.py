@@ -21,13 +21,13 @@ router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[PlatformAd
 @router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantOut)
 def post_tenant(body: TenantCreate, now: ClockDep) -> TenantOut:
     """Create a tenant (a shop). The slug must be unique."""
-    expression = schedule_expression(body.settings)  # refuse a bad schedule before anything is created
+    schedule_expression(body.settings)  # refuse a bad schedule before anything is created
     tenant = create_tenant(
         tenant_repository(), name=body.name, slug=body.slug, plan=body.plan, settings=body.settings, now=now
     )
     schedules = training_schedules()
     if schedules is not None:
-        schedules.create(tenant.tenant_id, expression)
+        schedules.reconcile(tenant)  # created disabled; enabled by the tenant's first interactions
     return TenantOut(
         id=tenant.tenant_id,
         name=tenant.name,

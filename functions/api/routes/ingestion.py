@@ -61,7 +61,10 @@ _BODY_DOC: dict[str, Any] = {
 }
 _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"description": "Nothing accepted: the whole file was unreadable or every row was rejected"},
-    413: {"description": "Body above 10 MB: use POST /api/v1/uploads"},
+    413: {
+        "description": "Body above 4,669,440 bytes (what a synchronous Lambda invocation carries once "
+        "API Gateway base64-encodes it): use POST /api/v1/uploads"
+    },
 }
 
 
@@ -106,8 +109,8 @@ async def _bounded(reading: Any, max_bytes: int) -> bytes:
 
 def _too_large(max_bytes: int) -> str:
     return (
-        f"the body is larger than {max_bytes // (1024 * 1024)} MB; request an upload URL with "
-        "POST /api/v1/uploads and PUT the file there"
+        f"the body is larger than {max_bytes:,} bytes (what one API call can carry); request an "
+        "upload URL with POST /api/v1/uploads and PUT the file there"
     )
 
 

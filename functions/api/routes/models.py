@@ -23,6 +23,9 @@ class ModelOut(BaseModel):
     active: bool
     metrics: dict[str, Any]
     baseline_metrics: dict[str, Any] = {}
+    #: The training job's gate: NDCG@10 of the candidate, the then-active model and popularity on one
+    #: holdout (``candidate``, ``active``, ``active_version``, ``popularity``, ``promote``).
+    gate: dict[str, Any] | None = None
     decision: str | None = None
     job_id: str | None = None
     created_at: str | None = None

@@ -68,5 +68,5 @@ def serve(
     test_id: str | None = None,
 ) -> str:
     """Count one served response as serving does (stored at once); returns its recommendation id."""
-    buffer = ImpressionBuffer(counters, flush_seconds=0)
+    buffer = ImpressionBuffer(counters, inline=True)
     return buffer.add(tenant_id, item_ids, variant=variant, test_id=test_id, now=now)

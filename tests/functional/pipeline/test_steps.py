@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pyarrow as pa
@@ -18,6 +20,7 @@ from embedrec_local.runner import LambdaRunner
 from functions.common.errors import DatasetError, TrainingFailedError
 from functions.common.settings import get_pipeline_settings
 from functions.pipeline import steps
+from functions.pipeline.control import list_models
 from functions.pipeline.handlers import pipeline_context
 from tests.functional.conftest import Shop
 
@@ -194,7 +197,17 @@ def test_an_explicit_as_of_moves_the_window_and_an_empty_one_says_what_the_data_
     )
 
 
-def _candidate(ctx: steps.PipelineContext, shop: Shop, version: str, ndcg: float) -> None:
+def _candidate(
+    ctx: steps.PipelineContext,
+    shop: Shop,
+    version: str,
+    ndcg: float,
+    *,
+    promote: bool,
+    reason: str,
+    judged_against: str | None,
+) -> None:
+    """A published candidate whose job's gate judged it against ``judged_against``."""
     ctx.artifacts.put_json(
         f"models/{shop.tenant_id}/{version}/manifest.json",
         {
@@ -204,15 +217,34 @@ def _candidate(ctx: steps.PipelineContext, shop: Shop, version: str, ndcg: float
             "created_at": _ts(0),
             "metrics": {"ndcg_10": ndcg},
             "baseline_metrics": {"ndcg_10": 0.05},
+            "gate": {
+                "metric": "ndcg_10",
+                "promote": promote,
+                "reason": reason,
+                "candidate": {"metrics": {"ndcg_10": ndcg}},
+                "active": None
+                if judged_against is None
+                else {"version": judged_against, "metrics": {"ndcg_10": 0.3}},
+                "popularity": {"metrics": {"ndcg_10": 0.05}},
+            },
         },
     )
 
 
-def _run_gate(ctx: steps.PipelineContext, shop: Shop, version: str, ndcg: float) -> dict[str, object]:
+def _run_gate(
+    ctx: steps.PipelineContext,
+    shop: Shop,
+    version: str,
+    ndcg: float,
+    *,
+    promote: bool,
+    reason: str = "as the job decided",
+    judged_against: str | None = None,
+) -> dict[str, object]:
     state = _open(ctx, shop)
     state["dataset"] = {"version": version}
-    _candidate(ctx, shop, version, ndcg)
-    state["evaluation"] = steps.evaluate_candidate(ctx, state, now=NOW, default_floor=0.1)
+    _candidate(ctx, shop, version, ndcg, promote=promote, reason=reason, judged_against=judged_against)
+    state["evaluation"] = steps.evaluate_candidate(ctx, state, now=NOW)
     if state["evaluation"]["promote"]:  # type: ignore[index]
         steps.promote_model(ctx, state, now=NOW)
     else:
@@ -220,13 +252,21 @@ def _run_gate(ctx: steps.PipelineContext, shop: Shop, version: str, ndcg: float)
     return state
 
 
-def test_gate_promotes_better_models_and_rejects_worse_or_below_floor(
-    shop: Shop, ctx: steps.PipelineContext
-) -> None:
-    first = _run_gate(ctx, shop, "lightgcn_v1", 0.30)
-    worse = _run_gate(ctx, shop, "lightgcn_v2", 0.25)
-    better = _run_gate(ctx, shop, "lightgcn_v3", 0.40)
+def test_evaluation_follows_the_jobs_gate(shop: Shop, ctx: steps.PipelineContext) -> None:
+    # Given three jobs whose gates judged their candidates against the model active when they ran
+    first = _run_gate(ctx, shop, "lightgcn_v1", 0.30, promote=True)
+    worse = _run_gate(
+        ctx,
+        shop,
+        "lightgcn_v2",
+        0.25,
+        promote=False,
+        reason="gate NDCG@10 0.2500 does not beat the active lightgcn_v1's 0.3000",
+        judged_against="lightgcn_v1",
+    )
+    better = _run_gate(ctx, shop, "lightgcn_v3", 0.40, promote=True, judged_against="lightgcn_v1")
 
+    # Then each verdict is the job's, and the registry and decision.json say why
     assert first["evaluation"]["promote"] is True  # type: ignore[index]
     assert worse["evaluation"]["promote"] is False  # type: ignore[index]
     assert "does not beat the active lightgcn_v1" in worse["evaluation"]["reason"]  # type: ignore[index]
@@ -236,26 +276,84 @@ def test_gate_promotes_better_models_and_rejects_worse_or_below_floor(
     assert statuses == {"lightgcn_v1": "retired", "lightgcn_v2": "rejected", "lightgcn_v3": "active"}
     decision = json.loads(ctx.artifacts.get_bytes(f"models/{shop.tenant_id}/lightgcn_v2/decision.json"))
     assert decision["promoted"] is False and "does not beat" in decision["reason"]
+    record = ctx.registry.get_version(shop.tenant_id, "lightgcn_v2")
+    assert record["gate"]["candidate"] == 0.25 and record["gate"]["active_version"] == "lightgcn_v1"
+    assert record["gate"]["popularity"] == 0.05 and record["gate"]["promote"] is False
+    listed = {m["version"]: m for m in list_models(ctx.registry, shop.tenant_id)["models"]}
+    assert listed["lightgcn_v2"]["gate"] == record["gate"]  # GET /api/v1/models shows the gate
     job = ctx.jobs.get(shop.tenant_id, str(better["job_id"]))
-    assert job["deployed"] is True
-    below = _run_gate(ctx, shop, "lightgcn_v4", 0.05)
-    assert "below the quality floor" in below["evaluation"]["reason"]  # type: ignore[index]
+    assert job["deployed"] is True and "decision" in job
+
+
+def test_a_verdict_against_a_model_that_no_longer_serves_is_not_followed(
+    shop: Shop, ctx: steps.PipelineContext
+) -> None:
+    # Given v2 serving, and a job that judged its candidate against v1 (active when the job started)
+    _run_gate(ctx, shop, "lightgcn_v1", 0.30, promote=True)
+    _run_gate(ctx, shop, "lightgcn_v2", 0.35, promote=True, judged_against="lightgcn_v1")
+
+    stale = _run_gate(ctx, shop, "lightgcn_v3", 0.50, promote=True, judged_against="lightgcn_v1")
+
+    # Then the candidate is not promoted, and the reason says so
+    assert stale["evaluation"]["promote"] is False  # type: ignore[index]
+    assert "the active model changed while the job ran" in stale["evaluation"]["reason"]  # type: ignore[index]
+    assert ctx.registry.active(shop.tenant_id).version == "lightgcn_v2"  # type: ignore[union-attr]
 
 
 def test_promotion_replay_is_idempotent_and_a_stale_gate_cannot_win(
     shop: Shop, ctx: steps.PipelineContext
 ) -> None:
-    state = _run_gate(ctx, shop, "lightgcn_v1", 0.30)
+    state = _run_gate(ctx, shop, "lightgcn_v1", 0.30, promote=True)
     steps.promote_model(ctx, state, now=NOW)  # Step Functions may retry a task that already succeeded
 
     assert ctx.registry.active(shop.tenant_id).revision == 1  # type: ignore[union-attr]
 
 
-def test_candidate_without_manifest_fails_clearly(shop: Shop, ctx: steps.PipelineContext) -> None:
+def test_candidate_without_manifest_or_gate_fails_clearly(shop: Shop, ctx: steps.PipelineContext) -> None:
     state = {**_open(ctx, shop), "dataset": {"version": "lightgcn_v9"}}
 
     with pytest.raises(TrainingFailedError, match="no manifest"):
-        steps.evaluate_candidate(ctx, state, now=NOW, default_floor=0.0)
+        steps.evaluate_candidate(ctx, state, now=NOW)
+    ctx.artifacts.put_json(
+        f"models/{shop.tenant_id}/lightgcn_v9/manifest.json",
+        {"version": "lightgcn_v9", "metrics": {"ndcg_10": 0.5}},
+    )
+    with pytest.raises(TrainingFailedError, match="no gate decision"):
+        steps.evaluate_candidate(ctx, state, now=NOW)
+
+
+@dataclass
+class _RecordingBatch:
+    """Records submissions (the job itself is exercised by tests/functional/training)."""
+
+    submitted: list[dict[str, Any]] = field(default_factory=list)
+
+    def submit_job(self, **kwargs: Any) -> dict[str, str]:
+        self.submitted.append(kwargs)
+        return {"jobId": f"batch-{len(self.submitted)}"}
+
+
+def test_submission_names_the_active_model_and_the_floor(shop: Shop, ctx: steps.PipelineContext) -> None:
+    batch = _RecordingBatch()
+    local = replace(ctx, batch=batch)  # type: ignore[arg-type]
+    dataset = {"uri": "s3://bucket/datasets/x/", "version": "lightgcn_v2"}
+
+    # Given no active model, then v1 active
+    opened = _open(ctx, shop)
+    first = steps.submit_training(local, {**opened, "dataset": dataset}, default_floor=0.02)
+    ctx.jobs.release_lock(shop.tenant_id, str(opened["job_id"]))
+    _run_gate(ctx, shop, "lightgcn_v1", 0.30, promote=True)
+    second = steps.submit_training(local, {**_open(ctx, shop), "dataset": dataset}, default_floor=0.02)
+
+    environments = [
+        {item["name"]: item["value"] for item in call["containerOverrides"]["environment"]}
+        for call in batch.submitted
+    ]
+    assert "EMBEDREC_ACTIVE_MANIFEST_KEY" not in environments[0]
+    active_key = f"models/{shop.tenant_id}/lightgcn_v1/manifest.json"
+    assert environments[1]["EMBEDREC_ACTIVE_MANIFEST_KEY"] == active_key
+    assert all(json.loads(env["EMBEDREC_TRAINING_CONFIG"])["quality_floor"] == 0.02 for env in environments)
+    assert first["active_version"] is None and second["active_version"] == "lightgcn_v1"
 
 
 def test_record_failure_marks_the_job_and_frees_the_tenant(

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from embedrec_local.provision import SCHEDULE_GROUP, LocalNames
 from functions.common import resources
 from functions.pipeline.config import trainer_config
+from functions.pipeline.schedule import DEFAULT_WINDOW, TrainingWindow
 from functions.repositories.model_registry import ModelRegistry
 from functions.repositories.training_jobs import TrainingJobRepository
 from tests.functional.conftest import Shop, admin_headers
@@ -220,7 +221,7 @@ def test_schedule_is_created_disabled_and_enabled_by_the_first_interactions(
 
     after = scheduler.get_schedule(Name=name, GroupName=SCHEDULE_GROUP)
     assert (before["State"], after["State"]) == ("DISABLED", "ENABLED")
-    assert before["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert before["ScheduleExpression"] == TrainingWindow.parse(DEFAULT_WINDOW).cron(shop.tenant_id)
     assert '"trigger": "schedule"' in before["Target"]["Input"]
 
 

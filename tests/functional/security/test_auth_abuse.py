@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from embedrec_local.provision import LocalNames
 from functions.auth.throttling import LOGIN_MAX_FAILURES, LOGIN_WINDOW, PLAN_LIMITS, RequestQuotas
 from functions.common import resources
+from functions.common.errors import TooManyRequestsError
 from functions.common.models import Plan
 from tests.conftest import JWT_SECRET
 from tests.functional.conftest import ADMIN_PASSWORD, Shop, admin_headers
@@ -231,9 +232,11 @@ def frozen_quotas(monkeypatch: pytest.MonkeyPatch, aws_env: LocalNames) -> list[
     from functions.api import dependencies as api_deps
     from functions.serving import dependencies as serving_deps
 
-    now = [1000.0]
-    for module in (api_deps, serving_deps):
-        monkeypatch.setattr(module.callers, "quotas", RequestQuotas(clock=lambda: now[0]))
+    now = [1_800_000_000.0]
+    for module in (api_deps, serving_deps):  # two containers, one shared budget per tenant
+        monkeypatch.setattr(
+            module.callers, "quotas", RequestQuotas(clock=lambda: now[0], store=module.quota_store)
+        )
     return now
 
 
@@ -256,8 +259,8 @@ def test_free_plan_gets_429_with_retry_after_beyond_its_burst(
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "1"
     assert "free plan" in refused.json()["detail"]
-    # The serving container has its own bucket (per process), so it still had budget.
-    assert served_refused.status_code == 200
+    # The serving container draws on the same budget (held in DynamoDB, not per process).
+    assert served_refused.status_code == 429
     # Another tenant is untouched; time refills the bucket at the plan's rate.
     assert client.get("/api/v1/models", headers=shop.auth).status_code == 200
     frozen_quotas[0] += 1.0
@@ -265,6 +268,31 @@ def test_free_plan_gets_429_with_retry_after_beyond_its_burst(
         client.get("/api/v1/models", headers=free.auth).status_code for _ in range(int(limit.rate_per_s) + 1)
     ]
     assert refilled == [200] * int(limit.rate_per_s) + [429]
+
+
+def test_containers_share_one_budget_per_tenant(client: TestClient, aws_env: LocalNames) -> None:
+    from functions.api.dependencies import quota_store
+
+    # Given eight containers (each its own leases) and 64 parallel requests of one starter tenant
+    starter = _shop_on_plan(client, Plan.STARTER, "starterfleet")
+    limit = PLAN_LIMITS[Plan.STARTER]
+    now = 1_800_000_000.0
+    containers = [RequestQuotas(clock=lambda: now, store=quota_store) for _ in range(8)]
+
+    def one(index: int) -> int:
+        try:
+            containers[index % 8].take(starter.tenant_id, Plan.STARTER)
+        except TooManyRequestsError:
+            return 429
+        return 200
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(one, range(3 * limit.burst)))
+
+    # Then together they admit at most the plan's burst (the clock is frozen: no refill), not 8 x it;
+    # leases left unspent in a container are not handed to another
+    assert 0 < answers.count(200) <= limit.burst
+    assert answers.count(200) + answers.count(429) == 3 * limit.burst
 
 
 def test_serving_enforces_the_plan_quota_too(

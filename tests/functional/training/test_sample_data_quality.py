@@ -1,5 +1,5 @@
 """The `embedrec generate` default sample (10k users, 5k items, 100k interactions), trained on CPU through
-the real CLI, reaches validation NDCG@10 of at least 1.5x the popularity baseline's (issue 3's CPU bar).
+the real CLI, reaches a gate-holdout NDCG@10 of at least 1.5x the popularity baseline's (issue 3's CPU bar).
 Its speed (<= 60 s) is a benchmark, not a test: see docs/benchmarks.md (`make demo` prints it)."""
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ def test_default_sample_beats_popularity(tmp_path: Path, stack: Stack) -> None: 
     # When the training job runs with the default config
     assert handle_training_job(_argv("sample", uri, {})) == 0
 
-    # Then it is clearly better than popularity, and the manifest records the same comparison
+    # Then on the gate holdout (the newest interactions, never used to choose anything) it is clearly
+    # better than popularity, and the manifest records the same comparison and the promotion
     record = stack.record("sample")
     metrics = record["metrics"]
-    assert float(metrics["val_ndcg_10"]) >= 1.5 * float(metrics["popularity_ndcg_10"])
+    assert float(metrics["gate_ndcg_10"]) >= 1.5 * float(metrics["popularity_ndcg_10"])
     manifest = json.loads(stack.read(record["artifacts_prefix"].split("/", 3)[3] + "manifest.json"))
     assert manifest["metrics"]["ndcg_10"] >= 1.5 * manifest["baseline_metrics"]["ndcg_10"]
+    assert manifest["gate"]["promote"] is True

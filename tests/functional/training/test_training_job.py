@@ -136,20 +136,32 @@ def test_job_publishes_artifacts_and_reports_progress(
     # When the training container runs
     code = handle_training_job(_argv(job_id, uri, {"model_type": model_type, **FAST, "patience": 0}, version))
 
-    # Then the job completed after reporting every epoch
+    # Then the job completed after reporting every epoch: the selection run, then the refit on the
+    # whole window for the epochs the selection chose
     assert code == 0
-    assert [p["current_epoch"] for p in progress] == [1, 2, 3, 4]
-    assert [p["progress"] for p in progress] == [25, 50, 75, 99]
+    selection, refit = progress[:4], progress[4:]
+    assert [p["current_epoch"] for p in selection] == [1, 2, 3, 4]
+    assert [p["progress"] for p in selection] == [20, 40, 60, 80]
+    assert refit and [p["metrics"]["refit_epoch"] for p in refit] == list(range(1, len(refit) + 1))
+    assert all((p["current_epoch"], p["total_epochs"]) == (4, 4) for p in refit)  # the selection's count
+    assert refit[-1]["progress"] == 99 and all(80 <= p["progress"] <= 99 for p in refit)
     assert all(p["status"] == "running" and "train_loss" in p["metrics"] for p in progress)
     assert "val_ndcg_10" in progress[-1]["metrics"]
     record = stack.record(job_id)
     prefix = f"models/{TENANT}/{version}/"
     assert record["status"] == "completed" and record["progress"] == 100
+    assert (record["current_epoch"], record["total_epochs"]) == (4, 4)
     assert record["model_version"] == version
     assert record["artifacts_prefix"] == f"s3://{ARTIFACTS_BUCKET}/{prefix}"
-    assert {"train_loss", "val_ndcg_10", "val_recall_10", "val_precision_10", "training_time_seconds"} <= set(
-        record["metrics"]
-    )
+    assert {
+        "train_loss",
+        "val_ndcg_10",
+        "gate_ndcg_10",
+        "gate_recall_10",
+        "popularity_ndcg_10",
+        "training_time_seconds",
+    } <= set(record["metrics"])
+    assert record["decision"]
 
     # And the artifact set is complete, hashed in the manifest and loadable without torch
     names = ["items.faiss", "items.parquet", "lookup.npz", "manifest.json", "popular.json", "user_tower.onnx"]

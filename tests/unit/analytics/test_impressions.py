@@ -1,8 +1,8 @@
-"""The impression buffer: ids from response rows, merged counters, a bounded write rate."""
+"""The impression buffer: ids from response rows, merged counters, everything written by ``flush``."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -33,6 +33,17 @@ class FakeCounters:
             raise ServiceUnavailableError("analytics down")
         self.rows.append((tenant_id, batch_id, list(records)))
 
+    def record_responses(
+        self,
+        tenant_id: str,
+        rows: Sequence[tuple[str, list[RecommendationRecord]]],
+        deltas: dict[str, CounterDelta],
+    ) -> None:
+        for batch_id, records in rows:
+            self.put_responses(tenant_id, batch_id, records)
+        if deltas:
+            self.apply(tenant_id, deltas)
+
     def item_impressions(self) -> dict[str, Any]:
         totals: dict[str, Any] = {}
         for _tenant, deltas in self.applied:
@@ -42,22 +53,18 @@ class FakeCounters:
         return totals
 
 
-def _wait_for(condition: Any) -> None:
-    deadline = time.monotonic() + 3
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def test_responses_are_merged_and_written_by_the_background_thread() -> None:
+def test_responses_are_collected_without_io_and_flush_writes_them_merged() -> None:
     counters = FakeCounters()
-    buffer = ImpressionBuffer(cast(Any, counters), flush_seconds=0.05, rows_per_second=1000)
+    buffer = ImpressionBuffer(cast(Any, counters))
 
     first = buffer.add("t1", ["a", "b"], variant=None, test_id=None, now=NOW)
     second = buffer.add("t1", ["b", "c"], variant=None, test_id=None, now=NOW)
-    assert counters.applied == [] and counters.rows == []  # the requests did not wait for any write
+    assert counters.applied == [] and counters.rows == [] and buffer.pending
 
-    _wait_for(lambda: counters.applied)
-    tenant, deltas = counters.applied[0]
+    buffer.flush()
+
+    assert not buffer.pending and buffer.pending_rows() == 0  # nothing is left for later
+    [(tenant, deltas)] = counters.applied
     day = deltas[keys.day_key("2025-01-07")]
     assert tenant == "t1" and (day.counters["responses"], day.counters["impressions"]) == (2, 4)
     assert sorted(counters.item_impressions().values()) == [1, 1, 2]  # b shown twice: one merged row
@@ -69,9 +76,9 @@ def test_responses_are_merged_and_written_by_the_background_thread() -> None:
     assert records[1].items == frozenset({"b", "c"})
 
 
-def test_without_a_window_every_response_is_written_at_once() -> None:
+def test_inline_every_response_is_written_at_once() -> None:
     counters = FakeCounters()
-    buffer = ImpressionBuffer(cast(Any, counters), flush_seconds=0)
+    buffer = ImpressionBuffer(cast(Any, counters), inline=True)
 
     served = buffer.add("t1", ["a"], variant="control", test_id="ab_1", now=NOW)
 
@@ -79,39 +86,26 @@ def test_without_a_window_every_response_is_written_at_once() -> None:
     assert counters.rows[0][2][0].recommendation_id == served
 
 
-def test_item_rows_drain_at_the_configured_rate_and_nothing_is_lost() -> None:
-    # Given a rate of 10 item rows per flush and 30 distinct items shown (some of them twice)
+def test_one_flush_writes_every_item_row_however_many() -> None:
+    # 30 distinct items shown (item_0 in every response): no backlog survives a flush
     counters = FakeCounters()
-    buffer = ImpressionBuffer(cast(Any, counters), flush_seconds=3600, rows_per_second=0)
-    buffer._rows_per_flush = 10  # noqa: SLF001 - one flush's budget, without waiting for the thread
+    buffer = ImpressionBuffer(cast(Any, counters))
     for n in range(30):
         buffer.add("t1", [f"item_{n}", "item_0"], variant=None, test_id=None, now=NOW)
 
-    # When the periodic flush runs once: the day totals and the 10 OLDEST item rows are written
-    buffer._flush(limit=10)  # noqa: SLF001
-    assert len(counters.applied) == 1
-    first = counters.applied[0][1]
-    assert first[keys.day_key("2025-01-07")].counters["responses"] == 30
-    assert [k for k in first if k.startswith(keys.ITEM_PREFIX)][:2] == [
-        keys.item_key("2025-01-07", "item_0"),
-        keys.item_key("2025-01-07", "item_1"),
-    ]
-    assert buffer.pending_rows() == 20
+    buffer.flush()
 
-    # And increments that arrive meanwhile merge into the waiting rows; later flushes drain the rest
-    buffer.add("t1", ["item_29"], variant=None, test_id=None, now=NOW)
-    while buffer.pending_rows():
-        buffer._flush(limit=10)  # noqa: SLF001
+    assert buffer.pending_rows() == 0
     shown = counters.item_impressions()
     assert shown[keys.item_key("2025-01-07", "item_0")] == 30  # in every response, once
-    assert shown[keys.item_key("2025-01-07", "item_29")] == 2
-    assert sum(shown.values()) == 1 + 29 * 2 + 1  # every placement, each counted once
+    assert sum(shown.values()) == 30 + 29  # every placement, each counted once
+    assert counters.applied[0][1][keys.day_key("2025-01-07")].counters["responses"] == 30
 
 
 def test_a_full_response_row_is_sealed_and_a_new_one_started(monkeypatch: Any) -> None:
     monkeypatch.setattr(impressions, "MAX_ROW_ENTRIES", 3)
     counters = FakeCounters()
-    buffer = ImpressionBuffer(cast(Any, counters), flush_seconds=3600)
+    buffer = ImpressionBuffer(cast(Any, counters))
     ids = [buffer.add("t1", ["a"], variant=None, test_id=None, now=NOW) for _ in range(7)]
 
     buffer.flush()
@@ -125,7 +119,7 @@ def test_a_failed_write_is_counted_as_dropped_and_the_buffer_keeps_working(monke
     dropped: list[int] = []
     monkeypatch.setattr(impressions.telemetry, "impressions_dropped", dropped.append)
     counters = FakeCounters()
-    buffer = ImpressionBuffer(cast(Any, counters), flush_seconds=3600)
+    buffer = ImpressionBuffer(cast(Any, counters))
     buffer.add("t1", ["a", "b"], variant=None, test_id=None, now=NOW)
 
     counters.failing = True

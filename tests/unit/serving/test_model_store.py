@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
@@ -194,10 +193,9 @@ def test_requests_during_a_refresh_are_answered_from_the_current_version() -> No
     assert store.get("a").version == "lightgcn_v2"
 
 
-def test_on_the_event_loop_a_due_refresh_runs_in_the_background_and_a_first_load_is_refused() -> None:
+def test_on_the_event_loop_a_first_load_and_a_due_refresh_are_refused_and_run_on_the_retry() -> None:
     registry, loader, clock = Registry(), Loader(), Clock()
     registry.point("a", "lightgcn_v1")
-    queued: list[Any] = []
     store = ModelStore(
         registry,  # type: ignore[arg-type]
         MemoryObjects(),  # type: ignore[arg-type]
@@ -206,17 +204,16 @@ def test_on_the_event_loop_a_due_refresh_runs_in_the_background_and_a_first_load
         max_tenants=2,
         loader=loader,
         clock=clock,
-        background=queued.append,
     )
     with aws.no_blocking_calls(), pytest.raises(aws.WouldBlockError):
         store.get("a")  # nothing loaded yet: the caller must retry on a worker thread
     assert store.get("a").version == "lightgcn_v1"
+    with aws.no_blocking_calls():
+        assert store.get("a").version == "lightgcn_v1"  # warm and not due: answered on the loop
 
     registry.point("a", "lightgcn_v2")
     clock.now = 31.0
-    with aws.no_blocking_calls():
-        assert store.get("a").version == "lightgcn_v1"  # answered at once, with what is loaded
-        assert store.get("a").version == "lightgcn_v1"
-    assert len(queued) == 1  # one refresh scheduled, not one per request
-    queued.pop()()
-    assert store.get("a").version == "lightgcn_v2" and registry.reads == 2
+    with aws.no_blocking_calls(), pytest.raises(aws.WouldBlockError):
+        store.get("a")  # due: no thread is left to refresh later, the retry refreshes
+    assert registry.reads == 1
+    assert store.get("a").version == "lightgcn_v2" and registry.reads == 2  # the retry, inline

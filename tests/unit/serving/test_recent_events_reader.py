@@ -62,31 +62,8 @@ class Clock:
         return self.now
 
 
-class Background:
-    """Holds the reader's background reads until the test runs them."""
-
-    def __init__(self) -> None:
-        self.queued: list[Any] = []
-
-    def __call__(self, work: Any) -> None:
-        self.queued.append(work)
-
-    def run(self) -> None:
-        while self.queued:
-            self.queued.pop(0)()
-
-
-def _reader(
-    dynamo: FakeDynamo, clock: Clock, background: Background | None = None, **kwargs: Any
-) -> RecentEventsReader:
-    return RecentEventsReader(
-        cast(Any, dynamo),
-        "events",
-        poll_seconds=0.02,
-        clock=clock,
-        background=background or Background(),
-        **kwargs,
-    )
+def _reader(dynamo: FakeDynamo, clock: Clock, **kwargs: Any) -> RecentEventsReader:
+    return RecentEventsReader(cast(Any, dynamo), "events", poll_seconds=0.02, clock=clock, **kwargs)
 
 
 def _other_slot_user(user_id: str) -> str:
@@ -96,7 +73,7 @@ def _other_slot_user(user_id: str) -> str:
 def test_a_warm_user_costs_no_feed_read_and_a_busy_shop_one_counter_read_per_window() -> None:
     dynamo, clock = FakeDynamo(), Clock()
     dynamo.event("alice", "1")
-    reader = _reader(dynamo, clock, background=lambda work: work())
+    reader = _reader(dynamo, clock)
 
     first = reader.newest(TENANT, "alice", 20)
     for _ in range(50):  # a burst: quiet for its first requests (a read each), then busy
@@ -123,32 +100,27 @@ def test_a_quiet_shop_sees_a_new_event_in_the_very_next_answer() -> None:
     assert reader.newest(TENANT, bob, 20) == [] and dynamo.queries == queries  # bob's slot did not move
 
 
-def test_a_busy_tenant_refreshes_in_the_background_and_no_request_waits() -> None:
-    dynamo, clock, background = FakeDynamo(), Clock(), Background()
-    reader = _reader(dynamo, clock, background)
+def test_a_busy_tenant_reads_the_counters_once_per_window_on_the_request_that_finds_them_stale() -> None:
+    dynamo, clock = FakeDynamo(), Clock()
+    reader = _reader(dynamo, clock)
     for _ in range(storage.BUSY_REQUESTS):  # 10 requests in 0.1 s: a busy shop from now on
         clock.now += 0.01
         reader.newest(TENANT, "alice", 20)
     assert dynamo.gets == storage.BUSY_REQUESTS  # until then, each read before answering
     dynamo.event("alice", "5")
 
-    # The counters pass their window: one read starts in the background, nobody waits for it
-    for _ in range(4):
-        clock.now += 0.01
-        assert reader.newest(TENANT, "alice", 20) == []
-    assert dynamo.gets == storage.BUSY_REQUESTS and len(background.queued) == 1  # one in flight
-    background.run()
-    clock.now += 0.01
-    assert [e.event_key for e in reader.newest(TENANT, "alice", 20)] == ["5"]
+    # Within the window the counters are not read again: the new event is not seen yet
+    clock.now += 0.005
+    assert reader.newest(TENANT, "alice", 20) == []
+    assert dynamo.gets == storage.BUSY_REQUESTS
 
-    # However slow that read is, requests meanwhile neither wait nor start reads of their own
-    dynamo.event("alice", "6")
-    for _ in range(30):
-        clock.now += 0.01
-        assert [e.event_key for e in reader.newest(TENANT, "alice", 20)] == ["5"]
-    assert dynamo.gets == storage.BUSY_REQUESTS + 1 and len(background.queued) == 1
-    background.run()
-    assert [e.event_key for e in reader.newest(TENANT, "alice", 20)][:1] == ["6"]
+    # The first request past the window reads them before answering (no thread does it later)
+    clock.now += 0.02
+    assert [e.event_key for e in reader.newest(TENANT, "alice", 20)] == ["5"]
+    assert dynamo.gets == storage.BUSY_REQUESTS + 1
+    clock.now += 0.005
+    assert [e.event_key for e in reader.newest(TENANT, "alice", 20)] == ["5"]
+    assert dynamo.gets == storage.BUSY_REQUESTS + 1
 
 
 def test_a_quiet_container_reads_the_counters_before_answering() -> None:

@@ -1,0 +1,301 @@
+"""``make bench-lambda``: the serving figures on the Lambda-faithful runtime (``--runtime lambda``).
+
+Starts the embedded stack with every function in emulated Lambda containers, opens a shop with a
+5,000-item catalogue and publishes a 5,000-item model for it (the synthetic world of
+``functions.serving.synthetic``, written to S3 and activated in the registry exactly as training
+publishes), then measures:
+
+- cold start of ``serving`` (container spawn + import + the first answer, model load included),
+  ``--cold`` times, each after every container was reclaimed;
+- warm invocations of ``POST /api/v1/recommendations`` one at a time: the client's latency and the
+  invocation's duration (what Lambda bills), p50/p99;
+- throughput with 1, 4 and 8 containers (``wrk`` with as many connections; the fleet starts one
+  container per concurrent request);
+- peak RSS per function against its configured memory size;
+- cost per million recommendations from the measured GB-seconds at Lambda's public price, beside
+  Amazon Personalize's published real-time price.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+
+from embedrec_local.client import EmbedrecClient
+from embedrec_local.provision import LocalNames
+from embedrec_local.stack import REGION, free_port, spawn_local_stack, stop_local_stack
+from functions.common import resources
+from functions.repositories.model_registry import ModelRegistry
+from functions.serving import synthetic
+
+# us-east-1 list prices (x86): Lambda duration and requests, HTTP API requests (first 300 M a month).
+LAMBDA_USD_PER_GB_S = 0.0000166667
+LAMBDA_USD_PER_MILLION_REQUESTS = 0.20
+HTTP_API_USD_PER_MILLION_REQUESTS = 1.00
+# Amazon Personalize, real-time recommendations of a campaign: $0.0417 per TPS-hour (first 20K
+# TPS-hours a month). Fully used, one TPS-hour serves 3,600 requests.
+PERSONALIZE_USD_PER_TPS_HOUR = 0.0417
+UNTHROTTLED = {"EMBEDREC_REQUEST_QUOTAS": "false"}
+_LUA = """
+local n = 0
+request = function()
+  n = n + 1
+  local body = '{"user_id": "user_' .. string.format("%%05d", n %% %(users)d) .. '", "count": 10}'
+  return wrk.format("POST", "/api/v1/recommendations",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer %(token)s"}, body)
+end
+"""
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)  # noqa: T201 - a benchmark reports
+
+
+def _emf_values(log: Path, offset: int, name: str) -> list[float]:
+    """The values of metric ``name`` in the EMF lines the containers printed after ``offset``."""
+    values: list[float] = []
+    with log.open(encoding="utf-8", errors="replace") as lines:
+        lines.seek(offset)
+        for line in lines:
+            if line.startswith('{"_aws"') and f'"{name}"' in line:
+                value = json.loads(line).get(name)
+                values.extend(value if isinstance(value, list) else [value])
+    return [float(v) for v in values]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+class Bench:
+    """The stack under measurement and its shop."""
+
+    def __init__(self, port: int, moto_port: int, admin_key: str) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.port = port
+        self.moto = f"http://127.0.0.1:{moto_port}"
+        self.admin_key = admin_key
+        self.client = EmbedrecClient(self.url)
+        self.http = httpx.Client(base_url=self.url, timeout=120)
+        self.token = ""
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        response = self.http.get("/_local/lambda/stats")
+        response.raise_for_status()
+        stats: dict[str, dict[str, Any]] = response.json()
+        return stats
+
+    def reclaim(self) -> None:
+        self.http.post("/_local/lambda/reclaim").raise_for_status()
+
+    def recommend(self, user: str) -> float:
+        started = time.perf_counter()
+        response = self.http.post(
+            "/api/v1/recommendations",
+            json={"user_id": user, "count": 10},
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"recommendation failed: {response.status_code} {response.text[:300]}")
+        return elapsed
+
+    def prepare(self, items: int, users: int, workdir: Path) -> str:
+        """A shop with ``items`` catalogue rows and an active ``items``-item model; returns the version."""
+        tenant_id = self.client.open_shop(
+            self.admin_key, "Bench", plan="enterprise", password="Bench-Pass-4242"
+        )
+        self.token = str(self.client.token)
+        world = synthetic.make_world(items, users, seed=11, with_histories=False)
+        catalogue = workdir / "items.csv"
+        with catalogue.open("w", newline="") as sink:
+            writer = csv.writer(sink)
+            writer.writerow(["item_id", "title", "category", "price", "brand", "description"])
+            for n, item_id in enumerate(world.item_ids):
+                writer.writerow(
+                    [item_id, world.titles[n], world.categories[n], f"{10 + n % 500}.99", "Brand", ""]
+                )
+        self.client.upload_csv("items", catalogue)
+        version = "lightgcn_bench1"
+        files = synthetic.artifact_set(world, tenant_id=tenant_id, version=version)
+        names = LocalNames()
+        session = boto3.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's fixed credentials
+            region_name=REGION,
+        )
+        s3 = session.client("s3", endpoint_url=self.moto)
+        prefix = f"models/{tenant_id}/{version}/"
+        for name, data in files.items():
+            if name != "manifest.json":
+                s3.put_object(Bucket=names.bucket(resources.ARTIFACTS_BUCKET), Key=prefix + name, Body=data)
+        s3.put_object(
+            Bucket=names.bucket(resources.ARTIFACTS_BUCKET),
+            Key=prefix + "manifest.json",
+            Body=files["manifest.json"],
+        )
+        table = session.resource("dynamodb", endpoint_url=self.moto).Table(
+            names.table(resources.MODEL_REGISTRY)
+        )
+        registry = ModelRegistry(table)
+        registry.switch_active(
+            tenant_id,
+            version,
+            prefix + "manifest.json",
+            expected=registry.active(tenant_id),
+            now=datetime.now(UTC),
+        )
+        return version
+
+
+def _wrk(bench: Bench, script: Path, connections: int, seconds: int) -> dict[str, str]:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), bench.url]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p50 = re.search(r"50%\s+([\d.]+\w+)", output)
+    p99 = re.search(r"99%\s+([\d.]+\w+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "requests_per_s": rps.group(1) if rps else "?",
+        "p50": p50.group(1) if p50 else "?",
+        "p99": p99.group(1) if p99 else "?",
+        "non_2xx": errors.group(1) if errors else "0",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; prints one JSON document of every figure (docs/benchmarks.md quotes it)."""
+    parser = argparse.ArgumentParser(prog="bench-lambda")
+    parser.add_argument("--items", type=int, default=5000)
+    parser.add_argument("--users", type=int, default=10000)
+    parser.add_argument("--cold", type=int, default=5, help="cold starts measured")
+    parser.add_argument("--warm", type=int, default=500, help="warm requests measured (one at a time)")
+    parser.add_argument("--seconds", type=int, default=15, help="each throughput run")
+    parser.add_argument("--containers", default="1,4,8", help="throughput runs: concurrent requests")
+    args = parser.parse_args(argv)
+    port, moto_port = free_port(), free_port()
+    admin_key = "adm_bench_" + os.urandom(8).hex()
+    log = tempfile.NamedTemporaryFile("w", prefix="embedrec-bench-lambda-", suffix=".log", delete=False)  # noqa: SIM115
+    env = {
+        **UNTHROTTLED,
+        "EMBEDREC_LAMBDA_MAX_CONTAINERS": str(max(int(c) for c in args.containers.split(","))),
+    }
+    stack = spawn_local_stack(port, admin_key, moto_port=moto_port, runtime="lambda", env=env, stdout=log)
+    bench = Bench(port, moto_port, admin_key)
+    report: dict[str, Any] = {"items": args.items, "stack_log": log.name}
+    try:
+        bench.client.wait_until_healthy(timeout_s=300)
+        with tempfile.TemporaryDirectory(prefix="embedrec-bench-") as tmp:
+            report["model_version"] = bench.prepare(args.items, args.users, Path(tmp))
+            bench.recommend("user_00000")  # the model is loaded once before the measured cold starts
+
+            # Cold starts: every container reclaimed, then one request
+            cold_client: list[float] = []
+            cold_total: list[float] = []
+            for n in range(args.cold):
+                bench.reclaim()
+                cold_client.append(bench.recommend(f"user_{n:05d}"))
+                serving = bench.stats()["serving"]
+                # Spawn to ready (interpreter, imports) + the first invocation (model load, answer)
+                cold_total.append(serving["init_ms"][-1] + serving["duration_ms"][-1])
+            report["cold_start_ms"] = {
+                "p50": round(statistics.median(cold_total), 1),
+                "client_p50": round(statistics.median(cold_client), 1),
+                "init_p50": round(statistics.median(bench.stats()["serving"]["init_ms"][-args.cold :]), 1),
+                "samples": args.cold,
+            }
+
+            # Warm: one request at a time on the container the last cold start left
+            before = len(bench.stats()["serving"]["duration_ms"])
+            log.flush()
+            time.sleep(1)  # the containers' log lines of the cold starts are in the file
+            offset = Path(log.name).stat().st_size
+            client_ms = [bench.recommend(f"user_{(n * 7919) % args.users:05d}") for n in range(args.warm)]
+            durations = bench.stats()["serving"]["duration_ms"][before:]
+            time.sleep(1)
+            writes = _emf_values(Path(log.name), offset, "ImpressionsWriteTime")
+            answers = _emf_values(Path(log.name), offset, "RecommendationLatency")
+            report["warm_ms"] = {
+                "client_p50": round(_percentile(client_ms, 0.5), 2),
+                "client_p99": round(_percentile(client_ms, 0.99), 2),
+                "invocation_p50": round(_percentile(durations, 0.5), 2),
+                "invocation_p99": round(_percentile(durations, 0.99), 2),
+                # Inside the invocation: building the answer, then writing its impressions
+                "answer_p50": round(_percentile(answers, 0.5), 2),
+                "answer_p99": round(_percentile(answers, 0.99), 2),
+                "impressions_write_p50": round(_percentile(writes, 0.5), 2),
+                "impressions_write_p99": round(_percentile(writes, 0.99), 2),
+                "samples": len(durations),
+            }
+            memory_gb = bench.stats()["serving"]["memory_mb"] / 1024
+            billed_gb_s = statistics.mean(math.ceil(d) / 1000 * memory_gb for d in durations)
+            lambda_cost = (
+                billed_gb_s * LAMBDA_USD_PER_GB_S * 1e6
+                + LAMBDA_USD_PER_MILLION_REQUESTS
+                + HTTP_API_USD_PER_MILLION_REQUESTS
+            )
+            report["cost_per_million_usd"] = {
+                "billed_gb_s_per_request": round(billed_gb_s, 6),
+                "lambda_duration": round(billed_gb_s * LAMBDA_USD_PER_GB_S * 1e6, 3),
+                "lambda_requests": LAMBDA_USD_PER_MILLION_REQUESTS,
+                "http_api_requests": HTTP_API_USD_PER_MILLION_REQUESTS,
+                "total": round(lambda_cost, 3),
+                "personalize_fully_used_tps": round(PERSONALIZE_USD_PER_TPS_HOUR / 3600 * 1e6, 2),
+            }
+
+            # Throughput with 1, 4, 8 containers
+            if shutil.which("wrk"):
+                script = Path(tmp) / "recommend.lua"
+                script.write_text(_LUA % {"users": args.users, "token": bench.token})
+                runs = {}
+                for connections in [int(c) for c in args.containers.split(",")]:
+                    _wrk(bench, script, connections, 3)  # every container of the run started and warm
+                    result = _wrk(bench, script, connections, args.seconds)
+                    result["containers"] = str(bench.stats()["serving"]["containers"])
+                    runs[str(connections)] = result
+                report["throughput"] = runs
+            else:
+                report["throughput"] = "wrk missing (apt-get install -y wrk)"
+            stats = bench.stats()
+            report["functions"] = {
+                name: {
+                    "memory_mb": s["memory_mb"],
+                    "peak_rss_mb": s["peak_rss_mb"],
+                    "cold_starts": s["cold_starts"],
+                    "init_p50_ms": round(statistics.median(s["init_ms"]), 1) if s["init_ms"] else None,
+                    "invocations": s["invocations"],
+                    "failures": s["failures"],
+                }
+                for name, s in stats.items()
+                if s["invocations"] or s["cold_starts"]
+            }
+    finally:
+        _say(json.dumps(report, indent=2))
+        bench.client.close()
+        bench.http.close()
+        stop_local_stack(stack)
+        log.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

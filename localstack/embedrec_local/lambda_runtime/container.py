@@ -1,0 +1,297 @@
+"""One emulated Lambda container: a Python 3.12 process running ``bootstrap.py`` for one function.
+
+Limits are Lambda's: the memory size (an RSS watchdog: above it the process is killed, as Lambda
+kills a container at its memory size), the timeout (killed at the deadline), and 6 MB payloads each
+way for a synchronous invocation. Between invocations the process is frozen with SIGSTOP.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from embedrec_local.lambda_runtime.definitions import FunctionDefinition
+
+#: Synchronous invocation payload quota, each way (Lambda: 6 MB = 6,291,456 bytes).
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap.py")
+_HEADER = struct.Struct(">I")
+_WATCH_INTERVAL_S = 0.02
+# Lambda's on-demand init phase has 10 s; one that takes longer is run again within the invocation,
+# under the function's timeout: 10 s + the timeout in all.
+_INIT_LIMIT_S = 10.0
+_ids = itertools.count(1)
+
+LogSink = Callable[[str], None]
+
+
+class InvocationError(Exception):
+    """An invocation failed the way Lambda reports it: ``error`` is Lambda's error payload."""
+
+    def __init__(self, error: dict[str, Any], *, function_error: bool = True) -> None:
+        super().__init__(f"{error.get('errorType')}: {error.get('errorMessage')}")
+        self.error = error
+        self.function_error = function_error  # False: refused before running (e.g. payload too large)
+
+
+class RequestTooLargeError(InvocationError):
+    """The event is above the synchronous payload quota (Lambda: RequestEntityTooLargeException)."""
+
+
+@dataclass
+class InvocationResult:
+    """What one invocation returned and cost."""
+
+    payload: Any
+    duration_ms: float
+    init_ms: float | None  # set on a cold start: the init phase before this invocation
+    max_rss_mb: float  # the container's peak RSS so far
+
+
+def _rss_mb(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) in MiB from /proc; (0, 0) when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+    except OSError:
+        return 0.0, 0.0
+
+    def mib(name: str) -> float:
+        return int(fields.get(name, "0 kB").split()[0]) / 1024
+
+    return mib("VmRSS"), mib("VmHWM")
+
+
+class Container:
+    """A started container of one function; ``invoke`` is called by one thread at a time."""
+
+    def __init__(
+        self,
+        definition: FunctionDefinition,
+        python: str,
+        base_environment: dict[str, str],
+        log_sink: LogSink | None = None,
+    ) -> None:
+        self.definition = definition
+        self.number = next(_ids)
+        self.last_used = time.monotonic()
+        self.invocations = 0
+        self.peak_rss_mb = 0.0
+        self.init_ms: float | None = None  # spawn to ready: interpreter start and the handler's import
+        self.import_ms: float | None = None
+        self._frozen = False
+        self._dead = False
+        to_child_r, self._to_child = os.pipe()
+        self._from_child, from_child_w = os.pipe()
+        stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        environment = {
+            **base_environment,
+            **definition.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": definition.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(definition.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{definition.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "_HANDLER": definition.handler,
+            "LAMBDA_TASK_ROOT": str(definition.code_dir),
+            "LAMBDA_RUNTIME_DIR": str(definition.runtime_dir),
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+        }
+        self._started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [
+                python,
+                "-I",
+                "-S",
+                "-B",
+                str(BOOTSTRAP),
+                str(to_child_r),
+                str(from_child_w),
+                definition.handler,
+                *definition.sys_path(),
+            ],
+            env=environment,
+            cwd=definition.code_dir,
+            pass_fds=(to_child_r, from_child_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._log_thread = threading.Thread(
+            target=self._pump_logs,
+            args=(self.process.stdout, log_sink),
+            daemon=True,
+            name=f"lambda-{definition.name}-{self.number}-logs",
+        )
+        self._log_thread.start()
+
+    @property
+    def _init_timeout_s(self) -> float:
+        return _INIT_LIMIT_S + self.definition.timeout_s
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process still runs (a killed or crashed container is discarded)."""
+        return not self._dead and self.process.poll() is None
+
+    def _pump_logs(self, stream: IO[str] | None, sink: LogSink | None) -> None:
+        if stream is None:
+            return
+        for line in stream:
+            if sink is not None:
+                sink(line)
+
+    def init(self) -> float:
+        """Wait for the init phase (import of the handler); returns its duration in ms."""
+        message = self._receive(time.monotonic() + self._init_timeout_s, "init")
+        if "init_error" in message:
+            self.kill()
+            raise InvocationError(message["init_error"])
+        self.import_ms = float(message["init_ms"])
+        self.init_ms = (time.perf_counter() - self._started) * 1000
+        return self.init_ms
+
+    def invoke(self, event: Any) -> InvocationResult:
+        """Run one invocation (the container is thawed for it and frozen after it)."""
+        data = json.dumps(
+            {
+                "request_id": str(uuid.uuid4()),
+                "deadline_ms": int((time.time() + self.definition.timeout_s) * 1000),
+                "event": event,
+            },
+            separators=(",", ":"),
+        ).encode()
+        self.thaw()
+        started = time.perf_counter()
+        try:
+            self._write(_HEADER.pack(len(data)) + data)
+        except OSError as exc:
+            self.kill()
+            raise InvocationError(
+                {"errorType": "Runtime.ExitError", "errorMessage": f"the runtime exited: {exc}"}
+            ) from exc
+        message = self._receive(time.monotonic() + self.definition.timeout_s, "invoke")
+        duration_ms = (time.perf_counter() - started) * 1000
+        self.invocations += 1
+        self.last_used = time.monotonic()
+        self.freeze()
+        if "error" in message:
+            raise InvocationError(message["error"])
+        init_ms = self.init_ms if self.invocations == 1 else None
+        return InvocationResult(message.get("result"), duration_ms, init_ms, self.peak_rss_mb)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._to_child, view) :]
+
+    def _receive(self, deadline: float, phase: str) -> dict[str, Any]:
+        """Read one frame, watching memory and the deadline; kills the container on either."""
+        buffer = bytearray()
+        needed = _HEADER.size
+        header_read = False
+        while True:
+            self._watch_memory()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                timeout = self.definition.timeout_s if phase == "invoke" else self._init_timeout_s
+                raise InvocationError(
+                    {
+                        "errorType": "Sandbox.Timedout",
+                        "errorMessage": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} Task timed out after "
+                        f"{timeout:.2f} seconds",
+                    }
+                )
+            ready, _, _ = select.select([self._from_child], [], [], min(remaining, _WATCH_INTERVAL_S))
+            if not ready:
+                continue
+            chunk = os.read(self._from_child, max(needed - len(buffer), 1 << 16))
+            if not chunk:
+                self._watch_memory()
+                self.kill()
+                code = self.process.wait()
+                how = f"exit status {code}" if code >= 0 else f"signal: {signal.Signals(-code).name}"
+                raise InvocationError(
+                    {
+                        "errorType": "Runtime.ExitError",
+                        "errorMessage": f"RequestId: Error: Runtime exited with error: {how}",
+                    }
+                )
+            buffer += chunk
+            if not header_read and len(buffer) >= _HEADER.size:
+                (size,) = _HEADER.unpack(buffer[: _HEADER.size])
+                if phase == "invoke" and size > MAX_PAYLOAD_BYTES:
+                    self.kill()
+                    raise InvocationError(
+                        {
+                            "errorType": "Function.ResponseSizeTooLarge",
+                            "errorMessage": "Response payload size exceeded maximum allowed payload "
+                            f"size ({MAX_PAYLOAD_BYTES} bytes).",
+                        }
+                    )
+                needed = _HEADER.size + size
+                header_read = True
+            if header_read and len(buffer) >= needed:
+                message: dict[str, Any] = json.loads(bytes(buffer[_HEADER.size : needed]))
+                return message
+
+    def _watch_memory(self) -> None:
+        """Kill the container past its memory size, as Lambda does (the peak counts: short spikes too)."""
+        _current, peak = _rss_mb(self.process.pid)
+        self.peak_rss_mb = max(self.peak_rss_mb, peak)
+        if peak > self.definition.memory_mb:
+            self.kill()
+            raise InvocationError(
+                {
+                    "errorType": "Runtime.OutOfMemory",
+                    "errorMessage": "RequestId: Error: Runtime exited with error: signal: killed "
+                    f"(max memory used {peak:.0f} MB of {self.definition.memory_mb} MB)",
+                }
+            )
+
+    def freeze(self) -> None:
+        """SIGSTOP: nothing in the container runs until the next invocation."""
+        if self.alive and not self._frozen:
+            os.kill(self.process.pid, signal.SIGSTOP)
+            self._frozen = True
+
+    def thaw(self) -> None:
+        """SIGCONT before an invocation."""
+        if self._frozen and self.alive:
+            os.kill(self.process.pid, signal.SIGCONT)
+        self._frozen = False
+
+    def kill(self) -> None:
+        """Reclaim the container without notice (SIGKILL works on a frozen process too)."""
+        self._dead = True
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for fd in (self._to_child, self._from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._to_child = self._from_child = -1

@@ -1,0 +1,79 @@
+"""On the Lambda-faithful runtime: what frozen and reclaimed containers must not lose."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from embedrec_local.client import EmbedrecClient
+from tests.integration.conftest import RunningStack
+
+pytestmark = pytest.mark.integration
+
+ITEMS = "item_id,title,category,price,brand,description\n" + "".join(
+    f"item_{n:04d},Item {n},Audio,{10 + n}.0,Brand,x\n" for n in range(40)
+)
+HISTORY = "user_id,item_id,interaction_type,timestamp\n" + "".join(
+    f"u{n},item_{n % 40:04d},purchase,2025-01-02T10:00:00Z\n" for n in range(120)
+)
+SERVED = 48
+CONCURRENCY = 6
+
+
+@pytest.fixture
+def lambda_stack(stack: RunningStack) -> RunningStack:
+    if stack.runtime != "lambda":
+        pytest.skip("needs the embedded stack on the Lambda-faithful runtime (--runtime lambda)")
+    return stack
+
+
+def _stats(stack: RunningStack) -> dict[str, dict[str, object]]:
+    response = httpx.get(f"{stack.api_url}/_local/lambda/stats", timeout=30)
+    response.raise_for_status()
+    stats: dict[str, dict[str, object]] = response.json()
+    return stats
+
+
+def test_every_response_served_by_containers_later_frozen_and_reclaimed_is_counted(
+    lambda_stack: RunningStack, tmp_path: Path
+) -> None:
+    api = EmbedrecClient(lambda_stack.api_url)
+    api.open_shop(lambda_stack.admin_key, f"Frozen {os.urandom(3).hex()}", password="Frozen-Pass-42")
+    (tmp_path / "items.csv").write_text(ITEMS)
+    (tmp_path / "history.csv").write_text(HISTORY)
+    api.upload_csv("items", tmp_path / "items.csv")
+    api.upload_csv("interactions", tmp_path / "history.csv")
+    key = api.request("POST", "/api/v1/api-keys", json={"name": "load", "permissions": ["read"]})["key"]
+
+    def recommend(n: int) -> tuple[str, int]:
+        with httpx.Client(base_url=lambda_stack.api_url, timeout=120) as http:
+            response = http.post(
+                "/api/v1/recommendations",
+                json={"user_id": f"shopper_{n}", "count": 5},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        assert response.status_code == 200, response.text
+        assert response.json()["recommendations"], response.text
+        body = response.json()
+        return str(body["metadata"]["recommendation_id"]), len(body["recommendations"])
+
+    # N answers from several containers at once; each container is frozen after each answer
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        answers = list(pool.map(recommend, range(SERVED)))
+    assert len({recommendation_id for recommendation_id, _ in answers}) == SERVED
+    serving = _stats(lambda_stack)["serving"]
+    assert int(str(serving["peak_containers"])) > 1  # the load was spread over several containers
+
+    # Every container is reclaimed without notice (no thread of theirs runs again)
+    reclaimed = httpx.post(f"{lambda_stack.api_url}/_local/lambda/reclaim", timeout=60).json()["reclaimed"]
+    assert reclaimed >= 1
+    assert _stats(lambda_stack)["serving"]["containers"] == 0
+
+    summary = api.request("GET", "/api/v1/analytics/summary?days=1")
+    assert summary["recommendation_requests"] == SERVED
+    assert summary["recommendations_served"] == sum(shown for _, shown in answers)
+    api.close()
