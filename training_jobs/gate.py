@@ -65,6 +65,8 @@ FOLD_IN_HALF_LIFE_HOURS = 24.0
 TYPE_WEIGHTS = np.array([1.0, 2.0, 3.0, 4.0])
 TYPE_CODES = {"view": 0, "click": 1, "add_to_cart": 2, "purchase": 3}
 _SCORE_BATCH = 1024
+_SCORE_CELLS = 1 << 26
+"""At most this many scores (users x items, float32: 256 MiB) are held at once."""
 _TOWER_BATCH = 4096
 
 
@@ -231,8 +233,9 @@ def build_holdout(
     rows = judged & np.isin(users, eligible)
     t_user = np.searchsorted(eligible, users[rows])
     t_user, t_items = _unique_pairs(t_user, items[rows])
-    seen = {(int(u), str(i)) for u, i in zip(h_user, h_items, strict=True)}
-    fresh = np.array([(int(u), str(i)) not in seen for u, i in zip(t_user, t_items, strict=True)], bool)
+    names, codes = np.unique(np.concatenate([h_items, t_items]), return_inverse=True)
+    h_keys = h_user * names.size + codes[: h_items.size]
+    fresh = ~np.isin(t_user * names.size + codes[h_items.size :], h_keys)
     t_user, t_items = t_user[fresh], t_items[fresh]
     has_truth = np.bincount(t_user, minlength=eligible.size) > 0
     keep_user = np.flatnonzero(has_truth)
@@ -288,8 +291,9 @@ def holdout_metrics(
     context_pos = _positions(item_ids, holdout.context_items)
     truth_pos = _positions(item_ids, holdout.truth_items)
     n_true = np.diff(holdout.truth_indptr)
-    for start in range(0, holdout.n_users, _SCORE_BATCH):
-        stop = min(start + _SCORE_BATCH, holdout.n_users)
+    batch = max(1, min(_SCORE_BATCH, _SCORE_CELLS // max(n_items, 1)))
+    for start in range(0, holdout.n_users, batch):
+        stop = min(start + batch, holdout.n_users)
         scores = np.array(score_batch(start, stop), dtype=np.float32, copy=True)
         truth = np.zeros(scores.shape, dtype=bool)
         for row, user in enumerate(range(start, stop)):

@@ -86,7 +86,8 @@ def test_deeply_nested_json_gets_a_json_4xx_everywhere(
 
 
 def test_json_bodies_with_too_many_keys_are_refused_before_parsing(client: TestClient, shop: Shop) -> None:
-    many = [EVENT | {f"k{i}_{j}": 1 for j in range(50)} for i in range(10_000)]
+    # 430,000 keys in a body still under the payload cap (a bigger one is refused earlier, with 413)
+    many = [EVENT | {f"k{j}": 1 for j in range(40)} for _ in range(10_000)]
     some = [EVENT | {f"k{j}": 1 for j in range(20)} for _ in range(1_000)]
 
     refused = client.post("/api/v1/interactions", json=many, headers=shop.auth)
