@@ -107,8 +107,9 @@ soak: $(STAMP)  ## 5 minutes of mixed events and recommendations on loopback: er
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python -m embedrec_local.soak --seconds 300
 
-bench-train: $(STAMP)  ## LightGCN on a train.txt/test.txt data set (DATA=..., BUDGET_S=...)
-	$(BIN)/python -m training_jobs.bench --data $(DATA) --budget-s $(BUDGET_S)
+bench-train: $(STAMP)  ## our candidates vs popularity, implicit ALS, EASE on DATA=... (train/test.txt) and the sample
+	$(BIN)/python -m training_jobs.bench --data $(DATA)
+	$(BIN)/python -m training_jobs.bench --sample
 
 bench-gate: $(STAMP)  ## promotion gate on the sample: candidate vs active model vs popularity on one holdout
 	$(BIN)/python -m embedrec_local.bench_gate

@@ -1,13 +1,22 @@
-"""Public benchmark: LightGCN on a data set in LightGCN's ``train.txt``/``test.txt`` format.
+"""Training benchmark on a public data set (LightGCN's ``train.txt``/``test.txt``) or the generated sample.
 
-``python -m training_jobs.bench --data DIR [--budget-s N]`` trains on ``train.txt`` and reports
-``test.txt`` (all-ranking protocol, train items masked). The final model is the one at the end of the
-schedule (no selection on test); per-epoch test numbers are printed for the learning curve only.
-Before that, each ``--tune`` candidate (default: three loss variants) is trained for ``--tune-budget-s``
-on a random validation split cut from ``train.txt`` and the best validation NDCG@20 is used: test.txt is
-never used to choose anything. ``--split val`` reports that validation split instead of test.txt.
-The last line is always
-``recall@20=<x> ndcg@20=<y> train_s=<t> epochs=<n> device=<cpu|cuda>``.
+``python -m training_jobs.bench --data DIR`` (or ``--sample``) runs OUR candidates and the peers side by
+side on the same split and prints one table (``--mode candidates``, the default):
+
+- popularity;
+- ``implicit`` ALS as a practitioner would run it (binary matrix, ``--peer-factors`` factors, a small
+  reg x alpha grid chosen on a validation split cut from train.txt);
+- an EASE reference (binary matrix, exact dense ``B``, L2 chosen on the same validation split) where the
+  item count allows;
+- our candidates: the job's ``auto`` plan selected on that validation split by the job's own code
+  (:func:`training_jobs.candidates.select_candidate`), each model type's best spec refit on all of
+  train.txt with a fixed amount of work, and the one the job would publish marked.
+
+The hold-out (test.txt; for ``--sample`` the job's time-based validation split) is read once, for the
+report: nothing is chosen on it. ``--mode lightgcn`` is the older LightGCN-only run (learning curve,
+``--tune`` candidates on the validation split, ``--budget-s``). The last line is always
+``recall@20=<x> ndcg@20=<y> train_s=<t> epochs=<n> device=<cpu|cuda>`` - in candidates mode for the
+candidate we would publish (``train_s`` = its refit time).
 """
 
 from __future__ import annotations
@@ -45,7 +54,21 @@ def _emit(line: str) -> None:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training_jobs.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="directory with train.txt and test.txt")
+    parser.add_argument("--data", type=Path, default=None, help="directory with train.txt and test.txt")
+    parser.add_argument("--sample", action="store_true", help="the generated sample instead of --data")
+    parser.add_argument("--mode", choices=["candidates", "lightgcn"], default="candidates")
+    parser.add_argument("--model-type", default="auto", help="candidates mode: the job's model_type")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch and implicit)")
+    parser.add_argument("--peer-factors", type=int, default=256, help="implicit ALS peer's factors")
+    parser.add_argument("--no-peers", action="store_true", help="candidates mode: ours only")
+    parser.add_argument(
+        "--peer-grid", default="0.1:10,0.1:40,1:10", help="implicit ALS peer's reg:alpha pairs"
+    )
+    parser.add_argument("--als-factors", type=int, default=None, help="pin our ALS factors")
+    parser.add_argument("--als-grid", default="", help="our ALS reg:alpha pairs (default: the job's grid)")
+    parser.add_argument(
+        "--fidelity", action=argparse.BooleanOptionalAction, default=True, help="fold-in fidelity per model"
+    )
     parser.add_argument("--budget-s", type=float, default=None, help="cap on training wall time (s)")
     parser.add_argument("--epochs", type=int, default=None, help="default: 1000 with a budget, else 60")
     parser.add_argument("--split", choices=["test", "val"], default="test")
@@ -226,9 +249,15 @@ def _select_on_validation(
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, float]:
-    """Optionally select hyper-parameters on validation, then train once and report the holdout."""
-    device = resolve_device(args.device or "auto")
+    """Candidates mode (see the module docstring), or LightGCN alone: select on validation, train, report."""
+    device = resolve_device(args.device or "auto", args.threads)
     torch.backends.cuda.matmul.allow_tf32 = True
+    if args.data is None and not args.sample:
+        raise ValueError("give --data DIR or --sample")
+    if args.mode == "candidates":
+        from training_jobs.bench_candidates import run_candidates
+
+        return run_candidates(args, device, _emit)
     loaded_at = time.perf_counter()
     dataset = load_lightgcn_dataset(args.data)
     train = dataset.train

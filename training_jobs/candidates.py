@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 CandidateType = Literal["als", "ease", "lightgcn", "two_tower"]
 ParamValue = float | int | bool | str
 SELECTION_METRIC = "ndcg_10"
-LIGHTGCN_CPU_MAX_EDGES = 50_000
+LIGHTGCN_CPU_MAX_EDGES = 200_000
 """On CPU, ``auto`` adds LightGCN only up to this many training pairs (its cost per epoch is the graph)."""
 ALS_DAMPING_GRID = (0.0, 0.1, 0.2)
 """Popularity damping values scored for each ALS fit (free: no refit needed)."""
@@ -199,20 +199,33 @@ def _grid(pinned: float | int | None, values: Sequence[float | int]) -> list[flo
     return [pinned] if pinned is not None else list(values)
 
 
-def als_grid(config: TrainingConfig, graph: InteractionGraph) -> list[CandidateSpec]:
-    """A small ALS grid: factors by size, a weak and a strong regularisation, two confidence scales."""
-    factors_default = 64 if graph.n_edges < 200_000 else 128 if graph.n_edges < 2_000_000 else 256
+ALS_PAIRS: tuple[tuple[float, float], ...] = ((0.1, 10.0), (1.0, 10.0), (5.0, 2.0), (5.0, 10.0))
+"""The (regularisation, alpha) pairs of the ALS grid."""
+
+
+def als_grid(
+    config: TrainingConfig,
+    graph: InteractionGraph,
+    pairs: Sequence[tuple[float, float]] = ALS_PAIRS,
+) -> list[CandidateSpec]:
+    """A small ALS grid: factors by size, four (regularisation, alpha) pairs; config values pin them."""
+    factors_default = 64 if graph.n_edges < 200_000 else 256
+    if config.als_regularization is not None or config.als_alpha is not None:
+        pairs = [
+            (reg, alpha)
+            for reg in _grid(config.als_regularization, sorted({reg for reg, _ in pairs}))
+            for alpha in _grid(config.als_alpha, sorted({alpha for _, alpha in pairs}))
+        ]
     specs = []
     for factors in _grid(config.als_factors, [factors_default]):
-        for regularization in _grid(config.als_regularization, [0.1, 5.0]):
-            for alpha in _grid(config.als_alpha, [2.0, 10.0]):
-                params: dict[str, ParamValue] = {
-                    "factors": int(factors),
-                    "regularization": float(regularization),
-                    "alpha": float(alpha),
-                    "iterations": config.als_iterations,
-                }
-                specs.append(CandidateSpec("als", params))
+        for regularization, alpha in pairs:
+            params: dict[str, ParamValue] = {
+                "factors": int(factors),
+                "regularization": float(regularization),
+                "alpha": float(alpha),
+                "iterations": config.als_iterations,
+            }
+            specs.append(CandidateSpec("als", params))
     return specs
 
 
@@ -222,7 +235,7 @@ def ease_grid(config: TrainingConfig, graph: InteractionGraph) -> list[Candidate
     if config.ease_l2 is not None:
         l2_values: list[float] = [config.ease_l2]
     else:
-        l2_values = [round(max(mass * factor, 1.0), 3) for factor in (0.5, 2.0, 8.0)]
+        l2_values = [round(max(mass * factor, 1.0), 3) for factor in (8.0, 32.0, 128.0)]
     rank = min(config.ease_rank, graph.n_items)
     return [CandidateSpec("ease", {"l2": l2, "rank": rank}) for l2 in l2_values]
 
@@ -311,7 +324,7 @@ def build_model(
     )
 
 
-class _PeakMemory:
+class PeakMemory:
     """Peak resident memory (MB) of the process while a block runs (sampled), or CUDA's peak allocation."""
 
     def __init__(self, device: torch.device) -> None:
@@ -332,7 +345,7 @@ class _PeakMemory:
             self.peak_mb = max(self.peak_mb, self._rss_mb())
 
     @contextmanager
-    def watch(self) -> Iterator[_PeakMemory]:
+    def watch(self) -> Iterator[PeakMemory]:
         self.peak_mb = self._rss_mb()
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -404,7 +417,11 @@ def train_candidate(
         return out
     if spec.model_type == "ease":
         ease_params = EASEParams(l2=float(spec.params["l2"]), rank=int(spec.params["rank"]), seed=config.seed)
-        model = fit_ease(graph, ease_params).to(device)
+        from threadpoolctl import threadpool_limits
+
+        # BLAS threads beyond the job's share of the cores make dense algebra far slower on a busy host
+        with threadpool_limits(limits=_cpu_threads(config), user_api="blas"):
+            model = fit_ease(graph, ease_params).to(device)
         seconds = time.perf_counter() - started
         metrics = evaluator.evaluate(model.score_users) if evaluator is not None else {}
         ease_training: dict[str, float | int | str] = {
@@ -468,7 +485,7 @@ def select_candidate(
     results: list[CandidateResult] = []
     best: Fitted | None = None
     for spec in planned:
-        meter = _PeakMemory(device)
+        meter = PeakMemory(device)
         started = time.perf_counter()
         fitted: list[Fitted] = []
         error: str | None = None

@@ -38,7 +38,7 @@ EOF
 cat "$OUT/env.log"
 
 echo "== bench (budget ${BUDGET_S}s, tuning ${TUNE_BUDGET_S}s per candidate)"
-timeout $((BUDGET_S + 3 * TUNE_BUDGET_S + 90)) "$PY" -m training_jobs.bench --data "$DATA" \
+timeout $((BUDGET_S + 3 * TUNE_BUDGET_S + 90)) "$PY" -m training_jobs.bench --mode lightgcn --data "$DATA" \
   --budget-s "$BUDGET_S" --tune "$TUNE" --tune-budget-s "$TUNE_BUDGET_S" --eval-every 10 \
   ${BENCH_EXTRA:-} 2>&1 | tee "$OUT/bench.log"
 echo "bench exit: ${PIPESTATUS[0]}" | tee -a "$OUT/bench.log"

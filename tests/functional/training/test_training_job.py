@@ -288,3 +288,41 @@ def test_serving_loader_reads_what_the_trainer_publishes(stack: Stack) -> None:
     vector = bundle.tower.user_vector(user, np.full(1, -1, np.int64), np.zeros(1, np.float32))
     result = bundle.search.search(vector, search.AllowedSet.everything(bundle.search.size), 5)
     assert result.indices.size == 5
+
+
+def test_auto_trains_the_candidates_and_publishes_the_best(stack: Stack) -> None:
+    # Given a small shop and a job asking for "auto" (the scheduled default)
+    job_id = "job_auto"
+    uri = stack.put_snapshot(job_id, make_interactions(150, 60, 2500, seed=7), make_items(64, 8))
+    config = {"model_type": "auto", **FAST, "als_factors": 8, "ease_rank": 16, "recency_half_life_days": 30}
+
+    # When the training container runs
+    assert handle_training_job(_argv(job_id, uri, config, "auto_v1")) == 0
+
+    # Then every candidate that fits was tried, the best on the selection split was published under its
+    # own model type, and the job record says which one won and what each reached
+    record = stack.record(job_id)
+    manifest = json.loads(stack.read(f"models/{TENANT}/auto_v1/manifest.json"))
+    tried = manifest["training"]["selection"]["candidates"]
+    assert {c["model_type"] for c in tried} == {"ease", "als", "lightgcn"}
+    assert all(c["status"] == "ok" and c["peak_memory_mb"] > 0 for c in tried)
+    best = max(tried, key=lambda c: c["metrics"]["ndcg_10"])
+    assert (
+        manifest["model_type"]
+        == best["model_type"]
+        == manifest["training"]["selection"]["chosen"]["model_type"]
+    )
+    assert manifest["metrics"]["ndcg_10"] > 0  # measured on the gate's hold-out, not the selection split
+    metrics = record["metrics"]
+    assert str(metrics["selected_model"]).startswith(best["model_type"] + "(")
+    assert {"candidate_ease_ndcg_10", "candidate_als_ndcg_10", "candidate_lightgcn_ndcg_10"} <= set(metrics)
+
+
+def test_ease_on_too_many_items_fails_clearly(stack: Stack) -> None:
+    job_id = "job_ease"
+    uri = stack.put_snapshot(job_id, make_interactions(150, 60, 2500, seed=7), make_items(64, 8))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("training_jobs.candidates.EASE_MAX_ITEMS", 10)
+        assert handle_training_job(_argv(job_id, uri, {"model_type": "ease"}, "ease_v1")) == 1
+    assert "model_type 'ease' is offered up to 10 items" in stack.record(job_id)["error"]
+    assert stack.artifact_keys() == []

@@ -27,6 +27,8 @@ def test_bench_prints_curve_and_summary_line(tmp_path: Path, capsys: pytest.Capt
     _write_dataset(tmp_path)
     code = main(
         [
+            "--mode",
+            "lightgcn",
             "--data",
             str(tmp_path),
             "--epochs",
