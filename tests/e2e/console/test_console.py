@@ -118,6 +118,8 @@ def test_training_models_and_recommendations(
 
     # Training with live progress and the curve.
     page.get_by_role("link", name="Training").click()
+    # one model (auto is the default): the epoch curve and the version names are LightGCN's
+    page.locator("#training-form select[name=model_type]").select_option("lightgcn")
     page.get_by_label("Epochs").fill("100")  # small epochs: enough of them for a curve at one poll a second
     page.get_by_label("Embedding dim").fill("16")
     page.get_by_label("Patience").fill("0")
@@ -138,7 +140,7 @@ def test_training_models_and_recommendations(
             "POST",
             "/api/admin/training/trigger",
             expect=(202,),
-            json={"config": {"epochs": 2, "embedding_dim": 16}},
+            json={"model_type": "lightgcn", "config": {"epochs": 2, "embedding_dim": 16}},
         )
         deadline = time.monotonic() + TRAINING_TIMEOUT_MS / 1000
         while not client.request("GET", f"/api/admin/training/status/{second['job_id']}")["finished_at"]:
