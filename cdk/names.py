@@ -1,4 +1,4 @@
-"""Names and constants of the CDK app, in one place (STYLE.md rule 9).
+"""Names and constants of the CDK app, in one place.
 
 Physical names are left to CloudFormation wherever AWS allows it (tables, buckets, functions, queues),
 so two stacks can live in one account; only the few names other code must know are fixed here.
@@ -80,7 +80,7 @@ TRAINING_GPUS: Final = 1
 TRAINING_TIMEOUT_HOURS: Final = 4
 TRAINING_DEFAULT_MAX_VCPUS: Final = 16
 
-# S3 prefixes (functions/common/resources.py and DESIGN.md, "Storage").
+# S3 prefixes (functions/common/resources.py, docs/artifacts.md).
 DATASETS_PREFIX: Final = "datasets/"
 MODELS_PREFIX: Final = "models/"
 RAW_PREFIX: Final = "raw/"

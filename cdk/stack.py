@@ -1,4 +1,4 @@
-"""The embedrec stack: composes the capability constructs, nothing else (STYLE.md rule 9)."""
+"""The embedrec stack: composes the capability constructs, nothing else."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""One construct per capability (STYLE.md rule 9): storage, api, ingestion, training, pipeline, monitoring."""
+"""One construct per capability: storage, api, ingestion, training, pipeline, monitoring."""

@@ -153,7 +153,7 @@ class Api(Construct):
             Acknowledgment(
                 id="AwsSolutions-APIG4",
                 reason="Authentication is done by the functions themselves (JWT bearer tokens and "
-                "hashed API keys, DESIGN.md 'Security'), identically on the local stack; /health and "
+                "hashed API keys, see the README), identically on the local stack; /health and "
                 "/docs are public.",
             )
         )

@@ -1,6 +1,6 @@
 """FastAPI dependencies: warm repositories, the clock, and the caller resolved once per request.
 
-The tenant comes from the credential and nowhere else (STYLE.md rule 3): routes receive a
+The tenant comes from the credential and nowhere else: routes receive a
 ``Principal`` and every repository call is built from ``principal.tenant_id``.
 """
 

@@ -1,4 +1,4 @@
-"""The one place where errors become HTTP responses (STYLE.md rule 7)."""
+"""The one place where errors become HTTP responses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Warm boto3 clients: created once per container by cached factories (STYLE.md rule 5).
+"""Warm boto3 clients: created once per container by cached factories.
 
 Endpoints are never set here: boto3 honours ``AWS_ENDPOINT_URL``, which is how the embedded local
 stack points every function at its moto server without a code path of its own.

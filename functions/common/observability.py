@@ -1,4 +1,4 @@
-"""Logging, tracing and metrics in one place (STYLE.md rule 8).
+"""Logging, tracing and metrics in one place.
 
 Powertools reads ``POWERTOOLS_SERVICE_NAME``, ``POWERTOOLS_LOG_LEVEL`` and friends from the
 environment the CDK app sets; locally the embedded stack sets the same variables. The metric namespace

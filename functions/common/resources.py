@@ -147,7 +147,7 @@ DATA_BUCKET = BucketSpec("data", "EMBEDREC_DATA_BUCKET")
 ARTIFACTS_BUCKET = BucketSpec("artifacts", "EMBEDREC_ARTIFACTS_BUCKET")
 BUCKETS: tuple[BucketSpec, ...] = (DATA_BUCKET, ARTIFACTS_BUCKET)
 
-# S3 layout (DESIGN.md, "Storage"). Every builder takes the tenant first: there is no unscoped path.
+# S3 layout (docs/artifacts.md). Every builder takes the tenant first: there is no unscoped path.
 DROP_FOLDER_PREFIX = "incoming/"
 
 

@@ -1,4 +1,4 @@
-"""Settings of each function, validated once at cold start (STYLE.md rule 4).
+"""Settings of each function, validated once at cold start.
 
 Nothing below an entry point reads ``os.environ``: entry points call the cached ``get_*_settings()``
 and pass the result (or what is built from it) down. Table and bucket names have no defaults: a

@@ -1,4 +1,4 @@
-"""Settings of the ``serving`` function, validated once at cold start (STYLE.md rule 4).
+"""Settings of the ``serving`` function, validated once at cold start.
 
 Same pattern as ``functions.common.settings``: the storage names come from the env vars of
 ``functions.common.resources`` (no defaults), everything serving-specific has the ``EMBEDREC_`` prefix.

@@ -1,6 +1,6 @@
 """Data access of the serving function: S3 objects, the registry's ACTIVE pointer, users' recent events.
 
-Small readers over boto3 (STYLE.md rule 1); no pyarrow here (the serving layer has none), so the
+Small readers over boto3; no pyarrow here (the serving layer has none), so the
 shared ``functions.repositories.data_store`` is not used.
 """
 
