@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from embedrec_local.provision import table_definition
 from embedrec_local.sample_data import generate_sample_data
 
 REGION = "us-east-1"
@@ -138,18 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         s3 = boto3.client("s3", region_name=REGION)
         for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET):
             s3.create_bucket(Bucket=bucket)
-        spec = resources.TRAINING_JOBS
-        assert spec.sort_key is not None
         table = boto3.resource("dynamodb", region_name=REGION).create_table(
-            TableName=JOBS_TABLE,
-            KeySchema=[
-                {"AttributeName": spec.partition_key.name, "KeyType": "HASH"},
-                {"AttributeName": spec.sort_key.name, "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": k.name, "AttributeType": k.type} for k in spec.attribute_definitions()
-            ],
-            BillingMode="PAY_PER_REQUEST",
+            **table_definition(resources.TRAINING_JOBS, JOBS_TABLE)
         )
         print(  # noqa: T201
             f"sample: {events.num_rows} interactions, {args.users} users, {args.items} items; "
