@@ -160,7 +160,6 @@ def test_an_unreadable_active_model_is_reported_and_not_compared(stack: Stack) -
     )
 
 
-
 def test_auto_judges_the_chosen_candidate_and_refits_that_spec(stack: Stack) -> None:  # noqa: F811
     # Given an active LightGCN, and a job that may choose among the candidates (EASE, ALS, LightGCN)
     interactions, items = _shop()
