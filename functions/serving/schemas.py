@@ -33,11 +33,9 @@ class _Request(RequestModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# Each field is one filter declared in ``functions.serving.filters`` (which judges items by it).
 class Filters(_Request):
-    """``filters`` of a recommendation request; every returned item satisfies all of them.
-
-    Each field is one filter of ``functions.serving.filters`` (which judges items by it).
-    """
+    """``filters`` of a recommendation request; every returned item satisfies all of them."""
 
     category: Category | Annotated[list[Category], Field(min_length=1, max_length=MAX_CATEGORIES)] | None = (
         Field(default=None, examples=["Electronics", ["Laptops", "Tablets"]])
