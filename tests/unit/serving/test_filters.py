@@ -53,9 +53,15 @@ class Example:
     accepts: Callable[[ItemFilters, str, Row], bool]
 
 
+def _other_value(items: Sequence[ScoredItem], rows: dict[str, Row], column: str) -> str:
+    """A value of ``column`` other than the first item's: one of the other items' if they have one."""
+    first = getattr(rows[items[0].item_id], column)
+    among_items = {getattr(rows[item.item_id], column) for item in items} - {first}
+    return sorted(among_items or {getattr(row, column) for row in rows.values()} - {first})[0]
+
+
 def _another_category(items: Sequence[ScoredItem], rows: dict[str, Row]) -> ItemFilters:
-    first = rows[items[0].item_id].category
-    return ItemFilters(categories=(sorted({row.category for row in rows.values()} - {first})[0],))
+    return ItemFilters(categories=(_other_value(items, rows, "category"),))
 
 
 def _price_range_without_the_first(items: Sequence[ScoredItem], rows: dict[str, Row]) -> ItemFilters:
