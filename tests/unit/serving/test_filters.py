@@ -55,9 +55,9 @@ class Example:
 
 def _other_value(items: Sequence[ScoredItem], rows: dict[str, Row], column: str) -> str:
     """A value of ``column`` other than the first item's: one of the other items' if they have one."""
-    first = getattr(rows[items[0].item_id], column)
-    among_items = {getattr(rows[item.item_id], column) for item in items} - {first}
-    return sorted(among_items or {getattr(row, column) for row in rows.values()} - {first})[0]
+    first = str(getattr(rows[items[0].item_id], column))
+    among_items = {str(getattr(rows[item.item_id], column)) for item in items} - {first}
+    return sorted(among_items or {str(getattr(row, column)) for row in rows.values()} - {first})[0]
 
 
 def _another_category(items: Sequence[ScoredItem], rows: dict[str, Row]) -> ItemFilters:
