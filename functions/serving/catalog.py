@@ -275,10 +275,9 @@ def top_up(
     if len(ranking.items) >= count or not newcomers.overall:
         return ranking
     taken = {item.item_id for item in ranking.items} | excluded
+    wanted = count - len(ranking.items)
     extra: list[ScoredItem] = []
-    for entry in passing(filters, newcomers.candidates(filters.categories), excluded=taken):
-        if len(ranking.items) + len(extra) >= count:
-            break
+    for entry in passing(filters, newcomers.candidates(filters.categories), excluded=taken, limit=wanted):
         reason = popular_reason(entry.category) if entry.score > 0 else f"New in {entry.category}"
         extra.append(ScoredItem(entry.item_id, entry.title, 0.0, entry.category, entry.price, reason))
     return replace(ranking, items=ranking.items + tuple(extra)) if extra else ranking

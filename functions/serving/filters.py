@@ -36,6 +36,7 @@ from functions.common.errors import InvalidInputError
 
 BoolArray = npt.NDArray[np.bool_]
 _MAX_LISTED_CATEGORIES = 20
+_FIRST_CHUNK = 32  # entries judged at once by ``passing`` when it needs only a few
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,9 @@ class CategoryFilter(RowFilter):
 
     def keep(self, filters: ItemFilters, table: ItemTable) -> BoolArray:
         code_of = {name: code for code, name in enumerate(table.category_names)}
-        codes = [code_of[name] for name in filters.categories if name in code_of]
-        return np.isin(table.category_codes, np.asarray(codes, dtype=np.int32))
+        wanted = np.zeros(len(code_of), dtype=bool)
+        wanted[[code_of[name] for name in filters.categories if name in code_of]] = True
+        return wanted[table.category_codes]
 
 
 class PriceFilter(RowFilter):
@@ -234,8 +236,12 @@ class EntryTable:
 
     @cached_property
     def _category_index(self) -> tuple[tuple[str, ...], npt.NDArray[np.int32]]:
-        names, codes = np.unique(self.categories, return_inverse=True)
-        return tuple(str(name) for name in names), codes.astype(np.int32).reshape(-1)
+        names = sorted({entry.category for entry in self._entries})
+        code_of = {name: code for code, name in enumerate(names)}
+        codes = np.fromiter(
+            (code_of[entry.category] for entry in self._entries), np.int32, len(self._entries)
+        )
+        return tuple(names), codes
 
     @property
     def category_names(self) -> tuple[str, ...]:
@@ -270,15 +276,22 @@ class EntryTable:
         return np.asarray([self._row_of.get(item_id, -1) for item_id in item_ids], dtype=np.int64)
 
 
-def passing(filters: ItemFilters, entries: Sequence[E], *, excluded: Collection[str] = ()) -> list[E]:
-    """The entries that pass every filter and are not in ``excluded``, in their order."""
-    if not entries:
-        return []
-    table = EntryTable(entries)
-    mask = row_mask(filters, table)
-    mask[excluded_rows(filters, table)] = False
-    mask[_rows(table, excluded)] = False
-    return [entry for entry, ok in zip(entries, mask.tolist(), strict=True) if ok]
+def passing(
+    filters: ItemFilters, entries: Sequence[E], *, excluded: Collection[str] = (), limit: int | None = None
+) -> list[E]:
+    """The entries that pass every filter and are not in ``excluded``, in their order (the first
+    ``limit`` of them: the list is judged in growing chunks, so a long list is not read to its end)."""
+    chosen: list[E] = []
+    start, size = 0, len(entries) if limit is None else max(_FIRST_CHUNK, 2 * limit)
+    while start < len(entries) and (limit is None or len(chosen) < limit):
+        chunk = entries[start : start + size]
+        table = EntryTable(chunk)
+        mask = row_mask(filters, table)
+        mask[excluded_rows(filters, table)] = False
+        mask[_rows(table, excluded)] = False
+        chosen.extend(entry for entry, ok in zip(chunk, mask.tolist(), strict=True) if ok)
+        start, size = start + size, 2 * size
+    return chosen if limit is None else chosen[:limit]
 
 
 def resolve_categories(filters: ItemFilters, known: Sequence[str]) -> ItemFilters:

@@ -82,7 +82,7 @@ def rank_popular(
     lists: PopularLists, filters: ItemFilters, *, excluded: frozenset[str], count: int
 ) -> list[ScoredItem]:
     """The best ``count`` popular items that pass the filters and are not excluded (no model needed)."""
-    chosen = passing(filters, lists.candidates(filters.categories), excluded=excluded)[:count]
+    chosen = passing(filters, lists.candidates(filters.categories), excluded=excluded, limit=count)
     return [
         ScoredItem(
             item_id=entry.item_id,
