@@ -307,3 +307,13 @@ def test_cache_keys_name_every_filter_and_ignore_order() -> None:
     assert one.cache_key() == same.cache_key()
     assert len(one.cache_key()) == len(FILTERS)
     assert ItemFilters().is_empty and not one.is_empty
+
+
+def test_a_limit_judges_the_list_in_chunks_with_the_same_answer() -> None:
+    entries = [_entry(f"i{n}", ("Audio", "Laptops", "Tablets")[n % 3], float(n)) for n in range(500)]
+    filters = ItemFilters(categories=("Tablets",), min_price=300, exclude_ids=frozenset({"i302"}))
+    everything = passing(filters, entries, excluded={"i305"})
+
+    assert everything[:2] == [entries[308], entries[311]]
+    for limit in (1, 10, 33, 64, 1000):
+        assert passing(filters, entries, excluded={"i305"}, limit=limit) == everything[:limit]
