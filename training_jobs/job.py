@@ -14,20 +14,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from training_jobs.active_model import ActiveModel, ActiveModelUnreadable, load_active_model
 from training_jobs.artifacts import artifacts_prefix, build_artifacts, publish_artifacts
 from training_jobs.candidates import Holdout, refit, select_candidate
 from training_jobs.config import JobArguments, TrainingConfig
 from training_jobs.errors import DatasetError, TrainingJobError
 from training_jobs.export import build_user_tower_onnx
-from training_jobs.gate import (
-    ActiveModel,
-    ActiveModelUnreadable,
-    ServedModel,
-    all_for_refit,
-    judge,
-    load_active_model,
-    time_split,
-)
+from training_jobs.gate import judge
+from training_jobs.gate_holdout import all_for_refit, time_split
+from training_jobs.gate_scoring import ServedModel
 from training_jobs.snapshot import prepare_data, read_parquet
 from training_jobs.storage import S3ObjectStore, TrainingJobRepository, parse_s3_uri
 from training_jobs.trainer import EpochReport
@@ -100,7 +95,7 @@ def run_training_job(
 ) -> JobOutcome:
     """Run the job; raises :class:`TrainingJobError` (or another exception) without publishing anything.
 
-    1. split the window by time into fit / selection / gate holdout (:mod:`training_jobs.gate`);
+    1. split the window by time into fit / selection / gate holdout (:mod:`training_jobs.gate_holdout`);
     2. fit the planned candidates on fit and choose one (spec, epochs) on selection
        (:func:`training_jobs.candidates.select_candidate`);
     3. measure that candidate, the active model (from its artifacts) and popularity on the gate holdout

@@ -12,7 +12,8 @@ import pyarrow as pa
 
 from tests.functional.training.test_training_job import FAST, TENANT, Stack, _argv, stack  # noqa: F401
 from tests.unit.training.factories import make_interactions, make_items
-from training_jobs.gate import iso_ms, millis, trained_until_ms
+from training_jobs.active_model import trained_until_ms
+from training_jobs.columns import iso_ms, millis
 from training_jobs.train import handle_training_job
 
 GOOD = {**FAST, "model_type": "lightgcn", "epochs": 6}
@@ -158,7 +159,6 @@ def test_an_unreadable_active_model_is_reported_and_not_compared(stack: Stack) -
     assert gate["promote"] == (
         gate["candidate"]["metrics"]["ndcg_10"] > gate["popularity"]["metrics"]["ndcg_10"]
     )
-
 
 
 def test_auto_judges_the_chosen_candidate_and_refits_that_spec(stack: Stack) -> None:  # noqa: F811
