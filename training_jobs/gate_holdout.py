@@ -31,7 +31,7 @@ from training_jobs.columns import IntArray, StrArray, id_strings, iso_ms, millis
 from training_jobs.config import INTERACTION_TYPES
 from training_jobs.errors import DatasetError
 
-TYPE_CODES = {name: code for code, name in enumerate(INTERACTION_TYPES)}
+TYPE_CODES: dict[str, int] = {name: code for code, name in enumerate(INTERACTION_TYPES)}
 """Interaction type codes (0 view, 1 click, 2 add_to_cart, 3 purchase), as serving and lookup.npz."""
 
 
