@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +15,9 @@ import torch
 
 from training_jobs.active_model import ActiveModel, ActiveModelUnreadable, load_active_model
 from training_jobs.artifacts import artifacts_prefix, build_artifacts, publish_artifacts
-from training_jobs.candidates import Holdout, refit, select_candidate
-from training_jobs.config import JobArguments, TrainingConfig
+from training_jobs.candidate_fit import Holdout
+from training_jobs.candidates import refit, select_candidate
+from training_jobs.config import JobArguments, TrainingConfig, cpu_threads_for
 from training_jobs.errors import DatasetError, TrainingJobError
 from training_jobs.export import build_user_tower_onnx
 from training_jobs.gate import judge
@@ -56,7 +56,7 @@ def resolve_device(choice: str, cpu_threads: int | None = None) -> torch.device:
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     if choice == "cpu":
-        torch.set_num_threads(cpu_threads or max(1, (os.cpu_count() or 2) // 2))
+        torch.set_num_threads(cpu_threads_for(cpu_threads))
     return torch.device(choice)
 
 
