@@ -122,6 +122,23 @@ def _als_params(spec: CandidateSpec, config: TrainingConfig, device: torch.devic
     )
 
 
+def _fitted(
+    model: Recommender,
+    spec: CandidateSpec,
+    config: TrainingConfig,
+    metrics: dict[str, float],
+    **training: float | int | str,
+) -> Fitted:
+    """A :class:`Fitted` whose config is the job's with ``model_type`` set to the spec's."""
+    model_config = config.model_copy(update={"model_type": spec.model_type})
+    return Fitted(model, spec, model_config, dict(training), metrics)
+
+
+def _score(evaluator: Evaluator | None, model: Recommender) -> dict[str, float]:
+    """The model's metrics on the hold-out; none without one."""
+    return evaluator.evaluate(model.score_users) if evaluator is not None else {}
+
+
 def _fit_als(
     spec: CandidateSpec,
     graph: InteractionGraph,
@@ -135,18 +152,21 @@ def _fit_als(
     factors = fit_als_factors(graph, params)
     seconds = time.perf_counter() - started
     dampings = [params.damping] if "damping" in spec.params or evaluator is None else ALS_DAMPING_GRID
-    model_config = config.model_copy(update={"model_type": spec.model_type})
     out = []
     for damping in dampings:
         model = factors.model(graph, float(damping), config.foldin_blend).to(device)
-        metrics = evaluator.evaluate(model.score_users) if evaluator is not None else {}
         variant = CandidateSpec("als", {**spec.params, "damping": float(damping)})
-        training: dict[str, float | int | str] = {
-            "train_seconds": round(seconds, 3),
-            "epochs_run": params.iterations,
-            "device": factors.device,
-        }
-        out.append(Fitted(model, variant, model_config, training, metrics))
+        out.append(
+            _fitted(
+                model,
+                variant,
+                config,
+                _score(evaluator, model),
+                train_seconds=round(seconds, 3),
+                epochs_run=params.iterations,
+                device=factors.device,
+            )
+        )
     return out
 
 
@@ -166,14 +186,8 @@ def _fit_ease(
     with threadpool_limits(limits=cpu_threads_for(config.cpu_threads), user_api="blas"):
         model = fit_ease(graph, ease_params).to(device)
     seconds = time.perf_counter() - started
-    metrics = evaluator.evaluate(model.score_users) if evaluator is not None else {}
-    training: dict[str, float | int | str] = {
-        "train_seconds": round(seconds, 3),
-        "epochs_run": 1,
-        "device": "cpu",
-    }
-    model_config = config.model_copy(update={"model_type": spec.model_type})
-    return Fitted(model, spec, model_config, training, metrics)
+    metrics = _score(evaluator, model)
+    return _fitted(model, spec, config, metrics, train_seconds=round(seconds, 3), epochs_run=1, device="cpu")
 
 
 def _fit_by_gradient(
@@ -201,20 +215,22 @@ def _fit_by_gradient(
     )
     result = train_model(net, graph, settings, evaluator=evaluator, on_epoch=on_epoch)
     metrics = result.best_metrics if evaluator is not None else {}
-    if evaluator is not None and not metrics:
-        metrics = evaluator.evaluate(net.score_users)
+    if not metrics:
+        metrics = _score(evaluator, net)
     chosen_epochs = result.best_epoch if evaluator is not None else result.epochs_run
     variant = CandidateSpec(spec.model_type, {**spec.params, "epochs": max(1, chosen_epochs)})
-    training: dict[str, float | int | str] = {
-        "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch,
-        "stop_reason": result.stop_reason,
-        "train_seconds": round(result.train_seconds, 3),
-        "final_train_loss": round(result.final_loss, 6),
-        "device": device.type,
-    }
-    model_config = config.model_copy(update={"model_type": spec.model_type})
-    return Fitted(net, variant, model_config, training, metrics)
+    return _fitted(
+        net,
+        variant,
+        config,
+        metrics,
+        epochs_run=result.epochs_run,
+        best_epoch=result.best_epoch,
+        stop_reason=result.stop_reason,
+        train_seconds=round(result.train_seconds, 3),
+        final_train_loss=round(result.final_loss, 6),
+        device=device.type,
+    )
 
 
 def train_candidate(

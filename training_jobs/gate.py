@@ -5,13 +5,9 @@ contender on it (:mod:`training_jobs.gate_scoring`), reading the active model fr
 artifacts (:mod:`training_jobs.active_model`); this module judges and writes the manifest's ``gate``
 section.
 
-The tenant's window is split by time (milliseconds since the epoch, as in the snapshot):
-
-- **gate holdout**: the newest ``gate_fraction`` of the window's events (every event at or after
-  ``gate_start``); it judges the contenders and is never used to choose anything;
-- **selection**: the newest ``selection_fraction`` of the events before ``gate_start`` (every event at
-  or after ``selection_start``); it picks epochs (and, with several candidate specs, the spec);
-- **fit**: everything before ``selection_start``.
+The window is split by time into *fit*, *selection* and the *gate holdout*
+(:func:`training_jobs.gate_holdout.time_split`); the holdout judges the contenders and never chooses
+anything.
 
 Contenders, all ranked over their own item set by the same code
 (:func:`training_jobs.gate_scoring.holdout_metrics`, where the fold-in of each holdout user is described):
@@ -89,6 +85,28 @@ def decide(
 
 
 @dataclass(frozen=True)
+class ActiveRecord:
+    """What the gate records of the active model: its numbers, or why it could not be read."""
+
+    version: str | None
+    trained_until_ms: int | None = None
+    metrics: dict[str, float] | None = None
+    """``None`` when it was read but not measured (no interaction newer than its data)."""
+    error: str | None = None
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The ``active`` object of the manifest's ``gate`` section."""
+        if self.error is not None:
+            return {"version": self.version, "error": self.error}
+        end = self.trained_until_ms
+        return {
+            "version": self.version,
+            "trained_until": iso_ms(end) if end is not None else None,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass(frozen=True)
 class GateReport:
     """The gate's numbers and verdict; ``document`` is the manifest's ``gate`` section."""
 
@@ -98,6 +116,56 @@ class GateReport:
     active: dict[str, float] | None
     holdout: GateHoldout
     document: dict[str, Any]
+
+
+def _judged_holdout(
+    interactions: pa.Table, catalogue_ids: StrArray, split: TimeSplit, active: ActiveModel | None
+) -> tuple[GateHoldout, bool]:
+    """The judged holdout, and whether it is the whole gate holdout because none is newer than the active.
+
+    With nothing newer than the active model's data, the others are measured on the whole gate holdout.
+    """
+    active_end = active.trained_until_ms if active is not None else None
+    start = split.gate_start_ms
+    holdout = build_holdout(interactions, catalogue_ids, start, judged_from(start, active_end))
+    stale_active = active is not None and holdout.n_users == 0
+    if stale_active:
+        holdout = build_holdout(interactions, catalogue_ids, start, start)
+    if holdout.n_users == 0:
+        raise DatasetError(
+            f"too little history to judge the model: no user with interactions before "
+            f"{iso_ms(start)} has a new item at or after it (the gate holdout, the newest "
+            f"{split.gate_events} interactions); upload more history or change config.gate_fraction"
+        )
+    return holdout, stale_active
+
+
+def _gate_document(
+    decision: GateDecision,
+    split: TimeSplit,
+    holdout: GateHoldout,
+    candidate: dict[str, float],
+    popularity: dict[str, float],
+    active: ActiveRecord | None,
+    quality_floor: float,
+) -> dict[str, Any]:
+    """The manifest's ``gate`` section."""
+    return {
+        "metric": GATE_METRIC,
+        "promote": decision.promote,
+        "reason": decision.reason,
+        "split": split.describe(),
+        "holdout": holdout.describe(),
+        "leak_guard": (
+            "only interactions newer than the active model's data judge it (judged_from = "
+            "max(gate_start, active data end + 1 ms))"
+        ),
+        "candidate": {"metrics": candidate},
+        "active": active.to_manifest() if active is not None else None,
+        "popularity": {"metrics": popularity},
+        "quality_floor": quality_floor,
+        "published": "refit on every interaction of the window with the settings the selection split chose",
+    }
 
 
 def judge(
@@ -112,24 +180,11 @@ def judge(
 ) -> GateReport:
     """Measure the candidate, the active model and popularity on one judged holdout and decide."""
     readable = active if isinstance(active, ActiveModel) else None
-    active_end = readable.trained_until_ms if readable is not None else None
-    holdout = build_holdout(
-        interactions, catalogue_ids, split.gate_start_ms, judged_from(split.gate_start_ms, active_end)
-    )
-    stale_active = readable is not None and holdout.n_users == 0
-    if stale_active:
-        # Nothing newer than the active model's data: measure the rest on the whole gate holdout.
-        holdout = build_holdout(interactions, catalogue_ids, split.gate_start_ms, split.gate_start_ms)
-    if holdout.n_users == 0:
-        raise DatasetError(
-            f"too little history to judge the model: no user with interactions before "
-            f"{iso_ms(split.gate_start_ms)} has a new item at or after it (the gate holdout, the newest "
-            f"{split.gate_events} interactions); upload more history or change config.gate_fraction"
-        )
+    holdout, stale_active = _judged_holdout(interactions, catalogue_ids, split, readable)
     candidate_metrics = candidate.metrics(holdout)
     popularity = popularity_on_holdout(interactions, catalogue_ids, holdout)
     active_metrics = readable.model.metrics(holdout) if readable is not None and not stale_active else None
-    active_doc: dict[str, Any] | None = None
+    record: ActiveRecord | None = None
     if readable is not None:
         end = readable.trained_until_ms
         decision = decide(
@@ -146,11 +201,7 @@ def judge(
                 f"{iso_ms(end) if end is not None else 'at an unknown time'}) can judge it fairly, so it "
                 "stays; train again once newer interactions arrive",
             )
-        active_doc = {
-            "version": readable.version,
-            "trained_until": iso_ms(end) if end is not None else None,
-            "metrics": active_metrics,
-        }
+        record = ActiveRecord(readable.version, end, active_metrics)
     else:
         decision = decide(
             candidate_metrics, popularity, active=None, active_version=None, quality_floor=quality_floor
@@ -161,21 +212,6 @@ def judge(
                 f"{decision.reason}; the active {active_version} could not be read and was not "
                 f"compared ({active})",
             )
-            active_doc = {"version": active_version, "error": str(active)[:500]}
-    document = {
-        "metric": GATE_METRIC,
-        "promote": decision.promote,
-        "reason": decision.reason,
-        "split": split.describe(),
-        "holdout": holdout.describe(),
-        "leak_guard": (
-            "only interactions newer than the active model's data judge it (judged_from = "
-            "max(gate_start, active data end + 1 ms))"
-        ),
-        "candidate": {"metrics": candidate_metrics},
-        "active": active_doc,
-        "popularity": {"metrics": popularity},
-        "quality_floor": quality_floor,
-        "published": "refit on every interaction of the window with the settings the selection split chose",
-    }
+            record = ActiveRecord(active_version, error=str(active)[:500])
+    document = _gate_document(decision, split, holdout, candidate_metrics, popularity, record, quality_floor)
     return GateReport(decision, candidate_metrics, popularity, active_metrics, holdout, document)
