@@ -68,7 +68,7 @@ openapi: $(STAMP)  ## refresh the committed OpenAPI documents (docs/openapi/; a 
 	$(BIN)/python -m embedrec_local.openapi
 
 bench-ingest: $(STAMP)  ## ingestion throughput: 100k-row CSV through validation to Parquet
-	$(BIN)/python -m functions.ingestion.bench --rows 100000
+	$(BIN)/python -m embedrec_local.bench_ingest --rows 100000
 
 bench-upload: $(STAMP)  ## seconds to upload the 100k-row sample CSV over HTTP on the local stack
 	$(BIN)/python -m embedrec_local.bench_upload --rows 100000
@@ -83,10 +83,10 @@ bench-scale: $(STAMP)  ## one large tenant through every stage vs its AWS limit 
 	$(BIN)/python -m embedrec_local.bench_scale --rows $(ROWS) --users $(USERS) --items $(ITEMS)
 
 bench-serve: $(STAMP)  ## serving latency p50/p99, ANN recall, cold load (5k and 1M items)
-	$(BIN)/python -m functions.serving.bench --items 5000 1000000
+	$(BIN)/python -m embedrec_local.bench_serve --items 5000 1000000
 
 bench-catalog: $(STAMP)  ## catalogue changes: view build/parse/rebase (5k, 100k items), warm-path cost, freshness
-	$(BIN)/python -m functions.serving.bench_catalog --items 5000 100000
+	$(BIN)/python -m embedrec_local.bench_catalog --items 5000 100000
 
 bench-lambda: layers  ## serving on the Lambda-faithful runtime: cold start, warm p50/p99, RSS, 1/4/8 containers, cost
 	command -v wrk >/dev/null || apt-get install -y wrk

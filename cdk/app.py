@@ -18,7 +18,7 @@ from cdk import names
 from cdk.constructs.training import TrainingImageSource
 from cdk.nag import apply_checks
 from cdk.stack import EmbedrecStack
-from functions.common.plans import parse_tenants_by_plan
+from functions.identity.plans import parse_tenants_by_plan
 
 
 def _flag(value: Any, default: bool) -> bool:

@@ -90,7 +90,7 @@ INCOMING_EXPIRY_DAYS: Final = 30
 DATASETS_EXPIRY_DAYS: Final = 30
 NONCURRENT_VERSION_EXPIRY_DAYS: Final = 90
 
-# API. The stage's throttling is sized from functions/common/plans.py and context embedrec:tenantsByPlan.
+# API. The stage's throttling is sized from functions/identity/plans.py and context embedrec:tenantsByPlan.
 DOCS_ROUTES: Final = ("/docs", "/openapi.json")
 API_PROXY_ROUTE: Final = "/api/{proxy+}"
 

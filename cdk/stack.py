@@ -18,7 +18,7 @@ from cdk.constructs.pipeline import Pipeline
 from cdk.constructs.runtime import FunctionRuntime
 from cdk.constructs.storage import Storage
 from cdk.constructs.training import Training, TrainingImageSource
-from functions.common.models import Plan
+from functions.identity.models import Plan
 
 
 class EmbedrecStack(Stack):

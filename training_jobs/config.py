@@ -21,7 +21,7 @@ DEFAULT_INTERACTION_WEIGHTS: dict[InteractionType, float] = {
     "purchase": 4.0,
 }
 ModelType = Literal["auto", "lightgcn", "two_tower", "als", "ease"]
-"""Model types a job may ask for; ``functions.pipeline.config.ModelType`` must list the same (a unit test
+"""Model types a job may ask for; ``functions.training.config.ModelType`` must list the same (a unit test
 holds them equal). ``auto`` trains the candidates that fit the tenant and publishes the best."""
 MODEL_TYPES: tuple[ModelType, ...] = ("auto", "lightgcn", "two_tower", "als", "ease")
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]

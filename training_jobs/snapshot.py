@@ -35,7 +35,7 @@ from training_jobs.config import INTERACTION_TYPES, TrainingConfig
 from training_jobs.data import FloatArray, IntArray, InteractionGraph, build_graph
 from training_jobs.errors import DatasetError
 
-#: Where PrepareDataset puts the snapshot's window (``functions.pipeline.dataset`` writes this key;
+#: Where PrepareDataset puts the snapshot's window (``functions.training.dataset`` writes this key;
 #: the two deployables share no package, a unit test holds them equal).
 WINDOW_METADATA_KEY = b"embedrec.window"
 

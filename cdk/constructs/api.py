@@ -4,7 +4,7 @@ Routing comes from ``functions.common.routes.SERVING_ROUTES`` (the local stack r
 those paths go to ``serving`` (any method; it answers 405 itself), everything else under ``/api/*``
 plus ``/docs`` and ``/openapi.json`` goes to ``api``. Authentication is done by the functions (JWT,
 API keys). HTTP APIs have no usage plans, so per-tenant quotas by plan are enforced by the functions
-(``functions.common.plans.PLAN_RATES``: one DynamoDB token bucket per tenant that every container of
+(``functions.identity.plans.PLAN_RATES``: one DynamoDB token bucket per tenant that every container of
 ``api`` and ``serving`` leases from). The stage's throttling is the cluster-wide ceiling, sized from the
 same plan table and the expected tenants per plan (context ``embedrec:tenantsByPlan``;
 ``plans.stage_limit``), never below the largest plan. ``throttle_route`` overrides it for one route.
@@ -31,9 +31,9 @@ from cdk.constructs.pipeline import Pipeline
 from cdk.constructs.runtime import FunctionRuntime
 from cdk.constructs.storage import Storage
 from functions.common import deployment, resources
-from functions.common.models import Plan
-from functions.common.plans import stage_limit
 from functions.common.routes import SERVING_ROUTES
+from functions.identity.models import Plan
+from functions.identity.plans import stage_limit
 
 # What each function may touch (least privilege; serving writes only impression counters).
 API_TABLES_READ_WRITE: tuple[resources.TableSpec, ...] = resources.TABLES

@@ -1,6 +1,6 @@
 """Pipeline: the step functions, the training workflow state machine, and its scheduling.
 
-The state machine is ``functions/pipeline/training_workflow.asl.json`` as it is, with one
+The state machine is ``functions/training/training_workflow.asl.json`` as it is, with one
 ``${...}`` substitution per pipeline ``FunctionSpec.asl_placeholder`` — the same file the embedded
 local stack executes in moto. Per-tenant schedules are created at run time by the ``api`` function
 in the ``embedrec-training`` schedule group, starting executions through ``scheduler_role``.
@@ -35,7 +35,7 @@ from cdk.constructs.runtime import FunctionRuntime
 from cdk.constructs.storage import Storage
 from cdk.constructs.training import Training
 from functions.common import deployment, resources
-from functions.pipeline.schedule import TrainingWindow
+from functions.training.schedule import TrainingWindow
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class StepAccess:
 
 _MODELS = (names.MODELS_PREFIX,)
 _JOBS_AND_REGISTRY = (resources.TRAINING_JOBS, resources.MODEL_REGISTRY)
-# Read from functions/pipeline/steps.py; a step without an entry fails synth (declare it here).
+# Read from functions/training/steps.py; a step without an entry fails synth (declare it here).
 STEP_ACCESS: dict[str, StepAccess] = {
     "open-job": StepAccess(tables_read=(resources.TENANTS,)),
     "prepare-dataset": StepAccess(
@@ -127,7 +127,7 @@ class Pipeline(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "TrainingWorkflow",
-            comment="embedrec training workflow (functions/pipeline/training_workflow.asl.json)",
+            comment="embedrec training workflow (functions/training/training_workflow.asl.json)",
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_file(str(names.ROOT / deployment.TRAINING_WORKFLOW_ASL)),
             definition_substitutions=self.definition_substitutions(),

@@ -1,6 +1,6 @@
 """Get recommendations from embedrec (Python, standard library only).
 
-    EMBEDREC_API_URL=http://127.0.0.1:8000 EMBEDREC_API_KEY=sk_live_... python recommendations.py user_0001
+EMBEDREC_API_URL=http://127.0.0.1:8000 EMBEDREC_API_KEY=sk_live_... python recommendations.py user_0001
 """
 
 import json
@@ -24,11 +24,17 @@ def get_recommendations(user_id: str, count: int = 5) -> dict:
 
 
 def track(user_id: str, item_id: str, interaction_type: str, recommendation_id: str) -> dict:
-    event = {"user_id": user_id, "item_id": item_id, "interaction_type": interaction_type,
-             "context": {"source": "recommendations", "recommendation_id": recommendation_id}}
+    event = {
+        "user_id": user_id,
+        "item_id": item_id,
+        "interaction_type": interaction_type,
+        "context": {"source": "recommendations", "recommendation_id": recommendation_id},
+    }
     request = urllib.request.Request(
-        f"{API_URL}/api/v1/interactions", data=json.dumps(event).encode(),
-        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}, method="POST",
+        f"{API_URL}/api/v1/interactions",
+        data=json.dumps(event).encode(),
+        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
+        method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)

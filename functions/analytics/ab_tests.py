@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from functions.analytics import keys
-from functions.analytics.ab_tests_repository import AbTestRepository
-from functions.analytics.counters_repository import AnalyticsCounters
 from functions.analytics.domain import AbTest, Metric, Totals, Variant
 from functions.analytics.statistics import (
     ALPHA,
@@ -18,9 +16,11 @@ from functions.analytics.statistics import (
     pick_winner,
     two_proportion_test,
 )
-from functions.auth.service import new_id
+from functions.analytics.store.ab_tests import AbTestRepository
+from functions.analytics.store.counters import AnalyticsCounters
 from functions.common.errors import ConflictError, InvalidInputError, NotFoundError
-from functions.repositories.model_registry import ModelRegistry
+from functions.identity.service import new_id
+from functions.training.store.model_registry import ModelRegistry
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from functions.analytics import keys, telemetry
-from functions.analytics.ab_tests_repository import AbTestRepository
 from functions.analytics.assignment import assign
-from functions.analytics.counters_repository import AnalyticsCounters
 from functions.analytics.domain import AbTest, CounterDelta, RecommendationRecord
+from functions.analytics.store.ab_tests import AbTestRepository
+from functions.analytics.store.counters import AnalyticsCounters
 
 RECOMMENDATIONS_SOURCE = "recommendations"
 _COUNTED: dict[str, keys.Counter] = {"click": "clicks", "purchase": "conversions"}

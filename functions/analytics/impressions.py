@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from functions.analytics import keys, telemetry
-from functions.analytics.counters_repository import AnalyticsCounters
 from functions.analytics.domain import CounterDelta, RecommendationRecord
 from functions.analytics.serving_hooks import response_impressions
+from functions.analytics.store.counters import AnalyticsCounters
 from functions.common.errors import ServiceUnavailableError
 from functions.common.observability import logger
 

@@ -30,7 +30,7 @@ CACHE_HIT: Final = "RecommendationCacheHit"
 CACHE_MISS: Final = "RecommendationCacheMiss"
 ANN_SEARCH_TIME: Final = "AnnSearchTime"  # ms, per request
 
-# --- emitted by the training workflow's task functions (functions/pipeline/handlers.py) -------------
+# --- emitted by the training workflow's task functions (functions/training/handlers.py) -------------
 PROMOTE_SERVICE: Final = "embedrec-promote-model"
 MODEL_NDCG10: Final = "ModelNDCG10"  # NDCG@10 of each promoted model
 #: A promoted model's validation NDCG@10 over the tenant's popularity baseline on the same split: < 1

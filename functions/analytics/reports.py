@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from functions.analytics import keys
-from functions.analytics.counters_repository import AnalyticsCounters
 from functions.analytics.domain import Totals
+from functions.analytics.store.counters import AnalyticsCounters
 from functions.common.errors import InvalidInputError
-from functions.repositories.data_store import DataStore
+from functions.ingestion.store.data_store import DataStore
 
 MAX_DAYS = 365
 MAX_TOP_PRODUCTS = 100

@@ -46,9 +46,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from functions.analytics import keys
-from functions.analytics.ab_tests_repository import AbTestRepository
 from functions.analytics.assignment import assign
 from functions.analytics.domain import Assignment, CounterDelta, RecommendationRecord
+from functions.analytics.store.ab_tests import AbTestRepository
 
 RECOMMENDATION_TTL = timedelta(days=7)
 MAX_ITEMS = 100

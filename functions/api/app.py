@@ -5,11 +5,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 from mangum import Mangum
 
-from functions.api.errors import install_error_handlers
-from functions.api.routes import ab_tests, admin, analytics, api_keys, auth, ingestion, models, training
-from functions.api.routes.console import router as console_router
+from functions.analytics.routes import ab_tests
+from functions.analytics.routes import reports as analytics
+from functions.api.console_routes import router as console_router
 from functions.common.observability import metrics
 from functions.common.runtime import freeze_long_lived_objects
+from functions.http.errors import install_error_handlers
+from functions.identity.routes import admin, api_keys, auth
+from functions.ingestion import routes as ingestion
+from functions.training.routes import models, training
 
 
 def create_app() -> FastAPI:

@@ -13,30 +13,30 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from functions.analytics.ab_tests_repository import AbTestRepository
-from functions.analytics.counters_repository import AnalyticsCounters
-from functions.auth.callers import CallerResolver, bearer_credential, ensure_reader, ensure_writer
-from functions.auth.service import check_admin_key
-from functions.auth.throttling import RequestQuotas, SharedQuotaStore
+from functions.analytics.store.ab_tests import AbTestRepository
+from functions.analytics.store.counters import AnalyticsCounters
 from functions.common import aws
 from functions.common.errors import (
     PermissionDeniedError,
     ServiceUnavailableError,
 )
-from functions.common.models import Principal
 from functions.common.secrets import resolve_secret
 from functions.common.settings import ApiSettings, get_api_settings
+from functions.identity.callers import CallerResolver, bearer_credential, ensure_reader, ensure_writer
+from functions.identity.models import Principal
+from functions.identity.service import check_admin_key
+from functions.identity.store.accounts import AccountRepository
+from functions.identity.store.api_keys import ApiKeyRepository
+from functions.identity.store.tenants import TenantRepository
+from functions.identity.throttling import RequestQuotas, SharedQuotaStore
 from functions.ingestion.service import IngestionService
+from functions.ingestion.store.data_store import DataStore
+from functions.ingestion.store.uploads import UploadRepository
 from functions.ingestion.wiring import build_ingestion_service
-from functions.pipeline.control import Workflow
-from functions.pipeline.schedule import TrainingSchedules, configured_schedules
-from functions.repositories.accounts import AccountRepository
-from functions.repositories.api_keys import ApiKeyRepository
-from functions.repositories.data_store import DataStore
-from functions.repositories.model_registry import ModelRegistry
-from functions.repositories.tenants import TenantRepository
-from functions.repositories.training_jobs import TrainingJobRepository
-from functions.repositories.uploads import UploadRepository
+from functions.training.control import Workflow
+from functions.training.schedule import TrainingSchedules, configured_schedules
+from functions.training.store.model_registry import ModelRegistry
+from functions.training.store.training_jobs import TrainingJobRepository
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from /api/v1/auth/login or an API key")
 
@@ -152,7 +152,7 @@ def _quotas_enabled() -> bool:
 
 @lru_cache(maxsize=1)
 def quota_store() -> SharedQuotaStore:
-    """Tenants' request budgets, shared by every container (``functions.auth.throttling``)."""
+    """Tenants' request budgets, shared by every container (``functions.identity.throttling``)."""
     return SharedQuotaStore(aws.dynamodb_client(), get_api_settings().event_ids_table)
 
 

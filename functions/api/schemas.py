@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from functions.common.models import Permission, Plan, Role
 from functions.common.request_models import RequestModel
+from functions.identity.models import Permission, Plan, Role
 
 Email = Annotated[
     str,

@@ -27,10 +27,10 @@ class FunctionSpec:
 API = FunctionSpec("api", "functions.api.app.handler", "data", memory_mb=1024, timeout_s=29)
 SERVING = FunctionSpec("serving", "functions.serving.app.handler", "serving", memory_mb=2048, timeout_s=29)
 INGEST = FunctionSpec(
-    "ingest", "functions.ingest.handler.handle_s3_event", "data", memory_mb=2048, timeout_s=300
+    "ingest", "functions.ingestion.drop_folder.handle_s3_event", "data", memory_mb=2048, timeout_s=300
 )
 
-_STEPS = "functions.pipeline.handlers"
+_STEPS = "functions.training.handlers"
 PIPELINE_STEPS: tuple[FunctionSpec, ...] = (
     FunctionSpec("open-job", f"{_STEPS}.handle_open_job", "data", 512, 60, "OpenJobFunctionArn"),
     FunctionSpec(
@@ -71,4 +71,4 @@ RECONCILE_SCHEDULES = FunctionSpec(
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (API, SERVING, INGEST, *PIPELINE_STEPS, RECONCILE_SCHEDULES)
 
-TRAINING_WORKFLOW_ASL = "functions/pipeline/training_workflow.asl.json"
+TRAINING_WORKFLOW_ASL = "functions/training/training_workflow.asl.json"

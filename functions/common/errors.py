@@ -1,4 +1,4 @@
-"""Every error the logic and data layers raise. ``functions.api.errors`` maps them to HTTP responses.
+"""Every error the logic and data layers raise. ``functions.http.errors`` maps them to HTTP responses.
 
 Each carries a message fit for the caller; none is classified by its text.
 """

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ResourceName = Annotated[str, Field(min_length=3, max_length=255)]
-# Daily UTC window over which tenants' retraining schedules are spread (functions/pipeline/schedule.py).
+# Daily UTC window over which tenants' retraining schedules are spread (functions/training/schedule.py).
 TrainingWindowText = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")]
 
 
@@ -63,7 +63,7 @@ class ApiSettings(StorageSettings):
     # 413 and the presigned-URL route before Lambda would refuse the event.
     max_body_bytes: Annotated[int, Field(ge=1024)] = MAX_UPLOAD_BODY_BYTES
     upload_url_ttl_seconds: Annotated[int, Field(ge=60, le=43_200)] = 900
-    # Per-plan request quotas per container (functions/auth/throttling.py); off only for load benchmarks.
+    # Per-plan request quotas per container (functions/identity/throttling.py); off only for load benchmarks.
     request_quotas: bool = True
     # The training workflow; absent where training is not deployed (the trigger then answers 503).
     state_machine_arn: str | None = None

@@ -20,8 +20,8 @@ from datetime import datetime
 import pyarrow.compute as pc
 
 from functions.common import resources
-from functions.repositories.data_store import DataStore
-from functions.repositories.events import RecentEventsRepository
+from functions.ingestion.store.data_store import DataStore
+from functions.ingestion.store.events import RecentEventsRepository
 
 
 @dataclass(frozen=True)

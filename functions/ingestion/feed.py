@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from functions.common.dynamo import to_iso
 from functions.ingestion.schema import INTERACTION_TYPES
-from functions.repositories._dynamo import to_iso
-from functions.repositories.events import EventPack, RecentEvent
-from functions.repositories.uploads import SPAN_FIRST, SPAN_LAST
+from functions.ingestion.store.events import EventPack, RecentEvent
+from functions.ingestion.store.uploads import SPAN_FIRST, SPAN_LAST
 
 PURCHASE = INTERACTION_TYPES[-1]  # the funnel's last step
 

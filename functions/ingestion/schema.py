@@ -12,7 +12,7 @@ from typing import Final
 
 import pyarrow as pa
 
-from functions.common import models
+from functions.identity import models
 
 #: The one timestamp type of every stored table: milliseconds, UTC.
 TIMESTAMP_TYPE: Final = pa.timestamp("ms", tz="UTC")

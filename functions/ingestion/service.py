@@ -19,10 +19,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from functions.common import catalog_view, resources
+from functions.common.dynamo import to_iso
 from functions.common.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from functions.ingestion.feed import feed_events, feed_packs, feed_rows, interaction_span
 from functions.ingestion.popularity import count_items, merge_counts, popular_document
 from functions.ingestion.schema import ITEMS_SCHEMA
+from functions.ingestion.store.data_store import DataStore
+from functions.ingestion.store.events import EventIdRepository, RecentEventsRepository
+from functions.ingestion.store.recent_activity import FEED_DEPTH
+from functions.ingestion.store.uploads import UploadRepository
 from functions.ingestion.validation import (
     RowIssue,
     ValidationResult,
@@ -31,11 +36,6 @@ from functions.ingestion.validation import (
     validate_items_csv,
     validate_items_records,
 )
-from functions.repositories._dynamo import to_iso
-from functions.repositories.data_store import DataStore
-from functions.repositories.events import EventIdRepository, RecentEventsRepository
-from functions.repositories.recent_activity import FEED_DEPTH
-from functions.repositories.uploads import UploadRepository
 
 Kind = Literal["items", "interactions"]
 #: Called with (tenant_id, the fresh interaction rows just stored, now); ``functions.analytics.attribution``.

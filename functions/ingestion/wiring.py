@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from functions.analytics.ab_tests_repository import AbTestRepository
 from functions.analytics.attribution import InteractionAttribution
-from functions.analytics.counters_repository import AnalyticsCounters
+from functions.analytics.store.ab_tests import AbTestRepository
+from functions.analytics.store.counters import AnalyticsCounters
 from functions.common import aws
 from functions.common.settings import StorageSettings
 from functions.ingestion.service import IngestionService
-from functions.repositories.data_store import DataStore
-from functions.repositories.events import EventIdRepository, RecentEventsRepository
-from functions.repositories.uploads import UploadRepository
+from functions.ingestion.store.data_store import DataStore
+from functions.ingestion.store.events import EventIdRepository, RecentEventsRepository
+from functions.ingestion.store.uploads import UploadRepository
 
 
 def build_ingestion_service(settings: StorageSettings) -> IngestionService:

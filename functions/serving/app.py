@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from mangum import Mangum
 
-from functions.api.errors import install_error_handlers
 from functions.common.observability import metrics
 from functions.common.runtime import freeze_long_lived_objects
+from functions.http.errors import install_error_handlers
 from functions.serving import telemetry
 from functions.serving.dependencies import flush_impressions, impressions_pending
 from functions.serving.routes import health, items, recommendations

@@ -33,9 +33,9 @@ from functions.common.in_flight import InFlight
 from functions.common.observability import logger
 from functions.serving.bundle import ItemCatalog
 from functions.serving.domain import ItemFilters, Ranking, ScoredItem
-from functions.serving.model_store import TenantModel
 from functions.serving.popular import PopularEntry, PopularLists, popular_reason
-from functions.serving.storage import ObjectReader
+from functions.serving.store.model_store import TenantModel
+from functions.serving.store.storage import ObjectReader
 
 #: Newcomers kept per category (and overall): an answer needs at most a page of them.
 NEWCOMERS_PER_LIST = 500

@@ -2,7 +2,7 @@
 
 The caller is authenticated exactly as in the api function (``functions.api.dependencies``, which this
 module cannot import: it pulls in pyarrow): a JWT or an API key via
-``functions.auth.service.resolve_principal``, the tenant must be active, and reading needs the
+``functions.identity.service.resolve_principal``, the tenant must be active, and reading needs the
 ``read`` permission. The tenant comes from the credential and nowhere else.
 """
 
@@ -16,24 +16,24 @@ from fastapi import Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from functions.analytics.ab_tests_repository import AbTestRepository
-from functions.analytics.counters_repository import AnalyticsCounters
 from functions.analytics.impressions import ImpressionBuffer
-from functions.auth.callers import CallerResolver, bearer_credential, ensure_reader
-from functions.auth.throttling import RequestQuotas, SharedQuotaStore
+from functions.analytics.store.ab_tests import AbTestRepository
+from functions.analytics.store.counters import AnalyticsCounters
 from functions.common import aws
-from functions.common.models import Principal
 from functions.common.secrets import resolve_secret
-from functions.repositories.api_keys import ApiKeyRepository
-from functions.repositories.tenants import TenantRepository
+from functions.identity.callers import CallerResolver, bearer_credential, ensure_reader
+from functions.identity.models import Principal
+from functions.identity.store.api_keys import ApiKeyRepository
+from functions.identity.store.tenants import TenantRepository
+from functions.identity.throttling import RequestQuotas, SharedQuotaStore
 from functions.serving.cache import ResponseCache
 from functions.serving.catalog import CatalogViews
 from functions.serving.domain import Ranking
 from functions.serving.loader import load_bundle
-from functions.serving.model_store import ModelStore
 from functions.serving.service import RecommendationService
 from functions.serving.settings import get_serving_settings
-from functions.serving.storage import ObjectReader, RecentEventsReader, RegistryReader
+from functions.serving.store.model_store import ModelStore
+from functions.serving.store.storage import ObjectReader, RecentEventsReader, RegistryReader
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from /api/v1/auth/login or an API key")
 
@@ -128,7 +128,7 @@ def _quotas_enabled() -> bool:
 
 @lru_cache(maxsize=1)
 def quota_store() -> SharedQuotaStore:
-    """Tenants' request budgets, shared by every container (``functions.auth.throttling``)."""
+    """Tenants' request budgets, shared by every container (``functions.identity.throttling``)."""
     return SharedQuotaStore(aws.dynamodb_client(), get_serving_settings().event_ids_table)
 
 

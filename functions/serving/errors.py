@@ -2,7 +2,7 @@
 
 They never reach a caller: the model store catches them, keeps the previous version (or popular items)
 live, logs and emits ``ModelLoadFailures``. Request-level errors are the shared ones of
-``functions.common.errors`` (mapped to HTTP by ``functions.api.errors``).
+``functions.common.errors`` (mapped to HTTP by ``functions.http.errors``).
 """
 
 from __future__ import annotations

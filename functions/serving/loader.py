@@ -28,7 +28,7 @@ from functions.serving.errors import (
 )
 from functions.serving.popular import PopularLists
 from functions.serving.search import IndexKind, VectorSearch
-from functions.serving.storage import ActivePointer, ObjectReader
+from functions.serving.store.storage import ActivePointer, ObjectReader
 from functions.serving.tower import UserTower
 
 USER_TOWER = "user_tower.onnx"

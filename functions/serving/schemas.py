@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from functions.common.models import MAX_AMOUNT
 from functions.common.request_models import RequestModel
+from functions.identity.models import MAX_AMOUNT
 from functions.serving.domain import (
     ItemFilters,
     ModelHealth,

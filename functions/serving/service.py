@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from functions.analytics.ab_tests_repository import AbTestRepository
 from functions.analytics.domain import Assignment
 from functions.analytics.impressions import ImpressionBuffer
 from functions.analytics.serving_hooks import assign_variant
+from functions.analytics.store.ab_tests import AbTestRepository
 from functions.common.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from functions.common.observability import logger
 from functions.serving import telemetry
@@ -34,10 +34,10 @@ from functions.serving.domain import (
     UserEvent,
     UserFeed,
 )
-from functions.serving.model_store import ModelStore, TenantModel
 from functions.serving.popular import rank_popular
 from functions.serving.ranking import rank_for_user, rank_similar, resolve_categories
-from functions.serving.storage import RecentEventsReader
+from functions.serving.store.model_store import ModelStore, TenantModel
+from functions.serving.store.storage import RecentEventsReader
 
 
 def _utc_now() -> datetime:

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, model_validator
 
 from functions.common.settings import StorageSettings
-from functions.repositories.recent_activity import FEED_DEPTH
+from functions.ingestion.store.recent_activity import FEED_DEPTH
 
 
 class ServingSettings(StorageSettings):
@@ -41,14 +41,14 @@ class ServingSettings(StorageSettings):
     fold_in_half_life_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 24.0
     # A user's feed is re-read only when its activity counter moved. The counters are re-read once
     # older than poll (0: on every request): before answering for a quiet tenant, in the background
-    # for a busy one; feeds of this many users are kept per container (functions/serving/storage.py).
+    # for a busy one; feeds of this many users are kept per container (functions/serving/store/storage.py).
     recent_events_poll_seconds: Annotated[float, Field(ge=0, le=5)] = 0.1
     recent_events_cache_entries: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000
 
     # FAISS threads per search: single queries gain nothing from OpenMP and concurrent requests
     # lose to its spinning, so one thread unless measured otherwise.
     faiss_threads: Annotated[int, Field(ge=1, le=64)] = 1
-    # Per-plan request quotas per container (functions/auth/throttling.py); off only for load benchmarks.
+    # Per-plan request quotas per container (functions/identity/throttling.py); off only for load benchmarks.
     request_quotas: bool = True
 
     @model_validator(mode="after")

@@ -62,7 +62,12 @@ def _older(events: pa.Table, share: float) -> pa.Table:
 
 
 def _run_job(
-    s3: Any, table: Any, job_id: str, events: pa.Table, items: pa.Table, config: dict[str, Any],
+    s3: Any,
+    table: Any,
+    job_id: str,
+    events: pa.Table,
+    items: pa.Table,
+    config: dict[str, Any],
     active: str | None,
 ) -> tuple[dict[str, Any], float]:
     from training_jobs.train import handle_training_job

@@ -22,9 +22,9 @@ import httpx
 
 from embedrec_local.client import EmbedrecClient
 from embedrec_local.stack import free_port, spawn_local_stack
-from functions.auth.api_keys import generate_key
-from functions.auth.callers import CallerResolver
-from functions.common.models import ApiKey, Permission, Plan, Tenant
+from functions.identity.callers import CallerResolver
+from functions.identity.key_material import generate_key
+from functions.identity.models import ApiKey, Permission, Plan, Tenant
 
 BUDGET_S = 1.0
 PASSWORD = "Hostile-Bench-4242"

@@ -2,7 +2,7 @@
 
 Starts the embedded stack with every function in emulated Lambda containers, opens a shop with a
 5,000-item catalogue and publishes a 5,000-item model for it (the synthetic world of
-``functions.serving.synthetic``, written to S3 and activated in the registry exactly as training
+``embedrec_local.synthetic_models``, written to S3 and activated in the registry exactly as training
 publishes), then measures:
 
 - cold start of ``serving`` (container spawn + import + the first answer, model load included),
@@ -38,12 +38,12 @@ from typing import Any
 import boto3
 import httpx
 
+from embedrec_local import synthetic_models as synthetic
 from embedrec_local.client import EmbedrecClient
 from embedrec_local.provision import LocalNames
 from embedrec_local.stack import REGION, free_port, spawn_local_stack, stop_local_stack
 from functions.common import resources
-from functions.repositories.model_registry import ModelRegistry
-from functions.serving import synthetic
+from functions.training.store.model_registry import ModelRegistry
 
 # us-east-1 list prices (x86): Lambda duration and requests, HTTP API requests (first 300 M a month).
 LAMBDA_USD_PER_GB_S = 0.0000166667

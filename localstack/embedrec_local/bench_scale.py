@@ -283,7 +283,7 @@ def generate(size: Size, folder: Path, now: datetime) -> list[Path]:
 
 def _stage_ingest(keys: list[str], counter: RequestCounter) -> list[StageResult]:
     """One drop-folder invocation per file, as the queue delivers them (one file per process here)."""
-    from functions.ingest.handler import ingest_dropped_file
+    from functions.ingestion.drop_folder import ingest_dropped_file
 
     out: list[StageResult] = []
     for key in keys:
@@ -306,9 +306,9 @@ def _object_size(key: str) -> int:
 
 def _stage_prepare(counter: RequestCounter) -> list[StageResult]:
     from functions.common import aws
-    from functions.pipeline.dataset import prepare_snapshot
-    from functions.repositories.data_store import DataStore
-    from functions.repositories.uploads import UploadRepository
+    from functions.ingestion.store.data_store import DataStore
+    from functions.ingestion.store.uploads import UploadRepository
+    from functions.training.dataset import prepare_snapshot
 
     spec = next(s for s in deployment.PIPELINE_STEPS if s.name == "prepare-dataset")
     out: list[StageResult] = []
@@ -386,7 +386,8 @@ def _timed(
 
 def _stage_serve(counter: RequestCounter, requests: int) -> list[StageResult]:
     from functions.common import aws
-    from functions.serving import loader, search, storage
+    from functions.serving import loader, search
+    from functions.serving.store import storage
 
     out: list[StageResult] = []
     limit = _limit_of(deployment.SERVING)
@@ -489,9 +490,9 @@ def _setup_tenant(folder: Path, files: list[Path], now: datetime) -> tuple[str, 
     import boto3
 
     from embedrec_local.provision import LocalNames, provision
-    from functions.common.models import Plan, Tenant
-    from functions.repositories.tenants import TenantRepository
-    from functions.repositories.uploads import UploadRepository
+    from functions.identity.models import Plan, Tenant
+    from functions.identity.store.tenants import TenantRepository
+    from functions.ingestion.store.uploads import UploadRepository
 
     names = LocalNames()
     provision(names, REGION)

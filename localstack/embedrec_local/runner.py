@@ -1,7 +1,8 @@
 """Run Lambda handlers in-process, looked up by their real handler strings.
 
-Only the compute substrate is swapped: the local stack invokes ``functions.ingest.handler.handle_s3_event``
-exactly as Lambda would, with a JSON-round-tripped event and a context object of the same shape.
+Only the compute substrate is swapped: the local stack invokes
+``functions.ingestion.drop_folder.handle_s3_event`` exactly as Lambda would, with a JSON-round-tripped
+event and a context object of the same shape.
 """
 
 from __future__ import annotations

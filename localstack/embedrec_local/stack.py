@@ -193,9 +193,7 @@ class EmbeddedStack:
             from embedrec_local.lambda_runtime.gateway import HttpApiGateway
 
             # One process: the containers are the workers (one per concurrent request, per function).
-            uvicorn.run(
-                HttpApiGateway(self.fleet), host=LOOPBACK, port=self.config.port, log_level="warning"
-            )
+            uvicorn.run(HttpApiGateway(self.fleet), host=LOOPBACK, port=self.config.port, log_level="warning")
             return
         uvicorn.run(
             "embedrec_local.asgi:local_app",

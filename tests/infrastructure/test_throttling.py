@@ -10,8 +10,8 @@ import pytest
 
 from cdk import names
 from cdk.app import build_app
-from functions.common.models import Plan
-from functions.common.plans import PLAN_RATES, stage_limit
+from functions.identity.models import Plan
+from functions.identity.plans import PLAN_RATES, stage_limit
 from tests.infrastructure.helpers import Synth, make_stub_assets
 
 

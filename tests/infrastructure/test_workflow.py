@@ -9,7 +9,7 @@ from typing import Any
 from cdk import names
 from embedrec_local.provision import function_arn, render_workflow
 from functions.common import deployment, resources
-from functions.pipeline.control import LOCK_MAX_AGE
+from functions.training.control import LOCK_MAX_AGE
 from tests.infrastructure.helpers import Synth, function_logical_id, render
 
 ASL_PATH = names.ROOT / deployment.TRAINING_WORKFLOW_ASL

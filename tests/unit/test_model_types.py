@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import get_args
 
-from functions.pipeline import config as api_config
+from functions.training import config as api_config
 from training_jobs import config as trainer_config
 
 CONSOLE = Path(__file__).resolve().parents[2] / "functions" / "api" / "console" / "index.html"

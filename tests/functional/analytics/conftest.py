@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from functions.analytics.counters_repository import AnalyticsCounters
 from functions.analytics.impressions import ImpressionBuffer
+from functions.analytics.store.counters import AnalyticsCounters
 from tests.functional.conftest import Shop
 
 NOW = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)

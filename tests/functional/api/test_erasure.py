@@ -16,9 +16,9 @@ from embedrec_local.provision import LocalNames
 from functions.common import resources
 from functions.common.settings import get_pipeline_settings
 from functions.ingestion.schema import INTERACTIONS_SCHEMA
-from functions.pipeline import steps
-from functions.pipeline.control import open_job
-from functions.pipeline.handlers import pipeline_context
+from functions.training import steps
+from functions.training.control import open_job
+from functions.training.handlers import pipeline_context
 from tests.functional.conftest import Shop
 
 ITEMS = b"item_id,title,category,price,brand,description\n" + b"".join(

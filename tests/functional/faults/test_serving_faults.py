@@ -6,9 +6,9 @@ import time
 
 from fastapi.testclient import TestClient
 
+from embedrec_local import synthetic_models as synthetic
 from embedrec_local.provision import LocalNames
 from functions.common import aws
-from functions.serving import synthetic
 from tests.functional.conftest import Shop
 from tests.functional.faults.conftest import failing
 from tests.functional.serving.conftest import REFRESH_SECONDS, publish_for

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from embedrec_local import synthetic_models as synthetic
 from embedrec_local.provision import LocalNames
-from functions.serving import synthetic
 from tests.functional.conftest import Shop
 from tests.functional.fuzz.conftest import headers_for
 from tests.functional.fuzz.runner import FuzzReport, fuzz_app

@@ -15,8 +15,8 @@ from embedrec_local.drop_folder import DropFolderPoller
 from embedrec_local.provision import DROP_QUEUE, LocalNames
 from embedrec_local.runner import LambdaRunner
 from functions.common import resources
-from functions.ingest import handler
-from functions.ingest.handler import ingest_dropped_file
+from functions.ingestion import drop_folder as handler
+from functions.ingestion.drop_folder import ingest_dropped_file
 from tests.functional.conftest import Shop
 
 ITEMS_CSV = (

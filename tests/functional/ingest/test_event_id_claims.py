@@ -11,7 +11,7 @@ import pytest
 from embedrec_local.provision import LocalNames
 from functions.common import aws, resources
 from functions.common.errors import ServiceUnavailableError
-from functions.repositories.events import EventIdRepository
+from functions.ingestion.store.events import EventIdRepository
 from tests.functional.faults.conftest import failing
 
 NOW = datetime(2026, 1, 5, tzinfo=UTC)

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from embedrec_local.provision import LocalNames
 from functions.common.settings import get_pipeline_settings
-from functions.pipeline import dataset, steps
-from functions.pipeline.handlers import pipeline_context
+from functions.training import dataset, steps
+from functions.training.handlers import pipeline_context
 from tests.functional.conftest import Shop
 
 NOW = datetime.now(UTC).replace(microsecond=0)

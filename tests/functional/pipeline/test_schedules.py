@@ -10,7 +10,7 @@ from embedrec_local.provision import SCHEDULE_GROUP, LocalNames
 from embedrec_local.runner import LambdaRunner
 from functions.common import resources
 from functions.common.settings import get_schedule_settings
-from functions.pipeline.schedule import DEFAULT_WINDOW, TrainingWindow
+from functions.training.schedule import DEFAULT_WINDOW, TrainingWindow
 from tests.functional.conftest import Shop
 
 VIEW = {"user_id": "u1", "item_id": "i1", "interaction_type": "view"}

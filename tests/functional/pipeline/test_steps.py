@@ -19,9 +19,9 @@ from embedrec_local.provision import LocalNames
 from embedrec_local.runner import LambdaRunner
 from functions.common.errors import DatasetError, TrainingFailedError
 from functions.common.settings import get_pipeline_settings
-from functions.pipeline import steps
-from functions.pipeline.control import list_models
-from functions.pipeline.handlers import pipeline_context
+from functions.training import steps
+from functions.training.control import list_models
+from functions.training.handlers import pipeline_context
 from tests.functional.conftest import Shop
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -65,7 +65,7 @@ def _state(shop: Shop, job_id: str = "job_test00000001") -> dict[str, object]:
 
 
 def _open(ctx: steps.PipelineContext, shop: Shop) -> dict[str, object]:
-    from functions.pipeline.control import open_job
+    from functions.training.control import open_job
 
     job = open_job(ctx.jobs, shop.tenant_id, model_type="lightgcn", config={}, trigger="api", now=NOW)
     return {**_state(shop), "job_id": job["job_id"]}

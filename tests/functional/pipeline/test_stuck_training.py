@@ -22,7 +22,7 @@ from moto.core.config import default_user_config
 from embedrec_local import moto_patches
 from embedrec_local.provision import LocalNames, provision_compute
 from functions.common.settings import get_pipeline_settings
-from functions.pipeline.handlers import pipeline_context
+from functions.training.handlers import pipeline_context
 from tests.conftest import REGION
 from tests.functional.conftest import Shop
 from tests.functional.pipeline.test_steps import ITEMS, _upload

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 
 from embedrec_local.provision import SCHEDULE_GROUP, LocalNames
 from functions.common import resources
-from functions.pipeline.config import trainer_config
-from functions.pipeline.schedule import DEFAULT_WINDOW, TrainingWindow
-from functions.repositories.model_registry import ModelRegistry
-from functions.repositories.training_jobs import TrainingJobRepository
+from functions.training.config import trainer_config
+from functions.training.schedule import DEFAULT_WINDOW, TrainingWindow
+from functions.training.store.model_registry import ModelRegistry
+from functions.training.store.training_jobs import TrainingJobRepository
 from tests.functional.conftest import Shop, admin_headers
 
 

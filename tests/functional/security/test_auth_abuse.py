@@ -18,10 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from embedrec_local.provision import LocalNames
-from functions.auth.throttling import LOGIN_MAX_FAILURES, LOGIN_WINDOW, PLAN_LIMITS, RequestQuotas
 from functions.common import resources
 from functions.common.errors import TooManyRequestsError
-from functions.common.models import Plan
+from functions.identity.models import Plan
+from functions.identity.throttling import LOGIN_MAX_FAILURES, LOGIN_WINDOW, PLAN_LIMITS, RequestQuotas
 from tests.conftest import JWT_SECRET
 from tests.functional.conftest import ADMIN_PASSWORD, Shop, admin_headers
 from tests.functional.security.conftest import create_key

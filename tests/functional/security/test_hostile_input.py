@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from functions.common.models import API_KEY_LIMITS, Plan
+from functions.identity.models import API_KEY_LIMITS, Plan
 from tests.functional.conftest import Shop, admin_headers, make_shop
 from tests.functional.security.conftest import create_key
 

@@ -14,8 +14,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from embedrec_local import synthetic_models as synthetic
 from embedrec_local.provision import LocalNames
-from functions.serving import synthetic
 from tests.functional.conftest import Shop, admin_headers
 from tests.functional.security import routes
 from tests.functional.security.conftest import (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from functions.auth.throttling import PLAN_LIMITS, RateLimit, RequestQuotas, TokenBucket, stage_limit
 from functions.common.errors import ServiceUnavailableError, TooManyRequestsError
-from functions.common.models import Plan
+from functions.identity.models import Plan
+from functions.identity.throttling import PLAN_LIMITS, RateLimit, RequestQuotas, TokenBucket, stage_limit
 
 
 def test_bucket_grants_its_burst_then_refills_at_its_rate() -> None:
@@ -41,8 +41,8 @@ def test_stage_limit_is_the_largest_plan_without_a_forecast() -> None:
 
 
 def test_stage_limit_sums_the_expected_tenants_plans_within_the_account_limit() -> None:
-    from functions.common.plans import ACCOUNT_RATE_LIMIT, parse_tenants_by_plan
-    from functions.common.plans import stage_limit as sized
+    from functions.identity.plans import ACCOUNT_RATE_LIMIT, parse_tenants_by_plan
+    from functions.identity.plans import stage_limit as sized
 
     assert sized({Plan.PRO: 3, Plan.FREE: 100}).rate_per_s == 3 * 500 + 100 * 5
     assert sized({Plan.FREE: 1}) == PLAN_LIMITS[Plan.ENTERPRISE]  # never below the largest plan

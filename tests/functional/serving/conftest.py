@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from embedrec_local import synthetic_models as synthetic
 from embedrec_local.provision import LocalNames
 from functions.common import resources
-from functions.serving import synthetic
 from tests.fixtures.serving.artifacts import PublishedModel, publish_model
 from tests.functional.conftest import Shop
 

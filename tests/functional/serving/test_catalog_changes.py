@@ -16,8 +16,8 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
+from embedrec_local import synthetic_models as synthetic
 from embedrec_local.provision import LocalNames
-from functions.serving import synthetic
 from functions.serving.catalog import RECHECK_SECONDS
 from tests.fixtures.serving.artifacts import PublishedModel
 from tests.functional.analytics.conftest import add_models

@@ -8,7 +8,7 @@ import pytest
 from embedrec_local.provision import LocalNames
 from functions.common import catalog_view, resources
 from functions.serving.catalog import CatalogViews
-from functions.serving.storage import ObjectReader
+from functions.serving.store.storage import ObjectReader
 
 TENANT = "tenant_views"
 

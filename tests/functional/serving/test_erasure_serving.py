@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from embedrec_local import synthetic_models as synthetic
 from embedrec_local.provision import LocalNames
-from functions.serving import synthetic
 from tests.functional.analytics.conftest import add_models
 from tests.functional.conftest import Shop
 from tests.functional.serving.conftest import REFRESH_SECONDS, publish_for

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from functions.serving import dependencies, storage
+from functions.serving import dependencies
+from functions.serving.store import storage
 from tests.fixtures.serving.artifacts import PublishedModel
 from tests.functional.conftest import Shop
 

@@ -8,8 +8,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from embedrec_local import synthetic_models as synthetic
 from embedrec_local.provision import LocalNames
-from functions.serving import dependencies, synthetic
+from functions.serving import dependencies
 from tests.fixtures.serving.artifacts import PublishedModel
 from tests.functional.conftest import Shop
 from tests.functional.serving.conftest import REFRESH_SECONDS, publish_for

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from embedrec_local import synthetic_models as synthetic
 from embedrec_local.provision import LocalNames
 from functions.common import resources
-from functions.serving import synthetic
 from tests.fixtures.serving.artifacts import PublishedModel, write_catalog_popular
 from tests.functional.conftest import Shop
 
@@ -293,7 +293,7 @@ def test_feed_writes_and_erasures_move_the_users_activity_counter(
 ) -> None:
     import boto3
 
-    from functions.repositories.recent_activity import activity_key, slot_of, slot_versions
+    from functions.ingestion.store.recent_activity import activity_key, slot_of, slot_versions
 
     def counter(user_id: str) -> int:
         item = boto3.client("dynamodb").get_item(

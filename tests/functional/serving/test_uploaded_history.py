@@ -16,8 +16,8 @@ from embedrec_local.provision import LocalNames
 from functions.common import resources
 from functions.ingestion.feed import feed_packs
 from functions.ingestion.schema import TIMESTAMP_TYPE
-from functions.repositories.events import RecentEvent, RecentEventsRepository
-from functions.serving.storage import RecentEventsReader
+from functions.ingestion.store.events import RecentEvent, RecentEventsRepository
+from functions.serving.store.storage import RecentEventsReader
 from tests.fixtures.serving.artifacts import PublishedModel
 from tests.functional.conftest import Shop
 from tests.functional.ingest.test_drop_folder import _deliver, _ticket

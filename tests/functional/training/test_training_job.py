@@ -275,7 +275,7 @@ def test_unusable_job_arguments_exit_2(stack: Stack) -> None:
 def test_serving_loader_reads_what_the_trainer_publishes(stack: Stack) -> None:
     """Contract test (docs/artifacts.md): the serving function's loader accepts a trained version."""
     loader = pytest.importorskip("functions.serving.loader")
-    storage = pytest.importorskip("functions.serving.storage")
+    storage = pytest.importorskip("functions.serving.store.storage")
     search = pytest.importorskip("functions.serving.search")
     uri = stack.put_snapshot("contract", make_interactions(80, 40, 1200, seed=11), make_items(40, 4))
     assert handle_training_job(_argv("contract", uri, {**FAST, "epochs": 2})) == 0

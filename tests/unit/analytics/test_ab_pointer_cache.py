@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from functions.analytics.ab_tests_repository import AbTestRepository
+from functions.analytics.store.ab_tests import AbTestRepository
 
 NOW = datetime(2025, 1, 7, 12, tzinfo=UTC)
 

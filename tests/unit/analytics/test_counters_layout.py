@@ -134,7 +134,7 @@ def test_dashboard_metric_names_match_what_serving_emits() -> None:
 
 
 def test_dashboard_metric_names_match_what_the_training_workflow_emits() -> None:
-    source = (Path(__file__).parents[3] / "functions" / "pipeline" / "handlers.py").read_text()
+    source = (Path(__file__).parents[3] / "functions" / "training" / "handlers.py").read_text()
     for constant in ("MODEL_NDCG10", "MODEL_LIFT", "TRAINING_FAILURES"):
         value = getattr(metric_names, constant)
         assert f'name="{value}"' in source or f"name=names.{constant}" in source, constant

@@ -8,12 +8,12 @@ from typing import Any, cast
 
 import pytest
 
-from functions.auth import callers as callers_module
-from functions.auth.api_keys import generate_key
-from functions.auth.callers import CallerResolver
-from functions.auth.tokens import issue_access_token
 from functions.common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
-from functions.common.models import ApiKey, Permission, Plan, Role, Tenant
+from functions.identity import callers as callers_module
+from functions.identity.callers import CallerResolver
+from functions.identity.key_material import generate_key
+from functions.identity.models import ApiKey, Permission, Plan, Role, Tenant
+from functions.identity.tokens import issue_access_token
 
 NOW = datetime(2025, 1, 7, tzinfo=UTC)
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.auth.api_keys import DISPLAY_PREFIX_LENGTH, generate_key, hash_key, looks_like_api_key
-from functions.auth.passwords import check_password_strength, hash_password, verify_password
-from functions.auth.tokens import issue_access_token, verify_access_token
 from functions.common.errors import AuthenticationError, InvalidInputError
-from functions.common.models import Role
+from functions.identity.key_material import DISPLAY_PREFIX_LENGTH, generate_key, hash_key, looks_like_api_key
+from functions.identity.models import Role
+from functions.identity.passwords import check_password_strength, hash_password, verify_password
+from functions.identity.tokens import issue_access_token, verify_access_token
 
 SECRET = "unit-test-secret-unit-test-secret-0123"
 NOW = datetime(2025, 1, 7, 10, 0, tzinfo=UTC)

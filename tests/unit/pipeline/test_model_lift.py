@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.pipeline.handlers import lift_over_popularity
+from functions.training.handlers import lift_over_popularity
 
 
 def test_lift_is_the_ratio_to_the_popularity_baseline_on_the_same_split() -> None:

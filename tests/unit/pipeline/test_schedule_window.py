@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from functions.common.errors import InvalidInputError
-from functions.pipeline.schedule import DEFAULT_WINDOW, TrainingWindow, schedule_expression
+from functions.training.schedule import DEFAULT_WINDOW, TrainingWindow, schedule_expression
 
 
 def test_tenants_spread_uniformly_over_the_window_and_each_keeps_its_minute() -> None:

@@ -8,14 +8,14 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from functions.pipeline.config import DatasetOptions, TrainingConfigIn, trainer_config
-from functions.pipeline.dataset import (
+from functions.ingestion.store.uploads import InteractionSpan
+from functions.training.config import DatasetOptions, TrainingConfigIn, trainer_config
+from functions.training.dataset import (
     WINDOW_METADATA_KEY,
     describe_shortfall,
     resolve_window,
     with_window_metadata,
 )
-from functions.repositories.uploads import InteractionSpan
 from training_jobs import snapshot
 
 SPAN = InteractionSpan(datetime(2025, 1, 1, 10, tzinfo=UTC), datetime(2025, 3, 31, 18, 30, tzinfo=UTC))

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from embedrec_local import synthetic_models as synthetic
 from functions.common.errors import NotFoundError
-from functions.serving import synthetic
 from functions.serving.bundle import ModelBundle
 from functions.serving.loader import load_bundle
-from functions.serving.storage import ActivePointer
+from functions.serving.store.storage import ActivePointer
 
 TENANT = "tenant_unit"
 

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from embedrec_local import synthetic_models as synthetic
 from functions.common.catalog_view import CatalogColumns
-from functions.serving import synthetic
 from functions.serving.bundle import ModelBundle
 from functions.serving.catalog import CurrentCatalog, rebase_model, top_up
 from functions.serving.domain import ItemFilters, Ranking, RecommendationQuery
-from functions.serving.model_store import TenantModel
 from functions.serving.ranking import rank_for_user, rank_similar
+from functions.serving.store.model_store import TenantModel
 
 NOW = datetime(2025, 1, 8, tzinfo=UTC)
 

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from functions.serving import synthetic
+from embedrec_local import synthetic_models as synthetic
 from functions.serving.errors import ArtifactIntegrityError, ArtifactMissingError, ArtifactUnreadableError
 from functions.serving.loader import load_bundle
-from functions.serving.storage import ActivePointer
+from functions.serving.store.storage import ActivePointer
 from tests.unit.serving.conftest import TENANT, MemoryObjects
 
 

@@ -12,9 +12,9 @@ from functions.common import aws
 from functions.common.errors import ServiceUnavailableError
 from functions.serving.bundle import ModelBundle
 from functions.serving.errors import ArtifactIntegrityError
-from functions.serving.model_store import ModelStore
 from functions.serving.popular import PopularLists
-from functions.serving.storage import ActivePointer
+from functions.serving.store.model_store import ModelStore
+from functions.serving.store.storage import ActivePointer
 from tests.unit.serving.conftest import MemoryObjects
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from embedrec_local import synthetic_models as synthetic
 from functions.common.errors import InvalidInputError, NotFoundError
-from functions.serving import synthetic
 from functions.serving.bundle import ModelBundle
 from functions.serving.domain import POPULAR, ItemFilters, RecommendationQuery, UserEvent
 from functions.serving.ranking import (

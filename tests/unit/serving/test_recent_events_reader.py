@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from functions.repositories.recent_activity import (
+from functions.ingestion.store.recent_activity import (
     ACTIVITY_SORT_KEY,
     SLOTS,
     bump_expression,
     slot_attribute,
     slot_of,
 )
-from functions.serving import storage
-from functions.serving.storage import RecentEventsReader
+from functions.serving.store import storage
+from functions.serving.store.storage import RecentEventsReader
 
 TENANT = "tenant_1"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from functions.serving import synthetic
+from embedrec_local import synthetic_models as synthetic
 from functions.serving.search import AllowedSet, VectorSearch
 
 

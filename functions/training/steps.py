@@ -1,0 +1,340 @@
+"""The training workflow's steps. Each takes the execution state's parts and returns its result.
+
+Entry points in ``handlers.py`` parse the Step Functions event and call exactly one of these.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from functions.common.dynamo import to_iso
+from functions.common.errors import NotFoundError, TrainingFailedError
+from functions.identity.store.tenants import TenantRepository
+from functions.ingestion.store.data_store import DataStore
+from functions.ingestion.store.uploads import UploadRepository
+from functions.training.config import trainer_config
+from functions.training.dataset import prepare_snapshot
+from functions.training.store.model_registry import ActivePointer, ModelRegistry
+from functions.training.store.training_jobs import TrainingJobRepository
+
+if TYPE_CHECKING:
+    from mypy_boto3_batch import BatchClient
+
+_RUNNING_STATES = {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}
+_QUEUED_STATES = {"SUBMITTED", "PENDING", "RUNNABLE"}  # waiting for capacity: may wait for ever
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    """What the steps work with (built once per container by the entry points)."""
+
+    data: DataStore
+    artifacts: DataStore
+    jobs: TrainingJobRepository
+    registry: ModelRegistry
+    tenants: TenantRepository
+    uploads: UploadRepository
+    batch: BatchClient
+    job_queue: str
+    job_definition: str
+
+
+def prepare_dataset(
+    ctx: PipelineContext,
+    state: dict[str, Any],
+    *,
+    now: datetime,
+    window_days: int,
+    validation_fraction: float,
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
+    """Snapshot the tenant's data for this job and allocate the candidate's version name."""
+    tenant_id, job_id = state["tenant_id"], state["job_id"]
+    snapshot = prepare_snapshot(
+        ctx.data,
+        ctx.uploads,
+        tenant_id,
+        job_id,
+        window_days=window_days,
+        as_of=as_of,
+        validation_fraction=validation_fraction,
+    )
+    version = ctx.registry.next_version(tenant_id, state["model_type"])
+    result = {
+        "uri": f"s3://{ctx.data.bucket}/{snapshot.prefix}",
+        "version": version,
+        "interactions": snapshot.interactions,
+        "validation": snapshot.validation,
+        "users": snapshot.users,
+        "items": snapshot.items,
+        "window_start": to_iso(snapshot.window.start),
+        "window_end": to_iso(snapshot.window.end),
+        "window": snapshot.window.as_dict(),
+        "data_span": {"first": to_iso(snapshot.data_span.first), "last": to_iso(snapshot.data_span.last)},
+        "prepared_at": to_iso(now),
+    }
+    ctx.jobs.update(tenant_id, job_id, {"model_version": version, "dataset": result})
+    return result
+
+
+def quality_floor(ctx: PipelineContext, tenant_id: str, default_floor: float) -> float:
+    """The tenant's ``quality_floor`` setting, else the deployment's default."""
+    settings = ctx.tenants.get(tenant_id).settings
+    return float(settings.get("quality_floor", default_floor))  # type: ignore[arg-type]
+
+
+def submit_training(ctx: PipelineContext, state: dict[str, Any], *, default_floor: float) -> dict[str, Any]:
+    """Submit the training container to the GPU job queue, naming the active model it must beat.
+
+    The job judges its candidate against the active version's own artifacts on the same holdout
+    (``training_jobs/gate.py``); the pointer's version and revision ride along so that EvaluateCandidate
+    can tell whether the active model changed while the job ran.
+    """
+    tenant_id, job_id, dataset = state["tenant_id"], state["job_id"], state["dataset"]
+    config = {
+        "model_type": state["model_type"],
+        **trainer_config(state.get("config", {})),
+        "quality_floor": quality_floor(ctx, tenant_id, default_floor),
+    }
+    active = ctx.registry.active(tenant_id)
+    # The container's contract (training_jobs/train.py); the job definition adds the table and bucket names.
+    environment = {
+        "EMBEDREC_TENANT_ID": tenant_id,
+        "EMBEDREC_JOB_ID": job_id,
+        "EMBEDREC_DATASET_URI": dataset["uri"],
+        "EMBEDREC_MODEL_VERSION": dataset["version"],
+        "EMBEDREC_TRAINING_CONFIG": json.dumps(config),
+    }
+    if active is not None:
+        environment["EMBEDREC_ACTIVE_MANIFEST_KEY"] = active.manifest_key
+    response = ctx.batch.submit_job(
+        jobName=f"embedrec-{job_id}",
+        jobQueue=ctx.job_queue,
+        jobDefinition=ctx.job_definition,
+        containerOverrides={"environment": [{"name": k, "value": v} for k, v in environment.items()]},
+        tags={"tenant_id": tenant_id, "job_id": job_id},
+    )
+    ctx.jobs.update(tenant_id, job_id, {"batch_job_id": response["jobId"]})
+    return {
+        "batch_job_id": response["jobId"],
+        "state": "SUBMITTED",
+        "active_version": active.version if active else None,
+        "active_revision": active.revision if active else None,
+    }
+
+
+def check_training(
+    ctx: PipelineContext, state: dict[str, Any], *, max_queued_polls: int | None = None
+) -> dict[str, Any]:
+    """The Batch job's state, folded to RUNNING / SUCCEEDED / FAILED, with the trainer's reason.
+
+    ``queued_polls`` counts the consecutive polls that found the job still waiting for capacity; at
+    ``max_queued_polls`` the state is STUCK (the workflow cancels the job and records the failure).
+    """
+    training = state["training"]
+    jobs = ctx.batch.describe_jobs(jobs=[training["batch_job_id"]])["jobs"]
+    if not jobs:
+        return {**training, "state": "FAILED", "reason": "the training job disappeared from AWS Batch"}
+    batch_job = jobs[0]
+    status = batch_job["status"]
+    record = ctx.jobs.get(state["tenant_id"], state["job_id"])
+    if status in _RUNNING_STATES:
+        queued = int(training.get("queued_polls", 0)) + 1 if status in _QUEUED_STATES else 0
+        if max_queued_polls is not None and queued >= max_queued_polls:
+            return {
+                **training,
+                "state": "STUCK",
+                "queued_polls": queued,
+                "reason": f"the training job waited in {status} for {queued} polls without GPU capacity "
+                "(check the GPU instance quota and the compute environments); it was cancelled",
+            }
+        return {**training, "state": "RUNNING", "progress": record.get("progress", 0), "queued_polls": queued}
+    if status == "SUCCEEDED" and record.get("status") == "completed":
+        return {**training, "state": "SUCCEEDED", "progress": 100}
+    reason = record.get("error") or batch_job.get("statusReason") or "the training container failed"
+    if status == "SUCCEEDED":
+        reason = "the training container exited without completing the job record"
+    return {**training, "state": "FAILED", "reason": str(reason)}
+
+
+def cancel_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any]:
+    """Cancel a job that never got capacity; returns the error RecordFailure records.
+
+    ``CancelJob`` removes a job still queued; ``TerminateJob`` also stops one that started meanwhile
+    (both are idempotent for a job that has already finished).
+    """
+    training = state["training"]
+    reason = str(training["reason"])  # check_training's STUCK answer says why
+    ctx.batch.cancel_job(jobId=training["batch_job_id"], reason=reason[:1000])
+    ctx.batch.terminate_job(jobId=training["batch_job_id"], reason=reason[:1000])
+    return {"Error": "TrainingStuck", "Cause": reason}
+
+
+def evaluate_candidate(ctx: PipelineContext, state: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """Follow the training job's gate: it measured the candidate, the active model and popularity on one
+    holdout in the same run (the manifest's ``gate`` section); here only a changed active pointer can
+    still overrule it (the job judged against a model that no longer serves)."""
+    tenant_id, version = state["tenant_id"], state["dataset"]["version"]
+    manifest_key = f"models/{tenant_id}/{version}/manifest.json"
+    try:
+        manifest = json.loads(ctx.artifacts.get_bytes(manifest_key))
+    except NotFoundError as exc:
+        raise TrainingFailedError(f"the candidate {version} has no manifest") from exc
+    gate = manifest.get("gate")
+    if not isinstance(gate, dict) or not isinstance(gate.get("promote"), bool):
+        raise TrainingFailedError(
+            f"the candidate {version}'s manifest has no gate decision (trained by an older job image?)"
+        )
+    candidate = float(manifest["metrics"]["ndcg_10"])
+    judged = gate.get("active")
+    judged_version = judged.get("version") if isinstance(judged, dict) else None
+    active = ctx.registry.active(tenant_id)
+    current = active.version if active is not None else None
+    promote, reason = bool(gate["promote"]), str(gate.get("reason") or "")
+    if current != judged_version:
+        promote = False
+        reason = (
+            f"the active model changed while the job ran (judged against {judged_version or 'none'}, "
+            f"now {current or 'none'}): not promoted; train again to judge against {current or 'none'}"
+        )
+    ctx.registry.put_version(
+        tenant_id,
+        version,
+        {
+            "status": "candidate",
+            "model_type": manifest.get("model_type", state["model_type"]),
+            "metrics": manifest["metrics"],
+            "baseline_metrics": manifest.get("baseline_metrics", {}),
+            "gate": _gate_summary(gate),
+            "manifest_key": manifest_key,
+            "job_id": state["job_id"],
+            "created_at": manifest.get("created_at", to_iso(now)),
+            "decision": reason,
+        },
+    )
+    return {
+        "promote": promote,
+        "reason": reason,
+        "candidate_ndcg_10": candidate,
+        "active_version": current,
+        "active_revision": active.revision if active else None,
+        "manifest_key": manifest_key,
+    }
+
+
+def _gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
+    """The gate's NDCG@10 of each contender (same holdout) for the registry record."""
+    metric = str(gate.get("metric", "ndcg_10"))
+
+    def value(part: Any) -> float | None:
+        metrics = part.get("metrics") if isinstance(part, dict) else None
+        return float(metrics[metric]) if isinstance(metrics, dict) and metric in metrics else None
+
+    found = gate.get("active")
+    active: dict[str, Any] = found if isinstance(found, dict) else {}
+    return {
+        "metric": metric,
+        "candidate": value(gate.get("candidate")),
+        "active": value(active),
+        "active_version": active.get("version"),
+        "popularity": value(gate.get("popularity")),
+        "promote": bool(gate.get("promote")),
+    }
+
+
+def promote_model(ctx: PipelineContext, state: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """Switch the active pointer to the candidate (one conditional write) and close the job."""
+    tenant_id, job_id = state["tenant_id"], state["job_id"]
+    evaluation, version = state["evaluation"], state["dataset"]["version"]
+    expected = None
+    if evaluation.get("active_version"):
+        expected = ActivePointer(evaluation["active_version"], "", int(evaluation["active_revision"]))
+    activate_version(
+        ctx.registry, tenant_id, version, expected=expected, now=now, reason=evaluation["reason"]
+    )
+    _record_decision(ctx, tenant_id, version, promoted=True, reason=evaluation["reason"], now=now)
+    ctx.jobs.update(
+        tenant_id, job_id, {"deployed": True, "decision": evaluation["reason"], "finished_at": to_iso(now)}
+    )
+    ctx.jobs.release_lock(tenant_id, job_id)
+    return {"version": version, "deployed": True}
+
+
+def activate_version(
+    registry: ModelRegistry,
+    tenant_id: str,
+    version: str,
+    *,
+    expected: ActivePointer | None,
+    now: datetime,
+    reason: str,
+) -> None:
+    """Make ``version`` the active one (promotion, rollback or roll-forward) and retire the previous."""
+    record = registry.get_version(tenant_id, version)
+    current = registry.active(tenant_id) if expected is None else expected
+    registry.switch_active(tenant_id, version, record["manifest_key"], expected=current, now=now)
+    if current is not None and current.version != version:
+        registry.put_version(
+            tenant_id,
+            current.version,
+            {**registry.get_version(tenant_id, current.version), "status": "retired"},
+        )
+    registry.put_version(
+        tenant_id, version, {**record, "status": "active", "activated_at": to_iso(now), "decision": reason}
+    )
+
+
+def reject_candidate(ctx: PipelineContext, state: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """Keep the active model; record why the candidate lost."""
+    tenant_id, job_id = state["tenant_id"], state["job_id"]
+    evaluation, version = state["evaluation"], state["dataset"]["version"]
+    record = ctx.registry.get_version(tenant_id, version)
+    ctx.registry.put_version(
+        tenant_id, version, {**record, "status": "rejected", "decision": evaluation["reason"]}
+    )
+    _record_decision(ctx, tenant_id, version, promoted=False, reason=evaluation["reason"], now=now)
+    ctx.jobs.update(
+        tenant_id, job_id, {"deployed": False, "decision": evaluation["reason"], "finished_at": to_iso(now)}
+    )
+    ctx.jobs.release_lock(tenant_id, job_id)
+    return {"version": version, "deployed": False}
+
+
+def record_failure(ctx: PipelineContext, state: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """Mark the job failed with a readable message; serving keeps whatever it had."""
+    tenant_id, job_id = state["tenant_id"], state["job_id"]
+    message = failure_message(state.get("error", {}))
+    ctx.jobs.update(
+        tenant_id,
+        job_id,
+        {"status": "failed", "error": message, "deployed": False, "finished_at": to_iso(now)},
+    )
+    ctx.jobs.release_lock(tenant_id, job_id)
+    return {"status": "failed", "error": message}
+
+
+def failure_message(error: dict[str, Any]) -> str:
+    """A person-readable message from a Step Functions error object (``Error`` + ``Cause``)."""
+    name, cause = str(error.get("Error", "Error")), error.get("Cause", "")
+    if isinstance(cause, str):
+        try:
+            parsed = json.loads(cause)
+        except json.JSONDecodeError:
+            parsed = cause
+        cause = parsed
+    if isinstance(cause, dict):
+        cause = cause.get("errorMessage") or cause.get("message") or json.dumps(cause)
+    return f"{name}: {cause}" if cause else name
+
+
+def _record_decision(
+    ctx: PipelineContext, tenant_id: str, version: str, *, promoted: bool, reason: str, now: datetime
+) -> None:
+    """``decision.json`` beside the (immutable) manifest: why the version was promoted or rejected."""
+    ctx.artifacts.put_json(
+        f"models/{tenant_id}/{version}/decision.json",
+        {"version": version, "promoted": promoted, "reason": reason, "decided_at": to_iso(now)},
+    )

@@ -1,0 +1,115 @@
+"""Training-job records, and the per-tenant lock that allows one running job at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from functions.common.dynamo import (
+    from_dynamo,
+    get_record,
+    is_condition_failure,
+    query_partition,
+    to_dynamo,
+    to_iso,
+    unavailable_on_failure,
+)
+from functions.common.errors import ConflictError, NotFoundError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+_WHAT = "the training-job store"
+LOCK = "#RUNNING"  # the lock's job_id; no real job id starts with '#'
+
+
+class TrainingJobRepository:
+    """Reads and writes a tenant's training jobs."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def acquire_lock(self, tenant_id: str, job_id: str, now: datetime, max_age: timedelta) -> None:
+        """Take the tenant's training lock; ``ConflictError`` naming the running job if it is held.
+
+        A lock older than ``max_age`` belongs to a job that died without releasing it and is taken over.
+        """
+        try:
+            with unavailable_on_failure("the training-job store"):
+                self._table.put_item(
+                    Item={
+                        "tenant_id": tenant_id,
+                        "job_id": LOCK,
+                        "holder": job_id,
+                        "since": to_iso(now),
+                        "expires": int((now + max_age).timestamp()),
+                    },
+                    ConditionExpression="attribute_not_exists(job_id) OR expires < :now",
+                    ExpressionAttributeValues={":now": int(now.timestamp())},
+                )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            holder = self._table.get_item(Key={"tenant_id": tenant_id, "job_id": LOCK}).get("Item", {})
+            raise ConflictError(
+                f"training job '{from_dynamo(holder.get('holder', '?'))}' is still running for this tenant; "
+                "wait for it to finish"
+            ) from exc
+
+    def release_lock(self, tenant_id: str, job_id: str) -> None:
+        """Release the lock if ``job_id`` holds it (idempotent)."""
+        try:
+            with unavailable_on_failure("the training-job store"):
+                self._table.delete_item(
+                    Key={"tenant_id": tenant_id, "job_id": LOCK},
+                    ConditionExpression="holder = :job",
+                    ExpressionAttributeValues={":job": job_id},
+                )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
+    def create(self, tenant_id: str, job_id: str, record: dict[str, Any]) -> None:
+        """Store a new job record."""
+        with unavailable_on_failure("the training-job store"):
+            self._table.put_item(
+                Item={**to_dynamo(record), "tenant_id": tenant_id, "job_id": job_id},
+                ConditionExpression="attribute_not_exists(job_id)",
+            )
+
+    def update(self, tenant_id: str, job_id: str, changes: dict[str, Any]) -> None:
+        """Set attributes of an existing job record."""
+        names = {f"#a{i}": name for i, name in enumerate(changes)}
+        values = {f":v{i}": to_dynamo(value) for i, value in enumerate(changes.values())}
+        expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(changes)))
+        try:
+            with unavailable_on_failure("the training-job store"):
+                self._table.update_item(
+                    Key={"tenant_id": tenant_id, "job_id": job_id},
+                    UpdateExpression=expression,
+                    ConditionExpression="attribute_exists(job_id)",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise NotFoundError(f"training job '{job_id}' not found") from exc
+            raise
+
+    def get(self, tenant_id: str, job_id: str) -> dict[str, Any]:
+        """One job of this tenant; ``NotFoundError`` if there is none."""
+        missing = f"training job '{job_id}' not found"
+        if job_id.startswith("#"):
+            raise NotFoundError(missing)
+        return get_record(
+            self._table, {"tenant_id": tenant_id, "job_id": job_id}, what=_WHAT, missing=missing
+        )
+
+    def list_for_tenant(self, tenant_id: str) -> list[dict[str, Any]]:
+        """Every job of the tenant (newest first)."""
+        jobs = [
+            j for j in query_partition(self._table, "tenant_id", tenant_id, what=_WHAT) if j["job_id"] != LOCK
+        ]
+        return sorted(jobs, key=lambda job: str(job.get("created_at", "")), reverse=True)
