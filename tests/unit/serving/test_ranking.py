@@ -10,8 +10,8 @@ import pytest
 from embedrec_local import synthetic_models as synthetic
 from functions.common.errors import InvalidInputError, NotFoundError
 from functions.serving.bundle import ModelBundle
-from functions.serving.domain import POPULAR, ItemFilters, RecommendationQuery, UserEvent
-from functions.serving.filters import resolve_categories
+from functions.serving.domain import POPULAR, RecommendationQuery, UserEvent
+from functions.serving.filters import ItemFilters, resolve_categories
 from functions.serving.ranking import (
     TYPE_WEIGHTS,
     fold_in_weights,
