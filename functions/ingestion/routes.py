@@ -25,7 +25,7 @@ from functions.api.dependencies import (
 )
 from functions.api.schemas import IngestReportOut, UploadRequest, UploadTicket
 from functions.common.errors import InvalidInputError, PayloadTooLargeError
-from functions.identity.service import new_id
+from functions.common.ids import new_id
 from functions.ingestion.erasure import erase_user
 from functions.ingestion.service import IngestReport
 from functions.training.schedule import on_interactions_stored
