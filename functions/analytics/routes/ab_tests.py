@@ -9,17 +9,13 @@ from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.analytics.ab_tests import ab_test_results, create_ab_test
+from functions.analytics.dependencies import AbTests, Counters
 from functions.analytics.domain import AbTest, Metric, TestStatus, Variant
 from functions.analytics.statistics import Comparison
-from functions.api.dependencies import (
-    ClockDep,
-    Reader,
-    TenantAdmin,
-    ab_tests_repository,
-    analytics_counters,
-    model_registry,
-)
 from functions.common.request_models import RequestModel
+from functions.http.dependencies import ClockDep
+from functions.http.principal import Reader, TenantAdmin
+from functions.training.dependencies import Models
 
 router = APIRouter(prefix="/api/admin/ab-tests", tags=["ab-tests"])
 TestId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^ab_[A-Za-z0-9]+$")]
@@ -174,11 +170,13 @@ class AbTestResultsOut(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=AbTestOut)
-def post_ab_test(body: AbTestCreate, principal: TenantAdmin, now: ClockDep) -> AbTestOut:
+def post_ab_test(
+    body: AbTestCreate, principal: TenantAdmin, now: ClockDep, tests: AbTests, registry: Models
+) -> AbTestOut:
     """Start a test now; users are split by a deterministic hash. One running test per tenant."""
     test = create_ab_test(
-        ab_tests_repository(),
-        model_registry(),
+        tests,
+        registry,
         principal.tenant_id,
         name=body.name,
         variants=[Variant(id=v.id, model_version=v.model_version, traffic=v.traffic) for v in body.variants],
@@ -190,30 +188,29 @@ def post_ab_test(body: AbTestCreate, principal: TenantAdmin, now: ClockDep) -> A
 
 
 @router.get("", response_model=AbTestList)
-def get_ab_tests(principal: Reader, now: ClockDep) -> AbTestList:
+def get_ab_tests(principal: Reader, now: ClockDep, tests: AbTests) -> AbTestList:
     """The tenant's tests, newest first."""
-    tests = ab_tests_repository().list_tests(principal.tenant_id)
-    return AbTestList(ab_tests=[AbTestOut.of(test, now) for test in tests])
+    return AbTestList(ab_tests=[AbTestOut.of(test, now) for test in tests.list_tests(principal.tenant_id)])
 
 
 @router.get("/{test_id}", response_model=AbTestOut)
-def get_ab_test(test_id: TestId, principal: Reader, now: ClockDep) -> AbTestOut:
+def get_ab_test(test_id: TestId, principal: Reader, now: ClockDep, tests: AbTests) -> AbTestOut:
     """One test of the tenant."""
-    return AbTestOut.of(ab_tests_repository().get(principal.tenant_id, test_id), now)
+    return AbTestOut.of(tests.get(principal.tenant_id, test_id), now)
 
 
 @router.post("/{test_id}/stop", response_model=AbTestOut)
-def post_stop(test_id: TestId, principal: TenantAdmin, now: ClockDep) -> AbTestOut:
+def post_stop(test_id: TestId, principal: TenantAdmin, now: ClockDep, tests: AbTests) -> AbTestOut:
     """Stop assigning users (idempotent); serving returns to the active model within seconds."""
-    return AbTestOut.of(ab_tests_repository().stop(principal.tenant_id, test_id, now), now)
+    return AbTestOut.of(tests.stop(principal.tenant_id, test_id, now), now)
 
 
 @router.get("/{test_id}/results", response_model=AbTestResultsOut)
-def get_results(test_id: TestId, principal: Reader, now: ClockDep) -> AbTestResultsOut:
+def get_results(
+    test_id: TestId, principal: Reader, now: ClockDep, tests: AbTests, counters: Counters
+) -> AbTestResultsOut:
     """Per-variant impressions, clicks, conversions, rates and revenue; lift vs control with its test."""
-    results = ab_test_results(
-        ab_tests_repository(), analytics_counters(), principal.tenant_id, test_id, now=now
-    )
+    results = ab_test_results(tests, counters, principal.tenant_id, test_id, now=now)
     metric = results.test.metric
     return AbTestResultsOut(
         test=AbTestOut.of(results.test, now),

@@ -7,9 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from functions.analytics.dependencies import Counters
 from functions.analytics.domain import Totals
 from functions.analytics.reports import MAX_DAYS, MAX_TOP_PRODUCTS, analytics_summary, top_products
-from functions.api.dependencies import ClockDep, Reader, analytics_counters, data_store
+from functions.http.dependencies import ClockDep
+from functions.http.principal import Reader
+from functions.ingestion.dependencies import Data
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="the last N days, today included")]
@@ -74,9 +77,9 @@ class TopProductsOut(BaseModel):
 
 
 @router.get("/summary", response_model=SummaryOut)
-def get_summary(principal: Reader, now: ClockDep, days: Days = 30) -> SummaryOut:
+def get_summary(principal: Reader, now: ClockDep, counters: Counters, days: Days = 30) -> SummaryOut:
     """Recommendations served, click-through and conversion rates, and attributed revenue."""
-    summary = analytics_summary(analytics_counters(), principal.tenant_id, days=days, now=now)
+    summary = analytics_summary(counters, principal.tenant_id, days=days, now=now)
     return SummaryOut(
         **Figures.of(summary.totals).model_dump(),
         days=summary.days,
@@ -87,11 +90,11 @@ def get_summary(principal: Reader, now: ClockDep, days: Days = 30) -> SummaryOut
 
 
 @router.get("/top-products", response_model=TopProductsOut)
-def get_top_products(principal: Reader, now: ClockDep, days: Days = 30, limit: Limit = 10) -> TopProductsOut:
+def get_top_products(
+    principal: Reader, now: ClockDep, counters: Counters, data: Data, days: Days = 30, limit: Limit = 10
+) -> TopProductsOut:
     """The most recommended items of the window, with their rates and attributed revenue."""
-    products = top_products(
-        analytics_counters(), data_store(), principal.tenant_id, days=days, limit=limit, now=now
-    )
+    products = top_products(counters, data, principal.tenant_id, days=days, limit=limit, now=now)
     return TopProductsOut(
         top_products=[
             TopProduct(
