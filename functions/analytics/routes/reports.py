@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from functions.analytics.dependencies import Counters
-from functions.analytics.domain import Totals
 from functions.analytics.reports import MAX_DAYS, MAX_TOP_PRODUCTS, analytics_summary, top_products
+from functions.analytics.schemas import DayFigures, Figures, SummaryOut, TopProduct, TopProductsOut
 from functions.http.dependencies import ClockDep
 from functions.http.principal import Reader
 from functions.ingestion.dependencies import Data
@@ -17,63 +16,6 @@ from functions.ingestion.dependencies import Data
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="the last N days, today included")]
 Limit = Annotated[int, Query(ge=1, le=MAX_TOP_PRODUCTS)]
-
-
-class Figures(BaseModel):
-    """Counters and rates of a period. Rates are per impression (one item shown in one response)."""
-
-    recommendations_served: int
-    recommendation_requests: int
-    clicks: int
-    conversions: int
-    click_through_rate: float
-    conversion_rate: float
-    revenue: float
-
-    @classmethod
-    def of(cls, totals: Totals) -> Figures:
-        """The figures of summed counters."""
-        return cls(
-            recommendations_served=totals.impressions,
-            recommendation_requests=totals.responses,
-            clicks=totals.clicks,
-            conversions=totals.conversions,
-            click_through_rate=round(totals.click_through_rate, 6),
-            conversion_rate=round(totals.conversion_rate, 6),
-            revenue=round(totals.revenue, 2),
-        )
-
-
-class DayFigures(Figures):
-    """One UTC day."""
-
-    date: str
-
-
-class SummaryOut(Figures):
-    """``GET /api/v1/analytics/summary``: the window's totals and every day of it (oldest first)."""
-
-    days: int
-    start_date: str
-    end_date: str
-    daily: list[DayFigures]
-
-
-class TopProduct(BaseModel):
-    """One item of ``top_products`` (the walkthrough's shape)."""
-
-    item_id: str
-    title: str | None
-    recommendation_count: int
-    click_through_rate: float
-    conversion_rate: float
-    revenue: float
-
-
-class TopProductsOut(BaseModel):
-    """``GET /api/v1/analytics/top-products``."""
-
-    top_products: list[TopProduct]
 
 
 @router.get("/summary", response_model=SummaryOut)
