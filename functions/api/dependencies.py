@@ -29,6 +29,7 @@ from functions.identity.store.accounts import AccountRepository
 from functions.identity.store.api_keys import ApiKeyRepository
 from functions.identity.store.tenants import TenantRepository
 from functions.identity.throttling import RequestQuotas, SharedQuotaStore
+from functions.ingestion.intake import Intake
 from functions.ingestion.service import IngestionService
 from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.store.uploads import UploadRepository
@@ -85,6 +86,14 @@ def data_store() -> DataStore:
 def ingestion_service() -> IngestionService:
     """The container's ingestion service."""
     return build_ingestion_service(get_api_settings())
+
+
+@lru_cache(maxsize=1)
+def intake() -> Intake:
+    """The container's intake: what the upload routes store through (after-effects included)."""
+    return Intake(
+        ingestion_service(), data_store(), tenant_repository(), upload_repository(), training_schedules
+    )
 
 
 @lru_cache(maxsize=1)
@@ -213,6 +222,7 @@ def reset_container_state() -> None:
         upload_repository,
         data_store,
         ingestion_service,
+        intake,
         analytics_counters,
         ab_tests_repository,
         training_jobs,

@@ -19,16 +19,15 @@ from functions.api.dependencies import (
     Writer,
     data_store,
     ingestion_service,
-    tenant_repository,
-    training_schedules,
+    intake,
     upload_repository,
 )
 from functions.api.schemas import IngestReportOut, UploadRequest, UploadTicket
 from functions.common.errors import InvalidInputError, PayloadTooLargeError
 from functions.identity.service import new_id
 from functions.ingestion.erasure import erase_user
+from functions.ingestion.intake import Payload
 from functions.ingestion.service import IngestReport
-from functions.training.schedule import on_interactions_stored
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
 UploadId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -68,15 +67,7 @@ _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class _Payload:
-    """An upload body: CSV bytes or JSON records."""
-
-    def __init__(self, csv: bytes | None = None, records: list[dict[str, Any]] | None = None) -> None:
-        self.csv = csv
-        self.records = records
-
-
-async def _read_payload(request: Request, max_bytes: int) -> _Payload:
+async def _read_payload(request: Request, max_bytes: int) -> Payload:
     """The body as CSV bytes (multipart ``file=`` or ``text/csv``) or JSON records (object or list)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
@@ -87,14 +78,14 @@ async def _read_payload(request: Request, max_bytes: int) -> _Payload:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInputError("multipart upload needs a file field named 'file'")
-        return _Payload(csv=await _bounded(upload.read(), max_bytes))
+        return Payload.of_csv(await _bounded(upload.read(), max_bytes), "api-csv")
     body = await request.body()
     if len(body) > max_bytes:
         raise PayloadTooLargeError(_too_large(max_bytes))
     if content_type in ("text/csv", "application/csv"):
-        return _Payload(csv=body)
+        return Payload.of_csv(body, "api-csv")
     if content_type in ("application/json", ""):
-        return _Payload(records=_json_records(body))
+        return Payload.of_records(_json_records(body))
     raise InvalidInputError(
         f"unsupported content type '{content_type}': send multipart/form-data (file=), text/csv or JSON"
     )
@@ -149,37 +140,9 @@ async def _ingest(
     kind: Literal["items", "interactions"], request: Request, tenant_id: str, max_bytes: int, now: datetime
 ) -> JSONResponse:
     payload = await _read_payload(request, max_bytes)
-    service = ingestion_service()
-    upload_id = new_id("upload")
-    if kind == "items":
-        if payload.csv is not None:
-            report = await run_in_threadpool(
-                service.ingest_items_csv,
-                tenant_id,
-                payload.csv,
-                upload_id=upload_id,
-                now=now,
-                source="api-csv",
-            )
-        else:
-            report = await run_in_threadpool(
-                service.ingest_items_records, tenant_id, payload.records or [], upload_id=upload_id, now=now
-            )
-    elif payload.csv is not None:
-        report = await run_in_threadpool(
-            service.ingest_interactions_csv,
-            tenant_id,
-            payload.csv,
-            upload_id=upload_id,
-            now=now,
-            source="api-csv",
-        )
-    else:
-        report = await run_in_threadpool(
-            service.ingest_interaction_records, tenant_id, payload.records or [], upload_id=upload_id, now=now
-        )
-    if kind == "interactions" and report.accepted:
-        await run_in_threadpool(on_interactions_stored, tenant_repository(), training_schedules(), tenant_id)
+    report = await run_in_threadpool(
+        intake().ingest, tenant_id, kind, payload, upload_id=new_id("upload"), now=now
+    )
     return _report_response(report)
 
 
