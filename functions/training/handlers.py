@@ -24,6 +24,7 @@ from functions.training import steps
 from functions.training.config import DEFAULT_MODEL_TYPE, DatasetOptions
 from functions.training.control import open_job
 from functions.training.schedule import TrainingSchedules, TrainingWindow, reconcile_all
+from functions.training.store.batch import TrainingJobQueue
 from functions.training.store.model_registry import ModelRegistry
 from functions.training.store.training_jobs import TrainingJobRepository
 
@@ -42,9 +43,9 @@ def pipeline_context() -> steps.PipelineContext:
         registry=ModelRegistry(dynamodb.Table(settings.model_registry_table)),
         tenants=TenantRepository(dynamodb.Table(settings.tenants_table)),
         uploads=UploadRepository(dynamodb.Table(settings.uploads_table)),
-        batch=aws.batch_client(),
-        job_queue=settings.training_job_queue,
-        job_definition=settings.training_job_definition,
+        batch=TrainingJobQueue(
+            aws.batch_client(), settings.training_job_queue, settings.training_job_definition
+        ),
     )
 
 
