@@ -26,6 +26,7 @@ from functions.training.control import open_job
 from functions.training.schedule import TrainingSchedules, TrainingWindow, reconcile_all
 from functions.training.store.batch import TrainingJobQueue
 from functions.training.store.model_registry import ModelRegistry
+from functions.training.store.schedules import ScheduleStore
 from functions.training.store.training_jobs import TrainingJobRepository
 
 State = dict[str, Any]
@@ -187,8 +188,7 @@ def handle_reconcile_schedules(event: State, context: LambdaContext) -> State:  
     """The hourly sweep: every tenant's retraining schedule made what it should be, orphans deleted."""
     settings = get_schedule_settings()
     schedules = TrainingSchedules(
-        aws.scheduler_client(),
-        settings.schedule_group,
+        ScheduleStore(aws.scheduler_client(), settings.schedule_group),
         settings.scheduler_role_arn,
         settings.state_machine_arn,
         TrainingWindow.parse(settings.training_window),
