@@ -127,7 +127,7 @@ class Intake:
             upload = self._uploads.get(tenant_id, upload_id) if upload_id is not None else None
         except NotFoundError:
             upload = None
-        if upload is None or upload.get("kind") != kind:
+        if upload is None or upload.kind != kind:
             return self._refuse(
                 key,
                 None,
@@ -135,8 +135,8 @@ class Intake:
                 f"no {kind} upload URL was issued for this file to this tenant; "
                 "ask POST /api/v1/uploads for one and PUT the file there",
             )
-        if upload.get("status") != PENDING:
-            return DroppedFile(upload)  # a redelivered notification: the file was ingested already
+        if upload.status != PENDING:
+            return DroppedFile(upload.report)  # a redelivered notification: the file was ingested already
         assert upload_id is not None  # an upload record was found by it
         try:
             data = self._store.get_bytes(key, max_bytes=max_bytes)

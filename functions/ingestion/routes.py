@@ -191,7 +191,7 @@ def post_upload(body: UploadRequest, principal: Writer, settings: SettingsDep, n
 @router.get("/uploads/{upload_id}", response_model=IngestReportOut)
 def get_upload(upload_id: UploadId, principal: Reader) -> IngestReportOut:
     """The validation report of an upload (API or drop folder)."""
-    return IngestReportOut.model_validate(upload_repository().get(principal.tenant_id, upload_id))
+    return IngestReportOut.model_validate(upload_repository().get(principal.tenant_id, upload_id).report)
 
 
 class ErasureOut(BaseModel):
