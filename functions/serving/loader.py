@@ -28,8 +28,9 @@ from functions.serving.errors import (
 )
 from functions.serving.popular import PopularLists
 from functions.serving.search import IndexKind, VectorSearch
-from functions.serving.store.storage import ActivePointer, ObjectReader
+from functions.serving.store.storage import ObjectReader
 from functions.serving.tower import UserTower
+from functions.training.store.model_registry import ActivePointer
 
 USER_TOWER = "user_tower.onnx"
 ITEM_INDEX = "items.faiss"

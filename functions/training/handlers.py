@@ -24,7 +24,9 @@ from functions.training import steps
 from functions.training.config import DEFAULT_MODEL_TYPE, DatasetOptions
 from functions.training.control import open_job
 from functions.training.schedule import TrainingSchedules, TrainingWindow, reconcile_all
+from functions.training.store.batch import TrainingJobQueue
 from functions.training.store.model_registry import ModelRegistry
+from functions.training.store.schedules import ScheduleStore
 from functions.training.store.training_jobs import TrainingJobRepository
 
 State = dict[str, Any]
@@ -42,9 +44,9 @@ def pipeline_context() -> steps.PipelineContext:
         registry=ModelRegistry(dynamodb.Table(settings.model_registry_table)),
         tenants=TenantRepository(dynamodb.Table(settings.tenants_table)),
         uploads=UploadRepository(dynamodb.Table(settings.uploads_table)),
-        batch=aws.batch_client(),
-        job_queue=settings.training_job_queue,
-        job_definition=settings.training_job_definition,
+        batch=TrainingJobQueue(
+            aws.batch_client(), settings.training_job_queue, settings.training_job_definition
+        ),
     )
 
 
@@ -186,8 +188,7 @@ def handle_reconcile_schedules(event: State, context: LambdaContext) -> State:  
     """The hourly sweep: every tenant's retraining schedule made what it should be, orphans deleted."""
     settings = get_schedule_settings()
     schedules = TrainingSchedules(
-        aws.scheduler_client(),
-        settings.schedule_group,
+        ScheduleStore(aws.scheduler_client(), settings.schedule_group),
         settings.scheduler_role_arn,
         settings.state_machine_arn,
         TrainingWindow.parse(settings.training_window),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from functions.common.dynamo import to_iso
 from functions.common.errors import NotFoundError, TrainingFailedError
@@ -17,11 +17,9 @@ from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.store.uploads import UploadRepository
 from functions.training.config import trainer_config
 from functions.training.dataset import prepare_snapshot
+from functions.training.store.batch import TrainingJobQueue
 from functions.training.store.model_registry import ActivePointer, ModelRegistry
 from functions.training.store.training_jobs import TrainingJobRepository
-
-if TYPE_CHECKING:
-    from mypy_boto3_batch import BatchClient
 
 _RUNNING_STATES = {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}
 _QUEUED_STATES = {"SUBMITTED", "PENDING", "RUNNABLE"}  # waiting for capacity: may wait for ever
@@ -37,9 +35,7 @@ class PipelineContext:
     registry: ModelRegistry
     tenants: TenantRepository
     uploads: UploadRepository
-    batch: BatchClient
-    job_queue: str
-    job_definition: str
+    batch: TrainingJobQueue
 
 
 def prepare_dataset(
@@ -110,16 +106,12 @@ def submit_training(ctx: PipelineContext, state: dict[str, Any], *, default_floo
     }
     if active is not None:
         environment["EMBEDREC_ACTIVE_MANIFEST_KEY"] = active.manifest_key
-    response = ctx.batch.submit_job(
-        jobName=f"embedrec-{job_id}",
-        jobQueue=ctx.job_queue,
-        jobDefinition=ctx.job_definition,
-        containerOverrides={"environment": [{"name": k, "value": v} for k, v in environment.items()]},
-        tags={"tenant_id": tenant_id, "job_id": job_id},
+    batch_job_id = ctx.batch.enqueue(
+        f"embedrec-{job_id}", environment, tags={"tenant_id": tenant_id, "job_id": job_id}
     )
-    ctx.jobs.update(tenant_id, job_id, {"batch_job_id": response["jobId"]})
+    ctx.jobs.update(tenant_id, job_id, {"batch_job_id": batch_job_id})
     return {
-        "batch_job_id": response["jobId"],
+        "batch_job_id": batch_job_id,
         "state": "SUBMITTED",
         "active_version": active.version if active else None,
         "active_revision": active.revision if active else None,
@@ -135,11 +127,10 @@ def check_training(
     ``max_queued_polls`` the state is STUCK (the workflow cancels the job and records the failure).
     """
     training = state["training"]
-    jobs = ctx.batch.describe_jobs(jobs=[training["batch_job_id"]])["jobs"]
-    if not jobs:
+    batch_job = ctx.batch.job_state(training["batch_job_id"])
+    if batch_job is None:
         return {**training, "state": "FAILED", "reason": "the training job disappeared from AWS Batch"}
-    batch_job = jobs[0]
-    status = batch_job["status"]
+    status = batch_job.status
     record = ctx.jobs.get(state["tenant_id"], state["job_id"])
     if status in _RUNNING_STATES:
         queued = int(training.get("queued_polls", 0)) + 1 if status in _QUEUED_STATES else 0
@@ -154,22 +145,18 @@ def check_training(
         return {**training, "state": "RUNNING", "progress": record.get("progress", 0), "queued_polls": queued}
     if status == "SUCCEEDED" and record.get("status") == "completed":
         return {**training, "state": "SUCCEEDED", "progress": 100}
-    reason = record.get("error") or batch_job.get("statusReason") or "the training container failed"
+    reason = record.get("error") or batch_job.status_reason or "the training container failed"
     if status == "SUCCEEDED":
         reason = "the training container exited without completing the job record"
     return {**training, "state": "FAILED", "reason": str(reason)}
 
 
 def cancel_training(ctx: PipelineContext, state: dict[str, Any]) -> dict[str, Any]:
-    """Cancel a job that never got capacity; returns the error RecordFailure records.
-
-    ``CancelJob`` removes a job still queued; ``TerminateJob`` also stops one that started meanwhile
-    (both are idempotent for a job that has already finished).
-    """
+    """Cancel a job that never got capacity (queued or started meanwhile); returns the error
+    RecordFailure records."""
     training = state["training"]
     reason = str(training["reason"])  # check_training's STUCK answer says why
-    ctx.batch.cancel_job(jobId=training["batch_job_id"], reason=reason[:1000])
-    ctx.batch.terminate_job(jobId=training["batch_job_id"], reason=reason[:1000])
+    ctx.batch.cancel(training["batch_job_id"], reason)
     return {"Error": "TrainingStuck", "Cause": reason}
 
 

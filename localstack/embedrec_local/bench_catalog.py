@@ -35,7 +35,8 @@ from functions.serving.catalog import CatalogViews, CurrentCatalog, rebase_model
 from functions.serving.loader import load_bundle
 from functions.serving.settings import ServingSettings
 from functions.serving.store.model_store import TenantModel
-from functions.serving.store.storage import ActivePointer, ObjectReader
+from functions.serving.store.storage import ObjectReader
+from functions.training.store.model_registry import ActivePointer
 
 
 def _say(text: str) -> None:

@@ -388,11 +388,12 @@ def _stage_serve(counter: RequestCounter, requests: int) -> list[StageResult]:
     from functions.common import aws
     from functions.serving import loader, search
     from functions.serving.store import storage
+    from functions.training.store.model_registry import ActivePointer
 
     out: list[StageResult] = []
     limit = _limit_of(deployment.SERVING)
     bucket = os.environ[resources.ARTIFACTS_BUCKET.env_var]
-    pointer = storage.ActivePointer(
+    pointer = ActivePointer(
         version=VERSION, manifest_key=f"models/{TENANT}/{VERSION}/manifest.json", revision=1
     )
     with measured("cold load", counter, (limit[0], limit[1], float(API_TIMEOUT_S)), out) as extra:

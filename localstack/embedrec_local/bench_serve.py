@@ -48,7 +48,7 @@ from functions.serving.loader import load_bundle
 from functions.serving.search import AllowedSet
 from functions.serving.service import RecommendationService
 from functions.serving.store.model_store import ModelStore
-from functions.serving.store.storage import ActivePointer
+from functions.training.store.model_registry import ActivePointer
 
 TENANT = "tenant_bench"
 VERSION = "lightgcn_v1"

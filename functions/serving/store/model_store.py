@@ -28,7 +28,8 @@ from functions.serving.bundle import ModelBundle
 from functions.serving.errors import ArtifactError
 from functions.serving.loader import load_bundle
 from functions.serving.popular import PopularLists
-from functions.serving.store.storage import ActivePointer, ObjectReader, RegistryReader
+from functions.serving.store.storage import ObjectReader, RegistryReader
+from functions.training.store.model_registry import ActivePointer
 
 Loader = Callable[[ObjectReader, str, ActivePointer], ModelBundle]
 

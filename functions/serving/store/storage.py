@@ -27,6 +27,7 @@ from functions.ingestion.store.recent_activity import (
     slot_versions,
 )
 from functions.serving.domain import UserEvent, UserFeed
+from functions.training.store.model_registry import ACTIVE, ActivePointer
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 _MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchBucket"})
 _NOT_MODIFIED_CODES = frozenset({"304", "NotModified"})
-ACTIVE = "ACTIVE"
 
 
 class ObjectReader:
@@ -79,15 +79,6 @@ class ObjectReader:
         return json.loads(self.get_bytes(key))
 
 
-@dataclass(frozen=True)
-class ActivePointer:
-    """The registry item ``version = "ACTIVE"`` of a tenant."""
-
-    version: str
-    manifest_key: str
-    revision: int
-
-
 class RegistryReader:
     """Reads a tenant's ACTIVE pointer from the model registry."""
 
@@ -100,13 +91,7 @@ class RegistryReader:
             item = self._table.get_item(
                 Key={"tenant_id": tenant_id, "version": ACTIVE}, ConsistentRead=True
             ).get("Item")
-        if item is None or not item.get("active_version") or not item.get("manifest_key"):
-            return None
-        return ActivePointer(
-            version=str(item["active_version"]),
-            manifest_key=str(item["manifest_key"]),
-            revision=int(str(item.get("revision", 0))),
-        )
+        return ActivePointer.from_item(item)
 
 
 #: A tenant is busy in a container when it sent BUSY_REQUESTS requests within BUSY_WINDOW_S: far more
