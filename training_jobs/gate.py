@@ -49,6 +49,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contract.interactions import INTERACTION_CODES, WEIGHTS_BY_CODE
+from contract.layout import ITEM_INDEX, LOOKUP, USER_TOWER
+from contract.manifest import trained_until
 from training_jobs.errors import DatasetError
 from training_jobs.storage import S3ObjectStore
 
@@ -62,8 +65,8 @@ GATE_KS: tuple[int, ...] = (10, 20)
 FEED_DEPTH = 20
 FOLD_IN_HALF_LIFE_HOURS = 24.0
 #: Fold-in weight per interaction type code (0 view, 1 click, 2 add_to_cart, 3 purchase), as serving.
-TYPE_WEIGHTS = np.array([1.0, 2.0, 3.0, 4.0])
-TYPE_CODES = {"view": 0, "click": 1, "add_to_cart": 2, "purchase": 3}
+TYPE_WEIGHTS = np.array(WEIGHTS_BY_CODE)
+TYPE_CODES = dict(INTERACTION_CODES)
 _SCORE_BATCH = 1024
 _SCORE_CELLS = 1 << 26
 """At most this many scores (users x items, float32: 256 MiB) are held at once."""
@@ -344,19 +347,9 @@ def popularity_on_holdout(
 
 
 def trained_until_ms(manifest: dict[str, Any]) -> int | None:
-    """The end of a version's training data as serving reads it: ``data_window.end``, else ``created_at``."""
-    window = manifest.get("data_window")
-    candidates = [window.get("end")] if isinstance(window, dict) else []
-    candidates.append(manifest.get("created_at"))
-    for value in candidates:
-        if isinstance(value, str):
-            try:
-                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-            return int(round(moment.timestamp() * 1000))
-    return None
+    """The end of a version's training data as serving reads it (``contract.manifest.trained_until``)."""
+    moment = trained_until(manifest)
+    return int(round(moment.timestamp() * 1000)) if moment is not None else None
 
 
 class ServedModel:
@@ -441,7 +434,7 @@ class ActiveModelUnreadable(Exception):
     """The active model's artifacts cannot be read or do not match its manifest."""
 
 
-_ACTIVE_FILES = ("user_tower.onnx", "items.faiss", "lookup.npz")
+_ACTIVE_FILES = (USER_TOWER, ITEM_INDEX, LOOKUP)
 
 
 def _index_vectors(data: bytes) -> FloatMatrix:
@@ -485,13 +478,13 @@ def load_active_model(store: S3ObjectStore, bucket: str, manifest_key: str) -> A
             if isinstance(entry, dict) and entry.get("sha256") != hashlib.sha256(data).hexdigest():
                 raise ActiveModelUnreadable(f"{prefix}{name} does not match its sha256 in the manifest")
             files[name] = data
-        with np.load(io.BytesIO(files["lookup.npz"]), allow_pickle=False) as lookup:
+        with np.load(io.BytesIO(files[LOOKUP]), allow_pickle=False) as lookup:
             item_ids = np.asarray(lookup["item_ids"]).astype(str)
             user_ids = np.asarray(lookup["user_ids"]).astype(str)
         model = ServedModel(
-            user_tower=files["user_tower.onnx"],
+            user_tower=files[USER_TOWER],
             item_ids=item_ids,
-            item_vectors=_index_vectors(files["items.faiss"]),
+            item_vectors=_index_vectors(files[ITEM_INDEX]),
             user_ids=user_ids,
             trained_until_ms=trained_until_ms(manifest),
         )

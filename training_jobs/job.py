@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from training_jobs.artifacts import artifacts_prefix, build_artifacts, publish_artifacts
+from contract import layout
+from training_jobs.artifacts import build_artifacts, publish_artifacts
 from training_jobs.candidates import Holdout, refit, select_candidate
 from training_jobs.config import JobArguments, TrainingConfig
 from training_jobs.errors import DatasetError, TrainingJobError
@@ -114,9 +115,9 @@ def run_training_job(
     device = resolve_device(config.device, config.cpu_threads)
     bucket, prefix = parse_s3_uri(args.dataset_uri)
     interactions = read_parquet(
-        store.get_bytes(bucket, prefix + "interactions.parquet"), "interactions.parquet"
+        store.get_bytes(bucket, prefix + layout.SNAPSHOT_INTERACTIONS), layout.SNAPSHOT_INTERACTIONS
     )
-    items = read_parquet(store.get_bytes(bucket, prefix + "items.parquet"), "items.parquet")
+    items = read_parquet(store.get_bytes(bucket, prefix + layout.SNAPSHOT_ITEMS), layout.SNAPSHOT_ITEMS)
     if interactions.num_rows == 0:
         raise DatasetError("dataset snapshot has no interactions")
     # the whole window first: unusable data fails here, with the snapshot's own message
@@ -202,7 +203,7 @@ def run_training_job(
         training=training,
         gate=report.document,
     )
-    key_prefix = artifacts_prefix(args.tenant_id, args.version)
+    key_prefix = layout.version_prefix(args.tenant_id, args.version)
     publish_artifacts(store, args.artifacts_bucket, key_prefix, artifacts)
     final_metrics: dict[str, Any] = {
         **_val_metrics(selection.metrics),

@@ -30,13 +30,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from training_jobs.config import INTERACTION_TYPES, TrainingConfig
+from contract.interactions import INTERACTION_TYPES
+from contract.layout import WINDOW_METADATA_KEY
+from training_jobs.config import TrainingConfig
 from training_jobs.data import FloatArray, IntArray, InteractionGraph, build_graph
 from training_jobs.errors import DatasetError
-
-#: Where PrepareDataset puts the snapshot's window (``functions.training.dataset`` writes this key;
-#: the two deployables share no package, a unit test holds them equal).
-WINDOW_METADATA_KEY = b"embedrec.window"
 
 StrArray = npt.NDArray[np.str_]
 REQUIRED_INTERACTION_COLUMNS = ("user_id", "item_id", "interaction_type", "timestamp")

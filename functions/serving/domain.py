@@ -5,11 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-#: ``lookup.npz``'s ``history_types`` codes, in order (docs/artifacts.md).
-INTERACTION_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase")
-PURCHASE = "purchase"
-PURCHASE_CODE = INTERACTION_TYPES.index(PURCHASE)
-
 #: ``algorithm`` of a response that comes from popularity rather than a model.
 POPULAR = "popular"
 

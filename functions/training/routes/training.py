@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.model_types import DEFAULT_MODEL_TYPE, ModelType
 from functions.api.dependencies import ClockDep, Reader, SettingsDep, TenantAdmin, training_jobs, workflow
 from functions.common.errors import PermissionDeniedError
 from functions.common.request_models import RequestModel
-from functions.training.config import DEFAULT_MODEL_TYPE, ModelType, TrainingConfigIn
+from functions.training.config import TrainingConfigIn
 from functions.training.control import job_view, start_training
 
 router = APIRouter(prefix="/api/admin/training", tags=["training"])

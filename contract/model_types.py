@@ -1,0 +1,10 @@
+"""The model types a training job may ask for (the API, the console and the trainer accept these)."""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+ModelType = Literal["auto", "lightgcn", "two_tower", "als", "ease"]
+"""``auto`` trains the candidates that fit the tenant and publishes the best."""
+MODEL_TYPES: Final[tuple[ModelType, ...]] = get_args(ModelType)
+DEFAULT_MODEL_TYPE: Final[ModelType] = "auto"
