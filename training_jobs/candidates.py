@@ -31,12 +31,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
+from contract.model_types import TrainedModelType
 from training_jobs.config import TrainingConfig
 from training_jobs.data import IntArray, InteractionGraph
 from training_jobs.errors import TrainingJobError
@@ -52,7 +53,7 @@ from training_jobs.trainer import EpochCallback, TrainSettings, train_model
 
 logger = logging.getLogger(__name__)
 
-CandidateType = Literal["als", "ease", "lightgcn", "two_tower"]
+CandidateType = TrainedModelType
 ParamValue = float | int | bool | str
 SELECTION_METRIC = "ndcg_10"
 LIGHTGCN_CPU_MAX_EDGES = 200_000

@@ -10,11 +10,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from contract.interactions import INTERACTION_TYPES, INTERACTION_WEIGHTS, InteractionType
+from contract.layout import MANIFEST, MODELS_PREFIX
 from contract.model_types import DEFAULT_MODEL_TYPE, ModelType
 from training_jobs.errors import ConfigError
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-ManifestKey = Annotated[str, Field(pattern=r"^models/[A-Za-z0-9._/-]{1,900}/manifest\.json$")]
+ManifestKey = Annotated[
+    str, Field(pattern=rf"^{re.escape(MODELS_PREFIX)}[A-Za-z0-9._/-]{{1,900}}/{re.escape(MANIFEST)}$")
+]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 
 

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from contract.interactions import INTERACTION_TYPES
-from contract.layout import WINDOW_METADATA_KEY
+from contract.layout import SNAPSHOT_INTERACTIONS, SNAPSHOT_ITEMS, WINDOW_METADATA_KEY
 from training_jobs.config import TrainingConfig
 from training_jobs.data import FloatArray, IntArray, InteractionGraph, build_graph
 from training_jobs.errors import DatasetError
@@ -226,8 +226,8 @@ def prepare_data(
     ``require_validation=False`` accepts a snapshot whose ``is_validation`` holds nothing out (the
     published model's refit on the whole window).
     """
-    _require_columns(interactions, REQUIRED_INTERACTION_COLUMNS, "interactions.parquet")
-    _require_columns(items, REQUIRED_ITEM_COLUMNS, "items.parquet")
+    _require_columns(interactions, REQUIRED_INTERACTION_COLUMNS, SNAPSHOT_INTERACTIONS)
+    _require_columns(items, REQUIRED_ITEM_COLUMNS, SNAPSHOT_ITEMS)
     if interactions.num_rows == 0:
         raise DatasetError("dataset snapshot has no interactions")
     if items.num_rows == 0:

@@ -31,7 +31,7 @@ _DAY = re.compile(r"/(\d{4}-\d{2}-\d{2})/([^/]+)\.parquet$")
 _BUCKETS: Final = 64
 #: Rows of one group (≈ 250 bytes a row while a group is deduped and split: ≈ 0.5 GB at 2M).
 _GROUP_ROWS: Final = 2_000_000
-_SNAPSHOT_FILE: Final = "interactions.parquet"  # a local scratch file's name
+_SNAPSHOT_FILE: Final = layout.SNAPSHOT_INTERACTIONS  # the local scratch file uploaded as it
 
 
 @dataclass(frozen=True)

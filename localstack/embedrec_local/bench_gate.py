@@ -74,8 +74,8 @@ def _run_job(
     from training_jobs.train import handle_training_job
 
     prefix = f"datasets/{TENANT}/{job_id}/"
-    s3.put_object(Bucket=DATA_BUCKET, Key=prefix + "interactions.parquet", Body=_parquet(events))
-    s3.put_object(Bucket=DATA_BUCKET, Key=prefix + "items.parquet", Body=_parquet(items))
+    s3.put_object(Bucket=DATA_BUCKET, Key=prefix + layout.SNAPSHOT_INTERACTIONS, Body=_parquet(events))
+    s3.put_object(Bucket=DATA_BUCKET, Key=prefix + layout.SNAPSHOT_ITEMS, Body=_parquet(items))
     table.put_item(Item={"tenant_id": TENANT, "job_id": job_id, "status": "queued"})
     argv = [
         "--tenant-id", TENANT, "--job-id", job_id, "--dataset-uri", f"s3://{DATA_BUCKET}/{prefix}",
