@@ -36,9 +36,10 @@ class JobInput(TaskInput):
 
 
 class OpenJobInput(TaskInput):
-    """OpenJob: a scheduled execution's input (``{"tenant_id", "trigger"}``)."""
+    """OpenJob: a scheduled execution's input (the tenant's retraining schedule sends it)."""
 
     tenant_id: str
+    trigger: Literal["schedule"] = "schedule"
 
 
 class ExecutionInput(TaskOutput):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contract.workflow import OpenJobInput
 from functions.common import aws
 from functions.common.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from functions.identity.models import Tenant
@@ -116,7 +117,9 @@ class TrainingSchedules:
             "Target": {
                 "Arn": self.state_machine_arn,
                 "RoleArn": self.role_arn,
-                "Input": json.dumps({"tenant_id": tenant.tenant_id, "trigger": "schedule"}),
+                "Input": json.dumps(
+                    OpenJobInput(tenant_id=tenant.tenant_id, trigger="schedule").model_dump()
+                ),
             },
             "Description": f"embedrec retraining of {tenant.tenant_id}",
         }
