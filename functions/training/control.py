@@ -14,7 +14,7 @@ from contract import layout
 from contract.workflow import ExecutionInput
 from functions.common.dynamo import to_iso
 from functions.common.errors import ServiceUnavailableError
-from functions.identity.service import new_id
+from functions.common.ids import new_id
 from functions.training.steps import activate_version
 from functions.training.store.model_registry import ModelRegistry
 from functions.training.store.training_jobs import TrainingJobRepository

@@ -11,12 +11,12 @@ from contract.interactions import INTERACTION_WEIGHTS as TYPE_WEIGHTS
 from embedrec_local import synthetic_models as synthetic
 from functions.common.errors import InvalidInputError, NotFoundError
 from functions.serving.bundle import ModelBundle
-from functions.serving.domain import POPULAR, ItemFilters, RecommendationQuery, UserEvent
+from functions.serving.domain import POPULAR, RecommendationQuery, UserEvent
+from functions.serving.filters import ItemFilters, resolve_categories
 from functions.serving.ranking import (
     fold_in_weights,
     rank_for_user,
     rank_similar,
-    resolve_categories,
 )
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
