@@ -171,11 +171,6 @@ def item_counts_key(tenant_id: str) -> str:
     return f"catalog/{tenant_id}/item_counts.parquet"
 
 
-def popular_key(tenant_id: str) -> str:
-    """Popular items of the tenant's data, for serving when no model is trained yet."""
-    return f"catalog/{tenant_id}/popular.json"
-
-
 def drop_key(tenant_id: str, kind: Literal["items", "interactions"], filename: str) -> str:
     """A file in the S3 drop folder, picked up by the ingest function."""
     return f"{DROP_FOLDER_PREFIX}{tenant_id}/{kind}/{filename}"

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from contract.workflow import OpenJobInput
 from functions.common import aws
 from functions.common.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from functions.identity.models import Tenant
@@ -104,7 +105,7 @@ class TrainingSchedules:
             flex_minutes=FLEX_MINUTES,
             target_arn=self.state_machine_arn,
             role_arn=self.role_arn,
-            input={"tenant_id": tenant.tenant_id, "trigger": "schedule"},
+            input=OpenJobInput(tenant_id=tenant.tenant_id, trigger="schedule").model_dump(),
             description=f"embedrec retraining of {tenant.tenant_id}",
         )
 

@@ -38,6 +38,7 @@ from typing import Any
 import boto3
 import httpx
 
+from contract import layout
 from embedrec_local import synthetic_models as synthetic
 from embedrec_local.client import EmbedrecClient
 from embedrec_local.provision import LocalNames
@@ -145,14 +146,14 @@ class Bench:
             region_name=REGION,
         )
         s3 = session.client("s3", endpoint_url=self.moto)
-        prefix = f"models/{tenant_id}/{version}/"
+        prefix = layout.version_prefix(tenant_id, version)
         for name, data in files.items():
-            if name != "manifest.json":
+            if name != layout.MANIFEST:
                 s3.put_object(Bucket=names.bucket(resources.ARTIFACTS_BUCKET), Key=prefix + name, Body=data)
         s3.put_object(
             Bucket=names.bucket(resources.ARTIFACTS_BUCKET),
-            Key=prefix + "manifest.json",
-            Body=files["manifest.json"],
+            Key=prefix + layout.MANIFEST,
+            Body=files[layout.MANIFEST],
         )
         table = session.resource("dynamodb", endpoint_url=self.moto).Table(
             names.table(resources.MODEL_REGISTRY)
@@ -161,7 +162,7 @@ class Bench:
         registry.switch_active(
             tenant_id,
             version,
-            prefix + "manifest.json",
+            prefix + layout.MANIFEST,
             expected=registry.active(tenant_id),
             now=datetime.now(UTC),
         )

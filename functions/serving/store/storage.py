@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from contract.s3 import NO_SUCH_BUCKET, NOT_FOUND_CODES
 from functions.common.dynamo import from_iso, unavailable_on_failure
 from functions.common.errors import NotFoundError, ServiceUnavailableError
 from functions.common.in_flight import InFlight
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_s3 import S3Client
 
-_MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchBucket"})
+_MISSING_CODES = NOT_FOUND_CODES | {NO_SUCH_BUCKET}
 _NOT_MODIFIED_CODES = frozenset({"304", "NotModified"})
 
 

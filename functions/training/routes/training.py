@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.model_types import DEFAULT_MODEL_TYPE, ModelType
 from functions.common.errors import PermissionDeniedError
 from functions.common.request_models import RequestModel
 from functions.http.dependencies import ClockDep, SettingsDep
 from functions.http.principal import Reader, TenantAdmin
-from functions.training.config import DEFAULT_MODEL_TYPE, ModelType, TrainingConfigIn
+from functions.training.config import TrainingConfigIn
 from functions.training.control import job_view, start_training
 from functions.training.dependencies import TrainingJobs, TrainingWorkflow
 
