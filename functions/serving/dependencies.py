@@ -16,9 +16,11 @@ from fastapi import Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from functions.analytics.impressions import ImpressionBuffer
+from functions.analytics.impressions import ImpressionBuffer, ImpressionHandoff
 from functions.analytics.store.ab_tests import AbTestRepository
 from functions.analytics.store.counters import AnalyticsCounters
+from functions.analytics.store.deliveries import DeliveryWriter
+from functions.analytics.store.impressions_queue import ImpressionQueue
 from functions.common import aws
 from functions.common.secrets import resolve_secret
 from functions.identity.callers import CallerResolver, bearer_credential, ensure_reader
@@ -96,9 +98,15 @@ def recommendation_service() -> RecommendationService:
             check_seconds=settings.catalog_check_seconds,
             max_tenants=settings.max_tenant_models,
         ),
-        # Written after every request, within its invocation (functions.serving.app): the row and
-        # the counter writes of a response are sent at once on this pool.
-        impressions=ImpressionBuffer(AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table)),
+        # Handed off after every request, within its invocation (functions.serving.app): one SQS
+        # message, applied to the table directly only when SendMessage fails.
+        impressions=ImpressionBuffer(
+            AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table),
+            handoff=ImpressionHandoff(
+                ImpressionQueue(aws.sqs_client(), settings.impressions_queue_url),
+                DeliveryWriter(aws.dynamodb_client(), settings.analytics_table),
+            ),
+        ),
     )
 
 
@@ -174,6 +182,7 @@ def reset_container_state() -> None:
         aws.dynamodb_resource,
         aws.dynamodb_client,
         aws.s3_client,
+        aws.sqs_client,
         quota_store,
     ):
         factory.cache_clear()
