@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -128,7 +129,7 @@ class SqsEventSource:
                 time.sleep(0.02)  # what is left is in flight on the poller thread (or waits for a retry)
         return True
 
-    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "messageId": message["MessageId"],
             "receiptHandle": message["ReceiptHandle"],
