@@ -85,9 +85,9 @@ class ImpressionHandoff:
                 "impressions not queued, applying them directly",
                 extra={"delivery_id": message.delivery_id, "error": exc.message},
             )
-        telemetry.impressions_applied_directly(items)
         if self._writer.apply([message], datetime.now(UTC)):
             raise ServiceUnavailableError("the analytics store is unavailable")
+        telemetry.impressions_applied_directly(items)
 
 
 class ImpressionBuffer:
