@@ -13,24 +13,20 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from training_jobs.candidates import (
-    CandidateSpec,
-    Holdout,
-    PeakMemory,
-    Selection,
-    als_grid,
-    plan,
-    refit,
-    select_candidate,
-)
+from training_jobs.candidate_fit import Holdout
+from training_jobs.candidate_plan import als_grid, params_text, plan
+from training_jobs.candidates import Selection, refit, select_candidate
 from training_jobs.config import TrainingConfig
 from training_jobs.data import IntArray, InteractionGraph, load_lightgcn_dataset, split_random_holdout
 from training_jobs.evaluation import Evaluator, ScoreFn, popularity_metrics
 from training_jobs.fidelity import foldin_fidelity
 from training_jobs.models.ease import MAX_ITEMS as EASE_MAX_ITEMS
+from training_jobs.peak_memory import PeakMemory
 from training_jobs.snapshot import Catalogue
 
 Emit = Callable[[str], None]
+PeerBuild = Callable[[InteractionGraph, dict[str, float]], tuple[ScoreFn, float]]
+"""Fits a peer on a graph with some parameters; returns (score function, fit seconds)."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +167,7 @@ def ease_reference(graph: InteractionGraph, l2: float, threads: int) -> tuple[Sc
 def _grid_then_refit(
     name: str,
     grid: list[dict[str, float]],
-    build: Callable[[InteractionGraph, dict[str, float]], tuple[ScoreFn, float]],
+    build: PeerBuild,
     fit: InteractionGraph,
     selection: Evaluator,
     data: BenchData,
@@ -208,16 +204,10 @@ def _our_rows(
     emit: Emit,
 ) -> tuple[list[Row], Row]:
     """Each model type's best spec refit on train and scored on the hold-out; the chosen one marked."""
-    best_per_type: dict[str, CandidateSpec] = {}
-    scores: dict[str, float] = {}
-    for result in selection.results:
-        kind: str = result.spec.model_type
-        score = result.metrics.get("ndcg_10", -1.0)
-        if result.ok and score > scores.get(kind, -2.0):
-            best_per_type[kind], scores[kind] = result.spec, score
     rows: list[Row] = []
     published: Row | None = None
-    for kind, spec in best_per_type.items():
+    for kind, best in selection.best_per_model_type().items():
+        spec = best.spec
         chosen = spec == selection.chosen
         meter = PeakMemory(device)
         with meter.watch():
@@ -229,10 +219,9 @@ def _our_rows(
                 device,
             )
         metrics = holdout.evaluate(fitted.model.score_users)
-        params = ",".join(f"{key}={value}" for key, value in sorted(spec.params.items()))
         row = Row(
             f"ours {kind}" + (" *" if chosen else ""),
-            params,
+            params_text(spec.params),
             metrics,
             float(fitted.training.get("train_seconds", 0.0)),
             select_seconds,
@@ -325,31 +314,25 @@ def run_candidates(args: argparse.Namespace, device: torch.device, emit: Emit) -
     if not args.no_peers:
         threads = args.threads
         peer_grid = [{"reg": reg, "alpha": alpha} for reg, alpha in parse_pairs(args.peer_grid)]
+
+        def peer(name: str, grid: list[dict[str, float]], build: PeerBuild) -> Row:
+            return _grid_then_refit(name, grid, build, fit, selection_eval, data, holdout, emit)
+
         rows.append(
-            _grid_then_refit(
+            peer(
                 f"implicit ALS {args.peer_factors}",
                 peer_grid,
                 lambda graph, p: implicit_als(
                     graph, args.peer_factors, p["reg"], p["alpha"], threads, args.seed
                 ),
-                fit,
-                selection_eval,
-                data,
-                holdout,
-                emit,
             )
         )
         if train.n_items <= EASE_MAX_ITEMS:
             rows.append(
-                _grid_then_refit(
+                peer(
                     "EASE reference",
                     [{"l2": l2} for l2 in (100.0, 300.0, 1000.0)],
                     lambda graph, p: ease_reference(graph, p["l2"], threads),
-                    fit,
-                    selection_eval,
-                    data,
-                    holdout,
-                    emit,
                 )
             )
         else:

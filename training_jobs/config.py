@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -170,3 +171,8 @@ def parse_job_arguments(values: Mapping[str, str | None]) -> JobArguments:
 def default_version(model_type: str, job_id: str) -> str:
     """A version name for a job that was not given one: ``{model_type}_{job_id}``."""
     return re.sub(r"[^A-Za-z0-9._-]", "-", f"{model_type}_{job_id}")[:128]
+
+
+def cpu_threads_for(requested: int | None) -> int:
+    """The CPU threads a job uses: ``requested``, else half the cores (oversubscription is slow)."""
+    return requested or max(1, (os.cpu_count() or 2) // 2)

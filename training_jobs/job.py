@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,20 +13,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from training_jobs.active_model import ActiveModel, ActiveModelUnreadable, load_active_model
 from training_jobs.artifacts import artifacts_prefix, build_artifacts, publish_artifacts
-from training_jobs.candidates import Holdout, refit, select_candidate
-from training_jobs.config import JobArguments, TrainingConfig
+from training_jobs.candidate_fit import Holdout
+from training_jobs.candidates import refit, select_candidate
+from training_jobs.config import JobArguments, TrainingConfig, cpu_threads_for
 from training_jobs.errors import DatasetError, TrainingJobError
 from training_jobs.export import build_user_tower_onnx
-from training_jobs.gate import (
-    ActiveModel,
-    ActiveModelUnreadable,
-    ServedModel,
-    all_for_refit,
-    judge,
-    load_active_model,
-    time_split,
-)
+from training_jobs.gate import judge
+from training_jobs.gate_holdout import all_for_refit, time_split
+from training_jobs.gate_scoring import ServedModel
 from training_jobs.snapshot import prepare_data, read_parquet
 from training_jobs.storage import S3ObjectStore, TrainingJobRepository, parse_s3_uri
 from training_jobs.trainer import EpochReport
@@ -61,7 +56,7 @@ def resolve_device(choice: str, cpu_threads: int | None = None) -> torch.device:
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     if choice == "cpu":
-        torch.set_num_threads(cpu_threads or max(1, (os.cpu_count() or 2) // 2))
+        torch.set_num_threads(cpu_threads_for(cpu_threads))
     return torch.device(choice)
 
 
@@ -100,7 +95,7 @@ def run_training_job(
 ) -> JobOutcome:
     """Run the job; raises :class:`TrainingJobError` (or another exception) without publishing anything.
 
-    1. split the window by time into fit / selection / gate holdout (:mod:`training_jobs.gate`);
+    1. split the window by time into fit / selection / gate holdout (:mod:`training_jobs.gate_holdout`);
     2. fit the planned candidates on fit and choose one (spec, epochs) on selection
        (:func:`training_jobs.candidates.select_candidate`);
     3. measure that candidate, the active model (from its artifacts) and popularity on the gate holdout

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from training_jobs.columns import id_strings, millis, with_ids
 from training_jobs.config import INTERACTION_TYPES, TrainingConfig
 from training_jobs.data import FloatArray, IntArray, InteractionGraph, build_graph
 from training_jobs.errors import DatasetError
@@ -235,9 +236,7 @@ def prepare_data(
     if items.num_rows == 0:
         raise DatasetError("dataset snapshot has no items in items.parquet")
 
-    interactions = interactions.filter(
-        pc.and_(pc.is_valid(interactions["user_id"]), pc.is_valid(interactions["item_id"]))
-    )
+    interactions = with_ids(interactions)
     types = pc.cast(interactions["interaction_type"], pa.string()).to_pylist()
     unknown = sorted({str(t) for t in types if t not in INTERACTION_TYPES})
     if unknown:
@@ -253,7 +252,7 @@ def prepare_data(
     catalogue_ids = catalogue_ids[valid_catalogue].astype(str)
     unique_catalogue, first_row = np.unique(catalogue_ids, return_index=True)
 
-    item_col = np.asarray(pc.cast(interactions["item_id"], pa.string()).to_pylist(), dtype=str)
+    item_col = id_strings(interactions, "item_id")
     in_catalogue = np.isin(item_col, unique_catalogue)
     dropped_unknown_items = int((~in_catalogue).sum())
     if not in_catalogue.any():
@@ -261,11 +260,10 @@ def prepare_data(
             "no interaction refers to an item in items.parquet (every catalogue item has no interactions)"
         )
     keep = in_catalogue
-    user_col = np.asarray(pc.cast(interactions["user_id"], pa.string()).to_pylist(), dtype=str)[keep]
+    user_col = id_strings(interactions, "user_id")[keep]
     item_col = item_col[keep]
     type_col = np.asarray(types, dtype=str)[keep]
-    ts_col = pc.cast(pc.cast(interactions["timestamp"], pa.timestamp("ms")), pa.int64())
-    timestamps = np.asarray(pc.fill_null(ts_col, 0).to_numpy(zero_copy_only=False), dtype=np.int64)[keep]
+    timestamps = millis(interactions)[keep]
 
     weights = _interaction_weights(type_col, config) * recency_decay(
         timestamps, config.recency_half_life_days

@@ -14,7 +14,6 @@ and merging the counter rows of many messages into one write each is the point o
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse, PartialItemFailures
@@ -26,11 +25,12 @@ from functions.analytics import telemetry
 from functions.analytics.deliveries import ImpressionMessage
 from functions.analytics.store.deliveries import DeliveryWriter
 from functions.common import aws
+from functions.common.container import per_container
 from functions.common.observability import logger
 from functions.common.settings import StorageSettings
 
 
-@lru_cache(maxsize=1)
+@per_container
 def get_impressions_settings() -> StorageSettings:
     """The consumer's settings (the analytics table's name), read from the environment once per container."""
     return StorageSettings()  # type: ignore[call-arg]  # values come from the environment

@@ -12,7 +12,8 @@ import pyarrow.csv as pcsv
 import pytest
 import torch
 
-from training_jobs.candidates import CandidateSpec, train_candidate
+from training_jobs.candidate_fit import train_candidate
+from training_jobs.candidate_plan import CandidateSpec
 from training_jobs.config import TrainingConfig
 from training_jobs.evaluation import Evaluator
 from training_jobs.fidelity import foldin_fidelity

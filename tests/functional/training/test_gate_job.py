@@ -12,7 +12,8 @@ import pyarrow as pa
 
 from tests.functional.training.test_training_job import FAST, TENANT, Stack, _argv, stack  # noqa: F401
 from tests.unit.training.factories import make_interactions, make_items
-from training_jobs.gate import iso_ms, millis, trained_until_ms
+from training_jobs.active_model import trained_until_ms
+from training_jobs.columns import iso_ms, millis
 from training_jobs.train import handle_training_job
 
 GOOD = {**FAST, "model_type": "lightgcn", "epochs": 6}

@@ -322,7 +322,7 @@ def test_ease_on_too_many_items_fails_clearly(stack: Stack) -> None:
     job_id = "job_ease"
     uri = stack.put_snapshot(job_id, make_interactions(150, 60, 2500, seed=7), make_items(64, 8))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("training_jobs.candidates.EASE_MAX_ITEMS", 10)
+        patch.setattr("training_jobs.candidate_plan.EASE_MAX_ITEMS", 10)
         assert handle_training_job(_argv(job_id, uri, {"model_type": "ease"}, "ease_v1")) == 1
     assert "model_type 'ease' is offered up to 10 items" in stack.record(job_id)["error"]
     assert stack.artifact_keys() == []

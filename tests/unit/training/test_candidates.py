@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from training_jobs.candidates import (
-    CandidateSpec,
-    Holdout,
-    ease_fits_in_memory,
-    plan,
-    refit,
-    select_candidate,
-)
+from training_jobs.candidate_fit import Holdout
+from training_jobs.candidate_plan import CandidateSpec, ease_fits_in_memory, plan
+from training_jobs.candidates import refit, select_candidate
 from training_jobs.config import TrainingConfig
 from training_jobs.data import InteractionGraph, build_graph, split_random_holdout
 from training_jobs.errors import TrainingJobError

@@ -10,20 +10,16 @@ import pyarrow as pa
 import pytest
 import torch
 
+from training_jobs.active_model import trained_until_ms
 from training_jobs.errors import DatasetError
 from training_jobs.export import build_user_tower_onnx, user_vectors_reference
-from training_jobs.gate import (
+from training_jobs.gate import decide
+from training_jobs.gate_holdout import GateHoldout, all_for_refit, build_holdout, judged_from, time_split
+from training_jobs.gate_scoring import (
     FOLD_IN_HALF_LIFE_HOURS,
-    GateHoldout,
     ServedModel,
-    all_for_refit,
-    build_holdout,
-    decide,
     holdout_metrics,
-    judged_from,
     popularity_on_holdout,
-    time_split,
-    trained_until_ms,
 )
 from training_jobs.models.base import UserTowerTables
 

@@ -1,0 +1,257 @@
+"""Fitting one model candidate: ALS and EASE in closed form, LightGCN and the two-tower by gradient.
+
+:func:`train_candidate` fits a :class:`~training_jobs.candidate_plan.CandidateSpec` on a graph and, given
+a hold-out, scores it there (gradient-trained models then stop early on it and keep their best epoch).
+Every candidate reads the graph's pair weights, so interaction-type weights and recency decay
+(:mod:`training_jobs.snapshot`) reach all of them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from training_jobs.candidate_plan import CandidateSpec
+from training_jobs.config import TrainingConfig, cpu_threads_for
+from training_jobs.data import IntArray, InteractionGraph
+from training_jobs.evaluation import Evaluator
+from training_jobs.models.als import ALSParams, fit_als_factors
+from training_jobs.models.base import Recommender
+from training_jobs.models.ease import EASEParams, fit_ease
+from training_jobs.models.lightgcn import LightGCN
+from training_jobs.models.two_tower import TwoTower
+from training_jobs.snapshot import Catalogue
+from training_jobs.trainer import EpochCallback, TrainSettings, train_model
+
+ALS_DAMPING_GRID = (0.0, 0.1, 0.2)
+"""Popularity damping values scored for each ALS fit (free: no refit needed)."""
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """Held-out (user, item) pairs in the fit graph's index space."""
+
+    users: IntArray
+    items: IntArray
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A trained model with the spec and config that produced it and what training did."""
+
+    model: Recommender
+    spec: CandidateSpec
+    config: TrainingConfig
+    """The job's config with ``model_type`` set to the spec's (what the manifest records)."""
+    training: dict[str, float | int | str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Metrics on the hold-out it was scored on (empty when none was given)."""
+
+
+def _codes(values: npt.NDArray[Any]) -> torch.Tensor:
+    """Dense integer codes of string values; code 0 is reserved for the empty string (unknown)."""
+    _, inverse = np.unique(np.concatenate([[""], values]), return_inverse=True)
+    return torch.as_tensor(inverse[1:].astype(np.int64))
+
+
+def price_buckets(prices: npt.NDArray[np.float64], n_buckets: int) -> torch.Tensor:
+    """Quantile buckets 1..n of the finite prices; missing prices get bucket 0."""
+    finite = np.isfinite(prices)
+    buckets = np.zeros(prices.size, dtype=np.int64)
+    if finite.any():
+        edges = np.unique(np.quantile(prices[finite], np.linspace(0, 1, n_buckets + 1)[1:-1]))
+        buckets[finite] = np.searchsorted(edges, prices[finite], side="right") + 1
+    return torch.as_tensor(buckets)
+
+
+def build_model(
+    config: TrainingConfig, graph: InteractionGraph, catalogue: Catalogue, model_type: str | None = None
+) -> Recommender:
+    """The gradient-trained model (``lightgcn`` or ``two_tower``) over ``graph``."""
+    weights = torch.as_tensor(graph.weights)
+    users, items = torch.as_tensor(graph.users), torch.as_tensor(graph.items)
+    if (model_type or config.model_type) == "two_tower":
+        return TwoTower(
+            graph.n_users,
+            graph.n_items,
+            users,
+            items,
+            item_categories=_codes(catalogue.categories),
+            item_brands=_codes(catalogue.brands),
+            item_price_buckets=price_buckets(catalogue.prices, config.price_buckets),
+            edge_weights=weights,
+            embedding_dim=config.embedding_dim,
+            temperature=config.temperature,
+            normalize=config.normalize,
+            reg_weight=config.reg_weight,
+            foldin_blend=config.foldin_blend,
+        )
+    return LightGCN(
+        graph.n_users,
+        graph.n_items,
+        users,
+        items,
+        edge_weights=weights,
+        embedding_dim=config.embedding_dim,
+        num_layers=config.num_layers,
+        loss_type=config.loss,
+        num_negatives=config.num_negatives,
+        temperature=config.temperature,
+        normalize=config.normalize,
+        reg_weight=config.reg_weight,
+        foldin_blend=config.foldin_blend,
+    )
+
+
+def _als_params(spec: CandidateSpec, config: TrainingConfig, device: torch.device) -> ALSParams:
+    p = spec.params
+    return ALSParams(
+        factors=int(p["factors"]),
+        regularization=float(p["regularization"]),
+        alpha=float(p["alpha"]),
+        iterations=int(p.get("iterations", config.als_iterations)),
+        damping=float(p.get("damping", 0.0)),
+        use_gpu=device.type == "cuda",
+        threads=cpu_threads_for(config.cpu_threads),
+        seed=config.seed,
+    )
+
+
+def _fitted(
+    model: Recommender,
+    spec: CandidateSpec,
+    config: TrainingConfig,
+    metrics: dict[str, float],
+    **training: float | int | str,
+) -> Fitted:
+    """A :class:`Fitted` whose config is the job's with ``model_type`` set to the spec's."""
+    model_config = config.model_copy(update={"model_type": spec.model_type})
+    return Fitted(model, spec, model_config, dict(training), metrics)
+
+
+def _score(evaluator: Evaluator | None, model: Recommender) -> dict[str, float]:
+    """The model's metrics on the hold-out; none without one."""
+    return evaluator.evaluate(model.score_users) if evaluator is not None else {}
+
+
+def _fit_als(
+    spec: CandidateSpec,
+    graph: InteractionGraph,
+    config: TrainingConfig,
+    device: torch.device,
+    evaluator: Evaluator | None,
+) -> list[Fitted]:
+    """ALS factors once, then one model per damping value (scored when there is a hold-out)."""
+    started = time.perf_counter()
+    params = _als_params(spec, config, device)
+    factors = fit_als_factors(graph, params)
+    seconds = time.perf_counter() - started
+    dampings = [params.damping] if "damping" in spec.params or evaluator is None else ALS_DAMPING_GRID
+    out = []
+    for damping in dampings:
+        model = factors.model(graph, float(damping), config.foldin_blend).to(device)
+        variant = CandidateSpec("als", {**spec.params, "damping": float(damping)})
+        out.append(
+            _fitted(
+                model,
+                variant,
+                config,
+                _score(evaluator, model),
+                train_seconds=round(seconds, 3),
+                epochs_run=params.iterations,
+                device=factors.device,
+            )
+        )
+    return out
+
+
+def _fit_ease(
+    spec: CandidateSpec,
+    graph: InteractionGraph,
+    config: TrainingConfig,
+    device: torch.device,
+    evaluator: Evaluator | None,
+) -> Fitted:
+    """EASE in closed form on the CPU, with BLAS held to the job's share of the cores."""
+    from threadpoolctl import threadpool_limits
+
+    started = time.perf_counter()
+    ease_params = EASEParams(l2=float(spec.params["l2"]), rank=int(spec.params["rank"]), seed=config.seed)
+    # BLAS threads beyond the job's share of the cores make dense algebra far slower on a busy host
+    with threadpool_limits(limits=cpu_threads_for(config.cpu_threads), user_api="blas"):
+        model = fit_ease(graph, ease_params).to(device)
+    seconds = time.perf_counter() - started
+    metrics = _score(evaluator, model)
+    return _fitted(model, spec, config, metrics, train_seconds=round(seconds, 3), epochs_run=1, device="cpu")
+
+
+def _fit_by_gradient(
+    spec: CandidateSpec,
+    graph: InteractionGraph,
+    config: TrainingConfig,
+    catalogue: Catalogue,
+    device: torch.device,
+    evaluator: Evaluator | None,
+    on_epoch: EpochCallback | None,
+) -> Fitted:
+    """LightGCN or the two-tower: early stopping on the hold-out when there is one, else fixed epochs."""
+    torch.manual_seed(config.seed)
+    net = build_model(config, graph, catalogue, spec.model_type).to(device)
+    settings = TrainSettings(
+        epochs=int(spec.params.get("epochs", config.epochs)),
+        learning_rate=config.learning_rate,
+        batch_size=config.batch_size,
+        patience=config.patience if evaluator is not None else 0,
+        eval_every=config.eval_every,
+        budget_s=config.time_budget_s,
+        schedule=config.lr_schedule,
+        keep_best=evaluator is not None,
+        seed=config.seed,
+    )
+    result = train_model(net, graph, settings, evaluator=evaluator, on_epoch=on_epoch)
+    metrics = result.best_metrics if evaluator is not None else {}
+    if not metrics:
+        metrics = _score(evaluator, net)
+    chosen_epochs = result.best_epoch if evaluator is not None else result.epochs_run
+    variant = CandidateSpec(spec.model_type, {**spec.params, "epochs": max(1, chosen_epochs)})
+    return _fitted(
+        net,
+        variant,
+        config,
+        metrics,
+        epochs_run=result.epochs_run,
+        best_epoch=result.best_epoch,
+        stop_reason=result.stop_reason,
+        train_seconds=round(result.train_seconds, 3),
+        final_train_loss=round(result.final_loss, 6),
+        device=device.type,
+    )
+
+
+def train_candidate(
+    spec: CandidateSpec,
+    graph: InteractionGraph,
+    config: TrainingConfig,
+    catalogue: Catalogue,
+    device: torch.device,
+    holdout: Holdout | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> list[Fitted]:
+    """Fit ``spec`` on ``graph``; score on ``holdout`` when given.
+
+    Returns one :class:`Fitted` per variant that needed no refit (ALS without a pinned ``damping``
+    returns one per :data:`ALS_DAMPING_GRID` value when a hold-out is given), else one.
+    A gradient-trained model with a hold-out stops early on it and keeps its best epoch
+    (``params["epochs"]`` of the returned spec); without one it runs exactly ``params["epochs"]``.
+    """
+    evaluator = Evaluator(graph, holdout.users, holdout.items, device) if holdout is not None else None
+    if spec.model_type == "als":
+        return _fit_als(spec, graph, config, device, evaluator)
+    if spec.model_type == "ease":
+        return [_fit_ease(spec, graph, config, device, evaluator)]
+    return [_fit_by_gradient(spec, graph, config, catalogue, device, evaluator, on_epoch)]

@@ -1,0 +1,138 @@
+"""Which model candidates a training job tries: the specs for a config, a tenant's size and the hardware.
+
+``model_type`` ``auto`` plans EASE (up to :data:`EASE_MAX_ITEMS` items, and only where its dense matrices
+fit in memory), ALS (always) and LightGCN (on a GPU, or on CPU for small tenants); ``als``/``ease`` plan a
+small grid of that model (a value set in the config pins that hyper-parameter); ``lightgcn``/
+``two_tower`` plan the one configured model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from training_jobs.config import TrainingConfig
+from training_jobs.data import InteractionGraph
+from training_jobs.errors import TrainingJobError
+from training_jobs.models.ease import MAX_ITEMS as EASE_MAX_ITEMS
+
+CandidateType = Literal["als", "ease", "lightgcn", "two_tower"]
+ParamValue = float | int | bool | str
+LIGHTGCN_CPU_MAX_EDGES = 200_000
+"""On CPU, ``auto`` adds LightGCN only up to this many training pairs (its cost per epoch is the graph)."""
+
+
+def params_text(params: Mapping[str, ParamValue]) -> str:
+    """``alpha=10,factors=128`` - hyper-parameters sorted by name, for logs and tables."""
+    return ",".join(f"{key}={value}" for key, value in sorted(params.items()))
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    """One model with its hyper-parameters (for gradient-trained models ``epochs`` is one of them)."""
+
+    model_type: CandidateType
+    params: Mapping[str, ParamValue] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``als(factors=128,alpha=10)`` - stable, for logs, metrics and the manifest."""
+        return f"{self.model_type}({params_text(self.params)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"model_type": self.model_type, "params": dict(self.params)}
+
+
+def ease_fits_in_memory(n_items: int, available_bytes: int | None = None) -> bool:
+    """EASE holds ~4 dense float64 ``n_items^2`` matrices at its peak; require that to fit in half the RAM."""
+    if n_items > EASE_MAX_ITEMS:
+        return False
+    available = available_bytes if available_bytes is not None else _available_memory()
+    return 4 * 8 * n_items * n_items <= available // 2
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def _grid(pinned: float | int | None, values: Sequence[float | int]) -> list[float | int]:
+    return [pinned] if pinned is not None else list(values)
+
+
+ALS_PAIRS: tuple[tuple[float, float], ...] = ((0.1, 10.0), (1.0, 10.0), (5.0, 2.0), (5.0, 10.0))
+"""The (regularisation, alpha) pairs of the ALS grid."""
+
+
+def als_grid(
+    config: TrainingConfig,
+    graph: InteractionGraph,
+    pairs: Sequence[tuple[float, float]] = ALS_PAIRS,
+) -> list[CandidateSpec]:
+    """A small ALS grid: factors by size, four (regularisation, alpha) pairs; config values pin them."""
+    factors_default = 64 if graph.n_edges < 200_000 else 256
+    if config.als_regularization is not None or config.als_alpha is not None:
+        pairs = [
+            (reg, alpha)
+            for reg in _grid(config.als_regularization, sorted({reg for reg, _ in pairs}))
+            for alpha in _grid(config.als_alpha, sorted({alpha for _, alpha in pairs}))
+        ]
+    specs = []
+    for factors in _grid(config.als_factors, [factors_default]):
+        for regularization, alpha in pairs:
+            params: dict[str, ParamValue] = {
+                "factors": int(factors),
+                "regularization": float(regularization),
+                "alpha": float(alpha),
+                "iterations": config.als_iterations,
+            }
+            specs.append(CandidateSpec("als", params))
+    return specs
+
+
+def ease_grid(config: TrainingConfig, graph: InteractionGraph) -> list[CandidateSpec]:
+    """EASE at a few L2 strengths (relative to the mean item weight mass, so the grid fits any scale)."""
+    mass = float(graph.weights.sum()) / max(graph.n_items, 1)
+    if config.ease_l2 is not None:
+        l2_values: list[float] = [config.ease_l2]
+    else:
+        l2_values = [round(max(mass * factor, 1.0), 3) for factor in (8.0, 32.0, 128.0)]
+    rank = min(config.ease_rank, graph.n_items)
+    return [CandidateSpec("ease", {"l2": l2, "rank": rank}) for l2 in l2_values]
+
+
+def _torch_spec(config: TrainingConfig, model_type: CandidateType) -> CandidateSpec:
+    return CandidateSpec(model_type, {"epochs": config.epochs})
+
+
+def plan(config: TrainingConfig, graph: InteractionGraph, device: torch.device) -> list[CandidateSpec]:
+    """The candidate specs for ``config`` on ``graph`` with ``device`` (see the module docstring)."""
+    if config.model_type == "als":
+        return als_grid(config, graph)
+    if config.model_type == "ease":
+        if not ease_fits_in_memory(graph.n_items):
+            raise TrainingJobError(
+                f"model_type 'ease' is offered up to {EASE_MAX_ITEMS} items (and where its dense matrices "
+                f"fit in memory); this tenant has {graph.n_items} items: use 'als' or 'auto'"
+            )
+        return ease_grid(config, graph)
+    if config.model_type in ("lightgcn", "two_tower"):
+        return [_torch_spec(config, config.model_type)]
+    specs: list[CandidateSpec] = []
+    if ease_fits_in_memory(graph.n_items):
+        specs += ease_grid(config, graph)
+    specs += als_grid(config, graph)
+    if device.type == "cuda" or graph.n_edges <= LIGHTGCN_CPU_MAX_EDGES:
+        specs.append(_torch_spec(config, "lightgcn"))
+    return specs
