@@ -69,7 +69,7 @@ class ModelTypes(BaseModel):
 
 
 @router.get("/model-types", response_model=ModelTypes)
-def get_model_types(principal: Reader) -> ModelTypes:
+def get_model_types(_caller: Reader) -> ModelTypes:
     """What ``model_type`` accepts (the console's choices come from here)."""
     return ModelTypes(model_types=list(MODEL_TYPES), default=DEFAULT_MODEL_TYPE)
 

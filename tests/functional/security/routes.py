@@ -44,6 +44,7 @@ TENANT: dict[RouteKey, Access] = {
     ("POST", "/api/v1/users/erase"): "write",
     ("POST", "/api/admin/training/trigger"): "admin",
     ("GET", "/api/admin/training/status/{job_id}"): "read",
+    ("GET", "/api/admin/training/model-types"): "read",
     ("GET", "/api/v1/models"): "read",
     ("POST", "/api/v1/models/{version}/activate"): "admin",
     ("GET", "/api/v1/analytics/summary"): "read",

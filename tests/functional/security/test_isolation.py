@@ -78,6 +78,9 @@ def _probes(b: VictimResources) -> dict[routes.RouteKey, Probe]:
         ("GET", "/api/admin/training/status/{job_id}"): Probe(
             "GET", f"/api/admin/training/status/{b.job_id}", {}, True
         ),
+        ("GET", "/api/admin/training/model-types"): Probe(
+            "GET", "/api/admin/training/model-types", {"params": smuggled}, False
+        ),
         ("GET", "/api/v1/models"): Probe("GET", "/api/v1/models", {"params": smuggled}, False),
         ("POST", "/api/v1/models/{version}/activate"): Probe(
             "POST", f"/api/v1/models/{b.version}/activate", {}, True
