@@ -24,11 +24,11 @@ from functions.common.dynamo import to_iso
 from functions.common.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from functions.ingestion.feed import feed_events, feed_packs, feed_rows, interaction_span
 from functions.ingestion.popularity import count_items, merge_counts, popular_document
-from functions.ingestion.schema import ITEMS_SCHEMA
 from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.store.events import EventIdRepository, RecentEventsRepository
 from functions.ingestion.store.recent_activity import FEED_DEPTH
 from functions.ingestion.store.uploads import UploadRepository
+from functions.ingestion.tables import ITEMS_SCHEMA
 from functions.ingestion.validation import (
     RowIssue,
     ValidationResult,

@@ -16,7 +16,7 @@ from functions.serving.domain import (
 )
 from functions.serving.filters import ItemFilters
 
-#: The ingestion rule for ids (``functions.ingestion.schema.ID_PATTERN``, which imports pyarrow): 1-128
+#: The ingestion rule for ids (``functions.ingestion.tables.ID_PATTERN``, which imports pyarrow): 1-128
 #: characters, a letter or digit first, then letters, digits and ``_ . : @ / -``.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$"
 MAX_COUNT = 100
