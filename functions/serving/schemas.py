@@ -12,7 +12,7 @@ from functions.serving.domain import (
     ModelHealth,
     RecommendationQuery,
     Recommendations,
-    ScoredItem,
+    RecommendedItem,
 )
 from functions.serving.filters import ItemFilters
 
@@ -86,29 +86,6 @@ class RecommendationRequest(_Request):
         )
 
 
-class RecommendedItem(BaseModel):
-    """One recommended item."""
-
-    item_id: str
-    title: str
-    score: float
-    category: str
-    price: float | None
-    reason: str
-
-    @classmethod
-    def from_domain(cls, item: ScoredItem) -> RecommendedItem:
-        """Map a scored item."""
-        return cls(
-            item_id=item.item_id,
-            title=item.title,
-            score=item.score,
-            category=item.category,
-            price=item.price,
-            reason=item.reason,
-        )
-
-
 class AbTestArm(BaseModel):
     """Which test and variant a response belongs to."""
 
@@ -153,7 +130,7 @@ class RecommendationResponse(BaseModel):
     def from_domain(cls, result: Recommendations) -> RecommendationResponse:
         """Map a result."""
         return cls(
-            recommendations=[RecommendedItem.from_domain(item) for item in result.items],
+            recommendations=list(result.items),
             metadata=RecommendationMetadata.from_domain(result),
         )
 
@@ -170,7 +147,7 @@ class SimilarItemsResponse(BaseModel):
         """Map a result."""
         return cls(
             item_id=item_id,
-            similar_items=[RecommendedItem.from_domain(item) for item in result.items],
+            similar_items=list(result.items),
             metadata=RecommendationMetadata.from_domain(result),
         )
 
