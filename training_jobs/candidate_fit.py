@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -69,12 +69,30 @@ def price_buckets(prices: npt.NDArray[np.float64], n_buckets: int) -> torch.Tens
     return torch.as_tensor(buckets)
 
 
+class _EdgeSettings(TypedDict):
+    """The constructor arguments LightGCN and the two-tower model take alike from the config."""
+
+    edge_weights: torch.Tensor
+    embedding_dim: int
+    temperature: float
+    normalize: bool
+    reg_weight: float
+    foldin_blend: float
+
+
 def build_model(
     config: TrainingConfig, graph: InteractionGraph, catalogue: Catalogue, model_type: str | None = None
 ) -> Recommender:
     """The gradient-trained model (``lightgcn`` or ``two_tower``) over ``graph``."""
-    weights = torch.as_tensor(graph.weights)
     users, items = torch.as_tensor(graph.users), torch.as_tensor(graph.items)
+    shared = _EdgeSettings(
+        edge_weights=torch.as_tensor(graph.weights),
+        embedding_dim=config.embedding_dim,
+        temperature=config.temperature,
+        normalize=config.normalize,
+        reg_weight=config.reg_weight,
+        foldin_blend=config.foldin_blend,
+    )
     if (model_type or config.model_type) == "two_tower":
         return TwoTower(
             graph.n_users,
@@ -84,27 +102,17 @@ def build_model(
             item_categories=_codes(catalogue.categories),
             item_brands=_codes(catalogue.brands),
             item_price_buckets=price_buckets(catalogue.prices, config.price_buckets),
-            edge_weights=weights,
-            embedding_dim=config.embedding_dim,
-            temperature=config.temperature,
-            normalize=config.normalize,
-            reg_weight=config.reg_weight,
-            foldin_blend=config.foldin_blend,
+            **shared,
         )
     return LightGCN(
         graph.n_users,
         graph.n_items,
         users,
         items,
-        edge_weights=weights,
-        embedding_dim=config.embedding_dim,
         num_layers=config.num_layers,
         loss_type=config.loss,
         num_negatives=config.num_negatives,
-        temperature=config.temperature,
-        normalize=config.normalize,
-        reg_weight=config.reg_weight,
-        foldin_blend=config.foldin_blend,
+        **shared,
     )
 
 

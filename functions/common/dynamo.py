@@ -52,6 +52,19 @@ def unavailable_on_failure(what: str) -> Iterator[None]:
         raise ServiceUnavailableError(f"{what} is unavailable, please retry") from exc
 
 
+@contextmanager
+def conditional_write(what: str, refused: Exception) -> Iterator[None]:
+    """Run a conditional write: a failed condition raises ``refused``; an AWS failure, as in
+    :func:`unavailable_on_failure`, ``ServiceUnavailableError``."""
+    try:
+        with unavailable_on_failure(what):
+            yield
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            raise refused from exc
+        raise
+
+
 def to_iso(moment: datetime) -> str:
     """ISO-8601 in UTC with a trailing Z, as the API shows times."""
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

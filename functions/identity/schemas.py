@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
 
 from functions.common.request_models import StrictRequestModel
 from functions.identity.models import Permission, Plan, Role
@@ -18,6 +18,7 @@ Email = Annotated[
         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
         examples=["admin@techgadgets.com"],
     ),
+    AfterValidator(str.lower),  # e-mails are stored and compared in lower case
 ]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["techgadgets"])]
 ResourceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -95,11 +96,6 @@ class AccountCreate(StrictRequestModel):
     password: Password
     role: Role = Role.MEMBER
 
-    @field_validator("email")
-    @classmethod
-    def _lower_email(cls, value: str) -> str:
-        return value.lower()
-
 
 class AccountOut(BaseModel):
     """An account as the API shows it (never the password hash)."""
@@ -116,11 +112,6 @@ class LoginRequest(StrictRequestModel):
 
     email: Email
     password: Password
-
-    @field_validator("email")
-    @classmethod
-    def _lower_email(cls, value: str) -> str:
-        return value.lower()
 
 
 class LoginResponse(BaseModel):

@@ -20,7 +20,7 @@ from functions.common.errors import ServiceUnavailableError
 from functions.common.observability import MetricUnit, logger, metrics
 from functions.common.settings import get_ingest_settings
 from functions.ingestion.intake import Intake
-from functions.ingestion.schema import MAX_CSV_BYTES
+from functions.ingestion.tables import MAX_CSV_BYTES
 from functions.ingestion.wiring import build_intake
 from functions.training.schedule import TrainingSchedules, configured_schedules
 

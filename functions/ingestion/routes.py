@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -130,55 +131,49 @@ def _report_response(report: IngestReport) -> JSONResponse:
     return JSONResponse(status_code=code, content=body)
 
 
-async def _ingest(
-    kind: Literal["items", "interactions"],
-    request: Request,
-    tenant_id: str,
-    max_bytes: int,
-    now: datetime,
-    intake: Intake,
-) -> JSONResponse:
-    payload = await _read_payload(request, max_bytes)
-    report = await run_in_threadpool(
-        intake.ingest, tenant_id, kind, payload, upload_id=new_id("upload"), now=now
-    )
-    return _report_response(report)
+@dataclass(frozen=True)
+class _Upload:
+    """One synchronous upload: the request, its tenant and what ingesting it needs."""
+
+    request: Request
+    tenant_id: str
+    max_bytes: int
+    now: datetime
+    intake: Intake
+
+    async def ingest(self, kind: Literal["items", "interactions"]) -> JSONResponse:
+        """Read the body, ingest it off the event loop and answer with its report."""
+        payload = await _read_payload(self.request, self.max_bytes)
+        report = await run_in_threadpool(
+            self.intake.ingest, self.tenant_id, kind, payload, upload_id=new_id("upload"), now=self.now
+        )
+        return _report_response(report)
+
+
+async def _upload(
+    request: Request, principal: Writer, settings: SettingsDep, now: ClockDep, intake: IntakeDep
+) -> _Upload:
+    return _Upload(request, principal.tenant_id, settings.max_body_bytes, now, intake)
+
+
+UploadDep = Annotated[_Upload, Depends(_upload)]
 
 
 @router.post("/items", response_model=IngestReportOut, responses=_REPORT_RESPONSES, openapi_extra=_BODY_DOC)
-async def post_items(
-    request: Request,
-    principal: Writer,
-    settings: SettingsDep,
-    now: ClockDep,
-    intake: IntakeDep,
-) -> JSONResponse:
+async def post_items(upload: UploadDep) -> JSONResponse:
     """Upload catalogue items (CSV ``item_id,title,category,price,brand,description`` or JSON).
 
     Items upsert by ``item_id``: a later upload replaces the earlier row.
     """
-    return await _ingest("items", request, principal.tenant_id, settings.max_body_bytes, now, intake)
+    return await upload.ingest("items")
 
 
 @router.post(
     "/interactions", response_model=IngestReportOut, responses=_REPORT_RESPONSES, openapi_extra=_BODY_DOC
 )
-async def post_interactions(
-    request: Request,
-    principal: Writer,
-    settings: SettingsDep,
-    now: ClockDep,
-    intake: IntakeDep,
-) -> JSONResponse:
+async def post_interactions(upload: UploadDep) -> JSONResponse:
     """Upload interactions (CSV ``user_id,item_id,interaction_type,timestamp,rating``) or JSON events."""
-    return await _ingest(
-        "interactions",
-        request,
-        principal.tenant_id,
-        settings.max_body_bytes,
-        now,
-        intake,
-    )
+    return await upload.ingest("interactions")
 
 
 @router.post("/uploads", status_code=status.HTTP_201_CREATED, response_model=UploadTicket)

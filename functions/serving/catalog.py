@@ -32,7 +32,7 @@ from functions.common.errors import NotFoundError, ServiceUnavailableError
 from functions.common.in_flight import InFlight
 from functions.common.observability import logger
 from functions.serving.bundle import ItemCatalog
-from functions.serving.domain import Ranking, ScoredItem
+from functions.serving.domain import Ranking, RecommendedItem
 from functions.serving.filters import ItemFilters, passing
 from functions.serving.popular import PopularEntry, PopularLists, popular_reason
 from functions.serving.store.model_store import TenantModel
@@ -276,8 +276,8 @@ def top_up(
         return ranking
     taken = {item.item_id for item in ranking.items} | excluded
     wanted = count - len(ranking.items)
-    extra: list[ScoredItem] = []
+    extra: list[RecommendedItem] = []
     for entry in passing(filters, newcomers.candidates(filters.categories), excluded=taken, limit=wanted):
         reason = popular_reason(entry.category) if entry.score > 0 else f"New in {entry.category}"
-        extra.append(ScoredItem(entry.item_id, entry.title, 0.0, entry.category, entry.price, reason))
+        extra.append(RecommendedItem(entry.item_id, entry.title, 0.0, entry.category, entry.price, reason))
     return replace(ranking, items=ranking.items + tuple(extra)) if extra else ranking

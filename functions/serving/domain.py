@@ -44,8 +44,11 @@ class UserFeed:
 
 
 @dataclass(frozen=True)
-class ScoredItem:
-    """One recommended item with the reason it is shown."""
+class RecommendedItem:
+    """One recommended item."""
+
+    # The API answers with these as they are (``functions.serving.schemas``): the docstring and fields
+    # are the response schema's.
 
     item_id: str
     title: str
@@ -59,7 +62,7 @@ class ScoredItem:
 class Ranking:
     """What ranking produced (before cache and metadata)."""
 
-    items: tuple[ScoredItem, ...]
+    items: tuple[RecommendedItem, ...]
     algorithm: str
     search_ms: float = 0.0  # time spent in the index search
 
@@ -68,7 +71,7 @@ class Ranking:
 class Recommendations:
     """A response of the recommendation or similar-items logic."""
 
-    items: tuple[ScoredItem, ...]
+    items: tuple[RecommendedItem, ...]
     model_version: str | None
     algorithm: str
     cache_hit: bool

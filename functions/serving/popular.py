@@ -8,7 +8,7 @@ from typing import Any
 
 from contract.popular import PopularDocument
 from contract.popular import PopularEntry as PopularDocumentEntry
-from functions.serving.domain import ScoredItem
+from functions.serving.domain import RecommendedItem
 from functions.serving.filters import ItemFilters, passing
 
 
@@ -75,11 +75,11 @@ def popular_reason(category: str) -> str:
 
 def rank_popular(
     lists: PopularLists, filters: ItemFilters, *, excluded: frozenset[str], count: int
-) -> list[ScoredItem]:
+) -> list[RecommendedItem]:
     """The best ``count`` popular items that pass the filters and are not excluded (no model needed)."""
     chosen = passing(filters, lists.candidates(filters.categories), excluded=excluded, limit=count)
     return [
-        ScoredItem(
+        RecommendedItem(
             item_id=entry.item_id,
             title=entry.title,
             score=round(entry.score, 6),

@@ -26,7 +26,7 @@ from functions.serving.domain import (
     POPULAR,
     Ranking,
     RecommendationQuery,
-    ScoredItem,
+    RecommendedItem,
     UserEvent,
 )
 from functions.serving.filters import ItemFilters
@@ -153,7 +153,7 @@ def rank_popular_with_model(
     entries = bundle.popular.candidates(filters.categories)
     indices = catalog.lookup([entry.item_id for entry in entries])
     passing = allowed.contains(indices)
-    items: list[ScoredItem] = []
+    items: list[RecommendedItem] = []
     chosen: list[int] = []
     for entry, index, ok in zip(entries, indices.tolist(), passing.tolist(), strict=True):
         if len(items) >= count:
@@ -230,16 +230,16 @@ def _because(interaction_type: str, title: str) -> str:
     return f"Because you viewed {title}"
 
 
-def _scored(bundle: ModelBundle, result: SearchResult, reasons: Sequence[str]) -> tuple[ScoredItem, ...]:
+def _scored(bundle: ModelBundle, result: SearchResult, reasons: Sequence[str]) -> tuple[RecommendedItem, ...]:
     return tuple(
         _item(bundle, index, score, reason)
         for index, score, reason in zip(result.indices.tolist(), result.scores.tolist(), reasons, strict=True)
     )
 
 
-def _item(bundle: ModelBundle, index: int, score: float, reason: str) -> ScoredItem:
+def _item(bundle: ModelBundle, index: int, score: float, reason: str) -> RecommendedItem:
     catalog = bundle.catalog
-    return ScoredItem(
+    return RecommendedItem(
         item_id=str(catalog.item_ids[index]),
         title=str(catalog.titles[index]),
         score=round(float(score), _SCORE_DIGITS),

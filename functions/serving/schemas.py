@@ -12,11 +12,11 @@ from functions.serving.domain import (
     ModelHealth,
     RecommendationQuery,
     Recommendations,
-    ScoredItem,
+    RecommendedItem,
 )
 from functions.serving.filters import ItemFilters
 
-#: The ingestion rule for ids (``functions.ingestion.schema.ID_PATTERN``, which imports pyarrow): 1-128
+#: The ingestion rule for ids (``functions.ingestion.tables.ID_PATTERN``, which imports pyarrow): 1-128
 #: characters, a letter or digit first, then letters, digits and ``_ . : @ / -``.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$"
 MAX_COUNT = 100
@@ -86,29 +86,6 @@ class RecommendationRequest(_Request):
         )
 
 
-class RecommendedItem(BaseModel):
-    """One recommended item."""
-
-    item_id: str
-    title: str
-    score: float
-    category: str
-    price: float | None
-    reason: str
-
-    @classmethod
-    def from_domain(cls, item: ScoredItem) -> RecommendedItem:
-        """Map a scored item."""
-        return cls(
-            item_id=item.item_id,
-            title=item.title,
-            score=item.score,
-            category=item.category,
-            price=item.price,
-            reason=item.reason,
-        )
-
-
 class AbTestArm(BaseModel):
     """Which test and variant a response belongs to."""
 
@@ -153,7 +130,7 @@ class RecommendationResponse(BaseModel):
     def from_domain(cls, result: Recommendations) -> RecommendationResponse:
         """Map a result."""
         return cls(
-            recommendations=[RecommendedItem.from_domain(item) for item in result.items],
+            recommendations=list(result.items),
             metadata=RecommendationMetadata.from_domain(result),
         )
 
@@ -170,7 +147,7 @@ class SimilarItemsResponse(BaseModel):
         """Map a result."""
         return cls(
             item_id=item_id,
-            similar_items=[RecommendedItem.from_domain(item) for item in result.items],
+            similar_items=list(result.items),
             metadata=RecommendationMetadata.from_domain(result),
         )
 

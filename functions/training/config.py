@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from functions.common.request_models import RequestModel
-from functions.ingestion.schema import EARLIEST_TIMESTAMP
+from functions.ingestion.tables import EARLIEST_TIMESTAMP
 
 
 class DatasetOptions(RequestModel):

@@ -21,9 +21,9 @@ from contract import layout
 from contract.layout import WINDOW_METADATA_KEY
 from functions.common import resources
 from functions.common.errors import DatasetError
-from functions.ingestion.schema import INTERACTIONS_SCHEMA, ITEMS_SCHEMA
 from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.store.uploads import InteractionSpan, UploadRepository
+from functions.ingestion.tables import INTERACTIONS_SCHEMA, ITEMS_SCHEMA
 
 _DAY = re.compile(r"/(\d{4}-\d{2}-\d{2})/([^/]+)\.parquet$")
 #: Users are spread over this many local buckets; a tenant's rows in the window are read back a

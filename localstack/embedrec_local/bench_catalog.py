@@ -30,7 +30,7 @@ import pyarrow as pa
 from contract import catalog_view, layout
 from embedrec_local import synthetic_models as synthetic
 from embedrec_local.bench_serve import TENANT, VERSION, _files, _MemoryObjects
-from functions.ingestion.service import serving_columns
+from functions.ingestion.catalog import serving_columns
 from functions.serving.catalog import CatalogViews, CurrentCatalog, rebase_model
 from functions.serving.loader import load_bundle
 from functions.serving.settings import ServingSettings

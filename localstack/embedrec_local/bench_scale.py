@@ -40,7 +40,7 @@ import pyarrow.csv as pa_csv
 from contract import layout
 from contract.interactions import INTERACTION_TYPES
 from functions.common import deployment, resources
-from functions.ingestion.schema import MAX_CSV_BYTES, MAX_CSV_LINES
+from functions.ingestion.tables import MAX_CSV_BYTES, MAX_CSV_LINES
 
 REGION = "us-east-1"
 TENANT = "bench-scale"

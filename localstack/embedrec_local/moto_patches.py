@@ -8,7 +8,7 @@
 - Batch: a submitted job runs its container command as a local subprocess (CPU, or a GPU if present)
   with the job definition's and the submission's environment, and its exit code decides the status.
 
-These touch moto internals (pinned to 5.1/5.2 in pyproject.toml); ``tests/functional/pipeline`` and the
+These touch moto internals (pinned to 5.1/5.2 in pyproject.toml); ``tests/functional/workflow`` and the
 integration tier exercise both, so a moto upgrade that breaks them fails loudly.
 """
 

@@ -90,6 +90,47 @@ class Recommender(nn.Module):
         return values, indices
 
 
+class EdgeRecommender(Recommender):
+    """A recommender learnt from the weighted training pairs (the graph's edges) with id embeddings.
+
+    Holds what LightGCN and the two-tower model share: the loss hyperparameters, one embedding per user
+    and per item (initialised by the subclass, so each keeps its own order of random draws) and the
+    edges as non-persistent buffers (missing weights count 1).
+    """
+
+    edge_users: torch.Tensor
+    edge_items: torch.Tensor
+    edge_weights: torch.Tensor
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        edge_users: torch.Tensor,
+        edge_items: torch.Tensor,
+        edge_weights: torch.Tensor | None,
+        *,
+        embedding_dim: int,
+        temperature: float,
+        normalize: bool,
+        reg_weight: float,
+        foldin_blend: float,
+    ) -> None:
+        super().__init__()
+        self.n_users = n_users
+        self.n_items = n_items
+        self.temperature = temperature
+        self.normalize = normalize
+        self.reg_weight = reg_weight
+        self.foldin_blend = foldin_blend
+        self.user_embedding = nn.Embedding(n_users, embedding_dim)
+        self.item_embedding = nn.Embedding(n_items, embedding_dim)
+        self.register_buffer("edge_users", edge_users.long(), persistent=False)
+        self.register_buffer("edge_items", edge_items.long(), persistent=False)
+        weights = edge_weights if edge_weights is not None else torch.ones(edge_users.numel())
+        self.register_buffer("edge_weights", weights.float(), persistent=False)
+
+
 class FixedFactors(Recommender):
     """A model fitted in closed form (ALS, EASE): fixed user/item vectors and its export tables.
 

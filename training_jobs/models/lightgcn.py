@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training_jobs.models.base import Recommender, UserTowerTables, user_tower_tables
+from training_jobs.models.base import EdgeRecommender, UserTowerTables, user_tower_tables
 
 LossType = Literal["bpr", "softmax"]
 
@@ -79,12 +79,8 @@ def propagate(adjacency: torch.Tensor, ego: torch.Tensor, num_layers: int) -> to
     return total / (num_layers + 1)
 
 
-class LightGCN(Recommender):
+class LightGCN(EdgeRecommender):
     """LightGCN over a fixed training graph; see the module docstring for losses."""
-
-    edge_users: torch.Tensor
-    edge_items: torch.Tensor
-    edge_weights: torch.Tensor
 
     def __init__(
         self,
@@ -103,26 +99,25 @@ class LightGCN(Recommender):
         foldin_blend: float = 0.5,
         init_std: float = 0.1,
     ) -> None:
-        super().__init__()
         if loss_type == "bpr" and num_negatives < 1:
             raise ValueError("bpr needs num_negatives >= 1")
-        self.n_users = n_users
-        self.n_items = n_items
+        super().__init__(
+            n_users,
+            n_items,
+            edge_users,
+            edge_items,
+            edge_weights,
+            embedding_dim=embedding_dim,
+            temperature=temperature,
+            normalize=normalize,
+            reg_weight=reg_weight,
+            foldin_blend=foldin_blend,
+        )
         self.num_layers = num_layers
         self.loss_type: LossType = loss_type
         self.num_negatives = num_negatives
-        self.temperature = temperature
-        self.normalize = normalize
-        self.reg_weight = reg_weight
-        self.foldin_blend = foldin_blend
-        self.user_embedding = nn.Embedding(n_users, embedding_dim)
-        self.item_embedding = nn.Embedding(n_items, embedding_dim)
         nn.init.normal_(self.user_embedding.weight, std=init_std)
         nn.init.normal_(self.item_embedding.weight, std=init_std)
-        self.register_buffer("edge_users", edge_users.long(), persistent=False)
-        self.register_buffer("edge_items", edge_items.long(), persistent=False)
-        weights = edge_weights if edge_weights is not None else torch.ones(edge_users.numel())
-        self.register_buffer("edge_weights", weights.float(), persistent=False)
         self._adjacency: torch.Tensor | None = None
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 

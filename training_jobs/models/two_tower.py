@@ -13,18 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training_jobs.models.base import Recommender, UserTowerTables, user_tower_tables
+from training_jobs.models.base import EdgeRecommender, UserTowerTables, user_tower_tables
 
 
-class TwoTower(Recommender):
+class TwoTower(EdgeRecommender):
     """Two-tower model over the training pairs and integer item features."""
 
     item_categories: torch.Tensor
     item_brands: torch.Tensor
     item_price_buckets: torch.Tensor
-    edge_users: torch.Tensor
-    edge_items: torch.Tensor
-    edge_weights: torch.Tensor
     sorted_keys: torch.Tensor
     sorted_weights: torch.Tensor
     log_q: torch.Tensor
@@ -46,15 +43,18 @@ class TwoTower(Recommender):
         foldin_blend: float = 0.5,
         init_std: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.n_users = n_users
-        self.n_items = n_items
-        self.temperature = temperature
-        self.normalize = normalize
-        self.reg_weight = reg_weight
-        self.foldin_blend = foldin_blend
-        self.user_embedding = nn.Embedding(n_users, embedding_dim)
-        self.item_embedding = nn.Embedding(n_items, embedding_dim)
+        super().__init__(
+            n_users,
+            n_items,
+            edge_users,
+            edge_items,
+            edge_weights,
+            embedding_dim=embedding_dim,
+            temperature=temperature,
+            normalize=normalize,
+            reg_weight=reg_weight,
+            foldin_blend=foldin_blend,
+        )
         self.category_embedding = nn.Embedding(int(item_categories.max()) + 1, embedding_dim)
         self.brand_embedding = nn.Embedding(int(item_brands.max()) + 1, embedding_dim)
         self.price_embedding = nn.Embedding(int(item_price_buckets.max()) + 1, embedding_dim)
@@ -71,14 +71,10 @@ class TwoTower(Recommender):
         self.register_buffer("item_categories", item_categories.long(), persistent=False)
         self.register_buffer("item_brands", item_brands.long(), persistent=False)
         self.register_buffer("item_price_buckets", item_price_buckets.long(), persistent=False)
-        self.register_buffer("edge_users", edge_users.long(), persistent=False)
-        self.register_buffer("edge_items", edge_items.long(), persistent=False)
-        weights = edge_weights if edge_weights is not None else torch.ones(edge_users.numel())
-        self.register_buffer("edge_weights", weights.float(), persistent=False)
-        keys = edge_users.long() * n_items + edge_items.long()
+        keys = self.edge_users * n_items + self.edge_items
         order = torch.argsort(keys)
         self.register_buffer("sorted_keys", keys[order], persistent=False)
-        self.register_buffer("sorted_weights", weights.float()[order], persistent=False)
+        self.register_buffer("sorted_weights", self.edge_weights[order], persistent=False)
         popularity = torch.zeros(n_items).index_add_(0, edge_items.long(), torch.ones(edge_items.numel()))
         self.register_buffer(
             "log_q", torch.log((popularity + 1.0) / (popularity.sum() + n_items)), persistent=False

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from functions.common.dynamo import from_iso, is_condition_failure, to_iso, unavailable_on_failure
+from functions.common.dynamo import (
+    conditional_write,
+    from_iso,
+    to_iso,
+    unavailable_on_failure,
+)
 from functions.common.errors import ConflictError, NotFoundError
 from functions.identity.models import Account, Role
 
@@ -22,23 +25,20 @@ class AccountRepository:
 
     def create(self, account: Account) -> None:
         """Store a new account; ``ConflictError`` if the e-mail is already registered."""
-        try:
-            with unavailable_on_failure("the account store"):
-                self._table.put_item(
-                    Item={
-                        "email": account.email,
-                        "account_id": account.account_id,
-                        "tenant_id": account.tenant_id,
-                        "role": account.role.value,
-                        "password_hash": account.password_hash,
-                        "created_at": to_iso(account.created_at),
-                    },
-                    ConditionExpression="attribute_not_exists(email)",
-                )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise ConflictError(f"an account with e-mail '{account.email}' already exists") from exc
-            raise
+        with conditional_write(
+            "the account store", ConflictError(f"an account with e-mail '{account.email}' already exists")
+        ):
+            self._table.put_item(
+                Item={
+                    "email": account.email,
+                    "account_id": account.account_id,
+                    "tenant_id": account.tenant_id,
+                    "role": account.role.value,
+                    "password_hash": account.password_hash,
+                    "created_at": to_iso(account.created_at),
+                },
+                ConditionExpression="attribute_not_exists(email)",
+            )
 
     def get_by_email(self, email: str) -> Account:
         """The account registered with ``email``; ``NotFoundError`` if none."""

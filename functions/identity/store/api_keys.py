@@ -6,11 +6,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
 from functions.common.dynamo import (
+    conditional_write,
     from_iso,
-    is_condition_failure,
     query_partition,
     to_iso,
     unavailable_on_failure,
@@ -63,20 +62,15 @@ class ApiKeyRepository:
 
     def revoke(self, tenant_id: str, key_id: str, when: datetime) -> ApiKey:
         """Mark a key revoked; ``NotFoundError`` if the tenant has no such key. Idempotent."""
-        try:
-            with unavailable_on_failure("the API key store"):
-                result = self._table.update_item(
-                    Key={"tenant_id": tenant_id, "key_id": key_id},
-                    UpdateExpression="SET #status = :revoked, revoked_at = if_not_exists(revoked_at, :when)",
-                    ConditionExpression="attribute_exists(key_id)",
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={":revoked": "revoked", ":when": to_iso(when)},
-                    ReturnValues="ALL_NEW",
-                )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise NotFoundError(f"API key '{key_id}' not found") from exc
-            raise
+        with conditional_write("the API key store", NotFoundError(f"API key '{key_id}' not found")):
+            result = self._table.update_item(
+                Key={"tenant_id": tenant_id, "key_id": key_id},
+                UpdateExpression="SET #status = :revoked, revoked_at = if_not_exists(revoked_at, :when)",
+                ConditionExpression="attribute_exists(key_id)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":revoked": "revoked", ":when": to_iso(when)},
+                ReturnValues="ALL_NEW",
+            )
         return _from_item(result["Attributes"])
 
 

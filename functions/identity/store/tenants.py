@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from functions.common.dynamo import (
+    conditional_write,
     from_dynamo,
     from_iso,
     is_condition_failure,
@@ -33,30 +34,27 @@ class TenantRepository:
         """Store a new tenant; ``ConflictError`` if its slug is taken."""
         client = self._table.meta.client
         item = _to_item(tenant)
-        try:
-            with unavailable_on_failure("the tenant store"):
-                client.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self._table.name,
-                                "Item": {"tenant_id": _SLUG_MARKER + tenant.slug, "owner": tenant.tenant_id},
-                                "ConditionExpression": "attribute_not_exists(tenant_id)",
-                            }
-                        },
-                        {
-                            "Put": {
-                                "TableName": self._table.name,
-                                "Item": item,
-                                "ConditionExpression": "attribute_not_exists(tenant_id)",
-                            }
-                        },
-                    ]
-                )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise ConflictError(f"a tenant with slug '{tenant.slug}' already exists") from exc
-            raise
+        with conditional_write(
+            "the tenant store", ConflictError(f"a tenant with slug '{tenant.slug}' already exists")
+        ):
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": {"tenant_id": _SLUG_MARKER + tenant.slug, "owner": tenant.tenant_id},
+                            "ConditionExpression": "attribute_not_exists(tenant_id)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": item,
+                            "ConditionExpression": "attribute_not_exists(tenant_id)",
+                        }
+                    },
+                ]
+            )
 
     def get(self, tenant_id: str) -> Tenant:
         """The tenant with this id; ``NotFoundError`` if there is none."""

@@ -12,7 +12,7 @@ How it works, and why:
 
 * Every column is first read as text (pyarrow's CSV reader, one thread) and then checked and
   converted column-wise with ``pyarrow.compute``. Python runs per row only for rows that fail, and
-  only for the first :data:`~functions.ingestion.schema.MAX_LISTED_ISSUES` of them, which keeps a
+  only for the first :data:`~functions.ingestion.tables.MAX_LISTED_ISSUES` of them, which keeps a
   100,000-row file well under a second on one core.
 * A bad row never sinks the file: it is rejected with one :class:`RowIssue` per bad field and the
   other rows are accepted. Only problems that make the file unreadable as a whole (no header, unknown
@@ -23,7 +23,7 @@ Rules a caller may need to explain to a shop:
 
 * Values are stripped of surrounding ASCII whitespace; an empty value counts as absent.
 * Ids (item, user, event, recommendation): 1-128 characters, a letter or digit first, then letters,
-  digits and ``_ . : @ / -`` (:data:`~functions.ingestion.schema.ID_PATTERN`).
+  digits and ``_ . : @ / -`` (:data:`~functions.ingestion.tables.ID_PATTERN`).
 * Items' optional ``available``: true/false, 1/0 or yes/no in any case (JSON also takes booleans);
   empty or absent means available. An unavailable item stays in the catalogue but is never served.
 * Timestamps: ISO-8601 date and time, ``T`` or a space between them, seconds and fractions optional,
@@ -56,7 +56,7 @@ from typing import Any
 
 # Every error class lives in functions.common.errors; re-exported here so callers of this package find it.
 from functions.common.errors import FileRejectedError
-from functions.ingestion import schema as sc
+from functions.ingestion import tables as sc
 from functions.ingestion.validation.columns import iso_ms
 from functions.ingestion.validation.decoding import read_csv
 from functions.ingestion.validation.issues import RowIssue, ValidationResult

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contract.interactions import INTERACTION_TYPES
-from functions.ingestion import schema as sc
+from functions.ingestion import tables as sc
 from functions.ingestion.validation.issues import BoolArray, IssueLog, show, to_numpy_bool
 
 # RE2 (pyarrow) and Python's re agree on these; [0-9] rather than \d because Python's \d is Unicode.
@@ -86,7 +86,7 @@ def _cast_or_null(column: pa.Array, target: pa.DataType) -> pa.Array:
 
 
 def check_id(log: IssueLog, name: str, column: pa.Array, *, required: bool) -> None:
-    """Ids match :data:`~functions.ingestion.schema.ID_PATTERN`; an optional id may be empty."""
+    """Ids match :data:`~functions.ingestion.tables.ID_PATTERN`; an optional id may be empty."""
     ok = pc.match_substring_regex(column, sc.ID_PATTERN)
     if not required:
         ok = pc.or_(ok, pc.invert(_nonempty(column)))

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from functions.common.errors import FileRejectedError
-from functions.ingestion import schema as sc
+from functions.ingestion import tables as sc
 from functions.ingestion.validation.issues import BoolArray, IntArray, RowIssue, clip, show, to_numpy_bool
 
 _LINE_BREAK = re.compile(rb"\r\n|\n|\r")

@@ -10,7 +10,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from functions.ingestion import schema as sc
+from functions.ingestion import tables as sc
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -29,7 +29,7 @@ class RowIssue:
 class ValidationResult:
     """Accepted rows in the canonical schema, with counts and the reasons for rejections.
 
-    ``errors``/``warnings`` list at most :data:`~functions.ingestion.schema.MAX_LISTED_ISSUES` issues
+    ``errors``/``warnings`` list at most :data:`~functions.ingestion.tables.MAX_LISTED_ISSUES` issues
     each, in row order; ``errors_truncated``/``warnings_truncated`` count the ones left out.
     """
 

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from functions.ingestion import schema as sc
+from functions.ingestion import tables as sc
 from functions.ingestion.validation.columns import (
     check_available,
     check_duplicates,

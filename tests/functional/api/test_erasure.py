@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from embedrec_local.provision import LocalNames
 from functions.common import resources
 from functions.common.settings import get_pipeline_settings
-from functions.ingestion.schema import INTERACTIONS_SCHEMA
+from functions.ingestion.tables import INTERACTIONS_SCHEMA
 from functions.training import steps
 from functions.training.control import open_job
 from functions.training.handlers import pipeline_context

@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 from embedrec_local.provision import LocalNames
 from functions.common import resources
 from functions.ingestion.feed import feed_packs
-from functions.ingestion.schema import TIMESTAMP_TYPE
 from functions.ingestion.store.events import RecentEvent, RecentEventsRepository
+from functions.ingestion.tables import TIMESTAMP_TYPE
 from functions.serving.store.storage import RecentEventsReader
 from tests.fixtures.serving.artifacts import PublishedModel
 from tests.functional.conftest import Shop
-from tests.functional.ingest.test_drop_folder import _deliver, _ticket
+from tests.functional.ingestion.test_drop_folder import _deliver, _ticket
 
 URL = "/api/v1/recommendations"
 ITEMS = "item_id,title,category,price,brand,description\n" + "".join(

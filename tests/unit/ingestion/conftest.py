@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from functions.ingestion import schema
+from functions.ingestion import tables
 from functions.ingestion.validation import (
     ValidationResult,
     validate_interactions_csv,
@@ -32,11 +32,11 @@ def check_invariants(result: ValidationResult) -> ValidationResult:
     """What must hold for any input at all."""
     assert result.rows_received == result.table.num_rows + result.rejected
     assert result.accepted == result.table.num_rows
-    assert result.table.schema.equals(schema.ITEMS_SCHEMA) or result.table.schema.equals(
-        schema.INTERACTIONS_SCHEMA
+    assert result.table.schema.equals(tables.ITEMS_SCHEMA) or result.table.schema.equals(
+        tables.INTERACTIONS_SCHEMA
     )
-    assert len(result.errors) <= schema.MAX_LISTED_ISSUES
-    assert len(result.warnings) <= schema.MAX_LISTED_ISSUES
+    assert len(result.errors) <= tables.MAX_LISTED_ISSUES
+    assert len(result.warnings) <= tables.MAX_LISTED_ISSUES
     assert result.errors_truncated >= 0 and result.warnings_truncated >= 0
     # Every rejected row is explained (unless the list was cut), and only rejected rows are.
     error_rows = {issue.row for issue in result.errors}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 
 from functions.ingestion.feed import feed_events, feed_packs, feed_rows, interaction_span
-from functions.ingestion.schema import TIMESTAMP_TYPE
+from functions.ingestion.tables import TIMESTAMP_TYPE
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.ingestion import schema
+from functions.ingestion import tables
 from functions.ingestion.validation import FileRejectedError
 from tests.unit.ingestion.conftest import Validate
 
@@ -47,7 +47,7 @@ def test_oversized_headers_are_refused_with_a_short_message(
 
 
 def test_a_line_longer_than_any_valid_row_refuses_the_file(validate: Validate) -> None:
-    long_line = "i2,T,C,1,B," + "d" * (schema.MAX_LINE_BYTES + 1)
+    long_line = "i2,T,C,1,B," + "d" * (tables.MAX_LINE_BYTES + 1)
 
     with pytest.raises(FileRejectedError) as caught:
         validate.items_csv(csv(ITEMS_HEADER, "i1,T,C,1,B,", long_line))
@@ -57,12 +57,12 @@ def test_a_line_longer_than_any_valid_row_refuses_the_file(validate: Validate) -
 
 
 def test_too_many_lines_refuse_the_file(validate: Validate) -> None:
-    data = csv(ITEMS_HEADER) + b"i,T,C,1,B,\n" * (schema.MAX_CSV_LINES + 1)
+    data = csv(ITEMS_HEADER) + b"i,T,C,1,B,\n" * (tables.MAX_CSV_LINES + 1)
 
     with pytest.raises(FileRejectedError) as caught:
         validate.items_csv(data)
 
-    assert f"more than {schema.MAX_CSV_LINES:,} lines" in caught.value.message
+    assert f"more than {tables.MAX_CSV_LINES:,} lines" in caught.value.message
 
 
 def test_a_huge_field_is_rejected_without_echoing_it(validate: Validate) -> None:
@@ -111,12 +111,12 @@ def test_a_closed_multi_line_description_is_one_row(validate: Validate) -> None:
 
 
 def test_many_swallowed_lines_are_counted_but_listed_only_up_to_the_limit(validate: Validate) -> None:
-    lines = [f"a{i},T,C,1,B," for i in range(2 * schema.MAX_LISTED_ISSUES)]
+    lines = [f"a{i},T,C,1,B," for i in range(2 * tables.MAX_LISTED_ISSUES)]
     result = validate.items_csv(csv(ITEMS_HEADER, 'a,"T,C,1,B,', *lines))
 
     assert (result.rows_received, result.accepted) == (len(lines) + 1, 0)
-    assert len(result.errors) == schema.MAX_LISTED_ISSUES
-    assert result.errors_truncated == len(lines) + 1 - schema.MAX_LISTED_ISSUES
+    assert len(result.errors) == tables.MAX_LISTED_ISSUES
+    assert result.errors_truncated == len(lines) + 1 - tables.MAX_LISTED_ISSUES
 
 
 # --- numbers with a meaning -----------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from embedrec_local.bench_ingest import make_interactions_csv
-from functions.ingestion.schema import INTERACTIONS_SCHEMA, MAX_LISTED_ISSUES
+from functions.ingestion.tables import INTERACTIONS_SCHEMA, MAX_LISTED_ISSUES
 from functions.ingestion.validation import FileRejectedError, RowIssue
 
 from .conftest import NOW, Validate

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from functions.ingestion.schema import ITEMS_SCHEMA, MAX_LISTED_ISSUES
+from functions.ingestion.tables import ITEMS_SCHEMA, MAX_LISTED_ISSUES
 from functions.ingestion.validation import FileRejectedError, RowIssue
 
 from .conftest import NOW, Validate

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from functions.ingestion.schema import ITEMS_SCHEMA
+from functions.ingestion.tables import ITEMS_SCHEMA
 from functions.ingestion.validation import FileRejectedError, ValidationResult
 
 from .conftest import Validate

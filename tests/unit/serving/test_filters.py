@@ -24,7 +24,14 @@ from functions.analytics.domain import AbTest, Variant
 from functions.serving.bundle import ModelBundle
 from functions.serving.cache import ResponseCache
 from functions.serving.catalog import CurrentCatalog, rebase_model
-from functions.serving.domain import POPULAR, Ranking, RecommendationQuery, ScoredItem, UserEvent, UserFeed
+from functions.serving.domain import (
+    POPULAR,
+    Ranking,
+    RecommendationQuery,
+    RecommendedItem,
+    UserEvent,
+    UserFeed,
+)
 from functions.serving.filters import FILTERS, EntryTable, ItemFilters, excluded_rows, passing, row_mask
 from functions.serving.popular import PopularEntry, PopularLists
 from functions.serving.service import RecommendationService
@@ -49,22 +56,22 @@ class Row:
 class Example:
     """How to ask for one filter given the path's unfiltered items, and how to judge an item by it."""
 
-    make: Callable[[Sequence[ScoredItem], dict[str, Row]], ItemFilters]
+    make: Callable[[Sequence[RecommendedItem], dict[str, Row]], ItemFilters]
     accepts: Callable[[ItemFilters, str, Row], bool]
 
 
-def _other_value(items: Sequence[ScoredItem], rows: dict[str, Row], column: str) -> str:
+def _other_value(items: Sequence[RecommendedItem], rows: dict[str, Row], column: str) -> str:
     """A value of ``column`` other than the first item's: one of the other items' if they have one."""
     first = str(getattr(rows[items[0].item_id], column))
     among_items = {str(getattr(rows[item.item_id], column)) for item in items} - {first}
     return sorted(among_items or {str(getattr(row, column)) for row in rows.values()} - {first})[0]
 
 
-def _another_category(items: Sequence[ScoredItem], rows: dict[str, Row]) -> ItemFilters:
+def _another_category(items: Sequence[RecommendedItem], rows: dict[str, Row]) -> ItemFilters:
     return ItemFilters(categories=(_other_value(items, rows, "category"),))
 
 
-def _price_range_without_the_first(items: Sequence[ScoredItem], rows: dict[str, Row]) -> ItemFilters:
+def _price_range_without_the_first(items: Sequence[RecommendedItem], rows: dict[str, Row]) -> ItemFilters:
     prices = [rows[item.item_id].price for item in items]
     first = prices[0]
     assert first is not None
@@ -198,7 +205,7 @@ class Path:
     with_model: bool = True
     ab_test: bool = False
     category: bool = False  # asks for one category too (the by-category lists)
-    made_here: Callable[[ScoredItem], bool] = lambda _item: True
+    made_here: Callable[[RecommendedItem], bool] = lambda _item: True
     expected_algorithm: str | None = None
 
 
@@ -223,7 +230,7 @@ PATHS: dict[str, Path] = {
 }
 
 
-def _answer(shop: Shop, path: Path, filters: ItemFilters) -> tuple[ScoredItem, ...]:
+def _answer(shop: Shop, path: Path, filters: ItemFilters) -> tuple[RecommendedItem, ...]:
     events = {"walk_in": [UserEvent("item_0005", "click", NOW - timedelta(hours=1), "e1")]}
     service = RecommendationService(
         _Models(shop.active if path.with_model else shop.without_model, shop.pinned),  # type: ignore[arg-type]

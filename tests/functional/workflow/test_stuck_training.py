@@ -25,7 +25,7 @@ from functions.common.settings import get_pipeline_settings
 from functions.training.handlers import pipeline_context
 from tests.conftest import REGION
 from tests.functional.conftest import Shop
-from tests.functional.pipeline.test_steps import ITEMS, _upload
+from tests.functional.workflow.test_steps import ITEMS, _upload
 
 _DONE = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
