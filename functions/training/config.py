@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 from functions.common.request_models import RequestModel
 from functions.ingestion.schema import EARLIEST_TIMESTAMP
 
-ModelType = Literal["auto", "lightgcn", "two_tower", "als", "ease"]
+ModelType = Literal["auto", "lightgcn", "two_tower", "als", "ease", "graph_filter"]
 """The trainer's ``training_jobs.config.ModelType`` (a unit test holds the two equal); ``auto`` trains the
 candidates that fit the tenant and publishes the best."""
 DEFAULT_MODEL_TYPE: ModelType = "auto"
