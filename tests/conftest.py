@@ -37,7 +37,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalNames]:
         **compute_environment(names, REGION),
     }.items():
         monkeypatch.setenv(key, value)
-    from functions.api.dependencies import reset_container_state
+    from functions.common.container import reset_container_state
 
     # moto's DynamoDB is not thread-safe for conditional writes; parallel tests (the login lockout,
     # the shared quota buckets) need them atomic as in DynamoDB: one lock around its writes.

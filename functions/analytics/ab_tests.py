@@ -19,7 +19,7 @@ from functions.analytics.statistics import (
 from functions.analytics.store.ab_tests import AbTestRepository
 from functions.analytics.store.counters import AnalyticsCounters
 from functions.common.errors import ConflictError, InvalidInputError, NotFoundError
-from functions.identity.service import new_id
+from functions.common.ids import new_id
 from functions.training.store.model_registry import ModelRegistry
 
 

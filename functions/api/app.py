@@ -10,7 +10,9 @@ from functions.analytics.routes import reports as analytics
 from functions.api.console_routes import router as console_router
 from functions.common.observability import metrics
 from functions.common.runtime import freeze_long_lived_objects
+from functions.common.settings import get_api_settings
 from functions.http.errors import install_error_handlers
+from functions.http.principal import install_authenticator
 from functions.identity.routes import admin, api_keys, auth
 from functions.ingestion import routes as ingestion
 from functions.training.routes import models, training
@@ -36,6 +38,7 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router)
     install_error_handlers(app)
+    install_authenticator(app, get_api_settings)
     return app
 
 

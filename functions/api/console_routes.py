@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from functions.common.errors import NotFoundError
 
-CONSOLE_DIR: Final = Path(__file__).resolve().parent.parent / "console"
+CONSOLE_DIR: Final = Path(__file__).resolve().parent / "console"
 
 #: The files the console consists of, and their content types.
 ASSETS: Final[dict[str, str]] = {

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 from botocore.config import Config
+
+from functions.common.container import per_container
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
@@ -68,7 +69,7 @@ def _guarded(client: _Client) -> _Client:
     return client
 
 
-@lru_cache(maxsize=1)
+@per_container
 def dynamodb_resource() -> DynamoDBServiceResource:
     """The container's DynamoDB resource."""
     resource = boto3.resource("dynamodb", config=_CONFIG)
@@ -76,31 +77,31 @@ def dynamodb_resource() -> DynamoDBServiceResource:
     return resource
 
 
-@lru_cache(maxsize=1)
+@per_container
 def s3_client() -> S3Client:
     """The container's S3 client (SigV4, so presigned URLs work in every region)."""
     return _guarded(boto3.client("s3", config=_CONFIG.merge(Config(signature_version="s3v4"))))
 
 
-@lru_cache(maxsize=1)
+@per_container
 def dynamodb_client() -> DynamoDBClient:
     """The container's low-level DynamoDB client (typed attribute values, for hot batched paths)."""
     return _guarded(boto3.client("dynamodb", config=_CONFIG))
 
 
-@lru_cache(maxsize=1)
+@per_container
 def batch_client() -> BatchClient:
     """The container's AWS Batch client."""
     return _guarded(boto3.client("batch", config=_CONFIG))
 
 
-@lru_cache(maxsize=1)
+@per_container
 def stepfunctions_client() -> SFNClient:
     """The container's Step Functions client."""
     return _guarded(boto3.client("stepfunctions", config=_CONFIG))
 
 
-@lru_cache(maxsize=1)
+@per_container
 def scheduler_client() -> EventBridgeSchedulerClient:
     """The container's EventBridge Scheduler client."""
     return _guarded(boto3.client("scheduler", config=_CONFIG))

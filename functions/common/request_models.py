@@ -11,7 +11,7 @@ import functools
 import types
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 
 class RequestModel(BaseModel):
@@ -23,6 +23,12 @@ class RequestModel(BaseModel):
         if isinstance(value, bool) and info.field_name in _numeric_fields(cls):
             raise ValueError("must be a number, not a boolean")
         return value
+
+
+class StrictRequestModel(RequestModel):
+    """A request body that refuses unknown fields and strips the whitespace around text."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 @functools.cache

@@ -7,11 +7,12 @@ function deployed without them fails at cold start with a clear message, not at 
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Final
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from functions.common.container import per_container
 
 ResourceName = Annotated[str, Field(min_length=3, max_length=255)]
 # Daily UTC window over which tenants' retraining schedules are spread (functions/training/schedule.py).
@@ -115,25 +116,25 @@ class PipelineSettings(StorageSettings):
     training_max_queued_seconds: Annotated[int, Field(ge=1, le=86_400)] = 7200
 
 
-@lru_cache(maxsize=1)
+@per_container
 def get_api_settings() -> ApiSettings:
     """The api function's settings, read from the environment once per container."""
     return ApiSettings()  # type: ignore[call-arg]  # values come from the environment
 
 
-@lru_cache(maxsize=1)
+@per_container
 def get_ingest_settings() -> IngestSettings:
     """The ingest function's settings, read from the environment once per container."""
     return IngestSettings()  # type: ignore[call-arg]
 
 
-@lru_cache(maxsize=1)
+@per_container
 def get_schedule_settings() -> ScheduleSettings:
     """The schedule sweep's settings, read from the environment once per container."""
     return ScheduleSettings()  # type: ignore[call-arg]
 
 
-@lru_cache(maxsize=1)
+@per_container
 def get_pipeline_settings() -> PipelineSettings:
     """The pipeline functions' settings, read from the environment once per container."""
     return PipelineSettings()  # type: ignore[call-arg]

@@ -1,6 +1,6 @@
 """Who is calling: the bearer credential resolved to a principal of an active tenant.
 
-Shared by the api and serving functions' dependencies (this module imports no pyarrow). A container
+Used by both functions through ``functions.http.principal`` (this module imports no pyarrow). A container
 remembers, briefly, which tenants are active and which API keys are valid, so a warm request costs
 no table read for either. A suspended tenant stops working within ``ttl_s`` in every container.
 A revoked key stops at once in the container that revoked it, and within ``tenant_ttl_s`` (one second)

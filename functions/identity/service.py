@@ -6,11 +6,11 @@ Knows nothing of HTTP: routes call these functions with repositories and setting
 from __future__ import annotations
 
 import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from functions.common.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
+from functions.common.ids import new_id
 from functions.identity.key_material import generate_key, hash_key, looks_like_api_key
 from functions.identity.models import (
     API_KEY_LIMITS,
@@ -39,11 +39,6 @@ class LoginResult:
     access_token: str
     expires_in: int
     account: Account
-
-
-def new_id(prefix: str) -> str:
-    """A random, URL-safe identifier such as ``tenant_3f9a1c2b7d4e``."""
-    return f"{prefix}_{secrets.token_hex(6)}"
 
 
 def create_tenant(

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common import aws, resources
+from functions.common.container import per_container
 from functions.common.errors import (
     FileRejectedError,
     NotFoundError,
@@ -42,7 +42,7 @@ _DROP_KEY = re.compile(
 _UPLOAD_NAME = re.compile(r"^(upload_[0-9a-f]{12})\.csv$")
 
 
-@lru_cache(maxsize=1)
+@per_container
 def _service() -> tuple[IngestionService, DataStore, TenantRepository, UploadRepository]:
     settings = get_ingest_settings()
     service = build_ingestion_service(settings)
@@ -56,7 +56,7 @@ def _service() -> tuple[IngestionService, DataStore, TenantRepository, UploadRep
     )
 
 
-@lru_cache(maxsize=1)
+@per_container
 def _schedules() -> TrainingSchedules | None:
     settings = get_ingest_settings()
     return configured_schedules(

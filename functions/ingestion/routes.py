@@ -12,23 +12,18 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
-from functions.api.dependencies import (
-    ClockDep,
-    Reader,
-    SettingsDep,
-    Writer,
-    data_store,
-    ingestion_service,
-    tenant_repository,
-    training_schedules,
-    upload_repository,
-)
-from functions.api.schemas import IngestReportOut, UploadRequest, UploadTicket
 from functions.common.errors import InvalidInputError, PayloadTooLargeError
-from functions.identity.service import new_id
+from functions.common.ids import new_id
+from functions.http.dependencies import ClockDep, SettingsDep
+from functions.http.principal import Reader, Tenants, Writer
+from functions.identity.store.tenants import TenantRepository
+from functions.ingestion.dependencies import Data, Ingestion, Uploads
 from functions.ingestion.erasure import erase_user
-from functions.ingestion.service import IngestReport
-from functions.training.schedule import on_interactions_stored
+from functions.ingestion.schemas import IngestReportOut, UploadRequest, UploadTicket
+from functions.ingestion.service import IngestionService, IngestReport
+from functions.ingestion.store.data_store import DataStore
+from functions.training.dependencies import Schedules
+from functions.training.schedule import TrainingSchedules, on_interactions_stored
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
 UploadId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -146,10 +141,16 @@ def _report_response(report: IngestReport) -> JSONResponse:
 
 
 async def _ingest(
-    kind: Literal["items", "interactions"], request: Request, tenant_id: str, max_bytes: int, now: datetime
+    kind: Literal["items", "interactions"],
+    request: Request,
+    tenant_id: str,
+    max_bytes: int,
+    now: datetime,
+    service: IngestionService,
+    tenants: TenantRepository,
+    schedules: TrainingSchedules | None,
 ) -> JSONResponse:
     payload = await _read_payload(request, max_bytes)
-    service = ingestion_service()
     upload_id = new_id("upload")
     if kind == "items":
         if payload.csv is not None:
@@ -179,41 +180,66 @@ async def _ingest(
             service.ingest_interaction_records, tenant_id, payload.records or [], upload_id=upload_id, now=now
         )
     if kind == "interactions" and report.accepted:
-        await run_in_threadpool(on_interactions_stored, tenant_repository(), training_schedules(), tenant_id)
+        await run_in_threadpool(on_interactions_stored, tenants, schedules, tenant_id)
     return _report_response(report)
 
 
 @router.post("/items", response_model=IngestReportOut, responses=_REPORT_RESPONSES, openapi_extra=_BODY_DOC)
 async def post_items(
-    request: Request, principal: Writer, settings: SettingsDep, now: ClockDep
+    request: Request,
+    principal: Writer,
+    settings: SettingsDep,
+    now: ClockDep,
+    service: Ingestion,
+    tenants: Tenants,
+    schedules: Schedules,
 ) -> JSONResponse:
     """Upload catalogue items (CSV ``item_id,title,category,price,brand,description`` or JSON).
 
     Items upsert by ``item_id``: a later upload replaces the earlier row.
     """
-    return await _ingest("items", request, principal.tenant_id, settings.max_body_bytes, now)
+    return await _ingest(
+        "items", request, principal.tenant_id, settings.max_body_bytes, now, service, tenants, schedules
+    )
 
 
 @router.post(
     "/interactions", response_model=IngestReportOut, responses=_REPORT_RESPONSES, openapi_extra=_BODY_DOC
 )
 async def post_interactions(
-    request: Request, principal: Writer, settings: SettingsDep, now: ClockDep
+    request: Request,
+    principal: Writer,
+    settings: SettingsDep,
+    now: ClockDep,
+    service: Ingestion,
+    tenants: Tenants,
+    schedules: Schedules,
 ) -> JSONResponse:
     """Upload interactions (CSV ``user_id,item_id,interaction_type,timestamp,rating``) or JSON events."""
-    return await _ingest("interactions", request, principal.tenant_id, settings.max_body_bytes, now)
+    return await _ingest(
+        "interactions",
+        request,
+        principal.tenant_id,
+        settings.max_body_bytes,
+        now,
+        service,
+        tenants,
+        schedules,
+    )
 
 
 @router.post("/uploads", status_code=status.HTTP_201_CREATED, response_model=UploadTicket)
-def post_upload(body: UploadRequest, principal: Writer, settings: SettingsDep, now: ClockDep) -> UploadTicket:
+def post_upload(
+    body: UploadRequest, principal: Writer, settings: SettingsDep, now: ClockDep, uploads: Uploads, data: Data
+) -> UploadTicket:
     """A presigned URL for a CSV too large for the API; the drop-folder ingest validates it.
 
     The upload is recorded as ``pending`` for the caller's tenant first: the drop folder ingests a file
     only when such a record exists under the tenant its key names, never on the key's prefix alone.
     """
     upload_id = new_id("upload")
-    upload_repository().put_pending(principal.tenant_id, upload_id, body.kind, now)
-    url, key = data_store().presign_drop_upload(
+    uploads.put_pending(principal.tenant_id, upload_id, body.kind, now)
+    url, key = data.presign_drop_upload(
         principal.tenant_id, body.kind, f"{upload_id}.csv", settings.upload_url_ttl_seconds
     )
     return UploadTicket(
@@ -226,9 +252,9 @@ def post_upload(body: UploadRequest, principal: Writer, settings: SettingsDep, n
 
 
 @router.get("/uploads/{upload_id}", response_model=IngestReportOut)
-def get_upload(upload_id: UploadId, principal: Reader) -> IngestReportOut:
+def get_upload(upload_id: UploadId, principal: Reader, uploads: Uploads) -> IngestReportOut:
     """The validation report of an upload (API or drop folder)."""
-    return IngestReportOut.model_validate(upload_repository().get(principal.tenant_id, upload_id))
+    return IngestReportOut.model_validate(uploads.get(principal.tenant_id, upload_id))
 
 
 class ErasureOut(BaseModel):
@@ -254,26 +280,32 @@ class ErasureRequest(BaseModel):
     user_id: Annotated[str, Field(min_length=1, max_length=256, pattern=_ANY_ID)]
 
 
-def _erase(tenant_id: str, user_id: str, now: datetime) -> ErasureOut:
-    report = erase_user(data_store(), ingestion_service().recent_events, tenant_id, user_id, now=now)
+def _erase(
+    tenant_id: str, user_id: str, now: datetime, data: DataStore, service: IngestionService
+) -> ErasureOut:
+    report = erase_user(data, service.recent_events, tenant_id, user_id, now=now)
     return ErasureOut(**vars(report))
 
 
 @router.delete("/users/{user_id:path}", response_model=ErasureOut)
-def delete_user(user_id: ShopperId, principal: Writer, now: ClockDep) -> ErasureOut:
+def delete_user(
+    user_id: ShopperId, principal: Writer, now: ClockDep, data: Data, service: Ingestion
+) -> ErasureOut:
     """Erase a shopper (GDPR): their interactions leave raw data, training snapshots and the live feed,
     and serving answers them without personalisation at once, with every model version.
 
     An id with ``/`` or other special characters is one percent-encoded segment (``a%2Fb``); or use
     ``POST /api/v1/users/erase``.
     """
-    return _erase(principal.tenant_id, user_id, now)
+    return _erase(principal.tenant_id, user_id, now, data, service)
 
 
 @router.post("/users/erase", response_model=ErasureOut)
-def post_erase_user(body: ErasureRequest, principal: Writer, now: ClockDep) -> ErasureOut:
+def post_erase_user(
+    body: ErasureRequest, principal: Writer, now: ClockDep, data: Data, service: Ingestion
+) -> ErasureOut:
     """Erase a shopper given in the body (``{"user_id": ...}``): the same as ``DELETE /api/v1/users/{id}``."""
-    return _erase(principal.tenant_id, body.user_id, now)
+    return _erase(principal.tenant_id, body.user_id, now, data, service)
 
 
 @router.delete(
@@ -281,11 +313,11 @@ def post_erase_user(body: ErasureRequest, principal: Writer, now: ClockDep) -> E
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"description": "The catalogue has no such item"}},
 )
-def delete_item(item_id: ItemId, principal: Writer) -> Response:
+def delete_item(item_id: ItemId, principal: Writer, service: Ingestion) -> Response:
     """Remove an item from the catalogue: no recommendation shows it from the next catalogue check on
     (within a minute). To hide an item but keep it, upload it with ``available`` false.
 
     An id with ``/`` or other special characters is one percent-encoded segment (``a%2Fb``).
     """
-    ingestion_service().remove_item(principal.tenant_id, item_id)
+    service.remove_item(principal.tenant_id, item_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

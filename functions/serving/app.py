@@ -1,7 +1,7 @@
 """The ``serving`` function: recommendations, similar items and health (faiss + onnxruntime, never torch).
 
 Routes parse and map; ``functions.serving.service`` holds the logic; models load lazily on a tenant's
-first request (nothing heavy at import). Errors are mapped by the api function's one error module.
+first request (nothing heavy at import). Errors and callers are handled by the shared ``functions.http``.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from mangum import Mangum
 from functions.common.observability import metrics
 from functions.common.runtime import freeze_long_lived_objects
 from functions.http.errors import install_error_handlers
+from functions.http.principal import install_authenticator
 from functions.serving import telemetry
 from functions.serving.dependencies import flush_impressions, impressions_pending
 from functions.serving.routes import health, items, recommendations
+from functions.serving.settings import get_serving_settings
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -56,6 +58,7 @@ def create_app() -> FastAPI:
     for router in (recommendations.router, items.router, health.router):
         app.include_router(router)
     install_error_handlers(app)
+    install_authenticator(app, get_serving_settings)
     app.add_middleware(ImpressionsWrittenPerRequest)
     return app
 

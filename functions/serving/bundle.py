@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
-from functions.serving.domain import ItemFilters
+from functions.serving.filters import ItemFilters, excluded_rows, row_key, row_mask
 from functions.serving.popular import PopularLists
 from functions.serving.search import AllowedSet, VectorSearch
 from functions.serving.tower import UserTower
@@ -42,7 +42,8 @@ def _find(
 
 
 class ItemCatalog:
-    """Items in index order (``lookup.npz``), with id lookup, categories, availability and price filters.
+    """Items in index order (``lookup.npz``), with id lookup: the ``ItemTable`` the filters judge
+    (``functions.serving.filters``).
 
     ``available`` (default: every item) and ``extra_categories`` come from the current catalogue
     (``functions.serving.catalog``): an unavailable item passes no filter, and a category of the
@@ -79,10 +80,6 @@ class ItemCatalog:
         names = np.unique(np.concatenate([categories, np.asarray(list(extra_categories), dtype=np.str_)]))
         self.category_names: tuple[str, ...] = tuple(str(name) for name in names)
         self.category_codes = np.searchsorted(names, categories).astype(np.int32)
-        self._code_of = {name: code for code, name in enumerate(self.category_names)}
-        self._canonical: dict[str, str] = {}
-        for name in self.category_names:
-            self._canonical.setdefault(name.casefold(), name)
 
     @property
     def size(self) -> int:
@@ -102,28 +99,14 @@ class ItemCatalog:
         found = self.lookup(item_ids)
         return found[found >= 0]
 
-    def canonical_category(self, name: str) -> str | None:
-        """The catalogue's spelling of a category (matched case-insensitively), or None."""
-        return self._canonical.get(name.casefold())
-
     def price(self, index: int) -> float | None:
         """An item's price (None when unknown)."""
         value = float(self.prices[index])
         return value if value == value else None
 
     def filter_mask(self, filters: ItemFilters) -> npt.NDArray[np.bool_]:
-        """Available items in the (canonical) categories and the price range; exclusions are not applied
-        here. Every ranking path asks its bitmap from here, so none can serve an unavailable item."""
-        if filters.categories:
-            codes = [self._code_of[name] for name in filters.categories if name in self._code_of]
-            mask = np.isin(self.category_codes, np.asarray(codes, dtype=np.int32)) & self.available
-        else:
-            mask = self.available.copy()
-        if filters.min_price is not None:
-            mask &= self.prices >= filters.min_price
-        if filters.max_price is not None:
-            mask &= self.prices <= filters.max_price
-        return mask
+        """Available items passing every row filter; exclusions are not applied here."""
+        return row_mask(filters, self)
 
 
 class UserHistory:
@@ -182,12 +165,21 @@ class ModelBundle:
     tower: UserTower
     # Where cold users' fill-up items are searched from: the mean vector of the best popular items.
     popular_centroid: npt.NDArray[np.float32]
-    _filters: OrderedDict[tuple[object, ...], AllowedSet] = field(default_factory=OrderedDict, repr=False)
+    _filters: OrderedDict[tuple[Hashable, ...], AllowedSet] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def allowed(self, filters: ItemFilters) -> AllowedSet:
-        """The bitmap of items passing the category and price filters (cached per combination)."""
-        key = (tuple(sorted(filters.categories)), filters.min_price, filters.max_price)
+    def allowed(self, filters: ItemFilters, *, without: npt.ArrayLike = ()) -> AllowedSet:
+        """The bitmap of items passing every filter, less the item indices ``without``.
+
+        The row filters' bitmap is cached per combination; excluded ids are removed per request.
+        """
+        excluded = np.concatenate(
+            [excluded_rows(filters, self.catalog), np.asarray(without, dtype=np.int64).reshape(-1)]
+        )
+        return self._row_bitmap(filters).without(excluded)
+
+    def _row_bitmap(self, filters: ItemFilters) -> AllowedSet:
+        key = row_key(filters)
         with self._lock:
             cached = self._filters.get(key)
             if cached is not None:

@@ -32,7 +32,8 @@ from functions.common.errors import NotFoundError, ServiceUnavailableError
 from functions.common.in_flight import InFlight
 from functions.common.observability import logger
 from functions.serving.bundle import ItemCatalog
-from functions.serving.domain import ItemFilters, Ranking, ScoredItem
+from functions.serving.domain import Ranking, ScoredItem
+from functions.serving.filters import ItemFilters, passing
 from functions.serving.popular import PopularEntry, PopularLists, popular_reason
 from functions.serving.store.model_store import TenantModel
 from functions.serving.store.storage import ObjectReader
@@ -273,14 +274,10 @@ def top_up(
     """``ranking`` filled up to ``count`` with newcomers that pass the filters, below every ranked item."""
     if len(ranking.items) >= count or not newcomers.overall:
         return ranking
-    taken = {item.item_id for item in ranking.items} | excluded | filters.exclude_ids
+    taken = {item.item_id for item in ranking.items} | excluded
+    wanted = count - len(ranking.items)
     extra: list[ScoredItem] = []
-    for entry in newcomers.candidates(filters.categories):
-        if len(ranking.items) + len(extra) >= count:
-            break
-        if entry.item_id in taken or not filters.price_ok(entry.price):
-            continue
-        taken.add(entry.item_id)
+    for entry in passing(filters, newcomers.candidates(filters.categories), excluded=taken, limit=wanted):
         reason = popular_reason(entry.category) if entry.score > 0 else f"New in {entry.category}"
         extra.append(ScoredItem(entry.item_id, entry.title, 0.0, entry.category, entry.price, reason))
     return replace(ranking, items=ranking.items + tuple(extra)) if extra else ranking

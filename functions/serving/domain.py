@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from functions.serving.filters import ItemFilters
+
 #: ``lookup.npz``'s ``history_types`` codes, in order (docs/artifacts.md).
 INTERACTION_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase")
 PURCHASE = "purchase"
@@ -12,42 +14,6 @@ PURCHASE_CODE = INTERACTION_TYPES.index(PURCHASE)
 
 #: ``algorithm`` of a response that comes from popularity rather than a model.
 POPULAR = "popular"
-
-
-@dataclass(frozen=True)
-class ItemFilters:
-    """What every returned item must satisfy. ``categories`` empty means any category."""
-
-    categories: tuple[str, ...] = ()
-    min_price: float | None = None
-    max_price: float | None = None
-    exclude_ids: frozenset[str] = frozenset()
-
-    @property
-    def is_empty(self) -> bool:
-        """No constraint at all."""
-        return (
-            not self.categories and self.min_price is None and self.max_price is None and not self.exclude_ids
-        )
-
-    def cache_key(self) -> tuple[object, ...]:
-        """A hashable, order-independent form (for the response cache)."""
-        return (
-            tuple(sorted(self.categories)),
-            self.min_price,
-            self.max_price,
-            tuple(sorted(self.exclude_ids)),
-        )
-
-    def price_ok(self, price: float | None) -> bool:
-        """Whether ``price`` is inside the range (an item without a price fails any price bound)."""
-        if self.min_price is None and self.max_price is None:
-            return True
-        if price is None or price != price:  # NaN: unknown price
-            return False
-        if self.min_price is not None and price < self.min_price:
-            return False
-        return self.max_price is None or price <= self.max_price
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from functions.serving.domain import ItemFilters, ScoredItem
+from functions.serving.domain import ScoredItem
+from functions.serving.filters import ItemFilters, passing
 
 
 @dataclass(frozen=True)
@@ -81,28 +82,18 @@ def rank_popular(
     lists: PopularLists, filters: ItemFilters, *, excluded: frozenset[str], count: int
 ) -> list[ScoredItem]:
     """The best ``count`` popular items that pass the filters and are not excluded (no model needed)."""
-    wanted = set(filters.categories)
-    chosen: list[ScoredItem] = []
-    for entry in lists.candidates(filters.categories):
-        if len(chosen) >= count:
-            break
-        if entry.item_id in excluded or entry.item_id in filters.exclude_ids:
-            continue
-        if wanted and entry.category not in wanted:
-            continue
-        if not filters.price_ok(entry.price):
-            continue
-        chosen.append(
-            ScoredItem(
-                item_id=entry.item_id,
-                title=entry.title,
-                score=round(entry.score, 6),
-                category=entry.category,
-                price=entry.price,
-                reason=popular_reason(entry.category),
-            )
+    chosen = passing(filters, lists.candidates(filters.categories), excluded=excluded, limit=count)
+    return [
+        ScoredItem(
+            item_id=entry.item_id,
+            title=entry.title,
+            score=round(entry.score, 6),
+            category=entry.category,
+            price=entry.price,
+            reason=popular_reason(entry.category),
         )
-    return chosen
+        for entry in chosen
+    ]
 
 
 def _entries(raw: Any, where: str) -> tuple[PopularEntry, ...]:

@@ -3,8 +3,9 @@
 - A user's vector comes from the user tower: the trained vector of a known user, with the events that
   arrived after training folded in (weighted by type and recency); a user the model has not seen but
   who has recent events gets a vector from those events alone.
-- Candidates come from the filtered index search (``functions.serving.search``), so every item passes
-  every filter and ``count`` items come back whenever that many pass.
+- Candidates come from the filtered index search (``functions.serving.search``) under the bundle's
+  bitmap of the declared filters (``functions.serving.filters``), so every item passes every filter
+  and ``count`` items come back whenever that many pass.
 - Each item's reason names the user's history item nearest to it.
 """
 
@@ -18,53 +19,25 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from functions.common.errors import InvalidInputError, NotFoundError
+from functions.common.errors import NotFoundError
 from functions.serving.bundle import ModelBundle
 from functions.serving.domain import (
     INTERACTION_TYPES,
     POPULAR,
     PURCHASE,
     PURCHASE_CODE,
-    ItemFilters,
     Ranking,
     RecommendationQuery,
     ScoredItem,
     UserEvent,
 )
+from functions.serving.filters import ItemFilters
 from functions.serving.popular import popular_reason
 from functions.serving.search import AllowedSet, SearchResult
 
 #: How much one event of each type pulls the user's vector towards the item (before recency decay).
 TYPE_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 2.0, "add_to_cart": 3.0, "purchase": 4.0}
 _SCORE_DIGITS = 4
-_MAX_LISTED_CATEGORIES = 20
-
-
-def resolve_categories(filters: ItemFilters, known: Sequence[str]) -> ItemFilters:
-    """The filters with each category in the tenant's spelling (matched case-insensitively);
-    ``InvalidInputError`` naming the unknown ones and the known ones."""
-    if not filters.categories:
-        return filters
-    canonical: dict[str, str] = {}
-    for name in sorted(known):
-        canonical.setdefault(name.casefold(), name)
-    resolved: list[str] = []
-    unknown: list[str] = []
-    for name in filters.categories:
-        match = canonical.get(name.casefold())
-        if match is None:
-            unknown.append(name)
-        elif match not in resolved:
-            resolved.append(match)
-    if unknown:
-        listed = ", ".join(sorted(known)[:_MAX_LISTED_CATEGORIES])
-        more = len(known) - _MAX_LISTED_CATEGORIES
-        names = ", ".join(repr(name) for name in unknown)
-        raise InvalidInputError(
-            f"unknown category {names}; this shop's categories are: {listed}"
-            + (f" and {more} more" if more > 0 else "")
-        )
-    return ItemFilters(tuple(resolved), filters.min_price, filters.max_price, filters.exclude_ids)
 
 
 def fold_in_weights(
@@ -163,10 +136,8 @@ def rank_for_user(
 ) -> Ranking:
     """The user's top ``query.count`` items under the filters (popular items for a cold user)."""
     context = user_context(bundle, query.user_id, events, now, half_life_hours, erased=erased)
-    excluded = bundle.catalog.indices_of(sorted(query.filters.exclude_ids))
-    if query.exclude_purchased:
-        excluded = np.concatenate([excluded, context.purchased])
-    allowed = bundle.allowed(query.filters).without(excluded)
+    purchased = context.purchased if query.exclude_purchased else ()
+    allowed = bundle.allowed(query.filters, without=purchased)
     if context.is_cold:
         return rank_popular_with_model(bundle, query.filters, allowed, query.count)
     vector = bundle.tower.user_vector(context.user_index, context.fold_items, context.fold_weights)
@@ -214,7 +185,7 @@ def rank_similar(bundle: ModelBundle, item_id: str, count: int) -> Ranking:
     index = bundle.catalog.index_of(item_id)
     if index < 0:
         raise NotFoundError(f"item '{item_id}' is not in the active model")
-    allowed = bundle.allowed(ItemFilters()).without([index])
+    allowed = bundle.allowed(ItemFilters(), without=[index])
     vector = np.asarray(bundle.search.vectors[index], dtype=np.float32)
     started = time.perf_counter()
     result = bundle.search.search(vector, allowed, count)

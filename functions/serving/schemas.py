@@ -9,12 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from functions.common.request_models import RequestModel
 from functions.identity.models import MAX_AMOUNT
 from functions.serving.domain import (
-    ItemFilters,
     ModelHealth,
     RecommendationQuery,
     Recommendations,
     ScoredItem,
 )
+from functions.serving.filters import ItemFilters
 
 #: The ingestion rule for ids (``functions.ingestion.schema.ID_PATTERN``, which imports pyarrow): 1-128
 #: characters, a letter or digit first, then letters, digits and ``_ . : @ / -``.
@@ -33,6 +33,7 @@ class _Request(RequestModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# Each field is one filter declared in ``functions.serving.filters`` (which judges items by it).
 class Filters(_Request):
     """``filters`` of a recommendation request; every returned item satisfies all of them."""
 

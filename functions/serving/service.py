@@ -26,7 +26,6 @@ from functions.serving.catalog import CatalogViews, top_up
 from functions.serving.domain import (
     POPULAR,
     PURCHASE,
-    ItemFilters,
     ModelHealth,
     Ranking,
     RecommendationQuery,
@@ -34,8 +33,9 @@ from functions.serving.domain import (
     UserEvent,
     UserFeed,
 )
+from functions.serving.filters import ItemFilters, resolve_categories
 from functions.serving.popular import rank_popular
-from functions.serving.ranking import rank_for_user, rank_similar, resolve_categories
+from functions.serving.ranking import rank_for_user, rank_similar
 from functions.serving.store.model_store import ModelStore, TenantModel
 from functions.serving.store.storage import RecentEventsReader
 

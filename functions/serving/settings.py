@@ -6,11 +6,11 @@ Same pattern as ``functions.common.settings``: the storage names come from the e
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated
 
 from pydantic import Field, SecretStr, model_validator
 
+from functions.common.container import per_container
 from functions.common.settings import StorageSettings
 from functions.ingestion.store.recent_activity import FEED_DEPTH
 
@@ -58,7 +58,7 @@ class ServingSettings(StorageSettings):
         return self
 
 
-@lru_cache(maxsize=1)
+@per_container
 def get_serving_settings() -> ServingSettings:
     """The serving function's settings, read from the environment once per container."""
     return ServingSettings()  # type: ignore[call-arg]  # values come from the environment

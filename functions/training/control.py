@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.common.dynamo import to_iso
 from functions.common.errors import ServiceUnavailableError
-from functions.identity.service import new_id
+from functions.common.ids import new_id
 from functions.training.steps import activate_version
 from functions.training.store.model_registry import ModelRegistry
 from functions.training.store.training_jobs import TrainingJobRepository

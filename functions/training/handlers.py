@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.analytics import metric_names as names
 from functions.common import aws
+from functions.common.container import per_container
 from functions.common.observability import MetricUnit, logger, metrics
 from functions.common.settings import get_pipeline_settings, get_schedule_settings
 from functions.identity.store.tenants import TenantRepository
@@ -30,7 +30,7 @@ from functions.training.store.training_jobs import TrainingJobRepository
 State = dict[str, Any]
 
 
-@lru_cache(maxsize=1)
+@per_container
 def pipeline_context() -> steps.PipelineContext:
     """The container's repositories and clients."""
     settings = get_pipeline_settings()

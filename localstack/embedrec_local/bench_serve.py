@@ -42,7 +42,8 @@ from functions.common.errors import NotFoundError
 from functions.common.observability import logger
 from functions.serving.bundle import ModelBundle
 from functions.serving.cache import ResponseCache
-from functions.serving.domain import ItemFilters, Ranking, RecommendationQuery, UserEvent, UserFeed
+from functions.serving.domain import Ranking, RecommendationQuery, UserEvent, UserFeed
+from functions.serving.filters import ItemFilters
 from functions.serving.loader import load_bundle
 from functions.serving.search import AllowedSet
 from functions.serving.service import RecommendationService

@@ -5,78 +5,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
-from functions.analytics.domain import Totals
+from functions.analytics.dependencies import Counters
 from functions.analytics.reports import MAX_DAYS, MAX_TOP_PRODUCTS, analytics_summary, top_products
-from functions.api.dependencies import ClockDep, Reader, analytics_counters, data_store
+from functions.analytics.schemas import DayFigures, Figures, SummaryOut, TopProduct, TopProductsOut
+from functions.http.dependencies import ClockDep
+from functions.http.principal import Reader
+from functions.ingestion.dependencies import Data
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="the last N days, today included")]
 Limit = Annotated[int, Query(ge=1, le=MAX_TOP_PRODUCTS)]
 
 
-class Figures(BaseModel):
-    """Counters and rates of a period. Rates are per impression (one item shown in one response)."""
-
-    recommendations_served: int
-    recommendation_requests: int
-    clicks: int
-    conversions: int
-    click_through_rate: float
-    conversion_rate: float
-    revenue: float
-
-    @classmethod
-    def of(cls, totals: Totals) -> Figures:
-        """The figures of summed counters."""
-        return cls(
-            recommendations_served=totals.impressions,
-            recommendation_requests=totals.responses,
-            clicks=totals.clicks,
-            conversions=totals.conversions,
-            click_through_rate=round(totals.click_through_rate, 6),
-            conversion_rate=round(totals.conversion_rate, 6),
-            revenue=round(totals.revenue, 2),
-        )
-
-
-class DayFigures(Figures):
-    """One UTC day."""
-
-    date: str
-
-
-class SummaryOut(Figures):
-    """``GET /api/v1/analytics/summary``: the window's totals and every day of it (oldest first)."""
-
-    days: int
-    start_date: str
-    end_date: str
-    daily: list[DayFigures]
-
-
-class TopProduct(BaseModel):
-    """One item of ``top_products`` (the walkthrough's shape)."""
-
-    item_id: str
-    title: str | None
-    recommendation_count: int
-    click_through_rate: float
-    conversion_rate: float
-    revenue: float
-
-
-class TopProductsOut(BaseModel):
-    """``GET /api/v1/analytics/top-products``."""
-
-    top_products: list[TopProduct]
-
-
 @router.get("/summary", response_model=SummaryOut)
-def get_summary(principal: Reader, now: ClockDep, days: Days = 30) -> SummaryOut:
+def get_summary(principal: Reader, now: ClockDep, counters: Counters, days: Days = 30) -> SummaryOut:
     """Recommendations served, click-through and conversion rates, and attributed revenue."""
-    summary = analytics_summary(analytics_counters(), principal.tenant_id, days=days, now=now)
+    summary = analytics_summary(counters, principal.tenant_id, days=days, now=now)
     return SummaryOut(
         **Figures.of(summary.totals).model_dump(),
         days=summary.days,
@@ -87,11 +32,11 @@ def get_summary(principal: Reader, now: ClockDep, days: Days = 30) -> SummaryOut
 
 
 @router.get("/top-products", response_model=TopProductsOut)
-def get_top_products(principal: Reader, now: ClockDep, days: Days = 30, limit: Limit = 10) -> TopProductsOut:
+def get_top_products(
+    principal: Reader, now: ClockDep, counters: Counters, data: Data, days: Days = 30, limit: Limit = 10
+) -> TopProductsOut:
     """The most recommended items of the window, with their rates and attributed revenue."""
-    products = top_products(
-        analytics_counters(), data_store(), principal.tenant_id, days=days, limit=limit, now=now
-    )
+    products = top_products(counters, data, principal.tenant_id, days=days, limit=limit, now=now)
     return TopProductsOut(
         top_products=[
             TopProduct(

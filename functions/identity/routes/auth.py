@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from fastapi import APIRouter
 
-from functions.api.dependencies import ClockDep, SettingsDep, account_repository, jwt_secret
-from functions.api.schemas import LoginRequest, LoginResponse
-from functions.common import aws
+from functions.http.dependencies import ClockDep, SettingsDep
+from functions.http.principal import SigningSecret
+from functions.identity.dependencies import Accounts, LoginThrottleDep
+from functions.identity.schemas import LoginRequest, LoginResponse
 from functions.identity.service import login
-from functions.identity.throttling import LoginFailureRepository, LoginThrottle
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -20,16 +20,23 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
     response_model=LoginResponse,
     responses={429: {"description": "Too many failed logins for this e-mail; see Retry-After"}},
 )
-def post_login(body: LoginRequest, settings: SettingsDep, now: ClockDep) -> LoginResponse:
+def post_login(
+    body: LoginRequest,
+    settings: SettingsDep,
+    now: ClockDep,
+    accounts: Accounts,
+    secret: SigningSecret,
+    throttle: LoginThrottleDep,
+) -> LoginResponse:
     """Exchange e-mail and password for an access token (``Authorization: Bearer <token>``)."""
     result = login(
-        account_repository(),
+        accounts,
         email=body.email,
         password=body.password,
-        secret=jwt_secret(),
+        secret=secret,
         now=now,
         ttl=timedelta(seconds=settings.access_token_ttl_seconds),
-        throttle=LoginThrottle(LoginFailureRepository(aws.dynamodb_client(), settings.event_ids_table)),
+        throttle=throttle,
     )
     return LoginResponse(
         access_token=result.access_token,

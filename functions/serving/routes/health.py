@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from functions.serving.dependencies import Reader, ServiceDep
+from functions.http.principal import Reader
+from functions.serving.dependencies import ServiceDep
 from functions.serving.schemas import Liveness, ModelHealthResponse
 
 router = APIRouter(tags=["health"])

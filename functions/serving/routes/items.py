@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from functions.serving.dependencies import Reader, ServiceDep
+from functions.http.principal import Reader
+from functions.serving.dependencies import ServiceDep
 from functions.serving.routes import off_the_loop_if_blocking
 from functions.serving.schemas import ID_PATTERN, MAX_COUNT, SimilarItemsResponse
 

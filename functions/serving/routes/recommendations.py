@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from functions.serving.dependencies import Reader, ServiceDep
+from functions.http.principal import Reader
+from functions.serving.dependencies import ServiceDep
 from functions.serving.routes import off_the_loop_if_blocking
 from functions.serving.schemas import RecommendationRequest, RecommendationResponse
 

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from functions.api.dependencies import ClockDep, Reader, TenantAdmin, model_registry
+from functions.http.dependencies import ClockDep
+from functions.http.principal import Reader, TenantAdmin
 from functions.training.control import activate_model, list_models
+from functions.training.dependencies import Models
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 Version = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z_]+_v[0-9]+$")]
@@ -39,15 +41,15 @@ class ModelList(BaseModel):
 
 
 @router.get("", response_model=ModelList)
-def get_models(principal: Reader) -> ModelList:
+def get_models(principal: Reader, registry: Models) -> ModelList:
     """Every trained version, newest first, and which one serves."""
-    return ModelList(**list_models(model_registry(), principal.tenant_id))
+    return ModelList(**list_models(registry, principal.tenant_id))
 
 
 @router.post("/{version}/activate", response_model=ModelList)
-def post_activate(version: Version, principal: TenantAdmin, now: ClockDep) -> ModelList:
+def post_activate(version: Version, principal: TenantAdmin, now: ClockDep, registry: Models) -> ModelList:
     """Make a trained version the active one (rollback or roll-forward).
 
     Serving picks the change up within its refresh interval.
     """
-    return ModelList(**activate_model(model_registry(), principal.tenant_id, version, now=now))
+    return ModelList(**activate_model(registry, principal.tenant_id, version, now=now))

@@ -7,11 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.api.dependencies import ClockDep, Reader, SettingsDep, TenantAdmin, training_jobs, workflow
 from functions.common.errors import PermissionDeniedError
 from functions.common.request_models import RequestModel
+from functions.http.dependencies import ClockDep, SettingsDep
+from functions.http.principal import Reader, TenantAdmin
 from functions.training.config import DEFAULT_MODEL_TYPE, ModelType, TrainingConfigIn
 from functions.training.control import job_view, start_training
+from functions.training.dependencies import TrainingJobs, TrainingWorkflow
 
 router = APIRouter(prefix="/api/admin/training", tags=["training"])
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^job_[A-Za-z0-9]+$")]
@@ -59,14 +61,20 @@ class TrainingStatus(BaseModel):
 
 
 @router.post("/trigger", status_code=status.HTTP_202_ACCEPTED, response_model=TrainingQueued)
-def post_trigger(body: TrainingTrigger, principal: TenantAdmin, now: ClockDep) -> TrainingQueued:
+def post_trigger(
+    body: TrainingTrigger,
+    principal: TenantAdmin,
+    now: ClockDep,
+    jobs: TrainingJobs,
+    workflow: TrainingWorkflow,
+) -> TrainingQueued:
     """Start training now. One job per tenant at a time: a second trigger while one runs is a 409."""
     if body.tenant_id is not None and body.tenant_id != principal.tenant_id:
         raise PermissionDeniedError("tenant admins may only train their own tenant")
     config: dict[str, Any] = {**body.config.as_overrides(), **body.config.dataset_options()}
     job = start_training(
-        training_jobs(),
-        workflow(),
+        jobs,
+        workflow,
         principal.tenant_id,
         model_type=body.model_type or DEFAULT_MODEL_TYPE,
         config=config,
@@ -81,7 +89,7 @@ def post_trigger(body: TrainingTrigger, principal: TenantAdmin, now: ClockDep) -
 
 
 @router.get("/status/{job_id}", response_model=TrainingStatus)
-def get_status(job_id: JobId, principal: Reader, settings: SettingsDep) -> TrainingStatus:
+def get_status(job_id: JobId, principal: Reader, settings: SettingsDep, jobs: TrainingJobs) -> TrainingStatus:
     """A job of the caller's tenant."""
-    record = training_jobs().get(principal.tenant_id, job_id)
+    record = jobs.get(principal.tenant_id, job_id)
     return TrainingStatus(**job_view(record, settings.artifacts_bucket, principal.tenant_id))

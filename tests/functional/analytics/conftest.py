@@ -26,7 +26,7 @@ ITEMS_CSV = (
 def pinned_clock(client: TestClient) -> Iterator[datetime]:
     """Every request of the api app sees ``NOW``."""
     from functions.api.app import app
-    from functions.api.dependencies import utc_now
+    from functions.http.dependencies import utc_now
 
     app.dependency_overrides[utc_now] = lambda: NOW
     yield NOW
@@ -35,7 +35,7 @@ def pinned_clock(client: TestClient) -> Iterator[datetime]:
 
 def add_models(tenant_id: str, *versions: str) -> None:
     """Register trained versions for the tenant, as the training workflow would."""
-    from functions.api.dependencies import model_registry
+    from functions.training.dependencies import model_registry
 
     for version in versions:
         model_registry().put_version(

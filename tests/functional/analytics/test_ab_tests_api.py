@@ -32,7 +32,7 @@ def _create(client: TestClient, shop: Shop, body: dict[str, Any] | None = None) 
 
 
 def _repos() -> tuple[Any, Any]:
-    from functions.api.dependencies import ab_tests_repository, analytics_counters
+    from functions.analytics.dependencies import ab_tests_repository, analytics_counters
 
     return ab_tests_repository(), analytics_counters()
 

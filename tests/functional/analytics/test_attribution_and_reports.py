@@ -12,7 +12,7 @@ from tests.functional.conftest import Shop
 
 
 def _counters() -> Any:
-    from functions.api.dependencies import analytics_counters
+    from functions.analytics.dependencies import analytics_counters
 
     return analytics_counters()
 

@@ -15,11 +15,11 @@ from tests.functional.security import routes
 @pytest.fixture
 def no_quotas(monkeypatch: pytest.MonkeyPatch, aws_env: LocalNames) -> None:
     """Per-plan quotas off: thousands of requests a second from one tenant are the point here."""
-    from functions.api import dependencies as api_deps
-    from functions.serving import dependencies as serving_deps
+    from functions.api.app import app as api_app
+    from functions.serving.app import app as serving_app
 
-    for module in (api_deps, serving_deps):
-        monkeypatch.setattr(module.callers, "quotas", None)
+    for app in (api_app, serving_app):
+        monkeypatch.setattr(app.state.authenticator.callers, "quotas", None)
 
 
 def headers_for(shop: Shop) -> HeadersFor:

@@ -85,8 +85,9 @@ def test_forged_tokens_are_refused_by_both_apps(
 def test_a_revoked_key_stops_in_a_warm_serving_container_within_the_cache_ttl(
     client: TestClient, serving: TestClient, shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from functions.serving.dependencies import callers
+    from functions.serving.app import app as serving_app
 
+    callers = serving_app.state.authenticator.callers
     key = create_key(client, shop, ["read"])
     assert serving.get("/api/v1/health", headers=_bearer(key["key"])).status_code == 200  # now cached
 
@@ -106,7 +107,7 @@ def test_a_revoked_key_stops_in_a_warm_serving_container_within_the_cache_ttl(
 def clock(client: TestClient) -> Iterator[list[datetime]]:
     """The api app's clock, pinned; tests move it by assigning ``clock[0]``."""
     from functions.api.app import app
-    from functions.api.dependencies import utc_now
+    from functions.http.dependencies import utc_now
 
     pinned = [datetime(2026, 1, 5, 9, 0, tzinfo=UTC)]
     app.dependency_overrides[utc_now] = lambda: pinned[0]
@@ -147,7 +148,7 @@ def test_login_locks_out_after_repeated_failures_until_the_window_passes(
 def test_lockout_is_shared_by_containers_and_stored_with_a_ttl(
     client: TestClient, shop: Shop, clock: list[datetime], aws_env: LocalNames
 ) -> None:
-    from functions.api.dependencies import reset_container_state
+    from functions.common.container import reset_container_state
 
     for _ in range(LOGIN_MAX_FAILURES):
         assert _login(client, shop.email, WRONG) == 401
@@ -188,7 +189,7 @@ def test_unknown_emails_lock_out_alike_so_lockout_reveals_no_accounts(
 def test_parallel_guesses_claim_at_most_the_allowed_tries_and_the_lockout_holds(
     client: TestClient, shop: Shop, aws_env: LocalNames
 ) -> None:
-    from functions.api.dependencies import reset_container_state
+    from functions.common.container import reset_container_state
 
     # Given 32 wrong guesses sent at once (each claims its try before the password is checked)
     with ThreadPoolExecutor(max_workers=32) as pool:
@@ -229,13 +230,14 @@ def _shop_on_plan(client: TestClient, plan: Plan, slug: str) -> Shop:
 @pytest.fixture
 def frozen_quotas(monkeypatch: pytest.MonkeyPatch, aws_env: LocalNames) -> list[float]:
     """Both apps' quota buckets on one controllable clock; tests move it by assigning ``[0]``."""
-    from functions.api import dependencies as api_deps
-    from functions.serving import dependencies as serving_deps
+    from functions.api.app import app as api_app
+    from functions.serving.app import app as serving_app
 
     now = [1_800_000_000.0]
-    for module in (api_deps, serving_deps):  # two containers, one shared budget per tenant
+    for app in (api_app, serving_app):  # two containers, one shared budget per tenant
+        auth = app.state.authenticator
         monkeypatch.setattr(
-            module.callers, "quotas", RequestQuotas(clock=lambda: now[0], store=module.quota_store)
+            auth.callers, "quotas", RequestQuotas(clock=lambda: now[0], store=auth.quota_store)
         )
     return now
 
@@ -271,7 +273,9 @@ def test_free_plan_gets_429_with_retry_after_beyond_its_burst(
 
 
 def test_containers_share_one_budget_per_tenant(client: TestClient, aws_env: LocalNames) -> None:
-    from functions.api.dependencies import quota_store
+    from functions.api.app import app as api_app
+
+    quota_store = api_app.state.authenticator.quota_store
 
     # Given eight containers (each its own leases) and 64 parallel requests of one starter tenant
     starter = _shop_on_plan(client, Plan.STARTER, "starterfleet")

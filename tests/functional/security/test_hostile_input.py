@@ -274,8 +274,9 @@ def test_a_password_is_never_stripped(client: TestClient, shop: Shop) -> None:
 def test_a_revoked_key_stops_on_serving_within_the_tenant_ttl_not_the_key_ttl(
     client: TestClient, serving: TestClient, shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from functions.serving.dependencies import callers
+    from functions.serving.app import app as serving_app
 
+    callers = serving_app.state.authenticator.callers
     key = create_key(client, shop, ["read"])
     bearer = {"Authorization": f"Bearer {key['key']}"}
     assert serving.get("/api/v1/health", headers=bearer).status_code == 200  # now remembered

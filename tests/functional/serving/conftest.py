@@ -25,15 +25,15 @@ def world() -> synthetic.SyntheticWorld:
 @pytest.fixture
 def serving(aws_env: LocalNames, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The serving app, as a fresh container (a short pointer refresh so promotion tests stay quick)."""
-    from functions.serving import dependencies
+    from functions.common.container import reset_container_state
 
     monkeypatch.setenv("EMBEDREC_MODEL_REFRESH_SECONDS", str(REFRESH_SECONDS))
-    dependencies.reset_container_state()
+    reset_container_state()
     from functions.serving.app import app
 
     with TestClient(app) as client:
         yield client
-    dependencies.reset_container_state()
+    reset_container_state()
 
 
 def publish_for(

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from functions.common.container import reset_container_state
 from functions.serving import dependencies
 from functions.serving.store import storage
 from tests.fixtures.serving.artifacts import PublishedModel
@@ -36,7 +37,7 @@ def windowed_serving(serving: TestClient, monkeypatch: pytest.MonkeyPatch) -> It
     """The serving app as deployed (impressions written after each request), on a container clock
     that moves only when the test says so: the model refresh and activity windows are exact.
     """
-    dependencies.reset_container_state()
+    reset_container_state()
     now = [1_000.0]
     service = dependencies.recommendation_service()
     monkeypatch.setattr(service.models, "_clock", lambda: now[0])

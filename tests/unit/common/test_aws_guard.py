@@ -8,6 +8,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from functions.common import aws
+from functions.common.container import reset_container_state
 
 
 @pytest.fixture
@@ -16,11 +17,9 @@ def unreachable_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    for factory in (aws.dynamodb_client, aws.dynamodb_resource, aws.s3_client):
-        factory.cache_clear()
+    reset_container_state()  # clients built from here on point at nothing
     yield
-    for factory in (aws.dynamodb_client, aws.dynamodb_resource, aws.s3_client):
-        factory.cache_clear()
+    reset_container_state()
 
 
 def test_calls_inside_the_block_are_refused_before_they_are_sent(unreachable_aws: None) -> None:

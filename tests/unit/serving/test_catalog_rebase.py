@@ -10,7 +10,8 @@ from embedrec_local import synthetic_models as synthetic
 from functions.common.catalog_view import CatalogColumns
 from functions.serving.bundle import ModelBundle
 from functions.serving.catalog import CurrentCatalog, rebase_model, top_up
-from functions.serving.domain import ItemFilters, Ranking, RecommendationQuery
+from functions.serving.domain import Ranking, RecommendationQuery
+from functions.serving.filters import ItemFilters
 from functions.serving.ranking import rank_for_user, rank_similar
 from functions.serving.store.model_store import TenantModel
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.serving.domain import ItemFilters
+from functions.serving.filters import ItemFilters
 from functions.serving.popular import PopularLists, rank_popular
 
 DOCUMENT = {

@@ -10,13 +10,13 @@ import pytest
 from embedrec_local import synthetic_models as synthetic
 from functions.common.errors import InvalidInputError, NotFoundError
 from functions.serving.bundle import ModelBundle
-from functions.serving.domain import POPULAR, ItemFilters, RecommendationQuery, UserEvent
+from functions.serving.domain import POPULAR, RecommendationQuery, UserEvent
+from functions.serving.filters import ItemFilters, resolve_categories
 from functions.serving.ranking import (
     TYPE_WEIGHTS,
     fold_in_weights,
     rank_for_user,
     rank_similar,
-    resolve_categories,
 )
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -1,13 +1,13 @@
-"""Request and response models of the api function (the walkthrough's shapes)."""
+"""Request and response models of the identity routes: tenants, accounts, login and API keys."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from functions.common.request_models import RequestModel
+from functions.common.request_models import StrictRequestModel
 from functions.identity.models import Permission, Plan, Role
 
 Email = Annotated[
@@ -23,10 +23,6 @@ Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["tec
 ResourceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 #: Taken exactly as typed: a password's spaces are characters, never stripped.
 Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=256)]
-
-
-class _Request(RequestModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 # DynamoDB numbers: 38 significant digits, magnitudes from 1e-130 to below 1e126.
@@ -56,7 +52,7 @@ _NUMERIC_SETTINGS: dict[str, tuple[float, float]] = {
 }
 
 
-class TenantCreate(_Request):
+class TenantCreate(StrictRequestModel):
     """``POST /api/admin/tenants``."""
 
     name: Annotated[str, Field(min_length=1, max_length=200, examples=["TechGadgets Store"])]
@@ -91,7 +87,7 @@ class TenantOut(BaseModel):
     created_at: datetime
 
 
-class AccountCreate(_Request):
+class AccountCreate(StrictRequestModel):
     """``POST /api/admin/users``."""
 
     tenant_id: ResourceId
@@ -115,7 +111,7 @@ class AccountOut(BaseModel):
     created_at: datetime
 
 
-class LoginRequest(_Request):
+class LoginRequest(StrictRequestModel):
     """``POST /api/v1/auth/login``."""
 
     email: Email
@@ -137,7 +133,7 @@ class LoginResponse(BaseModel):
     role: Role
 
 
-class ApiKeyCreate(_Request):
+class ApiKeyCreate(StrictRequestModel):
     """``POST /api/v1/api-keys``."""
 
     name: Annotated[str, Field(min_length=1, max_length=100, examples=["Production - Website"])]
@@ -166,49 +162,3 @@ class ApiKeyList(BaseModel):
     """``GET /api/v1/api-keys``."""
 
     api_keys: list[ApiKeyOut]
-
-
-class RowIssueOut(BaseModel):
-    """One problem with one row (row 0: the upload as a whole)."""
-
-    row: int
-    field: str
-    message: str
-
-
-class IngestReportOut(BaseModel):
-    """The validation report of an upload. ``accepted + rejected + duplicates`` = rows received.
-
-    ``duplicates``: events whose ``event_id`` an earlier upload already stored (a replay is not stored
-    or counted as accepted again).
-    """
-
-    status: Literal["success", "partial", "failed", "pending"] = Field(
-        description="pending: an upload URL was handed out and its file is not ingested yet"
-    )
-    accepted: int
-    rejected: int
-    validation_errors: list[RowIssueOut]
-    warnings: list[RowIssueOut] = []
-    duplicates: int = 0
-    upload_id: str
-    kind: Literal["items", "interactions"]
-    source: str
-    received_at: datetime
-
-
-class UploadRequest(_Request):
-    """``POST /api/v1/uploads``: ask for a presigned URL to upload a large CSV."""
-
-    kind: Literal["items", "interactions"]
-
-
-class UploadTicket(BaseModel):
-    """Where and how to PUT the file; the report appears at ``GET /api/v1/uploads/{upload_id}``."""
-
-    upload_id: str
-    method: Literal["PUT"] = "PUT"
-    url: str
-    headers: dict[str, str]
-    key: str
-    expires_in: int
