@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
+from contract.layout import MODELS_PREFIX as MODELS_PREFIX  # the training job writes there, serving reads
+
 ROOT: Final = Path(__file__).resolve().parent.parent
 
 STACK_ID: Final = "Embedrec"
@@ -80,9 +82,8 @@ TRAINING_GPUS: Final = 1
 TRAINING_TIMEOUT_HOURS: Final = 4
 TRAINING_DEFAULT_MAX_VCPUS: Final = 16
 
-# S3 prefixes (functions/common/resources.py, docs/artifacts.md).
+# S3 prefixes (functions/common/resources.py, contract/layout.py, docs/artifacts.md).
 DATASETS_PREFIX: Final = "datasets/"
-MODELS_PREFIX: Final = "models/"
 RAW_PREFIX: Final = "raw/"
 CATALOG_PREFIX: Final = "catalog/"
 REPORTS_PREFIX: Final = "reports/"

@@ -10,6 +10,7 @@ from aws_cdk import Stack, Tags
 from constructs import Construct
 
 from cdk import names
+from cdk.constructs.analytics import Analytics
 from cdk.constructs.api import Api
 from cdk.constructs.console import Console
 from cdk.constructs.ingestion import Ingestion
@@ -22,7 +23,7 @@ from functions.identity.models import Plan
 
 
 class EmbedrecStack(Stack):
-    """Storage, training, pipeline, API, ingestion and monitoring of one embedrec deployment."""
+    """Storage, training, pipeline, API, analytics, ingestion and monitoring of one embedrec deployment."""
 
     def __init__(
         self,
@@ -62,6 +63,8 @@ class EmbedrecStack(Stack):
             pipeline=self.pipeline,
             tenants_by_plan=tenants_by_plan,
         )
+        self.analytics = Analytics(self, "Analytics", runtime=self.runtime, storage=self.storage)
+        self.analytics.grant_send(self.api.serving_function)
         self.ingestion = Ingestion(
             self, "Ingestion", runtime=self.runtime, storage=self.storage, pipeline=self.pipeline
         )
@@ -74,3 +77,4 @@ class EmbedrecStack(Stack):
         self.monitoring.monitor_ml_engine(self.pipeline.state_machine)
         self.monitoring.monitor_business()
         self.monitoring.monitor_dead_letters("drop-folder", self.ingestion.dead_letter_queue)
+        self.monitoring.monitor_dead_letters("impressions", self.analytics.dead_letter_queue)

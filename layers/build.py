@@ -2,8 +2,9 @@
 
 Each layer is installed with pip for the Lambda target (CPython 3.12, manylinux x86_64) into
 ``layers/build/<layer>/python`` and then trimmed; the code asset is a clean copy of ``functions/``
-at ``layers/build/code/functions``. The CDK app (``cdk/constructs/runtime.py``) deploys these
-directories as they are, so what is measured here is what Lambda unpacks.
+and of the ``contract/`` it imports, at ``layers/build/code/{functions,contract}``. The CDK app
+(``cdk/constructs/runtime.py``) deploys these directories as they are, so what is measured here is
+what Lambda unpacks.
 
 Every built directory is then compiled to bytecode with a CPython 3.12 (Lambda's python3.12; found on
 PATH or under pyenv): ``/var/task`` and ``/opt`` are read-only in Lambda, so bytecode that is not
@@ -40,6 +41,10 @@ LAYERS_DIR = ROOT / "layers"
 BUILD_DIR = LAYERS_DIR / "build"
 CODE_DIR = BUILD_DIR / "code"
 FUNCTIONS_SRC = ROOT / "functions"
+#: What training and serving agree on (``contract/``): shipped beside ``functions/``, which imports it.
+CONTRACT_SRC = ROOT / "contract"
+#: The code asset's packages.
+CODE_PACKAGES = (FUNCTIONS_SRC, CONTRACT_SRC)
 
 LAMBDA_PYTHON = "3.12"
 # Lambda's python3.12 runtime runs on Amazon Linux 2023 (glibc 2.34). numpy >= 2.3, pyarrow and
@@ -190,15 +195,16 @@ def _remove(path: Path) -> None:
 
 
 def build_code(build_dir: Path = BUILD_DIR) -> Path:
-    """Copy ``functions/`` (sources and data files, no caches) to ``<build>/code/functions``."""
-    target = build_dir / "code" / "functions"
-    shutil.rmtree(target.parent, ignore_errors=True)
-    shutil.copytree(
-        FUNCTIONS_SRC,
-        target,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".mypy_cache", ".pytest_cache"),
-    )
-    return target.parent
+    """Copy ``functions/`` and ``contract/`` (sources and data files, no caches) to ``<build>/code``."""
+    target = build_dir / "code"
+    shutil.rmtree(target, ignore_errors=True)
+    for package in CODE_PACKAGES:
+        shutil.copytree(
+            package,
+            target / package.name,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".mypy_cache", ".pytest_cache"),
+        )
+    return target
 
 
 def find_python312() -> str | None:

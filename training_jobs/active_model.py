@@ -11,36 +11,27 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
+from contract.layout import ITEM_INDEX, LOOKUP, USER_TOWER
+from contract.manifest import trained_until
 from training_jobs.gate_scoring import FloatMatrix, ServedModel
 from training_jobs.storage import S3ObjectStore
 
 
 def trained_until_ms(manifest: dict[str, Any]) -> int | None:
-    """The end of a version's training data as serving reads it: ``data_window.end``, else ``created_at``."""
-    window = manifest.get("data_window")
-    candidates = [window.get("end")] if isinstance(window, dict) else []
-    candidates.append(manifest.get("created_at"))
-    for value in candidates:
-        if isinstance(value, str):
-            try:
-                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-            return int(round(moment.timestamp() * 1000))
-    return None
+    """The end of a version's training data as serving reads it (``contract.manifest.trained_until``)."""
+    moment = trained_until(manifest)
+    return int(round(moment.timestamp() * 1000)) if moment is not None else None
 
 
 class ActiveModelUnreadable(Exception):
     """The active model's artifacts cannot be read or do not match its manifest."""
 
 
-_ACTIVE_FILES = ("user_tower.onnx", "items.faiss", "lookup.npz")
+_ACTIVE_FILES = (USER_TOWER, ITEM_INDEX, LOOKUP)
 
 
 def _index_vectors(data: bytes) -> FloatMatrix:
@@ -84,13 +75,13 @@ def load_active_model(store: S3ObjectStore, bucket: str, manifest_key: str) -> A
             if isinstance(entry, dict) and entry.get("sha256") != hashlib.sha256(data).hexdigest():
                 raise ActiveModelUnreadable(f"{prefix}{name} does not match its sha256 in the manifest")
             files[name] = data
-        with np.load(io.BytesIO(files["lookup.npz"]), allow_pickle=False) as lookup:
+        with np.load(io.BytesIO(files[LOOKUP]), allow_pickle=False) as lookup:
             item_ids = np.asarray(lookup["item_ids"]).astype(str)
             user_ids = np.asarray(lookup["user_ids"]).astype(str)
         model = ServedModel(
-            user_tower=files["user_tower.onnx"],
+            user_tower=files[USER_TOWER],
             item_ids=item_ids,
-            item_vectors=_index_vectors(files["items.faiss"]),
+            item_vectors=_index_vectors(files[ITEM_INDEX]),
             user_ids=user_ids,
             trained_until_ms=trained_until_ms(manifest),
         )

@@ -1,13 +1,12 @@
 """The versioned artifact set of a model and its publication to S3 (manifest written last).
 
-``s3://{artifacts_bucket}/models/{tenant_id}/{version}/``: ``user_tower.onnx``, ``items.faiss``,
+Under the version's prefix (``contract.layout.version_prefix``): ``user_tower.onnx``, ``items.faiss``,
 ``items.parquet``, ``popular.json``, ``lookup.npz`` and finally ``manifest.json`` holding the sha256 and
 size of every other file. A version exists for readers only once its manifest does.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 from dataclasses import dataclass
@@ -17,6 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from contract.layout import ITEM_INDEX, ITEMS_TABLE, LOOKUP, MANIFEST, POPULAR, USER_TOWER
+from contract.manifest import Manifest
+from contract.popular import PopularDocument, PopularEntry
 from training_jobs.config import TrainingConfig
 from training_jobs.errors import ArtifactError
 from training_jobs.export import (
@@ -34,21 +36,15 @@ from training_jobs.storage import S3ObjectStore, utc_now
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
 CONTENT_TYPES = {
-    "user_tower.onnx": "application/octet-stream",
-    "items.faiss": "application/octet-stream",
-    "items.parquet": "application/vnd.apache.parquet",
-    "popular.json": "application/json",
-    "lookup.npz": "application/octet-stream",
+    USER_TOWER: "application/octet-stream",
+    ITEM_INDEX: "application/octet-stream",
+    ITEMS_TABLE: "application/vnd.apache.parquet",
+    POPULAR: "application/json",
+    LOOKUP: "application/octet-stream",
     MANIFEST: "application/json",
 }
 METRIC_NAMES = ("ndcg_10", "recall_10", "precision_10", "ndcg_20", "recall_20", "precision_20")
-
-
-def artifacts_prefix(tenant_id: str, version: str) -> str:
-    """Key prefix of one model version (ends with ``/``)."""
-    return f"models/{tenant_id}/{version}/"
 
 
 @dataclass(frozen=True)
@@ -56,16 +52,11 @@ class ArtifactSet:
     """File contents by name, plus the manifest document (serialised last, with the file hashes)."""
 
     files: dict[str, bytes]
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     def manifest_bytes(self) -> bytes:
         """The manifest with ``files`` {name: {sha256, bytes}} for every other file."""
-        document = dict(self.manifest)
-        document["files"] = {
-            name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-            for name, data in sorted(self.files.items())
-        }
-        return json_bytes(document)
+        return json_bytes(self.manifest.with_files(self.files).document())
 
 
 def items_parquet(data: PreparedData) -> bytes:
@@ -86,7 +77,7 @@ def items_parquet(data: PreparedData) -> bytes:
     return buffer.getvalue()
 
 
-def popular_document(data: PreparedData, top_n: int) -> dict[str, Any]:
+def popular_document(data: PreparedData, top_n: int) -> PopularDocument:
     """``popular.json``: top items overall and per category by weighted interaction count (best first).
 
     Scores are shares of the most popular item's count, in [0, 1], like the ingestion-side document
@@ -98,17 +89,17 @@ def popular_document(data: PreparedData, top_n: int) -> dict[str, Any]:
 
     cat = data.catalogue
 
-    def top(indices: np.ndarray) -> list[dict[str, Any]]:
+    def top(indices: np.ndarray) -> list[PopularEntry]:
         ranked = indices[np.lexsort((ids[indices], -scores[indices]))][:top_n]
         return [
-            {
-                "item_id": str(ids[i]),
-                "score": round(float(scores[i]), 6),
-                "title": str(cat.titles[i]),
-                "category": str(cat.categories[i]),
-                "brand": str(cat.brands[i]),
-                "price": float(cat.prices[i]) if np.isfinite(cat.prices[i]) else None,
-            }
+            PopularEntry(
+                item_id=str(ids[i]),
+                score=round(float(scores[i]), 6),
+                title=str(cat.titles[i]),
+                category=str(cat.categories[i]),
+                brand=str(cat.brands[i]),
+                price=float(cat.prices[i]) if np.isfinite(cat.prices[i]) else None,
+            )
             for i in ranked
         ]
 
@@ -118,7 +109,7 @@ def popular_document(data: PreparedData, top_n: int) -> dict[str, Any]:
         for category in np.unique(categories)
         if category
     }
-    return {"overall": top(np.arange(ids.size)), "by_category": by_category}
+    return PopularDocument(overall=top(np.arange(ids.size)), by_category=by_category)
 
 
 def build_artifacts(
@@ -146,11 +137,11 @@ def build_artifacts(
     )
     cat = data.catalogue
     files = {
-        "user_tower.onnx": build_user_tower_onnx(tables),
-        "items.faiss": serialize_faiss_index(index),
-        "items.parquet": items_parquet(data),
-        "popular.json": json_bytes(popular_document(data, config.popular_top_n)),
-        "lookup.npz": lookup_npz(
+        USER_TOWER: build_user_tower_onnx(tables),
+        ITEM_INDEX: serialize_faiss_index(index),
+        ITEMS_TABLE: items_parquet(data),
+        POPULAR: json_bytes(popular_document(data, config.popular_top_n).document()),
+        LOOKUP: lookup_npz(
             {
                 "item_ids": cat.item_ids,
                 "titles": cat.titles,
@@ -164,25 +155,23 @@ def build_artifacts(
             }
         ),
     }
-    manifest = {
-        "schema_version": 1,
-        "tenant_id": tenant_id,
-        "version": version,
-        "model_type": config.model_type,
-        "created_at": utc_now(),
-        "config": config.model_dump(mode="json"),
-        "data_window": data.data_window,
-        "counts": data.stats,
-        "metrics": {name: round(float(val_metrics.get(name, 0.0)), 6) for name in METRIC_NAMES},
-        "baseline_metrics": {
-            name: round(float(popularity_metrics.get(name, 0.0)), 6) for name in METRIC_NAMES
-        },
-        "training": training,
-        "embedding_dim": int(item_vectors.shape[1]),
-        "n_users": int(data.user_ids.size),
-        "n_items": int(cat.item_ids.size),
-        "index": spec.to_manifest(),
-        "onnx": {
+    manifest = Manifest(
+        schema_version=1,
+        tenant_id=tenant_id,
+        version=version,
+        model_type=config.model_type,
+        created_at=utc_now(),
+        config=config.model_dump(mode="json"),
+        data_window=data.data_window,
+        counts=data.stats,
+        metrics={name: round(float(val_metrics.get(name, 0.0)), 6) for name in METRIC_NAMES},
+        baseline_metrics={name: round(float(popularity_metrics.get(name, 0.0)), 6) for name in METRIC_NAMES},
+        training=training,
+        embedding_dim=int(item_vectors.shape[1]),
+        n_users=int(data.user_ids.size),
+        n_items=int(cat.item_ids.size),
+        index=spec.to_manifest(),
+        onnx={
             "inputs": list(ONNX_INPUTS),
             "output": ONNX_OUTPUT,
             "unknown_user_index": -1,
@@ -190,10 +179,10 @@ def build_artifacts(
             "foldin_scale": round(tables.foldin_scale, 6),
             "blend": tables.blend,
         },
-        "similarity": "inner_product",
-    }
+        similarity="inner_product",
+    )
     if gate is not None:
-        manifest["gate"] = gate
+        manifest = manifest.model_copy(update={"gate": gate})
     return ArtifactSet(files=files, manifest=manifest)
 
 

@@ -12,16 +12,17 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
+from contract.model_types import TrainedModelType
 from training_jobs.config import TrainingConfig
 from training_jobs.data import InteractionGraph
 from training_jobs.errors import TrainingJobError
 from training_jobs.models.ease import MAX_ITEMS as EASE_MAX_ITEMS
 
-CandidateType = Literal["als", "ease", "graph_filter", "lightgcn", "two_tower"]
+CandidateType = TrainedModelType
 ParamValue = float | int | bool | str
 LIGHTGCN_CPU_MAX_EDGES = 200_000
 """On CPU, ``auto`` adds LightGCN only up to this many training pairs (its cost per epoch is the graph)."""

@@ -10,22 +10,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contract.interactions import INTERACTION_TYPES, INTERACTION_WEIGHTS, InteractionType
+from contract.layout import MANIFEST, MODELS_PREFIX
+from contract.model_types import DEFAULT_MODEL_TYPE, ModelType
 from training_jobs.errors import ConfigError
 
-InteractionType = Literal["view", "click", "add_to_cart", "purchase"]
-INTERACTION_TYPES: tuple[InteractionType, ...] = ("view", "click", "add_to_cart", "purchase")
-DEFAULT_INTERACTION_WEIGHTS: dict[InteractionType, float] = {
-    "view": 1.0,
-    "click": 2.0,
-    "add_to_cart": 3.0,
-    "purchase": 4.0,
-}
-ModelType = Literal["auto", "lightgcn", "two_tower", "als", "ease", "graph_filter"]
-"""Model types a job may ask for; ``functions.training.config.ModelType`` must list the same (a unit test
-holds them equal). ``auto`` trains the candidates that fit the tenant and publishes the best."""
-MODEL_TYPES: tuple[ModelType, ...] = ("auto", "lightgcn", "two_tower", "als", "ease", "graph_filter")
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-ManifestKey = Annotated[str, Field(pattern=r"^models/[A-Za-z0-9._/-]{1,900}/manifest\.json$")]
+ManifestKey = Annotated[
+    str, Field(pattern=rf"^{re.escape(MODELS_PREFIX)}[A-Za-z0-9._/-]{{1,900}}/{re.escape(MANIFEST)}$")
+]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 
 
@@ -34,7 +27,7 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
-    model_type: ModelType = "auto"
+    model_type: ModelType = DEFAULT_MODEL_TYPE
     embedding_dim: int = Field(64, ge=4, le=1024)
     num_layers: int = Field(3, ge=0, le=8)
     epochs: int = Field(30, ge=1, le=5000)
@@ -56,7 +49,7 @@ class TrainingConfig(BaseModel):
     time_budget_s: float | None = Field(None, gt=0, le=7 * 24 * 3600)
     use_interaction_weights: bool = True
     interaction_weights: dict[InteractionType, PositiveFloat] = Field(
-        default_factory=lambda: dict(DEFAULT_INTERACTION_WEIGHTS)
+        default_factory=lambda: dict(INTERACTION_WEIGHTS)
     )
     recency_half_life_days: float | None = Field(
         None,

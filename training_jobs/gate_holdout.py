@@ -27,11 +27,11 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contract.interactions import INTERACTION_CODES
 from training_jobs.columns import IntArray, StrArray, id_strings, iso_ms, millis, with_ids
-from training_jobs.config import INTERACTION_TYPES
 from training_jobs.errors import DatasetError
 
-TYPE_CODES: dict[str, int] = {name: code for code, name in enumerate(INTERACTION_TYPES)}
+TYPE_CODES: dict[str, int] = dict(INTERACTION_CODES)
 """Interaction type codes (0 view, 1 click, 2 add_to_cart, 3 purchase), as serving and lookup.npz."""
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from contract.interactions import WEIGHTS_BY_CODE
 from training_jobs.columns import IntArray, StrArray, id_strings, millis, with_ids
 from training_jobs.gate_holdout import GateHoldout, unique_pairs
 
@@ -32,7 +33,7 @@ GATE_KS: tuple[int, ...] = (10, 20)
 FEED_DEPTH = 20
 FOLD_IN_HALF_LIFE_HOURS = 24.0
 #: Fold-in weight per interaction type code (0 view, 1 click, 2 add_to_cart, 3 purchase), as serving.
-TYPE_WEIGHTS = np.array([1.0, 2.0, 3.0, 4.0])
+TYPE_WEIGHTS = np.array(WEIGHTS_BY_CODE)
 _SCORE_BATCH = 1024
 _SCORE_CELLS = 1 << 26
 """At most this many scores (users x items, float32: 256 MiB) are held at once."""

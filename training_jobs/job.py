@@ -13,8 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from contract import layout
 from training_jobs.active_model import ActiveModel, ActiveModelUnreadable, load_active_model
-from training_jobs.artifacts import artifacts_prefix, build_artifacts, publish_artifacts
+from training_jobs.artifacts import build_artifacts, publish_artifacts
 from training_jobs.candidate_fit import Holdout
 from training_jobs.candidates import refit, select_candidate
 from training_jobs.config import JobArguments, TrainingConfig, cpu_threads_for
@@ -109,9 +110,9 @@ def run_training_job(
     device = resolve_device(config.device, config.cpu_threads)
     bucket, prefix = parse_s3_uri(args.dataset_uri)
     interactions = read_parquet(
-        store.get_bytes(bucket, prefix + "interactions.parquet"), "interactions.parquet"
+        store.get_bytes(bucket, prefix + layout.SNAPSHOT_INTERACTIONS), layout.SNAPSHOT_INTERACTIONS
     )
-    items = read_parquet(store.get_bytes(bucket, prefix + "items.parquet"), "items.parquet")
+    items = read_parquet(store.get_bytes(bucket, prefix + layout.SNAPSHOT_ITEMS), layout.SNAPSHOT_ITEMS)
     if interactions.num_rows == 0:
         raise DatasetError("dataset snapshot has no interactions")
     # the whole window first: unusable data fails here, with the snapshot's own message
@@ -197,7 +198,7 @@ def run_training_job(
         training=training,
         gate=report.document,
     )
-    key_prefix = artifacts_prefix(args.tenant_id, args.version)
+    key_prefix = layout.version_prefix(args.tenant_id, args.version)
     publish_artifacts(store, args.artifacts_bucket, key_prefix, artifacts)
     final_metrics: dict[str, Any] = {
         **_val_metrics(selection.metrics),

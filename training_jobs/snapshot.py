@@ -30,14 +30,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from contract.interactions import INTERACTION_TYPES
+from contract.layout import SNAPSHOT_INTERACTIONS, SNAPSHOT_ITEMS, WINDOW_METADATA_KEY
 from training_jobs.columns import id_strings, millis, with_ids
-from training_jobs.config import INTERACTION_TYPES, TrainingConfig
+from training_jobs.config import TrainingConfig
 from training_jobs.data import FloatArray, IntArray, InteractionGraph, build_graph
 from training_jobs.errors import DatasetError
-
-#: Where PrepareDataset puts the snapshot's window (``functions.training.dataset`` writes this key;
-#: the two deployables share no package, a unit test holds them equal).
-WINDOW_METADATA_KEY = b"embedrec.window"
 
 StrArray = npt.NDArray[np.str_]
 REQUIRED_INTERACTION_COLUMNS = ("user_id", "item_id", "interaction_type", "timestamp")
@@ -229,8 +227,8 @@ def prepare_data(
     ``require_validation=False`` accepts a snapshot whose ``is_validation`` holds nothing out (the
     published model's refit on the whole window).
     """
-    _require_columns(interactions, REQUIRED_INTERACTION_COLUMNS, "interactions.parquet")
-    _require_columns(items, REQUIRED_ITEM_COLUMNS, "items.parquet")
+    _require_columns(interactions, REQUIRED_INTERACTION_COLUMNS, SNAPSHOT_INTERACTIONS)
+    _require_columns(items, REQUIRED_ITEM_COLUMNS, SNAPSHOT_ITEMS)
     if interactions.num_rows == 0:
         raise DatasetError("dataset snapshot has no interactions")
     if items.num_rows == 0:

@@ -1,5 +1,7 @@
 """Data access: S3 objects and the DynamoDB training-job record (boto3 behind small classes).
 
+The record's fields are the contract's (``contract.training_job``): every update is checked against them.
+
 boto3 picks the endpoint from ``AWS_ENDPOINT_URL`` (the local stack points it at moto); nothing here
 hard-codes one. DynamoDB numbers are written as ``Decimal``.
 """
@@ -14,6 +16,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contract.s3 import NOT_FOUND_CODES
+from contract.training_job import job_changes
 from training_jobs.errors import ArtifactError, DatasetError
 
 
@@ -49,7 +53,7 @@ class S3ObjectStore:
         try:
             self._client.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND_CODES:
                 return False
             raise ArtifactError(f"cannot check s3://{bucket}/{key}: {exc}") from exc
         return True
@@ -95,10 +99,11 @@ class TrainingJobRepository:
         self._key = {"tenant_id": tenant_id, "job_id": job_id}
 
     def _update(self, fields: Mapping[str, Any], remove: tuple[str, ...] = ()) -> None:
-        values = {key: to_dynamo(value) for key, value in fields.items()}
+        values = {key: to_dynamo(value) for key, value in job_changes(dict(fields)).items()}
         names = {f"#f{index}": key for index, key in enumerate(values)}
         expression = "SET " + ", ".join(f"#f{index} = :v{index}" for index in range(len(values)))
         if remove:
+            job_changes(dict.fromkeys(remove))  # only the record's own fields are removed
             removal = {f"#r{index}": key for index, key in enumerate(remove)}
             names.update(removal)
             expression += " REMOVE " + ", ".join(removal)

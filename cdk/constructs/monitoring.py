@@ -12,7 +12,8 @@ Alarms and severities (the severity is the first word after the dash in each ala
   the popularity ranking's on the same split);
 - warning: the fleet's recommendation cache hit rate < 80 % for three hours with traffic, training
   workflow failed or timed out, no interactions stored for 24 hours (data freshness), dead letters in
-  the drop folder.
+  the drop folder and in the impressions queue (served responses not yet counted: they wait in the
+  dead-letter queue for 14 days, to be redriven once the cause is fixed).
 
 Model quality is relative on purpose: absolute NDCG@10 depends on catalogue size and data (a healthy
 sample tenant scores ≈ 0.08), so a fixed 0.30 fired on every good promotion. The absolute NDCG stays on
@@ -183,7 +184,7 @@ class Monitoring(Construct):
             )
 
     def monitor_dead_letters(self, name: str, queue: sqs.IQueue) -> None:
-        """Messages parked in a dead-letter queue (something was not ingested)."""
+        """Messages parked in a dead-letter queue (something was not ingested or not counted)."""
         self.add_alarm(
             f"{name}-dead-letters",
             cloudwatch.Alarm(

@@ -1,6 +1,7 @@
-"""Storage: every DynamoDB table and S3 bucket, built from ``functions.common.resources`` specs.
+"""Storage: every DynamoDB table, S3 bucket and SQS queue, built from ``functions.common.resources`` specs.
 
-The embedded local stack provisions from the same specs, so keys, indexes and TTL cannot drift.
+The embedded local stack provisions from the same specs, so keys, indexes, TTL and redelivery cannot
+drift.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk import names
@@ -86,16 +88,49 @@ class Storage(Construct):
             resources.DATA_BUCKET.logical_name: self.data_bucket,
             resources.ARTIFACTS_BUCKET.logical_name: self.artifacts_bucket,
         }
+        self.dead_letter_queues: dict[str, sqs.Queue] = {}
+        self.queues: dict[str, sqs.Queue] = {
+            spec.logical_name: self._queue(spec) for spec in resources.QUEUES
+        }
 
     def table(self, spec: resources.TableSpec) -> dynamodb.Table:
         """The table built from ``spec``."""
         return self.tables[spec.logical_name]
 
+    def queue(self, spec: resources.QueueSpec) -> sqs.Queue:
+        """The queue built from ``spec``."""
+        return self.queues[spec.logical_name]
+
+    def dead_letter_queue(self, spec: resources.QueueSpec) -> sqs.Queue:
+        """The dead-letter queue of the queue built from ``spec``."""
+        return self.dead_letter_queues[spec.logical_name]
+
     def environment(self) -> dict[str, str]:
-        """The env vars naming every table and bucket (``spec.env_var`` → physical name)."""
+        """The env vars naming every table and bucket, and every queue's URL (``spec.env_var``)."""
         env = {spec.env_var: self.table(spec).table_name for spec in resources.TABLES}
         env.update({spec.env_var: self.buckets[spec.logical_name].bucket_name for spec in resources.BUCKETS})
+        env.update({spec.env_var: self.queue(spec).queue_url for spec in resources.QUEUES})
         return env
+
+    def _queue(self, spec: resources.QueueSpec) -> sqs.Queue:
+        construct_id = _construct_id(spec.logical_name)
+        dead_letters = sqs.Queue(
+            self,
+            f"{construct_id}Dlq",
+            retention_period=Duration.days(spec.dlq_retention_days),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.dead_letter_queues[spec.logical_name] = dead_letters
+        return sqs.Queue(
+            self,
+            f"{construct_id}Queue",
+            visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
+            retention_period=Duration.days(spec.retention_days),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=spec.max_receives, queue=dead_letters),
+        )
 
     def _table(self, spec: resources.TableSpec) -> dynamodb.Table:
         table = dynamodb.Table(

@@ -18,6 +18,10 @@ sort key                                row
                                         response's number to its ``d`` (day), ``i`` (items), ``v``
                                         (variant), ``t`` (test id); ``expires_at`` (read by
                                         attribution, written once)
+``msg#{delivery_id}#{n}``               marker: part ``n`` of a handed-off message of impressions
+                                        was applied (``functions.analytics.deliveries``; put only if
+                                        absent, in the same transaction as the part's writes);
+                                        ``expires_at`` after SQS's longest retention
 ======================================  =============================================================
 
 Counters only ever change through ``ADD`` (atomic, commutative), so concurrent writers never lose
@@ -37,6 +41,7 @@ from typing import Final, Literal
 DAY_PREFIX: Final = "day#"
 ITEM_PREFIX: Final = "item#"
 RECOMMENDATION_PREFIX: Final = "rec#"
+DELIVERY_PREFIX: Final = "msg#"
 VARIANT_PREFIX: Final = "ab#"
 #: Sorts after every character an id may contain (``[A-Za-z0-9_.:@/-]``): closes a key range.
 RANGE_END: Final = "~"
@@ -72,6 +77,11 @@ def parse_recommendation_id(value: str) -> tuple[str, str] | None:
     if match is None:
         return None
     return f"{RECOMMENDATION_PREFIX}{match.group(1)}", match.group(2)
+
+
+def delivery_marker(delivery_id: str, part: int) -> str:
+    """The marker row of part ``part`` of a handed-off message of impressions."""
+    return f"{DELIVERY_PREFIX}{delivery_id}#{part}"
 
 
 def variant_attribute(test_id: str, variant: str, counter: Counter) -> str:

@@ -21,6 +21,11 @@ RECOMMENDATION_CLICKS: Final = "RecommendationClicks"
 RECOMMENDATION_PURCHASES: Final = "RecommendationPurchases"
 RECOMMENDATION_REVENUE: Final = "RecommendationRevenue"
 IMPRESSIONS_DROPPED: Final = "ImpressionsDropped"  # responses whose impressions could not be stored
+#: Impressions serving wrote to the table itself because SendMessage to the impressions queue failed.
+IMPRESSIONS_APPLIED_DIRECTLY: Final = "ImpressionsAppliedDirectly"
+#: Handed-off messages the ``impressions`` consumer applied, and those it reported for redelivery.
+IMPRESSION_MESSAGES_APPLIED: Final = "ImpressionMessagesApplied"
+IMPRESSION_MESSAGES_FAILED: Final = "ImpressionMessagesFailed"
 
 # --- emitted by the serving function (functions/serving/telemetry.py; a unit test checks they match) -
 SERVING_SERVICE: Final = "embedrec-serving"

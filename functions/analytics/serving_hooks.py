@@ -4,15 +4,14 @@ How serving calls these (the whole contract; both are cheap and safe on the requ
 
     # once per container (cached factories, like every warm resource):
     tests = AbTestRepository(aws.dynamodb_resource().Table(settings.ab_tests_table), cache_ttl_s=15)
-    impressions = ImpressionBuffer(AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table),
-                                   flush_seconds=settings.impression_flush_seconds)
+    impressions = ImpressionBuffer(counters, handoff=ImpressionHandoff(queue, writer))
 
     # per POST /api/v1/recommendations, before choosing the model:
     now = datetime.now(UTC)
     assignment = assign_variant(tests, tenant_id, body.user_id, now)   # None: no test runs
     version = assignment.model_version if assignment else active_version
     ... rank with ``version`` ...
-    recommendation_id = impressions.add(
+    recommendation_id = impressions.add(   # no I/O; ``impressions.flush()`` after the request
         tenant_id, [r.item_id for r in recommendations],
         variant=assignment.variant if assignment else None,
         test_id=assignment.test_id if assignment else None,

@@ -44,3 +44,18 @@ def interactions_attributed(
 def impressions_dropped(items: int) -> None:
     """A response's impressions could not be stored (analytics undercounts; the response was served)."""
     _emit([(names.IMPRESSIONS_DROPPED, MetricUnit.Count, items)])
+
+
+def impressions_applied_directly(items: int) -> None:
+    """SendMessage failed, so serving wrote these impressions itself (still exactly once)."""
+    _emit([(names.IMPRESSIONS_APPLIED_DIRECTLY, MetricUnit.Count, items)])
+
+
+def impression_messages(*, applied: int, failed: int) -> None:
+    """One batch of the impressions consumer: messages applied, and those left for redelivery."""
+    _emit(
+        [
+            (names.IMPRESSION_MESSAGES_APPLIED, MetricUnit.Count, applied),
+            (names.IMPRESSION_MESSAGES_FAILED, MetricUnit.Count, failed),
+        ]
+    )

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
 # Retries with jitter absorb throttling; the data layer turns what is left into ServiceUnavailableError.
@@ -105,3 +106,9 @@ def stepfunctions_client() -> SFNClient:
 def scheduler_client() -> EventBridgeSchedulerClient:
     """The container's EventBridge Scheduler client."""
     return _guarded(boto3.client("scheduler", config=_CONFIG))
+
+
+@per_container
+def sqs_client() -> SQSClient:
+    """The container's SQS client."""
+    return _guarded(boto3.client("sqs", config=_CONFIG))

@@ -29,6 +29,10 @@ SERVING = FunctionSpec("serving", "functions.serving.app.handler", "serving", me
 INGEST = FunctionSpec(
     "ingest", "functions.ingestion.drop_folder.handle_s3_event", "data", memory_mb=2048, timeout_s=300
 )
+# The consumer of the impressions queue (an SQS event source): response rows and counter ADDs.
+IMPRESSIONS = FunctionSpec(
+    "impressions", "functions.analytics.handlers.handle_impressions", "data", memory_mb=512, timeout_s=60
+)
 
 _STEPS = "functions.training.handlers"
 PIPELINE_STEPS: tuple[FunctionSpec, ...] = (
@@ -69,6 +73,13 @@ RECONCILE_SCHEDULES = FunctionSpec(
     "reconcile-schedules", f"{_STEPS}.handle_reconcile_schedules", "data", memory_mb=512, timeout_s=300
 )
 
-FUNCTIONS: tuple[FunctionSpec, ...] = (API, SERVING, INGEST, *PIPELINE_STEPS, RECONCILE_SCHEDULES)
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    API,
+    SERVING,
+    INGEST,
+    IMPRESSIONS,
+    *PIPELINE_STEPS,
+    RECONCILE_SCHEDULES,
+)
 
 TRAINING_WORKFLOW_ASL = "functions/training/training_workflow.asl.json"

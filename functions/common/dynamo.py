@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.conditions import Key as DynamoKey
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contract.s3 import NOT_FOUND_CODES
 from functions.common.errors import NotFoundError, ServiceUnavailableError
 
 if TYPE_CHECKING:
@@ -25,9 +26,7 @@ _SEMANTIC_CODES = frozenset(
     {
         _CONDITION_FAILED,
         _TRANSACTION_CANCELLED,
-        "NoSuchKey",
-        "NotFound",
-        "404",
+        *NOT_FOUND_CODES,
         "PreconditionFailed",
         "412",
         "304",  # a conditional GET's "not modified"

@@ -1,7 +1,7 @@
 """The one definition of embedrec's storage resources.
 
 Both the CDK app (``cdk/constructs/storage.py``) and the embedded local stack
-(``embedrec_local.provision``) build tables and buckets from these specs, so the
+(``embedrec_local.provision``) build tables, buckets and queues from these specs, so the
 two cannot drift. Physical names are never hard-coded in function code: each
 function receives them through the environment variable named by ``env_var``.
 """
@@ -61,6 +61,23 @@ class BucketSpec:
 
     logical_name: str
     env_var: str
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An SQS queue with its dead-letter queue: logical name, redelivery and the env var of its URL.
+
+    ``visibility_timeout_s`` follows AWS's rule for a Lambda event source (at least 6x the consumer's
+    timeout); after ``max_receives`` failed deliveries a message is parked in the dead-letter queue,
+    which keeps it ``dlq_retention_days`` (an alarm watches it).
+    """
+
+    logical_name: str
+    env_var: str
+    visibility_timeout_s: int
+    max_receives: int
+    retention_days: int = 4
+    dlq_retention_days: int = 14
 
 
 TENANTS = TableSpec(
@@ -147,6 +164,16 @@ DATA_BUCKET = BucketSpec("data", "EMBEDREC_DATA_BUCKET")
 ARTIFACTS_BUCKET = BucketSpec("artifacts", "EMBEDREC_ARTIFACTS_BUCKET")
 BUCKETS: tuple[BucketSpec, ...] = (DATA_BUCKET, ARTIFACTS_BUCKET)
 
+# Served responses' impressions, one message per serving invocation, for the ``impressions`` consumer
+# (functions/analytics/handlers.py; its timeout is 60 s, so 6 x 60 s of visibility).
+IMPRESSIONS_QUEUE = QueueSpec(
+    "impressions",
+    "EMBEDREC_IMPRESSIONS_QUEUE_URL",
+    visibility_timeout_s=360,
+    max_receives=5,
+)
+QUEUES: tuple[QueueSpec, ...] = (IMPRESSIONS_QUEUE,)
+
 # S3 layout (docs/artifacts.md). Every builder takes the tenant first: there is no unscoped path.
 DROP_FOLDER_PREFIX = "incoming/"
 
@@ -169,11 +196,6 @@ def catalog_key(tenant_id: str) -> str:
 def item_counts_key(tenant_id: str) -> str:
     """Weighted interaction counts per item, kept by ingestion (feeds popularity before any model)."""
     return f"catalog/{tenant_id}/item_counts.parquet"
-
-
-def popular_key(tenant_id: str) -> str:
-    """Popular items of the tenant's data, for serving when no model is trained yet."""
-    return f"catalog/{tenant_id}/popular.json"
 
 
 def drop_key(tenant_id: str, kind: Literal["items", "interactions"], filename: str) -> str:

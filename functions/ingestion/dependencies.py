@@ -9,10 +9,13 @@ from fastapi import Depends
 from functions.common import aws
 from functions.common.container import per_container
 from functions.common.settings import get_api_settings
+from functions.http.principal import Tenants
+from functions.ingestion.intake import Intake
 from functions.ingestion.service import IngestionService
 from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.store.uploads import UploadRepository
 from functions.ingestion.wiring import build_ingestion_service
+from functions.training.dependencies import training_schedules
 
 
 @per_container
@@ -33,6 +36,17 @@ def ingestion_service() -> IngestionService:
     return build_ingestion_service(get_api_settings())
 
 
+def intake(
+    service: Annotated[IngestionService, Depends(ingestion_service)],
+    data: Annotated[DataStore, Depends(data_store)],
+    tenants: Tenants,
+    uploads: Annotated[UploadRepository, Depends(upload_repository)],
+) -> Intake:
+    """What the upload routes store through: dispatch by kind and format, and the after-effects."""
+    return Intake(service, data, tenants, uploads, training_schedules)
+
+
 Uploads = Annotated[UploadRepository, Depends(upload_repository)]
 Data = Annotated[DataStore, Depends(data_store)]
 Ingestion = Annotated[IngestionService, Depends(ingestion_service)]
+IntakeDep = Annotated[Intake, Depends(intake)]

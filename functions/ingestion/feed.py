@@ -9,12 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contract.interactions import PURCHASE
 from functions.common.dynamo import to_iso
-from functions.ingestion.schema import INTERACTION_TYPES
 from functions.ingestion.store.events import EventPack, RecentEvent
 from functions.ingestion.store.uploads import SPAN_FIRST, SPAN_LAST
-
-PURCHASE = INTERACTION_TYPES[-1]  # the funnel's last step
 
 
 def interaction_span(table: pa.Table) -> dict[str, str]:

@@ -10,16 +10,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# A purchase says more about an item's appeal than a view.
-INTERACTION_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 2.0, "add_to_cart": 3.0, "purchase": 5.0}
+from contract.interactions import INTERACTION_WEIGHTS
+from contract.popular import POPULAR_LIMIT, PopularDocument, PopularEntry
+
 COUNTS_SCHEMA = pa.schema(
     [pa.field("item_id", pa.string(), nullable=False), pa.field("weight", pa.float64())]
 )
-POPULAR_LIMIT = 200
 
 
 def count_items(interactions: pa.Table) -> pa.Table:
-    """Weighted counts per item of one batch of interactions."""
+    """Weighted counts per item of one batch of interactions (a purchase says more than a view)."""
     types = pa.array(list(INTERACTION_WEIGHTS))
     weights = pa.array(list(INTERACTION_WEIGHTS.values()), pa.float64())
     weight = pc.take(weights, pc.index_in(interactions["interaction_type"], value_set=types))
@@ -48,26 +48,26 @@ def popular_document(counts: pa.Table, catalog: pa.Table, limit: int = POPULAR_L
     in_catalog = pc.is_in(counts["item_id"], value_set=catalog["item_id"])
     counts = counts.filter(in_catalog)
     if counts.num_rows == 0:
-        return {"overall": [], "by_category": {}}
+        return PopularDocument().document()
     rows = catalog.select(["item_id", "title", "category", "brand", "price"]).join(
         counts, "item_id", join_type="inner"
     )
     rows = rows.sort_by([("weight", "descending"), ("item_id", "ascending")])
     top = float(rows["weight"][0].as_py()) or 1.0
     entries = [
-        {
-            "item_id": row["item_id"],
-            "score": round(row["weight"] / top, 6),
-            "title": row["title"],
-            "category": row["category"],
-            "brand": row["brand"],
-            "price": row["price"],
-        }
+        PopularEntry(
+            item_id=row["item_id"],
+            score=round(row["weight"] / top, 6),
+            title=row["title"],
+            category=row["category"],
+            brand=row["brand"],
+            price=row["price"],
+        )
         for row in rows.to_pylist()
     ]
-    by_category: dict[str, list[dict[str, Any]]] = {}
+    by_category: dict[str, list[PopularEntry]] = {}
     for entry in entries:
-        bucket = by_category.setdefault(entry["category"], [])
+        bucket = by_category.setdefault(entry.category, [])
         if len(bucket) < limit:
             bucket.append(entry)
-    return {"overall": entries[:limit], "by_category": by_category}
+    return PopularDocument(overall=entries[:limit], by_category=by_category).document()

@@ -15,15 +15,13 @@ from starlette.datastructures import UploadFile
 from functions.common.errors import InvalidInputError, PayloadTooLargeError
 from functions.common.ids import new_id
 from functions.http.dependencies import ClockDep, SettingsDep
-from functions.http.principal import Reader, Tenants, Writer
-from functions.identity.store.tenants import TenantRepository
-from functions.ingestion.dependencies import Data, Ingestion, Uploads
+from functions.http.principal import Reader, Writer
+from functions.ingestion.dependencies import Data, Ingestion, IntakeDep, Uploads
 from functions.ingestion.erasure import erase_user
+from functions.ingestion.intake import Intake, Payload
 from functions.ingestion.schemas import IngestReportOut, UploadRequest, UploadTicket
 from functions.ingestion.service import IngestionService, IngestReport
 from functions.ingestion.store.data_store import DataStore
-from functions.training.dependencies import Schedules
-from functions.training.schedule import TrainingSchedules, on_interactions_stored
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
 UploadId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -63,15 +61,7 @@ _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class _Payload:
-    """An upload body: CSV bytes or JSON records."""
-
-    def __init__(self, csv: bytes | None = None, records: list[dict[str, Any]] | None = None) -> None:
-        self.csv = csv
-        self.records = records
-
-
-async def _read_payload(request: Request, max_bytes: int) -> _Payload:
+async def _read_payload(request: Request, max_bytes: int) -> Payload:
     """The body as CSV bytes (multipart ``file=`` or ``text/csv``) or JSON records (object or list)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
@@ -82,14 +72,14 @@ async def _read_payload(request: Request, max_bytes: int) -> _Payload:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInputError("multipart upload needs a file field named 'file'")
-        return _Payload(csv=await _bounded(upload.read(), max_bytes))
+        return Payload.of_csv(await _bounded(upload.read(), max_bytes), "api-csv")
     body = await request.body()
     if len(body) > max_bytes:
         raise PayloadTooLargeError(_too_large(max_bytes))
     if content_type in ("text/csv", "application/csv"):
-        return _Payload(csv=body)
+        return Payload.of_csv(body, "api-csv")
     if content_type in ("application/json", ""):
-        return _Payload(records=_json_records(body))
+        return Payload.of_records(_json_records(body))
     raise InvalidInputError(
         f"unsupported content type '{content_type}': send multipart/form-data (file=), text/csv or JSON"
     )
@@ -146,41 +136,12 @@ async def _ingest(
     tenant_id: str,
     max_bytes: int,
     now: datetime,
-    service: IngestionService,
-    tenants: TenantRepository,
-    schedules: TrainingSchedules | None,
+    intake: Intake,
 ) -> JSONResponse:
     payload = await _read_payload(request, max_bytes)
-    upload_id = new_id("upload")
-    if kind == "items":
-        if payload.csv is not None:
-            report = await run_in_threadpool(
-                service.ingest_items_csv,
-                tenant_id,
-                payload.csv,
-                upload_id=upload_id,
-                now=now,
-                source="api-csv",
-            )
-        else:
-            report = await run_in_threadpool(
-                service.ingest_items_records, tenant_id, payload.records or [], upload_id=upload_id, now=now
-            )
-    elif payload.csv is not None:
-        report = await run_in_threadpool(
-            service.ingest_interactions_csv,
-            tenant_id,
-            payload.csv,
-            upload_id=upload_id,
-            now=now,
-            source="api-csv",
-        )
-    else:
-        report = await run_in_threadpool(
-            service.ingest_interaction_records, tenant_id, payload.records or [], upload_id=upload_id, now=now
-        )
-    if kind == "interactions" and report.accepted:
-        await run_in_threadpool(on_interactions_stored, tenants, schedules, tenant_id)
+    report = await run_in_threadpool(
+        intake.ingest, tenant_id, kind, payload, upload_id=new_id("upload"), now=now
+    )
     return _report_response(report)
 
 
@@ -190,17 +151,13 @@ async def post_items(
     principal: Writer,
     settings: SettingsDep,
     now: ClockDep,
-    service: Ingestion,
-    tenants: Tenants,
-    schedules: Schedules,
+    intake: IntakeDep,
 ) -> JSONResponse:
     """Upload catalogue items (CSV ``item_id,title,category,price,brand,description`` or JSON).
 
     Items upsert by ``item_id``: a later upload replaces the earlier row.
     """
-    return await _ingest(
-        "items", request, principal.tenant_id, settings.max_body_bytes, now, service, tenants, schedules
-    )
+    return await _ingest("items", request, principal.tenant_id, settings.max_body_bytes, now, intake)
 
 
 @router.post(
@@ -211,9 +168,7 @@ async def post_interactions(
     principal: Writer,
     settings: SettingsDep,
     now: ClockDep,
-    service: Ingestion,
-    tenants: Tenants,
-    schedules: Schedules,
+    intake: IntakeDep,
 ) -> JSONResponse:
     """Upload interactions (CSV ``user_id,item_id,interaction_type,timestamp,rating``) or JSON events."""
     return await _ingest(
@@ -222,9 +177,7 @@ async def post_interactions(
         principal.tenant_id,
         settings.max_body_bytes,
         now,
-        service,
-        tenants,
-        schedules,
+        intake,
     )
 
 
@@ -254,7 +207,7 @@ def post_upload(
 @router.get("/uploads/{upload_id}", response_model=IngestReportOut)
 def get_upload(upload_id: UploadId, principal: Reader, uploads: Uploads) -> IngestReportOut:
     """The validation report of an upload (API or drop folder)."""
-    return IngestReportOut.model_validate(uploads.get(principal.tenant_id, upload_id))
+    return IngestReportOut.model_validate(uploads.get(principal.tenant_id, upload_id).report)
 
 
 class ErasureOut(BaseModel):

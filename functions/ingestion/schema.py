@@ -48,8 +48,8 @@ INTERACTIONS_SCHEMA: Final[pa.Schema] = pa.schema(
     ]
 )
 
-#: Stored lower-case; uploads may use any case.
-INTERACTION_TYPES: Final = ("view", "click", "add_to_cart", "purchase")
+# Interaction types (``contract.interactions.INTERACTION_TYPES``) are stored lower-case; uploads may
+# use any case.
 
 # --- CSV columns (header names are case-sensitive; surrounding whitespace and a BOM are ignored) ---
 ITEMS_CSV_REQUIRED: Final = ("item_id", "title", "category", "price", "brand")

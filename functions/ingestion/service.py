@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from functions.common import catalog_view, resources
+from contract import catalog_view, layout
+from functions.common import resources
 from functions.common.dynamo import to_iso
 from functions.common.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from functions.ingestion.feed import feed_events, feed_packs, feed_rows, interaction_span
@@ -336,14 +337,14 @@ class IngestionService:
         if catalog is None:
             return
         self._store.put_bytes(
-            catalog_view.catalog_view_key(tenant_id),
+            layout.catalog_view_key(tenant_id),
             catalog_view.encode(serving_columns(catalog, counts)),
             "application/gzip",
         )
         if counts is None:
             return
         servable = catalog.filter(pc.fill_null(catalog["available"], True))
-        self._store.put_json(resources.popular_key(tenant_id), popular_document(counts, servable))
+        self._store.put_json(layout.popular_key(tenant_id), popular_document(counts, servable))
 
     def _feed_recent(
         self, tenant_id: str, table: pa.Table, upload_id: str, now: datetime, source: Source

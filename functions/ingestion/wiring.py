@@ -1,7 +1,8 @@
-"""How an entry point builds the ingestion service from its settings (the api and ingest functions)."""
+"""How an entry point builds the ingestion service and the intake from its settings (api, ingest)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from functions.analytics.attribution import InteractionAttribution
@@ -9,10 +10,13 @@ from functions.analytics.store.ab_tests import AbTestRepository
 from functions.analytics.store.counters import AnalyticsCounters
 from functions.common import aws
 from functions.common.settings import StorageSettings
+from functions.identity.store.tenants import TenantRepository
+from functions.ingestion.intake import Intake
 from functions.ingestion.service import IngestionService
 from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.store.events import EventIdRepository, RecentEventsRepository
 from functions.ingestion.store.uploads import UploadRepository
+from functions.training.schedule import TrainingSchedules
 
 
 def build_ingestion_service(settings: StorageSettings) -> IngestionService:
@@ -29,4 +33,16 @@ def build_ingestion_service(settings: StorageSettings) -> IngestionService:
             AnalyticsCounters(client, settings.analytics_table),
             AbTestRepository(dynamodb.Table(settings.ab_tests_table)),
         ),
+    )
+
+
+def build_intake(settings: StorageSettings, schedules: Callable[[], TrainingSchedules | None]) -> Intake:
+    """The intake over this deployment's tables and buckets; ``schedules`` is called on first need."""
+    dynamodb = aws.dynamodb_resource()
+    return Intake(
+        build_ingestion_service(settings),
+        DataStore(aws.s3_client(), settings.data_bucket),
+        TenantRepository(dynamodb.Table(settings.tenants_table)),
+        UploadRepository(dynamodb.Table(settings.uploads_table)),
+        schedules,
     )

@@ -30,9 +30,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class ImpressionsWrittenPerRequest:
-    """After each request, write the impressions it collected (no background thread: a Lambda
-    container is frozen as soon as its handler returns). Under Mangum the handler returns only after
-    this, so the writes are part of the invocation; under uvicorn the answer has been sent already.
+    """After each request, hand off the impressions it collected (one SQS message; no background
+    thread: a Lambda container is frozen as soon as its handler returns). Under Mangum the handler
+    returns only after this, so the hand-off is part of the invocation; under uvicorn the answer has
+    been sent already.
     """
 
     def __init__(self, app: ASGIApp) -> None:

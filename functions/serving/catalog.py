@@ -2,7 +2,7 @@
 
 A model version carries the catalogue as it was when it was trained (``lookup.npz``, ``popular.json``),
 but shops change titles, prices, categories and availability between trainings, remove items and add
-new ones. Ingestion keeps a serving view of the current catalogue (``functions.common.catalog_view``);
+new ones. Ingestion keeps a serving view of the current catalogue (``contract.catalog_view``);
 ``CatalogViews`` re-checks it per tenant on invocation, at most every ``check_seconds`` (one
 conditional GET, answered 304 when nothing changed; no background thread), and rebases each loaded
 version on it once per change (``CatalogViews.current_model``):
@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from functions.common import catalog_view
+from contract import catalog_view, layout
 from functions.common.errors import NotFoundError, ServiceUnavailableError
 from functions.common.in_flight import InFlight
 from functions.common.observability import logger
@@ -180,7 +180,7 @@ class CatalogViews:
         return rebased
 
     def _read(self, tenant_id: str, known: CurrentCatalog | None) -> CurrentCatalog | None:
-        key = catalog_view.catalog_view_key(tenant_id)
+        key = layout.catalog_view_key(tenant_id)
         try:
             changed = self._reader.get_if_changed(key, known.tag if known is not None else None)
         except NotFoundError:

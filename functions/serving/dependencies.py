@@ -11,9 +11,11 @@ from typing import Annotated
 import faiss
 from fastapi import Depends
 
-from functions.analytics.impressions import ImpressionBuffer
+from functions.analytics.impressions import ImpressionBuffer, ImpressionHandoff
 from functions.analytics.store.ab_tests import AbTestRepository
 from functions.analytics.store.counters import AnalyticsCounters
+from functions.analytics.store.deliveries import DeliveryWriter
+from functions.analytics.store.impressions_queue import ImpressionQueue
 from functions.common import aws
 from functions.common.container import per_container
 from functions.serving.cache import ResponseCache
@@ -65,9 +67,15 @@ def recommendation_service() -> RecommendationService:
             check_seconds=settings.catalog_check_seconds,
             max_tenants=settings.max_tenant_models,
         ),
-        # Written after every request, within its invocation (functions.serving.app): the row and
-        # the counter writes of a response are sent at once on this pool.
-        impressions=ImpressionBuffer(AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table)),
+        # Handed off after every request, within its invocation (functions.serving.app): one SQS
+        # message, applied to the table directly only when SendMessage fails.
+        impressions=ImpressionBuffer(
+            AnalyticsCounters(aws.dynamodb_client(), settings.analytics_table),
+            handoff=ImpressionHandoff(
+                ImpressionQueue(aws.sqs_client(), settings.impressions_queue_url),
+                DeliveryWriter(aws.dynamodb_client(), settings.analytics_table),
+            ),
+        ),
     )
 
 

@@ -7,11 +7,6 @@ from datetime import datetime
 
 from functions.serving.filters import ItemFilters
 
-#: ``lookup.npz``'s ``history_types`` codes, in order (docs/artifacts.md).
-INTERACTION_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase")
-PURCHASE = "purchase"
-PURCHASE_CODE = INTERACTION_TYPES.index(PURCHASE)
-
 #: ``algorithm`` of a response that comes from popularity rather than a model.
 POPULAR = "popular"
 

@@ -10,13 +10,16 @@ import hashlib
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import faiss
 import numpy as np
 import numpy.typing as npt
+from pydantic import ValidationError
 
+from contract import layout
+from contract.layout import ITEM_INDEX, LOOKUP, POPULAR, SERVING_FILES, USER_TOWER
+from contract.manifest import Manifest
 from functions.common.errors import NotFoundError
 from functions.common.observability import logger
 from functions.serving.bundle import ItemCatalog, ModelBundle, UserHistory
@@ -28,37 +31,28 @@ from functions.serving.errors import (
 )
 from functions.serving.popular import PopularLists
 from functions.serving.search import IndexKind, VectorSearch
-from functions.serving.store.storage import ActivePointer, ObjectReader
+from functions.serving.store.storage import ObjectReader
 from functions.serving.tower import UserTower
+from functions.training.store.model_registry import ActivePointer
 
-USER_TOWER = "user_tower.onnx"
-ITEM_INDEX = "items.faiss"
-LOOKUP = "lookup.npz"
-POPULAR = "popular.json"
-SERVING_FILES = (USER_TOWER, ITEM_INDEX, LOOKUP, POPULAR)
 _CENTROID_ITEMS = 50
-
-
-def model_prefix(tenant_id: str) -> str:
-    """Where a tenant's versions live in the artifacts bucket."""
-    return f"models/{tenant_id}/"
 
 
 def load_bundle(
     artifacts: ObjectReader, tenant_id: str, pointer: ActivePointer, *, threads: int = 1
 ) -> ModelBundle:
     """Fetch, verify and build the version ``pointer`` names; ``ArtifactError`` if it cannot be used."""
-    if not pointer.manifest_key.startswith(model_prefix(tenant_id)):
+    if not pointer.manifest_key.startswith(layout.tenant_models_prefix(tenant_id)):
         # A pointer can only name this tenant's artifacts, whatever was written into the registry.
         raise ArtifactIntegrityError(f"manifest key '{pointer.manifest_key}' is outside this tenant's models")
     manifest = _manifest(artifacts, pointer)
-    if manifest.get("tenant_id", tenant_id) != tenant_id:
+    if (manifest.tenant_id or tenant_id) != tenant_id:
         raise ArtifactIntegrityError("the manifest belongs to another tenant")
-    if manifest.get("version", pointer.version) != pointer.version:
+    if (manifest.version or pointer.version) != pointer.version:
         raise ArtifactIntegrityError(
-            f"the manifest is for version '{manifest.get('version')}', the pointer says '{pointer.version}'"
+            f"the manifest is for version '{manifest.version}', the pointer says '{pointer.version}'"
         )
-    folder = pointer.manifest_key.rsplit("/", 1)[0] + "/"
+    folder = layout.folder_of(pointer.manifest_key)
     files = _fetch_verified(artifacts, folder, manifest)
     try:
         return _build(tenant_id, pointer, manifest, files, threads)
@@ -68,23 +62,26 @@ def load_bundle(
         raise ArtifactUnreadableError(f"version '{pointer.version}' cannot be read: {exc}") from exc
 
 
-def _manifest(artifacts: ObjectReader, pointer: ActivePointer) -> dict[str, Any]:
+def _manifest(artifacts: ObjectReader, pointer: ActivePointer) -> Manifest:
     try:
-        manifest = artifacts.get_json(pointer.manifest_key)
+        document = artifacts.get_json(pointer.manifest_key)
     except NotFoundError as exc:
         raise ArtifactMissingError(f"manifest '{pointer.manifest_key}' is missing") from exc
     except ValueError as exc:
         raise ArtifactUnreadableError(f"manifest '{pointer.manifest_key}' is not JSON") from exc
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+    if not isinstance(document, dict) or not isinstance(document.get("files"), dict):
         raise ArtifactUnreadableError(f"manifest '{pointer.manifest_key}' has no 'files' table")
-    return manifest
+    try:
+        return Manifest.model_validate(document)
+    except ValidationError as exc:
+        raise ArtifactUnreadableError(f"manifest '{pointer.manifest_key}' is malformed: {exc}") from exc
 
 
-def _fetch_verified(artifacts: ObjectReader, folder: str, manifest: dict[str, Any]) -> dict[str, bytes]:
-    expected: dict[str, dict[str, Any]] = manifest["files"]
+def _fetch_verified(artifacts: ObjectReader, folder: str, manifest: Manifest) -> dict[str, bytes]:
+    expected = manifest.files
     for name in SERVING_FILES:
         entry = expected.get(name)
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+        if entry is None or entry.sha256 is None:
             raise ArtifactIntegrityError(f"the manifest lists no sha256 for '{name}'")
 
     def fetch(name: str) -> bytes:
@@ -99,26 +96,26 @@ def _fetch_verified(artifacts: ObjectReader, folder: str, manifest: dict[str, An
     for name, data in contents.items():
         entry = expected[name]
         digest = hashlib.sha256(data).hexdigest()
-        if digest != entry["sha256"].lower():
+        if digest != str(entry.sha256).lower():
             raise ArtifactIntegrityError(
-                f"'{folder}{name}' has sha256 {digest}, the manifest says {entry['sha256']}"
+                f"'{folder}{name}' has sha256 {digest}, the manifest says {entry.sha256}"
             )
-        size = entry.get("bytes")
-        if size is not None and int(size) != len(data):
+        size = entry.size
+        if size is not None and size != len(data):
             raise ArtifactIntegrityError(f"'{folder}{name}' has {len(data)} bytes, the manifest says {size}")
     return contents
 
 
 def _build(
-    tenant_id: str, pointer: ActivePointer, manifest: dict[str, Any], files: dict[str, bytes], threads: int
+    tenant_id: str, pointer: ActivePointer, manifest: Manifest, files: dict[str, bytes], threads: int
 ) -> ModelBundle:
     index = faiss.deserialize_index(np.frombuffer(files[ITEM_INDEX], dtype=np.uint8))
     if index.metric_type != faiss.METRIC_INNER_PRODUCT:
         raise ArtifactUnreadableError("items.faiss must use inner product")
-    dim = int(manifest.get("embedding_dim", index.d))
+    dim = manifest.embedding_dim if manifest.embedding_dim is not None else int(index.d)
     if dim != index.d:
         raise ArtifactUnreadableError(f"items.faiss has dimension {index.d}, the manifest says {dim}")
-    params = manifest.get("index", {}).get("params", {}) if isinstance(manifest.get("index"), dict) else {}
+    params = (manifest.index or {}).get("params", {})
     search = VectorSearch(
         index,
         _index_kind(index),
@@ -142,9 +139,9 @@ def _build(
     return ModelBundle(
         tenant_id=tenant_id,
         version=pointer.version,
-        model_type=str(manifest.get("model_type") or pointer.version.rsplit("_v", 1)[0]),
+        model_type=str(manifest.model_type or pointer.version.rsplit("_v", 1)[0]),
         manifest_key=pointer.manifest_key,
-        trained_until=_trained_until(manifest),
+        trained_until=manifest.trained_until,
         catalog=catalog,
         users=users,
         popular=popular,
@@ -212,18 +209,3 @@ def _str_array(arrays: dict[str, npt.NDArray[Any]], name: str) -> npt.NDArray[np
     if name not in arrays:
         raise ArtifactUnreadableError(f"lookup.npz has no '{name}' array")
     return np.asarray(arrays[name]).astype(np.str_, copy=False)
-
-
-def _trained_until(manifest: dict[str, Any]) -> datetime | None:
-    """The end of the training data: events after it are folded in (``data_window.end``, else created_at)."""
-    window = manifest.get("data_window")
-    candidates = [window.get("end")] if isinstance(window, dict) else []
-    candidates.append(manifest.get("created_at"))
-    for value in candidates:
-        if isinstance(value, str):
-            try:
-                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return None

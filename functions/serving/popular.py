@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.popular import PopularDocument
+from contract.popular import PopularEntry as PopularDocumentEntry
 from functions.serving.domain import ScoredItem
 from functions.serving.filters import ItemFilters, passing
 
@@ -32,18 +33,12 @@ class PopularLists:
 
     @classmethod
     def parse(cls, data: Any) -> PopularLists:
-        """Read the JSON document; ``ValueError`` if it does not have the documented shape."""
-        if not isinstance(data, dict):
-            raise ValueError("popular.json must be an object")
-        overall = _entries(data.get("overall", []), "overall")
-        by_category_raw = data.get("by_category", {})
-        if not isinstance(by_category_raw, dict):
-            raise ValueError("popular.json 'by_category' must be an object")
-        by_category = {
-            str(name): _entries(entries, f"by_category[{name!r}]")
-            for name, entries in by_category_raw.items()
-        }
-        return cls(overall=overall, by_category=by_category)
+        """Read the JSON document (``contract.popular``); ``ValueError`` if it does not have its shape."""
+        document = PopularDocument.model_validate(data)
+        return cls(
+            overall=_entries(document.overall),
+            by_category={name: _entries(entries) for name, entries in document.by_category.items()},
+        )
 
     @property
     def is_empty(self) -> bool:
@@ -96,25 +91,8 @@ def rank_popular(
     ]
 
 
-def _entries(raw: Any, where: str) -> tuple[PopularEntry, ...]:
-    if not isinstance(raw, list):
-        raise ValueError(f"popular.json '{where}' must be a list")
-    entries = []
-    for position, item in enumerate(raw):
-        if not isinstance(item, dict) or not item.get("item_id"):
-            raise ValueError(f"popular.json '{where}'[{position}] needs an item_id")
-        price = item.get("price")
-        price_value = float(price) if isinstance(price, int | float) and not isinstance(price, bool) else None
-        if price_value is not None and not math.isfinite(price_value):
-            price_value = None
-        entries.append(
-            PopularEntry(
-                item_id=str(item["item_id"]),
-                score=float(item.get("score", 0.0)),
-                title=str(item.get("title") or item["item_id"]),
-                category=str(item.get("category") or ""),
-                brand=str(item.get("brand") or ""),
-                price=price_value,
-            )
-        )
-    return tuple(entries)
+def _entries(entries: list[PopularDocumentEntry]) -> tuple[PopularEntry, ...]:
+    return tuple(
+        PopularEntry(entry.item_id, entry.score, entry.title, entry.category, entry.brand, entry.price)
+        for entry in entries
+    )

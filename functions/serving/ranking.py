@@ -1,8 +1,8 @@
 """Ranking, filtering and explanation with a loaded model (no HTTP, no AWS).
 
 - A user's vector comes from the user tower: the trained vector of a known user, with the events that
-  arrived after training folded in (weighted by type and recency); a user the model has not seen but
-  who has recent events gets a vector from those events alone.
+  arrived after training folded in (weighted by type, ``contract.interactions``, and by recency); a user
+  the model has not seen but who has recent events gets a vector from those events alone.
 - Candidates come from the filtered index search (``functions.serving.search``) under the bundle's
   bitmap of the declared filters (``functions.serving.filters``), so every item passes every filter
   and ``count`` items come back whenever that many pass.
@@ -19,13 +19,11 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from contract.interactions import INTERACTION_TYPES, PURCHASE, PURCHASE_CODE, weight_of
 from functions.common.errors import NotFoundError
 from functions.serving.bundle import ModelBundle
 from functions.serving.domain import (
-    INTERACTION_TYPES,
     POPULAR,
-    PURCHASE,
-    PURCHASE_CODE,
     Ranking,
     RecommendationQuery,
     ScoredItem,
@@ -35,8 +33,6 @@ from functions.serving.filters import ItemFilters
 from functions.serving.popular import popular_reason
 from functions.serving.search import AllowedSet, SearchResult
 
-#: How much one event of each type pulls the user's vector towards the item (before recency decay).
-TYPE_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 2.0, "add_to_cart": 3.0, "purchase": 4.0}
 _SCORE_DIGITS = 4
 
 
@@ -53,7 +49,7 @@ def fold_in_weights(
     half_life_s = half_life_hours * 3600.0
     raw = np.array(
         [
-            TYPE_WEIGHTS.get(event.interaction_type, 1.0)
+            weight_of(event.interaction_type)
             * 0.5 ** (max(0.0, (now - event.timestamp).total_seconds()) / half_life_s)
             for event in events
         ],

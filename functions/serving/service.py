@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from contract.interactions import PURCHASE
 from functions.analytics.domain import Assignment
 from functions.analytics.impressions import ImpressionBuffer
 from functions.analytics.serving_hooks import assign_variant
@@ -25,7 +26,6 @@ from functions.serving.cache import ResponseCache
 from functions.serving.catalog import CatalogViews, top_up
 from functions.serving.domain import (
     POPULAR,
-    PURCHASE,
     ModelHealth,
     Ranking,
     RecommendationQuery,

@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, model_validator
 
 from functions.common.container import per_container
-from functions.common.settings import StorageSettings
+from functions.common.settings import ResourceName, StorageSettings
 from functions.ingestion.store.recent_activity import FEED_DEPTH
 
 
@@ -50,6 +50,9 @@ class ServingSettings(StorageSettings):
     faiss_threads: Annotated[int, Field(ge=1, le=64)] = 1
     # Per-plan request quotas per container (functions/identity/throttling.py); off only for load benchmarks.
     request_quotas: bool = True
+
+    # Where each invocation hands off its impressions (functions/analytics/impressions.py).
+    impressions_queue_url: ResourceName
 
     @model_validator(mode="after")
     def _secret_configured(self) -> ServingSettings:

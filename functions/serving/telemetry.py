@@ -37,7 +37,8 @@ def _add(name: str, unit: MetricUnit, value: float) -> None:
 
 
 def impressions_written(elapsed_ms: float) -> None:
-    """The part of an invocation spent writing its impressions (after the answer was built)."""
+    """The part of an invocation spent handing off its impressions (one SQS SendMessage; the direct
+    writes when that failed), after the answer was built."""
     _add(IMPRESSIONS_WRITE_TIME, MetricUnit.Milliseconds, elapsed_ms)
 
 

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from functions.common.request_models import RequestModel
 from functions.ingestion.schema import EARLIEST_TIMESTAMP
-
-ModelType = Literal["auto", "lightgcn", "two_tower", "als", "ease", "graph_filter"]
-"""The trainer's ``training_jobs.config.ModelType`` (a unit test holds the two equal); ``auto`` trains the
-candidates that fit the tenant and publishes the best."""
-DEFAULT_MODEL_TYPE: ModelType = "auto"
 
 
 class DatasetOptions(RequestModel):

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contract import layout
+from contract.workflow import ExecutionInput
 from functions.common.dynamo import to_iso
 from functions.common.errors import ServiceUnavailableError
 from functions.common.ids import new_id
@@ -77,16 +79,18 @@ def start_training(
 ) -> dict[str, Any]:
     """Open a job and start the workflow execution named after it."""
     job = open_job(jobs, tenant_id, model_type=model_type, config=config, trigger=trigger, now=now)
-    execution_input = {
-        "tenant_id": tenant_id,
-        "job_id": job["job_id"],
-        "model_type": model_type,
-        "config": config,
-        "poll_seconds": workflow.poll_seconds,
-    }
+    execution_input = ExecutionInput(
+        tenant_id=tenant_id,
+        job_id=job["job_id"],
+        model_type=model_type,
+        config=config,
+        poll_seconds=workflow.poll_seconds,
+    )
     try:
         execution = workflow.sfn.start_execution(
-            stateMachineArn=workflow.state_machine_arn, name=job["job_id"], input=json.dumps(execution_input)
+            stateMachineArn=workflow.state_machine_arn,
+            name=job["job_id"],
+            input=json.dumps(execution_input.as_json()),
         )
     except (ClientError, BotoCoreError) as exc:  # a failed start must free the lock, then surface as 503
         jobs.update(
@@ -129,9 +133,13 @@ def job_view(record: dict[str, Any], artifacts_bucket: str, tenant_id: str) -> d
         "index_path": None,
     }
     if view["status"] == "completed" and view["model_version"]:
-        prefix = f"s3://{artifacts_bucket}/models/{tenant_id}/{view['model_version']}"
-        view["model_path"] = f"{prefix}/user_tower.onnx"
-        view["index_path"] = f"{prefix}/items.faiss"
+        version = str(view["model_version"])
+        view["model_path"] = (
+            f"s3://{artifacts_bucket}/{layout.artifact_key(tenant_id, version, layout.USER_TOWER)}"
+        )
+        view["index_path"] = (
+            f"s3://{artifacts_bucket}/{layout.artifact_key(tenant_id, version, layout.ITEM_INDEX)}"
+        )
     return view
 
 

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from contract import layout
+from contract.layout import WINDOW_METADATA_KEY
 from functions.common import resources
 from functions.common.errors import DatasetError
 from functions.ingestion.schema import INTERACTIONS_SCHEMA, ITEMS_SCHEMA
@@ -29,11 +31,7 @@ _DAY = re.compile(r"/(\d{4}-\d{2}-\d{2})/([^/]+)\.parquet$")
 _BUCKETS: Final = 64
 #: Rows of one group (≈ 250 bytes a row while a group is deduped and split: ≈ 0.5 GB at 2M).
 _GROUP_ROWS: Final = 2_000_000
-_SNAPSHOT_FILE: Final = "interactions.parquet"
-
-
-#: The Parquet metadata key of a snapshot's window (``training_jobs.snapshot`` reads the same key).
-WINDOW_METADATA_KEY: Final = b"embedrec.window"
+_SNAPSHOT_FILE: Final = layout.SNAPSHOT_INTERACTIONS  # the local scratch file uploaded as it
 
 
 @dataclass(frozen=True)
@@ -213,8 +211,8 @@ def prepare_snapshot(
                     span,
                 )
             )
-        store.upload_file(prefix + "interactions.parquet", folder / _SNAPSHOT_FILE)
-    store.put_parquet(prefix + "items.parquet", catalog.cast(ITEMS_SCHEMA))
+        store.upload_file(prefix + layout.SNAPSHOT_INTERACTIONS, folder / _SNAPSHOT_FILE)
+    store.put_parquet(prefix + layout.SNAPSHOT_ITEMS, catalog.cast(ITEMS_SCHEMA))
     return Snapshot(
         prefix=prefix,
         interactions=counts.interactions,

@@ -1,7 +1,8 @@
 """Entry points of the training workflow's Lambda tasks (one function each, see ``deployment.py``).
 
-Each parses the execution state, calls one step, and returns what the state machine stores under
-the task's ``ResultPath``. Errors propagate by class name, which the ASL's Retry/Catch match.
+Each validates the execution state into its task's input model (``contract.workflow``), calls one
+step, and returns what the state machine stores under the task's ``ResultPath`` (the output model's
+JSON). Errors propagate by class name, which the ASL's Retry/Catch match.
 """
 
 from __future__ import annotations
@@ -12,6 +13,18 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from contract.model_types import DEFAULT_MODEL_TYPE
+from contract.workflow import (
+    CancelTrainingInput,
+    CheckTrainingInput,
+    DecisionInput,
+    EvaluateCandidateInput,
+    ExecutionInput,
+    OpenJobInput,
+    PrepareDatasetInput,
+    RecordFailureInput,
+    SubmitTrainingInput,
+)
 from functions.analytics import metric_names as names
 from functions.common import aws
 from functions.common.container import per_container
@@ -21,10 +34,12 @@ from functions.identity.store.tenants import TenantRepository
 from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.store.uploads import UploadRepository
 from functions.training import steps
-from functions.training.config import DEFAULT_MODEL_TYPE, DatasetOptions
+from functions.training.config import DatasetOptions
 from functions.training.control import open_job
 from functions.training.schedule import TrainingSchedules, TrainingWindow, reconcile_all
+from functions.training.store.batch import TrainingJobQueue
 from functions.training.store.model_registry import ModelRegistry
+from functions.training.store.schedules import ScheduleStore
 from functions.training.store.training_jobs import TrainingJobRepository
 
 State = dict[str, Any]
@@ -42,9 +57,9 @@ def pipeline_context() -> steps.PipelineContext:
         registry=ModelRegistry(dynamodb.Table(settings.model_registry_table)),
         tenants=TenantRepository(dynamodb.Table(settings.tenants_table)),
         uploads=UploadRepository(dynamodb.Table(settings.uploads_table)),
-        batch=aws.batch_client(),
-        job_queue=settings.training_job_queue,
-        job_definition=settings.training_job_definition,
+        batch=TrainingJobQueue(
+            aws.batch_client(), settings.training_job_queue, settings.training_job_definition
+        ),
     )
 
 
@@ -56,28 +71,29 @@ def _now() -> datetime:
 def handle_open_job(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """OpenJob: a scheduled execution opens its own job (the API opens it before starting one)."""
     ctx = pipeline_context()
-    tenant = ctx.tenants.get(event["tenant_id"])
+    tenant = ctx.tenants.get(OpenJobInput.model_validate(event).tenant_id)
     model_type = str(tenant.settings.get("default_model", DEFAULT_MODEL_TYPE))
     job = open_job(
         ctx.jobs, tenant.tenant_id, model_type=model_type, config={}, trigger="schedule", now=_now()
     )
-    return {
-        "tenant_id": tenant.tenant_id,
-        "job_id": job["job_id"],
-        "model_type": model_type,
-        "config": {},
-        "poll_seconds": get_pipeline_settings().training_poll_seconds,
-    }
+    return ExecutionInput(
+        tenant_id=tenant.tenant_id,
+        job_id=job["job_id"],
+        model_type=model_type,
+        config={},
+        poll_seconds=get_pipeline_settings().training_poll_seconds,
+    ).as_json()
 
 
 @logger.inject_lambda_context
 def handle_prepare_dataset(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """PrepareDataset."""
     settings = get_pipeline_settings()
-    options = DatasetOptions.model_validate(event.get("config") or {})
+    task = PrepareDatasetInput.model_validate(event)
+    options = DatasetOptions.model_validate(task.config or {})
     return steps.prepare_dataset(
         pipeline_context(),
-        event,
+        task,
         now=_now(),
         window_days=options.window_days or settings.default_window_days,
         as_of=options.window_end(),
@@ -89,7 +105,9 @@ def handle_prepare_dataset(event: State, context: LambdaContext) -> State:  # no
 def handle_submit_training(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """SubmitTraining."""
     return steps.submit_training(
-        pipeline_context(), event, default_floor=get_pipeline_settings().default_quality_floor
+        pipeline_context(),
+        SubmitTrainingInput.model_validate(event),
+        default_floor=get_pipeline_settings().default_quality_floor,
     )
 
 
@@ -97,10 +115,11 @@ def handle_submit_training(event: State, context: LambdaContext) -> State:  # no
 def handle_check_training(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """CheckTraining: RUNNING / SUCCEEDED / FAILED, or STUCK after too long without capacity."""
     settings = get_pipeline_settings()
-    poll_seconds = max(1, int(event.get("poll_seconds") or settings.training_poll_seconds))
+    task = CheckTrainingInput.model_validate(event)
+    poll_seconds = max(1, task.poll_seconds or settings.training_poll_seconds)
     return steps.check_training(
         pipeline_context(),
-        event,
+        task,
         max_queued_polls=math.ceil(settings.training_max_queued_seconds / poll_seconds),
     )
 
@@ -109,7 +128,7 @@ def handle_check_training(event: State, context: LambdaContext) -> State:  # noq
 @metrics.log_metrics
 def handle_cancel_training(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """CancelTraining: cancel a job stuck waiting for capacity; RecordFailure follows."""
-    error = steps.cancel_training(pipeline_context(), event)
+    error = steps.cancel_training(pipeline_context(), CancelTrainingInput.model_validate(event))
     logger.warning("training job cancelled", extra={"tenant_id": event.get("tenant_id"), "error": error})
     metrics.add_metric(name="TrainingJobsCancelled", unit=MetricUnit.Count, value=1)
     return error
@@ -119,9 +138,10 @@ def handle_cancel_training(event: State, context: LambdaContext) -> State:  # no
 @metrics.log_metrics
 def handle_evaluate_candidate(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """EvaluateCandidate."""
-    result = steps.evaluate_candidate(pipeline_context(), event, now=_now())
+    task = EvaluateCandidateInput.model_validate(event)
+    result = steps.evaluate_candidate(pipeline_context(), task, now=_now())
     metrics.add_metric(name="CandidateNDCG10", unit=MetricUnit.NoUnit, value=result["candidate_ndcg_10"])
-    job = pipeline_context().jobs.get(event["tenant_id"], event["job_id"])
+    job = pipeline_context().jobs.get(task.tenant_id, task.job_id)
     seconds = job.get("metrics", {}).get("training_time_seconds")
     if seconds is not None:  # the trainer's own measure: the loop, not queueing or start-up
         metrics.add_metric(name=names.TRAINING_DURATION, unit=MetricUnit.Seconds, value=float(seconds))
@@ -133,13 +153,12 @@ def handle_evaluate_candidate(event: State, context: LambdaContext) -> State:  #
 def handle_promote_model(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """PromoteModel."""
     ctx = pipeline_context()
-    result = steps.promote_model(ctx, event, now=_now())
-    candidate = float(event["evaluation"]["candidate_ndcg_10"])
+    task = DecisionInput.model_validate(event)
+    result = steps.promote_model(ctx, task, now=_now())
+    candidate = task.evaluation.candidate_ndcg_10
     metrics.add_metric(name=names.MODEL_NDCG10, unit=MetricUnit.NoUnit, value=candidate)
     metrics.add_metric(name="ModelsPromoted", unit=MetricUnit.Count, value=1)
-    lift = lift_over_popularity(
-        candidate, ctx.registry.get_version(event["tenant_id"], event["dataset"]["version"])
-    )
+    lift = lift_over_popularity(candidate, ctx.registry.get_version(task.tenant_id, task.dataset.version))
     if lift is not None:
         metrics.add_metric(name=names.MODEL_LIFT, unit=MetricUnit.NoUnit, value=lift)
     return result
@@ -163,7 +182,7 @@ def lift_over_popularity(candidate_ndcg: float, version: dict[str, Any]) -> floa
 @metrics.log_metrics
 def handle_reject_candidate(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """RejectCandidate."""
-    result = steps.reject_candidate(pipeline_context(), event, now=_now())
+    result = steps.reject_candidate(pipeline_context(), DecisionInput.model_validate(event), now=_now())
     metrics.add_metric(name="ModelsRejected", unit=MetricUnit.Count, value=1)
     return result
 
@@ -172,10 +191,9 @@ def handle_reject_candidate(event: State, context: LambdaContext) -> State:  # n
 @metrics.log_metrics
 def handle_record_failure(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """RecordFailure."""
-    result = steps.record_failure(pipeline_context(), event, now=_now())
-    logger.warning(
-        "training workflow failed", extra={"tenant_id": event.get("tenant_id"), "error": result["error"]}
-    )
+    task = RecordFailureInput.model_validate(event)
+    result = steps.record_failure(pipeline_context(), task, now=_now())
+    logger.warning("training workflow failed", extra={"tenant_id": task.tenant_id, "error": result["error"]})
     metrics.add_metric(name="TrainingFailures", unit=MetricUnit.Count, value=1)
     return result
 
@@ -186,8 +204,7 @@ def handle_reconcile_schedules(event: State, context: LambdaContext) -> State:  
     """The hourly sweep: every tenant's retraining schedule made what it should be, orphans deleted."""
     settings = get_schedule_settings()
     schedules = TrainingSchedules(
-        aws.scheduler_client(),
-        settings.schedule_group,
+        ScheduleStore(aws.scheduler_client(), settings.schedule_group),
         settings.scheduler_role_arn,
         settings.state_machine_arn,
         TrainingWindow.parse(settings.training_window),

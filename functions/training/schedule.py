@@ -14,29 +14,22 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from contract.workflow import OpenJobInput
 from functions.common import aws
 from functions.common.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from functions.identity.models import Tenant
 from functions.identity.store.tenants import TenantRepository
-
-if TYPE_CHECKING:
-    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+from functions.training.store.schedules import Reconciled, Schedule, ScheduleStore
 
 DEFAULT_WINDOW = "01:00-05:00"  # UTC
 FLEX_MINUTES = 15  # EventBridge Scheduler's own jitter on top of the spread
 _NAME_PREFIX = "retrain-"
 _CRON = re.compile(r"^(cron\([^()]{9,100}\)|rate\(\d{1,4} (minute|minutes|hour|hours|day|days)\))$")
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
-
-Reconciled = Literal["created", "updated", "unchanged"]
 
 
 @dataclass(frozen=True)
@@ -96,89 +89,38 @@ def schedule_name(tenant_id: str) -> str:
 
 @dataclass(frozen=True)
 class TrainingSchedules:
-    """Creates and reconciles tenants' retraining schedules."""
+    """Decides what each tenant's retraining schedule should be and keeps the Scheduler so."""
 
-    client: EventBridgeSchedulerClient
-    group: str
+    store: ScheduleStore
     role_arn: str
     state_machine_arn: str
     window: TrainingWindow = field(default_factory=lambda: TrainingWindow.parse(DEFAULT_WINDOW))
 
-    def desired(self, tenant: Tenant) -> dict[str, Any]:
-        """What the tenant's schedule should be (the arguments of Create/UpdateSchedule)."""
-        return {
-            "Name": schedule_name(tenant.tenant_id),
-            "GroupName": self.group,
-            "ScheduleExpression": schedule_expression(tenant.settings, tenant.tenant_id, self.window),
-            "ScheduleExpressionTimezone": "UTC",
-            "State": "ENABLED" if tenant.status == "active" and tenant.has_data else "DISABLED",
-            "FlexibleTimeWindow": {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": FLEX_MINUTES},
-            "Target": {
-                "Arn": self.state_machine_arn,
-                "RoleArn": self.role_arn,
-                "Input": json.dumps({"tenant_id": tenant.tenant_id, "trigger": "schedule"}),
-            },
-            "Description": f"embedrec retraining of {tenant.tenant_id}",
-        }
+    def desired(self, tenant: Tenant) -> Schedule:
+        """What the tenant's schedule should be: enabled for an active tenant with data."""
+        return Schedule(
+            name=schedule_name(tenant.tenant_id),
+            expression=schedule_expression(tenant.settings, tenant.tenant_id, self.window),
+            enabled=tenant.status == "active" and tenant.has_data,
+            flex_minutes=FLEX_MINUTES,
+            target_arn=self.state_machine_arn,
+            role_arn=self.role_arn,
+            input=OpenJobInput(tenant_id=tenant.tenant_id, trigger="schedule").model_dump(),
+            description=f"embedrec retraining of {tenant.tenant_id}",
+        )
 
     def reconcile(self, tenant: Tenant) -> Reconciled:
         """Make the tenant's schedule what it should be (idempotent; one read when nothing drifted)."""
-        wanted = self.desired(tenant)
-        try:
-            try:
-                current = self.client.get_schedule(Name=wanted["Name"], GroupName=self.group)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                    raise
-                self.client.create_schedule(**wanted)
-                return "created"
-            if all(_same(current.get(key), value) for key, value in wanted.items() if key != "Description"):
-                return "unchanged"
-            self.client.update_schedule(**wanted)
-            return "updated"
-        except (ClientError, BotoCoreError) as exc:
-            raise ServiceUnavailableError(
-                "the retraining schedule could not be reconciled, please retry"
-            ) from exc
+        return self.store.ensure_schedule(self.desired(tenant))
 
     def tenant_ids(self) -> Iterator[str]:
         """The tenants that have a schedule in the group."""
-        try:
-            token: str | None = None
-            while True:
-                page = (
-                    self.client.list_schedules(GroupName=self.group, NamePrefix=_NAME_PREFIX, NextToken=token)
-                    if token
-                    else self.client.list_schedules(GroupName=self.group, NamePrefix=_NAME_PREFIX)
-                )
-                for schedule in page.get("Schedules", []):
-                    yield str(schedule["Name"]).removeprefix(_NAME_PREFIX)
-                token = page.get("NextToken")
-                if not token:
-                    return
-        except (ClientError, BotoCoreError) as exc:
-            raise ServiceUnavailableError("the retraining schedules could not be listed") from exc
+        for name in self.store.schedule_names(_NAME_PREFIX):
+            yield name.removeprefix(_NAME_PREFIX)
 
     def delete_orphan(self, tenant_id: str) -> None:
         """Remove the schedule of a tenant that no longer exists (idempotent)."""
-        try:
-            self.client.delete_schedule(Name=schedule_name(tenant_id), GroupName=self.group)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                raise ServiceUnavailableError("the retraining schedule could not be deleted") from exc
-        except BotoCoreError as exc:
-            raise ServiceUnavailableError("the retraining schedule could not be deleted") from exc
-
-
-def _same(current: object, wanted: object) -> bool:
-    if isinstance(wanted, dict) and isinstance(current, dict):
-        return all(_same(current.get(key), value) for key, value in wanted.items())
-    if isinstance(wanted, str) and isinstance(current, str) and wanted.startswith("{"):
-        try:
-            return bool(json.loads(current) == json.loads(wanted))
-        except json.JSONDecodeError:
-            return current == wanted
-    return current == wanted
+        self.store.remove_schedule(schedule_name(tenant_id))
 
 
 def configured_schedules(
@@ -188,7 +130,10 @@ def configured_schedules(
     if not (group and role_arn and state_machine_arn):
         return None
     return TrainingSchedules(
-        aws.scheduler_client(), group, role_arn, state_machine_arn, TrainingWindow.parse(window)
+        ScheduleStore(aws.scheduler_client(), group),
+        role_arn,
+        state_machine_arn,
+        TrainingWindow.parse(window),
     )
 
 

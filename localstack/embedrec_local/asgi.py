@@ -5,9 +5,15 @@ API Gateway routes the same table (``functions.common.routes``) in AWS.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from fastapi.concurrency import run_in_threadpool
+
+from embedrec_local.event_sources import impressions_event_source
+from embedrec_local.provision import LocalNames
+from embedrec_local.runner import LambdaRunner
 from functions.common.observability import metrics
 from functions.common.routes import is_serving_path
 from functions.common.runtime import freeze_long_lived_objects
@@ -18,19 +24,25 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def combine(api_app: ASGIApp, serving_app: ASGIApp) -> ASGIApp:
+def combine(
+    api_app: ASGIApp, serving_app: ASGIApp, *, before_api: Callable[[], object] | None = None
+) -> ASGIApp:
     """An ASGI app dispatching each request by path, as the API Gateway routes do.
 
     After each request the shared metrics set is flushed, as ``metrics.log_metrics`` does around
     every Lambda invocation (the local stack serves the apps directly, not through the handlers).
+    ``before_api`` runs (on a worker thread) before each request to the api app.
     """
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await api_app(scope, receive, send)
             return
+        serving = is_serving_path(scope["path"])
+        if not serving and before_api is not None:
+            await run_in_threadpool(before_api)
         try:
-            await (serving_app if is_serving_path(scope["path"]) else api_app)(scope, receive, send)
+            await (serving_app if serving else api_app)(scope, receive, send)
         finally:
             if metrics.metric_set:
                 metrics.flush_metrics()
@@ -46,4 +58,9 @@ def local_app() -> ASGIApp:
 
     forward_stdout_metrics()
     freeze_long_lived_objects()  # both apps are imported: start-up's objects leave the collector's sight
-    return combine(api_app, serving_app)
+    # Analytics reads see every response served before them: the api app answers after the
+    # impressions queue is drained (in this process, whichever worker it is).
+    impressions = impressions_event_source(
+        LambdaRunner(), LocalNames(), os.environ.get("AWS_REGION", "us-east-1")
+    )
+    return combine(api_app, serving_app, before_api=impressions.drain)

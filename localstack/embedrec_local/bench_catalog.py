@@ -27,15 +27,16 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from contract import catalog_view, layout
 from embedrec_local import synthetic_models as synthetic
 from embedrec_local.bench_serve import TENANT, VERSION, _files, _MemoryObjects
-from functions.common import catalog_view
 from functions.ingestion.service import serving_columns
 from functions.serving.catalog import CatalogViews, CurrentCatalog, rebase_model
 from functions.serving.loader import load_bundle
 from functions.serving.settings import ServingSettings
 from functions.serving.store.model_store import TenantModel
-from functions.serving.store.storage import ActivePointer, ObjectReader
+from functions.serving.store.storage import ObjectReader
+from functions.training.store.model_registry import ActivePointer
 
 
 def _say(text: str) -> None:
@@ -64,8 +65,10 @@ def run_size(n_items: int, repeats: int) -> dict[str, Any]:
     """Ingestion and serving costs of one catalogue size (in memory)."""
     world = synthetic.make_world(n_items, 1000, seed=3)
     files = _files(world, n_items)
-    objects = _MemoryObjects({f"models/{TENANT}/{VERSION}/{name}": data for name, data in files.items()})
-    pointer = ActivePointer(VERSION, f"models/{TENANT}/{VERSION}/manifest.json", 1)
+    objects = _MemoryObjects(
+        {layout.artifact_key(TENANT, VERSION, name): data for name, data in files.items()}
+    )
+    pointer = ActivePointer(VERSION, layout.manifest_key(TENANT, VERSION), 1)
     bundle = load_bundle(objects, TENANT, pointer)  # type: ignore[arg-type]  # a reader over a dict
     model = TenantModel(bundle, bundle.popular)
     table = _catalog_table(world)
@@ -95,11 +98,13 @@ def run_moto(n_items: int, trials: int, check_seconds: float) -> dict[str, Any]:
         os.environ.setdefault(name, value)
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "x")
     world = synthetic.make_world(n_items, 200, seed=4)
-    objects = _MemoryObjects({f"models/{TENANT}/{VERSION}/{k}": v for k, v in _files(world, n_items).items()})
-    pointer = ActivePointer(VERSION, f"models/{TENANT}/{VERSION}/manifest.json", 1)
+    objects = _MemoryObjects(
+        {layout.artifact_key(TENANT, VERSION, k): v for k, v in _files(world, n_items).items()}
+    )
+    pointer = ActivePointer(VERSION, layout.manifest_key(TENANT, VERSION), 1)
     bundle = load_bundle(objects, TENANT, pointer)  # type: ignore[arg-type]  # a reader over a dict
     model = TenantModel(bundle, bundle.popular)
-    key = catalog_view.catalog_view_key(TENANT)
+    key = layout.catalog_view_key(TENANT)
     counts = pa.table({"item_id": world.item_ids.tolist(), "weight": world.popularity.tolist()})
     with mock_aws():
         s3 = boto3.client("s3")

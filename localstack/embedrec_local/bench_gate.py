@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from contract import layout
 from embedrec_local.provision import table_definition
 from embedrec_local.sample_data import generate_sample_data
 
@@ -73,8 +74,8 @@ def _run_job(
     from training_jobs.train import handle_training_job
 
     prefix = f"datasets/{TENANT}/{job_id}/"
-    s3.put_object(Bucket=DATA_BUCKET, Key=prefix + "interactions.parquet", Body=_parquet(events))
-    s3.put_object(Bucket=DATA_BUCKET, Key=prefix + "items.parquet", Body=_parquet(items))
+    s3.put_object(Bucket=DATA_BUCKET, Key=prefix + layout.SNAPSHOT_INTERACTIONS, Body=_parquet(events))
+    s3.put_object(Bucket=DATA_BUCKET, Key=prefix + layout.SNAPSHOT_ITEMS, Body=_parquet(items))
     table.put_item(Item={"tenant_id": TENANT, "job_id": job_id, "status": "queued"})
     argv = [
         "--tenant-id", TENANT, "--job-id", job_id, "--dataset-uri", f"s3://{DATA_BUCKET}/{prefix}",
@@ -82,14 +83,14 @@ def _run_job(
         "--config", json.dumps(config),
     ]  # fmt: skip
     if active:
-        argv += ["--active-manifest-key", f"models/{TENANT}/{active}/manifest.json"]
+        argv += ["--active-manifest-key", layout.manifest_key(TENANT, active)]
     started = time.perf_counter()
     code = handle_training_job(argv)
     seconds = time.perf_counter() - started
     if code != 0:
         record = table.get_item(Key={"tenant_id": TENANT, "job_id": job_id})["Item"]
         raise SystemExit(f"job {job_id} failed: {record.get('error')}")
-    key = f"models/{TENANT}/{job_id}/manifest.json"
+    key = layout.manifest_key(TENANT, job_id)
     return json.loads(s3.get_object(Bucket=ARTIFACTS_BUCKET, Key=key)["Body"].read()), seconds
 
 

@@ -25,11 +25,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from contract.interactions import INTERACTION_TYPES
 from functions.ingestion.feed import feed_packs, feed_rows
 from functions.ingestion.store.recent_activity import FEED_DEPTH
 from functions.ingestion.validation import validate_interactions_csv
 
-_TYPES = np.array(["view", "click", "add_to_cart", "purchase"])
+_TYPES = np.array(INTERACTION_TYPES)
 # A funnel: most interactions are views, few are purchases.
 _TYPE_WEIGHTS = np.array([0.70, 0.18, 0.07, 0.05])
 

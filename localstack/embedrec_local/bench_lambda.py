@@ -38,6 +38,7 @@ from typing import Any
 import boto3
 import httpx
 
+from contract import layout
 from embedrec_local import synthetic_models as synthetic
 from embedrec_local.client import EmbedrecClient
 from embedrec_local.provision import LocalNames
@@ -49,6 +50,9 @@ from functions.training.store.model_registry import ModelRegistry
 LAMBDA_USD_PER_GB_S = 0.0000166667
 LAMBDA_USD_PER_MILLION_REQUESTS = 0.20
 HTTP_API_USD_PER_MILLION_REQUESTS = 1.00
+# SQS standard queue requests (each 64 KB chunk of a request is one): serving's SendMessage, and the
+# consumer's ReceiveMessage and DeleteMessageBatch per batch.
+SQS_USD_PER_MILLION_REQUESTS = 0.40
 # Amazon Personalize, real-time recommendations of a campaign: $0.0417 per TPS-hour (first 20K
 # TPS-hours a month). Fully used, one TPS-hour serves 3,600 requests.
 PERSONALIZE_USD_PER_TPS_HOUR = 0.0417
@@ -108,6 +112,12 @@ class Bench:
     def reclaim(self) -> None:
         self.http.post("/_local/lambda/reclaim").raise_for_status()
 
+    def drain_impressions(self) -> None:
+        """Every handed-off impression delivered: the local stack drains the queue before an api answer."""
+        self.http.get(
+            "/api/v1/analytics/summary?days=1", headers={"Authorization": f"Bearer {self.token}"}
+        ).raise_for_status()
+
     def recommend(self, user: str) -> float:
         started = time.perf_counter()
         response = self.http.post(
@@ -145,14 +155,14 @@ class Bench:
             region_name=REGION,
         )
         s3 = session.client("s3", endpoint_url=self.moto)
-        prefix = f"models/{tenant_id}/{version}/"
+        prefix = layout.version_prefix(tenant_id, version)
         for name, data in files.items():
-            if name != "manifest.json":
+            if name != layout.MANIFEST:
                 s3.put_object(Bucket=names.bucket(resources.ARTIFACTS_BUCKET), Key=prefix + name, Body=data)
         s3.put_object(
             Bucket=names.bucket(resources.ARTIFACTS_BUCKET),
-            Key=prefix + "manifest.json",
-            Body=files["manifest.json"],
+            Key=prefix + layout.MANIFEST,
+            Body=files[layout.MANIFEST],
         )
         table = session.resource("dynamodb", endpoint_url=self.moto).Table(
             names.table(resources.MODEL_REGISTRY)
@@ -161,7 +171,7 @@ class Bench:
         registry.switch_active(
             tenant_id,
             version,
-            prefix + "manifest.json",
+            prefix + layout.MANIFEST,
             expected=registry.active(tenant_id),
             now=datetime.now(UTC),
         )
@@ -238,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
 
             # Warm: one request at a time on the container the last cold start left
             before = len(bench.stats()["serving"]["duration_ms"])
+            consumer_before = len(bench.stats().get("impressions", {}).get("duration_ms", []))
             log.flush()
             time.sleep(1)  # the containers' log lines of the cold starts are in the file
             offset = Path(log.name).stat().st_size
@@ -251,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 "client_p99": round(_percentile(client_ms, 0.99), 2),
                 "invocation_p50": round(_percentile(durations, 0.5), 2),
                 "invocation_p99": round(_percentile(durations, 0.99), 2),
-                # Inside the invocation: building the answer, then writing its impressions
+                # Inside the invocation: building the answer, then handing off its impressions
                 "answer_p50": round(_percentile(answers, 0.5), 2),
                 "answer_p99": round(_percentile(answers, 0.99), 2),
                 "impressions_write_p50": round(_percentile(writes, 0.5), 2),
@@ -260,16 +271,33 @@ def main(argv: list[str] | None = None) -> int:
             }
             memory_gb = bench.stats()["serving"]["memory_mb"] / 1024
             billed_gb_s = statistics.mean(math.ceil(d) / 1000 * memory_gb for d in durations)
+            # The impressions consumer's share: its invocations during the warm requests (the local
+            # mapping delivers up to 10 messages per batch; in AWS a 1 s window gathers up to 100).
+            bench.drain_impressions()
+            consumer = bench.stats().get("impressions", {})
+            consumer_durations = consumer.get("duration_ms", [])[consumer_before:]
+            consumer_gb_s = (
+                sum(math.ceil(d) / 1000 * consumer["memory_mb"] / 1024 for d in consumer_durations)
+                / len(durations)
+                if consumer_durations
+                else 0.0
+            )
+            consumer_invocations = len(consumer_durations) / len(durations)
+            sqs_requests = 1 + 2 * consumer_invocations  # SendMessage; ReceiveMessage + DeleteMessageBatch
             lambda_cost = (
-                billed_gb_s * LAMBDA_USD_PER_GB_S * 1e6
-                + LAMBDA_USD_PER_MILLION_REQUESTS
+                (billed_gb_s + consumer_gb_s) * LAMBDA_USD_PER_GB_S * 1e6
+                + LAMBDA_USD_PER_MILLION_REQUESTS * (1 + consumer_invocations)
                 + HTTP_API_USD_PER_MILLION_REQUESTS
+                + SQS_USD_PER_MILLION_REQUESTS * sqs_requests
             )
             report["cost_per_million_usd"] = {
                 "billed_gb_s_per_request": round(billed_gb_s, 6),
-                "lambda_duration": round(billed_gb_s * LAMBDA_USD_PER_GB_S * 1e6, 3),
-                "lambda_requests": LAMBDA_USD_PER_MILLION_REQUESTS,
+                "consumer_gb_s_per_request": round(consumer_gb_s, 6),
+                "consumer_invocations_per_request": round(consumer_invocations, 3),
+                "lambda_duration": round((billed_gb_s + consumer_gb_s) * LAMBDA_USD_PER_GB_S * 1e6, 3),
+                "lambda_requests": round(LAMBDA_USD_PER_MILLION_REQUESTS * (1 + consumer_invocations), 3),
                 "http_api_requests": HTTP_API_USD_PER_MILLION_REQUESTS,
+                "sqs_requests": round(SQS_USD_PER_MILLION_REQUESTS * sqs_requests, 3),
                 "total": round(lambda_cost, 3),
                 "personalize_fully_used_tps": round(PERSONALIZE_USD_PER_TPS_HOUR / 3600 * 1e6, 2),
             }

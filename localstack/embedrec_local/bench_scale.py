@@ -37,6 +37,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from contract import layout
+from contract.interactions import INTERACTION_TYPES
 from functions.common import deployment, resources
 from functions.ingestion.schema import MAX_CSV_BYTES, MAX_CSV_LINES
 
@@ -44,7 +46,6 @@ REGION = "us-east-1"
 TENANT = "bench-scale"
 JOB_ID = "scale-job"
 VERSION = "scale_v1"
-INTERACTION_TYPES = ("view", "click", "add_to_cart", "purchase")
 INTERACTION_SHARES = (0.70, 0.20, 0.06, 0.04)
 #: The Batch job definition's sizes (``cdk/names.py``; restated here because the CDK package is not
 #: importable without aws-cdk, and a test compares the two).
@@ -388,13 +389,12 @@ def _stage_serve(counter: RequestCounter, requests: int) -> list[StageResult]:
     from functions.common import aws
     from functions.serving import loader, search
     from functions.serving.store import storage
+    from functions.training.store.model_registry import ActivePointer
 
     out: list[StageResult] = []
     limit = _limit_of(deployment.SERVING)
     bucket = os.environ[resources.ARTIFACTS_BUCKET.env_var]
-    pointer = storage.ActivePointer(
-        version=VERSION, manifest_key=f"models/{TENANT}/{VERSION}/manifest.json", revision=1
-    )
+    pointer = ActivePointer(version=VERSION, manifest_key=layout.manifest_key(TENANT, VERSION), revision=1)
     with measured("cold load", counter, (limit[0], limit[1], float(API_TIMEOUT_S)), out) as extra:
         bundle = loader.load_bundle(storage.ObjectReader(aws.s3_client(), bucket), TENANT, pointer)
         extra.update(users=bundle.users.size, items=bundle.catalog.size)

@@ -37,6 +37,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from contract import layout
 from embedrec_local import synthetic_models as synthetic
 from functions.common.errors import NotFoundError
 from functions.common.observability import logger
@@ -48,7 +49,7 @@ from functions.serving.loader import load_bundle
 from functions.serving.search import AllowedSet
 from functions.serving.service import RecommendationService
 from functions.serving.store.model_store import ModelStore
-from functions.serving.store.storage import ActivePointer
+from functions.training.store.model_registry import ActivePointer
 
 TENANT = "tenant_bench"
 VERSION = "lightgcn_v1"
@@ -180,7 +181,7 @@ def _service(
     objects: _MemoryObjects, events: dict[str, list[UserEvent]], cache_entries: int
 ) -> RecommendationService:
     store = ModelStore(
-        _Registry(ActivePointer(VERSION, f"models/{TENANT}/{VERSION}/manifest.json", 1)),  # type: ignore[arg-type]
+        _Registry(ActivePointer(VERSION, layout.manifest_key(TENANT, VERSION), 1)),  # type: ignore[arg-type]
         objects,  # type: ignore[arg-type]
         objects,  # type: ignore[arg-type]
         refresh_seconds=3600,
@@ -270,7 +271,7 @@ def _cold_load_moto(files: dict[str, bytes], runs: int = 5) -> list[float]:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        prefix = f"models/{TENANT}/{VERSION}/"
+        prefix = layout.version_prefix(TENANT, VERSION)
         for name, data in files.items():
             s3.put_object(Bucket="artifacts", Key=prefix + name, Body=data)
         registry.put_item(
@@ -278,7 +279,7 @@ def _cold_load_moto(files: dict[str, bytes], runs: int = 5) -> list[float]:
                 "tenant_id": TENANT,
                 "version": "ACTIVE",
                 "active_version": VERSION,
-                "manifest_key": prefix + "manifest.json",
+                "manifest_key": prefix + layout.MANIFEST,
                 "revision": 1,
             }
         )
@@ -315,8 +316,10 @@ def run_size(n_items: int, n_requests: int, seed: int) -> dict[str, Any]:
     files = _files(world, n_items)
     report["export_s"] = time.perf_counter() - started
     report["artifact_mb"] = {name: round(len(data) / 1e6, 1) for name, data in files.items()}
-    objects = _MemoryObjects({f"models/{TENANT}/{VERSION}/{name}": data for name, data in files.items()})
-    pointer = ActivePointer(VERSION, f"models/{TENANT}/{VERSION}/manifest.json", 1)
+    objects = _MemoryObjects(
+        {layout.artifact_key(TENANT, VERSION, name): data for name, data in files.items()}
+    )
+    pointer = ActivePointer(VERSION, layout.manifest_key(TENANT, VERSION), 1)
     started = time.perf_counter()
     bundle = load_bundle(objects, TENANT, pointer)  # type: ignore[arg-type]
     report["load_in_memory_s"] = time.perf_counter() - started

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from functions.common import deployment, resources
 
 DROP_QUEUE = "embedrec-drop-folder"
+ACCOUNT = "123456789012"  # moto's account
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,23 @@ class LocalNames:
         """The bucket's physical name."""
         return f"{self.prefix}-{spec.logical_name}"
 
-    def environment(self) -> dict[str, str]:
+    def queue(self, spec: resources.QueueSpec) -> str:
+        """The queue's physical name (its dead-letter queue adds ``-dlq``)."""
+        return f"{self.prefix}-{spec.logical_name}"
+
+    def queue_url(self, spec: resources.QueueSpec, region: str = "us-east-1") -> str:
+        """The queue's URL as moto answers it (known before the queue exists, like the env vars)."""
+        return f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{self.queue(spec)}"
+
+    def queue_arn(self, spec: resources.QueueSpec, region: str = "us-east-1") -> str:
+        """The queue's ARN."""
+        return f"arn:aws:sqs:{region}:{ACCOUNT}:{self.queue(spec)}"
+
+    def environment(self, region: str = "us-east-1") -> dict[str, str]:
         """The env vars that tell functions where their resources are (as the CDK app sets them)."""
         env = {spec.env_var: self.table(spec) for spec in resources.TABLES}
         env.update({spec.env_var: self.bucket(spec) for spec in resources.BUCKETS})
+        env.update({spec.env_var: self.queue_url(spec, region) for spec in resources.QUEUES})
         return env
 
 
@@ -71,6 +85,28 @@ def table_definition(spec: resources.TableSpec, name: str) -> dict[str, Any]:
     return definition
 
 
+def create_queue(sqs: Any, name: str, spec: resources.QueueSpec) -> str:
+    """A queue and its dead-letter queue from a spec (as ``cdk/constructs/storage.py`` builds them)."""
+    dlq_url = sqs.create_queue(
+        QueueName=f"{name}-dlq",
+        Attributes={"MessageRetentionPeriod": str(spec.dlq_retention_days * 86_400)},
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    url: str = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(spec.visibility_timeout_s),
+            "MessageRetentionPeriod": str(spec.retention_days * 86_400),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receives}
+            ),
+        },
+    )["QueueUrl"]
+    return url
+
+
 def provision(names: LocalNames, region: str) -> dict[str, str]:
     """Create every resource (idempotent); returns the drop-folder queue URL under ``drop_queue_url``."""
     dynamodb = boto3.client("dynamodb", region_name=region)
@@ -92,6 +128,8 @@ def provision(names: LocalNames, region: str) -> dict[str, str]:
             if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
     sqs = boto3.client("sqs", region_name=region)
+    for queue in resources.QUEUES:
+        create_queue(sqs, names.queue(queue), queue)
     queue_url = sqs.create_queue(QueueName=DROP_QUEUE)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -118,7 +156,6 @@ def provision(names: LocalNames, region: str) -> dict[str, str]:
     return {"drop_queue_url": queue_url, "drop_queue_arn": queue_arn}
 
 
-ACCOUNT = "123456789012"  # moto's account
 TRAINING_QUEUE = "embedrec-training"
 TRAINING_DEFINITION = "embedrec-training"
 STATE_MACHINE = "embedrec-training-workflow"

@@ -21,6 +21,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from contract.interactions import INTERACTION_CODES, INTERACTION_TYPES
+
 __all__ = [
     "DEFAULT_END",
     "INTERACTION_COLUMNS",
@@ -37,8 +39,8 @@ USER_COLUMNS: Final = ("user_id", "signup_date", "country", "segment")
 #: Default end of the interaction window: fixed (the walkthrough's date) so that output is reproducible.
 DEFAULT_END: Final = datetime(2025, 1, 7, tzinfo=UTC)
 
-_VIEW, _CLICK, _CART, _PURCHASE = 0, 1, 2, 3
-_TYPE_NAMES: Final = ("view", "click", "add_to_cart", "purchase")
+_VIEW, _CLICK, _CART, _PURCHASE = (INTERACTION_CODES[name] for name in INTERACTION_TYPES)
+_TYPE_NAMES: Final = INTERACTION_TYPES
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

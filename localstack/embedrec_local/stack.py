@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Literal
 import httpx
 
 from embedrec_local.drop_folder import DropFolderPoller
+from embedrec_local.event_sources import SqsEventSource, impressions_event_source
 from embedrec_local.provision import LocalNames, compute_environment, provision, provision_compute
 from embedrec_local.runner import Invoker, LambdaRunner
 
@@ -75,6 +76,7 @@ class EmbeddedStack:
         self._definitions_file: Path | None = None
         self._moto: subprocess.Popen[bytes] | None = None
         self._poller: DropFolderPoller | None = None
+        self.impressions: SqsEventSource | None = None
         self.moto_endpoint = ""
 
     @property
@@ -140,6 +142,10 @@ class EmbeddedStack:
             self.runner, queues["drop_queue_url"], queues["drop_queue_arn"], REGION
         )
         self._poller.start()
+        # The impressions consumer's event source mapping: serving's messages reach the counters within
+        # about a second, and the api function answers only after the queue is drained (``serve``).
+        self.impressions = impressions_event_source(self.runner, self.config.names, REGION)
+        self.impressions.start()
 
     def _start_fleet(self, python: str) -> None:
         """Resolve the template's functions locally and start the (empty) container fleet."""
@@ -171,6 +177,8 @@ class EmbeddedStack:
         """Stop the poller and the moto server."""
         if self._poller is not None:
             self._poller.stop()
+        if self.impressions is not None:
+            self.impressions.stop()
         if self.fleet is not None:
             self.fleet.close()
         if self._definitions_file is not None:
@@ -193,7 +201,10 @@ class EmbeddedStack:
             from embedrec_local.lambda_runtime.gateway import HttpApiGateway
 
             # One process: the containers are the workers (one per concurrent request, per function).
-            uvicorn.run(HttpApiGateway(self.fleet), host=LOOPBACK, port=self.config.port, log_level="warning")
+            gateway = HttpApiGateway(
+                self.fleet, before_api=self.impressions.drain if self.impressions is not None else None
+            )
+            uvicorn.run(gateway, host=LOOPBACK, port=self.config.port, log_level="warning")
             return
         uvicorn.run(
             "embedrec_local.asgi:local_app",

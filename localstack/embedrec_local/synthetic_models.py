@@ -9,7 +9,6 @@ with ``onnx.helper`` (Gather/MatMul/Add), which needs the ``onnx`` package of th
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -20,7 +19,10 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from functions.serving.domain import INTERACTION_TYPES
+from contract import layout
+from contract.interactions import INTERACTION_TYPES
+from contract.manifest import Manifest
+from contract.popular import PopularDocument, PopularEntry
 
 CATEGORIES = ("Electronics", "Audio", "Laptops", "Tablets", "Wearables", "Accessories", "Cameras", "Gaming")
 _PRICE_RANGES = {
@@ -228,24 +230,26 @@ def build_index(vectors: npt.NDArray[np.float32], kind: str, **params: int) -> t
 def popular_json(world: SyntheticWorld, top_n: int = 200) -> dict[str, Any]:
     """``popular.json`` per docs/artifacts.md (full entries, best first)."""
 
-    def entries(indices: npt.NDArray[np.int64]) -> list[dict[str, Any]]:
+    def entries(indices: npt.NDArray[np.int64]) -> list[PopularEntry]:
         ranked = indices[np.argsort(-world.popularity[indices], kind="stable")][:top_n]
         return [
-            {
-                "item_id": str(world.item_ids[i]),
-                "score": round(float(world.popularity[i]), 6),
-                "title": str(world.titles[i]),
-                "category": str(world.categories[i]),
-                "brand": str(world.brands[i]),
-                "price": float(world.prices[i]),
-            }
+            PopularEntry(
+                item_id=str(world.item_ids[i]),
+                score=round(float(world.popularity[i]), 6),
+                title=str(world.titles[i]),
+                category=str(world.categories[i]),
+                brand=str(world.brands[i]),
+                price=float(world.prices[i]),
+            )
             for i in ranked
         ]
 
     by_category = {
         str(name): entries(np.flatnonzero(world.categories == name)) for name in np.unique(world.categories)
     }
-    return {"overall": entries(np.arange(world.item_ids.size)), "by_category": by_category}
+    return PopularDocument(
+        overall=entries(np.arange(world.item_ids.size)), by_category=by_category
+    ).document()
 
 
 def lookup_npz(world: SyntheticWorld, *, compress: bool = True) -> bytes:
@@ -278,28 +282,25 @@ def manifest(
 ) -> dict[str, Any]:
     """``manifest.json`` with the sha256 and size of every file."""
     end = world.trained_until
-    return {
-        "schema_version": 1,
-        "tenant_id": tenant_id,
-        "version": version,
-        "model_type": model_type,
-        "created_at": (end + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
-        "data_window": {
+    document = Manifest(
+        schema_version=1,
+        tenant_id=tenant_id,
+        version=version,
+        model_type=model_type,
+        created_at=(end + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+        data_window={
             "start": (end - timedelta(days=90)).isoformat().replace("+00:00", "Z"),
             "end": end.isoformat().replace("+00:00", "Z"),
         },
-        "counts": {"users": int(world.user_ids.size), "items": int(world.item_ids.size)},
-        "metrics": {"ndcg_10": 0.3, "recall_10": 0.4, "precision_10": 0.1},
-        "embedding_dim": world.dim,
-        "n_items": int(world.item_ids.size),
-        "n_users": int(world.user_ids.size),
-        "index": index,
-        "onnx": {"inputs": ["user_index", "item_indices", "item_weights"], "output": "user_vector"},
-        "files": {
-            name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-            for name, data in sorted(files.items())
-        },
-    }
+        counts={"users": int(world.user_ids.size), "items": int(world.item_ids.size)},
+        metrics={"ndcg_10": 0.3, "recall_10": 0.4, "precision_10": 0.1},
+        embedding_dim=world.dim,
+        n_items=int(world.item_ids.size),
+        n_users=int(world.user_ids.size),
+        index=index,
+        onnx={"inputs": ["user_index", "item_indices", "item_weights"], "output": "user_vector"},
+    )
+    return document.with_files(files).document()
 
 
 def artifact_set(
@@ -315,12 +316,12 @@ def artifact_set(
     """Every file of a version, ``manifest.json`` included (written last by a publisher)."""
     index, index_doc = build_index(world.item_vectors, index_kind, **(index_params or {}))
     files = {
-        "user_tower.onnx": tower
+        layout.USER_TOWER: tower
         if tower is not None
         else user_tower_onnx(world.user_vectors, world.item_vectors),
-        "items.faiss": bytes(faiss.serialize_index(index).tobytes()),
-        "lookup.npz": lookup_npz(world, compress=compress),
-        "popular.json": json.dumps(popular_json(world)).encode(),
+        layout.ITEM_INDEX: bytes(faiss.serialize_index(index).tobytes()),
+        layout.LOOKUP: lookup_npz(world, compress=compress),
+        layout.POPULAR: json.dumps(popular_json(world)).encode(),
     }
     document = manifest(tenant_id=tenant_id, version=version, world=world, files=files, index=index_doc)
-    return {**files, "manifest.json": json.dumps(document, indent=2).encode()}
+    return {**files, layout.MANIFEST: json.dumps(document, indent=2).encode()}

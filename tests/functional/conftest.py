@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
+from embedrec_local.event_sources import SqsEventSource, impressions_event_source
 from embedrec_local.provision import LocalNames
+from embedrec_local.runner import LambdaRunner
 from tests.conftest import ADMIN_KEY
 
 ADMIN_PASSWORD = "SecurePass123!"
@@ -72,3 +74,9 @@ def shop(client: TestClient) -> Shop:
 def other_shop(client: TestClient) -> Shop:
     """A second tenant, to prove isolation."""
     return make_shop(client, "otherstore", "owner@otherstore.example")
+
+
+@pytest.fixture
+def impressions(aws_env: LocalNames) -> SqsEventSource:
+    """The impressions queue's event source mapping, in-process: ``drain()`` before reading counters."""
+    return impressions_event_source(LambdaRunner(), aws_env, "us-east-1")

@@ -21,9 +21,9 @@ from botocore import xform_name
 
 from cdk import names
 
-PACKAGES = ("functions", "training_jobs")
+PACKAGES = ("contract", "functions", "training_jobs")
 # The services the platform's code talks to (a boto3 client of another service fails the test below).
-SERVICES = ("s3", "dynamodb", "batch", "scheduler", "stepfunctions", "secretsmanager")
+SERVICES = ("s3", "dynamodb", "batch", "scheduler", "stepfunctions", "secretsmanager", "sqs")
 IAM_PREFIX = {"stepfunctions": "states"}  # IAM's service prefix where it differs from boto3's name
 # Operations whose IAM action is not their own name (AWS service authorization reference).
 S3_EXCEPTIONS: dict[str, tuple[str, ...]] = {

@@ -37,6 +37,13 @@ def test_layers_leave_boto3_to_the_runtime() -> None:
         assert not (build.BUILD_DIR / layer / "python" / "botocore").exists(), layer
 
 
+def test_code_asset_ships_the_contract_beside_the_functions() -> None:
+    code = build.BUILD_DIR / "code"
+    assert sorted(path.name for path in code.iterdir()) == ["contract", "functions"]
+    shipped = {path.relative_to(code / "contract") for path in (code / "contract").rglob("*.py")}
+    assert shipped == {path.relative_to(build.CONTRACT_SRC) for path in build.CONTRACT_SRC.rglob("*.py")}
+
+
 def test_code_asset_is_the_functions_package_with_only_lambdas_bytecode() -> None:
     code = build.BUILD_DIR / "code" / "functions"
     assert (code / "__init__.py").is_file()

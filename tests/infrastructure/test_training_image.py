@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,20 @@ def test_docker_asset_is_staged_without_docker(tmp_path: Path) -> None:
     staged = tmp_path / image["source"]["directory"]
     assert (staged / "training_jobs").is_dir()
     assert not (staged / ".venv").exists() and not (staged / "layers" / "build").exists()
+
+
+def test_dockerfile_copies_every_package_the_trainer_imports() -> None:
+    # Given the repository packages the training_jobs modules import (the contract among them)
+    root = names.ROOT
+    imported = set()
+    for path in (root / "training_jobs").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+    packages = {name for name in imported if (root / name / "__init__.py").is_file()}
+    # Then the image copies each of them (and so nothing it imports is missing at run time)
+    copied = set(re.findall(r"^COPY (\w+)/ /app/\1/$", (root / names.TRAINING_DOCKERFILE).read_text(), re.M))
+    assert packages == {"contract", "training_jobs"}
+    assert packages <= copied

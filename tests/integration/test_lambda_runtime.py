@@ -1,4 +1,8 @@
-"""On the Lambda-faithful runtime: what frozen and reclaimed containers must not lose."""
+"""On the Lambda-faithful runtime: what frozen and reclaimed containers must not lose.
+
+Serving hands each invocation's impressions to the impressions queue; the ``impressions`` consumer
+writes them. Nothing served may be missing once the queue is drained.
+"""
 
 from __future__ import annotations
 
@@ -73,7 +77,11 @@ def test_every_response_served_by_containers_later_frozen_and_reclaimed_is_count
     assert reclaimed >= 1
     assert _stats(lambda_stack)["serving"]["containers"] == 0
 
+    # The responses' impressions were handed off to the impressions queue; the local stack drains it
+    # (its event source mapping invokes the ``impressions`` consumer) before the api function answers
     summary = api.request("GET", "/api/v1/analytics/summary?days=1")
     assert summary["recommendation_requests"] == SERVED
     assert summary["recommendations_served"] == sum(shown for _, shown in answers)
+    consumer = _stats(lambda_stack)["impressions"]
+    assert int(str(consumer["invocations"])) >= 1 and int(str(consumer["failures"])) == 0
     api.close()

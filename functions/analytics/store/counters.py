@@ -84,22 +84,11 @@ class AnalyticsCounters:
                 )
 
     def _add(self, tenant_id: str, key: str, delta: CounterDelta) -> None:
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        clauses: list[str] = []
-        for index, (attribute, value) in enumerate(sorted(delta.counters.items())):
-            if not value:
-                continue
-            names[f"#a{index}"] = attribute
-            values[f":v{index}"] = {"N": _number(value)}
-            clauses.append(f"#a{index} :v{index}")
         with unavailable_on_failure(_WHAT):
             self._client.update_item(
                 TableName=self._table_name,
                 Key={"tenant_id": {"S": tenant_id}, "counter_key": {"S": key}},
-                UpdateExpression="ADD " + ", ".join(clauses),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                **add_expression(delta),
             )
 
     def record_responses(
@@ -128,22 +117,11 @@ class AnalyticsCounters:
         """Remember a window's served responses as one row (``rec#{batch_id}``, written once)."""
         if not records:
             return
-        entries: dict[str, Any] = {}
-        for record in records:
-            parsed = keys.parse_recommendation_id(record.recommendation_id)
-            if parsed is None or parsed[0] != keys.RECOMMENDATION_PREFIX + batch_id:
-                raise ValueError(f"{record.recommendation_id!r} is not a response of batch {batch_id}")
-            entries[parsed[1]] = _entry(record)
-        item: dict[str, Any] = {
-            "tenant_id": {"S": tenant_id},
-            "counter_key": {"S": keys.RECOMMENDATION_PREFIX + batch_id},
-            "expires_at": {"N": str(max(record.expires_at for record in records))},
-            # One JSON string, not a nested map: a window holds ~1,000 responses a second and
-            # botocore serialises nested attribute values in Python (the serving container's CPU).
-            "entries": {"S": json.dumps(entries, separators=(",", ":"))},
-        }
+        expires_at, entries = encode_response_row(batch_id, records)
         with unavailable_on_failure(_WHAT):
-            self._client.put_item(TableName=self._table_name, Item=item)
+            self._client.put_item(
+                TableName=self._table_name, Item=response_row_item(tenant_id, batch_id, expires_at, entries)
+            )
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -210,6 +188,49 @@ class AnalyticsCounters:
     def close(self) -> None:
         """Stop the worker threads (tests and the local stack; Lambda just freezes them)."""
         self._pool.shutdown(wait=False)
+
+
+def encode_response_row(batch_id: str, records: Sequence[RecommendationRecord]) -> tuple[int, str]:
+    """``(expires_at, entries)`` of a response row: the entries as one JSON string.
+
+    One JSON string, not a nested map: a row holds many responses, and botocore serialises nested
+    attribute values in Python (the serving container's CPU).
+    """
+    entries: dict[str, Any] = {}
+    for record in records:
+        parsed = keys.parse_recommendation_id(record.recommendation_id)
+        if parsed is None or parsed[0] != keys.RECOMMENDATION_PREFIX + batch_id:
+            raise ValueError(f"{record.recommendation_id!r} is not a response of batch {batch_id}")
+        entries[parsed[1]] = _entry(record)
+    return max(record.expires_at for record in records), json.dumps(entries, separators=(",", ":"))
+
+
+def response_row_item(tenant_id: str, batch_id: str, expires_at: int, entries: str) -> dict[str, Any]:
+    """The stored item of a response row (``rec#{batch_id}``)."""
+    return {
+        "tenant_id": {"S": tenant_id},
+        "counter_key": {"S": keys.RECOMMENDATION_PREFIX + batch_id},
+        "expires_at": {"N": str(expires_at)},
+        "entries": {"S": entries},
+    }
+
+
+def add_expression(delta: CounterDelta) -> dict[str, Any]:
+    """The ``ADD`` of a delta: UpdateExpression and its attribute names and values."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    clauses: list[str] = []
+    for index, (attribute, value) in enumerate(sorted(delta.counters.items())):
+        if not value:
+            continue
+        names[f"#a{index}"] = attribute
+        values[f":v{index}"] = {"N": _number(value)}
+        clauses.append(f"#a{index} :v{index}")
+    return {
+        "UpdateExpression": "ADD " + ", ".join(clauses),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
 
 
 def _number(value: Decimal | int) -> str:

@@ -448,6 +448,34 @@ async function pollJob() {
   training.timer = setTimeout(pollJob, 1000);
 }
 
+// The API lists the model types (GET /api/admin/training/model-types); a type without a label here
+// shows under its own name, so a new model type needs no change to the console.
+const MODEL_TYPE_LABELS = {
+  auto: "Auto (best of the candidates)",
+  lightgcn: "LightGCN",
+  two_tower: "Two-tower",
+  als: "ALS",
+  ease: "EASE",
+};
+
+async function loadModelTypes() {
+  const select = $("#training-form select[name=model_type]");
+  if (select.dataset.loaded) return;
+  try {
+    const answer = await api("GET", "/api/admin/training/model-types");
+    select.replaceChildren(
+      ...answer.model_types.map((name) => {
+        const option = new Option(MODEL_TYPE_LABELS[name] || name, name);
+        option.selected = name === answer.default;
+        return option;
+      }),
+    );
+    select.dataset.loaded = "true";
+  } catch (err) {
+    showError($("#view-training"), err); // the default (auto) stays selectable
+  }
+}
+
 function initTraining() {
   const view = $("#view-training");
   const form = $("#training-form");
@@ -795,6 +823,7 @@ function init() {
   initTraining();
   initRecommendations();
   initKeys();
+  loaders.training = loadModelTypes;
   loaders.models = loadModels;
   loaders.analytics = loadAnalytics;
   loaders["ab-tests"] = loadAbTests;

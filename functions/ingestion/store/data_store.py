@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
+from contract.s3 import NOT_FOUND_CODES
 from functions.common import resources
 from functions.common.dynamo import unavailable_on_failure
 from functions.common.errors import ConflictError, NotFoundError, PayloadTooLargeError
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
 Kind = Literal["items", "interactions"]
 _PRECONDITION_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412"}
-_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 
 
 class CatalogVersion:
@@ -74,7 +74,7 @@ class DataStore:
             with unavailable_on_failure("the data store"):
                 response = self._s3.get_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
-            if _code(exc) in _MISSING_CODES:
+            if _code(exc) in NOT_FOUND_CODES:
                 return CatalogVersion(None, None)
             raise
         body = response["Body"].read()
@@ -102,7 +102,7 @@ class DataStore:
             with unavailable_on_failure("the data store"):
                 return self._s3.head_object(Bucket=self._bucket, Key=key)["ETag"]
         except ClientError as exc:
-            if _code(exc) in _MISSING_CODES:
+            if _code(exc) in NOT_FOUND_CODES:
                 return None
             raise
 
@@ -144,7 +144,7 @@ class DataStore:
                     )
                 return response["Body"].read()
         except ClientError as exc:
-            if _code(exc) in _MISSING_CODES:
+            if _code(exc) in NOT_FOUND_CODES:
                 raise NotFoundError(f"s3://{self._bucket}/{key} does not exist") from exc
             raise
 

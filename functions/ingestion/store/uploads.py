@@ -25,6 +25,16 @@ PENDING: Final = "pending"
 
 
 @dataclass(frozen=True)
+class UploadRecord:
+    """One upload's record: its kind, where it stands (``pending`` until its file is ingested), and the
+    whole record as stored (the report summary that ``GET /api/v1/uploads/{id}`` shows)."""
+
+    kind: str
+    status: str
+    report: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class InteractionSpan:
     """The oldest and newest interaction of some stored rows (both inclusive)."""
 
@@ -66,14 +76,15 @@ class UploadRepository:
             },
         )
 
-    def get(self, tenant_id: str, upload_id: str) -> dict[str, Any]:
+    def get(self, tenant_id: str, upload_id: str) -> UploadRecord:
         """The record of one upload of this tenant; ``NotFoundError`` if there is none."""
-        return get_record(
+        item = get_record(
             self._table,
             {"tenant_id": tenant_id, "upload_id": upload_id},
             what="the upload store",
             missing=f"upload '{upload_id}' not found",
         )
+        return UploadRecord(kind=str(item.get("kind", "")), status=str(item.get("status", "")), report=item)
 
     def committed(self, tenant_id: str, upload_ids: Iterable[str]) -> set[str]:
         """Which of ``upload_ids`` have their final record, i.e. finished (BatchGetItem, 100 keys a call)."""

@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contract.interactions import INTERACTION_TYPES
 from functions.ingestion import schema as sc
 from functions.ingestion.validation.issues import BoolArray, IssueLog, show, to_numpy_bool
 
@@ -247,10 +248,10 @@ def check_timestamp(log: IssueLog, column: pa.Array, *, now: datetime) -> pa.Arr
 def check_interaction_type(log: IssueLog, column: pa.Array) -> pa.Array:
     """One of the known interaction types in any case; returns the column lower-cased."""
     lowered = pc.ascii_lower(column)
-    ok = pc.is_in(lowered, value_set=pa.array(sc.INTERACTION_TYPES, pa.string()))
+    ok = pc.is_in(lowered, value_set=pa.array(INTERACTION_TYPES, pa.string()))
 
     def why(value: str) -> str:
-        return f"interaction_type must be one of {', '.join(sc.INTERACTION_TYPES)}, got {show(value)}"
+        return f"interaction_type must be one of {', '.join(INTERACTION_TYPES)}, got {show(value)}"
 
     log.check("interaction_type", ok, _explain_present("interaction_type", column, why))
     return lowered

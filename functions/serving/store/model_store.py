@@ -20,7 +20,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from functions.common import aws, resources
+from contract import layout
+from functions.common import aws
 from functions.common.errors import NotFoundError, ServiceUnavailableError
 from functions.common.observability import logger
 from functions.serving import telemetry
@@ -28,7 +29,8 @@ from functions.serving.bundle import ModelBundle
 from functions.serving.errors import ArtifactError
 from functions.serving.loader import load_bundle
 from functions.serving.popular import PopularLists
-from functions.serving.store.storage import ActivePointer, ObjectReader, RegistryReader
+from functions.serving.store.storage import ObjectReader, RegistryReader
+from functions.training.store.model_registry import ActivePointer
 
 Loader = Callable[[ObjectReader, str, ActivePointer], ModelBundle]
 
@@ -122,7 +124,7 @@ class ModelStore:
             if key in self._pinned:
                 self._pinned.move_to_end(key)
                 return self._pinned[key]
-        pointer = ActivePointer(version, f"models/{tenant_id}/{version}/manifest.json", revision=0)
+        pointer = ActivePointer(version, layout.manifest_key(tenant_id, version), revision=0)
         try:
             bundle = self._loader(self._artifacts, tenant_id, pointer)
             model: TenantModel | None = TenantModel(bundle, bundle.popular)
@@ -217,7 +219,7 @@ class ModelStore:
     def _catalog_popular(self, tenant_id: str, current: TenantModel | None) -> PopularLists:
         """Popular items from ingestion (no model yet); an absent file is an empty list, not an error."""
         try:
-            return PopularLists.parse(self._catalog.get_json(resources.popular_key(tenant_id)))
+            return PopularLists.parse(self._catalog.get_json(layout.popular_key(tenant_id)))
         except NotFoundError:
             return PopularLists()
         except (ValueError, ServiceUnavailableError) as exc:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from contract.s3 import NO_SUCH_BUCKET, NOT_FOUND_CODES
 from functions.common.dynamo import from_iso, unavailable_on_failure
 from functions.common.errors import NotFoundError, ServiceUnavailableError
 from functions.common.in_flight import InFlight
@@ -27,15 +28,15 @@ from functions.ingestion.store.recent_activity import (
     slot_versions,
 )
 from functions.serving.domain import UserEvent, UserFeed
+from functions.training.store.model_registry import ACTIVE, ActivePointer
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.service_resource import Table
     from mypy_boto3_s3 import S3Client
 
-_MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchBucket"})
+_MISSING_CODES = NOT_FOUND_CODES | {NO_SUCH_BUCKET}
 _NOT_MODIFIED_CODES = frozenset({"304", "NotModified"})
-ACTIVE = "ACTIVE"
 
 
 class ObjectReader:
@@ -79,15 +80,6 @@ class ObjectReader:
         return json.loads(self.get_bytes(key))
 
 
-@dataclass(frozen=True)
-class ActivePointer:
-    """The registry item ``version = "ACTIVE"`` of a tenant."""
-
-    version: str
-    manifest_key: str
-    revision: int
-
-
 class RegistryReader:
     """Reads a tenant's ACTIVE pointer from the model registry."""
 
@@ -100,13 +92,7 @@ class RegistryReader:
             item = self._table.get_item(
                 Key={"tenant_id": tenant_id, "version": ACTIVE}, ConsistentRead=True
             ).get("Item")
-        if item is None or not item.get("active_version") or not item.get("manifest_key"):
-            return None
-        return ActivePointer(
-            version=str(item["active_version"]),
-            manifest_key=str(item["manifest_key"]),
-            revision=int(str(item.get("revision", 0))),
-        )
+        return ActivePointer.from_item(item)
 
 
 #: A tenant is busy in a container when it sent BUSY_REQUESTS requests within BUSY_WINDOW_S: far more

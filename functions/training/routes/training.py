@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.model_types import DEFAULT_MODEL_TYPE, MODEL_TYPES, ModelType
 from functions.common.errors import PermissionDeniedError
 from functions.common.request_models import RequestModel
 from functions.http.dependencies import ClockDep, SettingsDep
 from functions.http.principal import Reader, TenantAdmin
-from functions.training.config import DEFAULT_MODEL_TYPE, ModelType, TrainingConfigIn
+from functions.training.config import TrainingConfigIn
 from functions.training.control import job_view, start_training
 from functions.training.dependencies import TrainingJobs, TrainingWorkflow
 
@@ -58,6 +59,19 @@ class TrainingStatus(BaseModel):
     created_at: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+
+
+class ModelTypes(BaseModel):
+    """The model types a training job may ask for, and the one it gets when it names none."""
+
+    model_types: list[ModelType]
+    default: ModelType
+
+
+@router.get("/model-types", response_model=ModelTypes)
+def get_model_types(principal: Reader) -> ModelTypes:
+    """What ``model_type`` accepts (the console's choices come from here)."""
+    return ModelTypes(model_types=list(MODEL_TYPES), default=DEFAULT_MODEL_TYPE)
 
 
 @router.post("/trigger", status_code=status.HTTP_202_ACCEPTED, response_model=TrainingQueued)

@@ -6,6 +6,7 @@ rollback are atomic: two writers racing cannot both win, and replaying a promoti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,11 +35,18 @@ _RESERVED = {ACTIVE, COUNTER}
 
 @dataclass(frozen=True)
 class ActivePointer:
-    """Which version serves a tenant."""
+    """Which version serves a tenant: the registry item ``version = "ACTIVE"`` (serving reads it too)."""
 
     version: str
     manifest_key: str
     revision: int
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any] | None) -> ActivePointer | None:
+        """The pointer an item holds; None for no item, or one that names no version or manifest."""
+        if item is None or not item.get("active_version") or not item.get("manifest_key"):
+            return None
+        return cls(str(item["active_version"]), str(item["manifest_key"]), int(str(item.get("revision", 0))))
 
 
 class ModelRegistry:
@@ -88,11 +96,7 @@ class ModelRegistry:
             item = self._table.get_item(
                 Key={"tenant_id": tenant_id, "version": ACTIVE}, ConsistentRead=True
             ).get("Item")
-        if item is None:
-            return None
-        return ActivePointer(
-            str(item["active_version"]), str(item["manifest_key"]), from_dynamo(item["revision"])
-        )
+        return ActivePointer.from_item(item)
 
     def switch_active(
         self,

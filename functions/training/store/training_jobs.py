@@ -1,4 +1,5 @@
-"""Training-job records, and the per-tenant lock that allows one running job at a time."""
+"""Training-job records (``contract.training_job``), and the per-tenant lock that allows one running job
+at a time."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from contract.training_job import TrainingJobRecord, job_changes
 from functions.common.dynamo import (
     from_dynamo,
     get_record,
@@ -74,13 +76,15 @@ class TrainingJobRepository:
     def create(self, tenant_id: str, job_id: str, record: dict[str, Any]) -> None:
         """Store a new job record."""
         with unavailable_on_failure("the training-job store"):
+            item = TrainingJobRecord.model_validate({**record, "tenant_id": tenant_id, "job_id": job_id})
             self._table.put_item(
-                Item={**to_dynamo(record), "tenant_id": tenant_id, "job_id": job_id},
+                Item=to_dynamo(item.item()),
                 ConditionExpression="attribute_not_exists(job_id)",
             )
 
     def update(self, tenant_id: str, job_id: str, changes: dict[str, Any]) -> None:
         """Set attributes of an existing job record."""
+        changes = job_changes(changes)
         names = {f"#a{i}": name for i, name in enumerate(changes)}
         values = {f":v{i}": to_dynamo(value) for i, value in enumerate(changes.values())}
         expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(changes)))
@@ -103,13 +107,16 @@ class TrainingJobRepository:
         missing = f"training job '{job_id}' not found"
         if job_id.startswith("#"):
             raise NotFoundError(missing)
-        return get_record(
+        record = get_record(
             self._table, {"tenant_id": tenant_id, "job_id": job_id}, what=_WHAT, missing=missing
         )
+        return TrainingJobRecord.model_validate(record).item()
 
     def list_for_tenant(self, tenant_id: str) -> list[dict[str, Any]]:
         """Every job of the tenant (newest first)."""
         jobs = [
-            j for j in query_partition(self._table, "tenant_id", tenant_id, what=_WHAT) if j["job_id"] != LOCK
+            TrainingJobRecord.model_validate(j).item()
+            for j in query_partition(self._table, "tenant_id", tenant_id, what=_WHAT)
+            if j["job_id"] != LOCK
         ]
         return sorted(jobs, key=lambda job: str(job.get("created_at", "")), reverse=True)

@@ -169,9 +169,13 @@ def http_response(result: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
 class HttpApiGateway:
     """The ASGI app: one Lambda invocation per request, on a worker thread (the fleet blocks)."""
 
-    def __init__(self, fleet: LambdaFleet, *, max_in_flight: int = 64) -> None:
+    def __init__(
+        self, fleet: LambdaFleet, *, max_in_flight: int = 64, before_api: Callable[[], object] | None = None
+    ) -> None:
         self.fleet = fleet
         self._limiter = anyio.CapacityLimiter(max_in_flight)
+        # Called before each request to the api function (the local stack drains the impressions queue).
+        self._before_api = before_api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -220,6 +224,8 @@ class HttpApiGateway:
         if routed is None:
             return _message(404, "Not Found")
         function, event = routed
+        if function == deployment.API.name and self._before_api is not None:
+            await run_sync(self._before_api)
         started = time.perf_counter()
         try:
             result = await run_sync(self.fleet.invoke, function, event, limiter=self._limiter)

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
+from contract import layout
 from embedrec_local.provision import LocalNames
 from functions.common import resources
 from tests.functional.conftest import Shop
@@ -316,7 +317,7 @@ def test_uploads_keep_a_popular_items_document_for_serving(
 
     body = (
         boto3.client("s3")
-        .get_object(Bucket=aws_env.bucket(resources.DATA_BUCKET), Key=resources.popular_key(shop.tenant_id))[
+        .get_object(Bucket=aws_env.bucket(resources.DATA_BUCKET), Key=layout.popular_key(shop.tenant_id))[
             "Body"
         ]
         .read()

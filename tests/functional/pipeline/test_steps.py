@@ -22,6 +22,7 @@ from functions.common.settings import get_pipeline_settings
 from functions.training import steps
 from functions.training.control import list_models
 from functions.training.handlers import pipeline_context
+from functions.training.store.batch import TrainingJobQueue
 from tests.functional.conftest import Shop
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -324,7 +325,7 @@ def test_candidate_without_manifest_or_gate_fails_clearly(shop: Shop, ctx: steps
 
 @dataclass
 class _RecordingBatch:
-    """Records submissions (the job itself is exercised by tests/functional/training)."""
+    """A Batch client that records submissions (the job itself is exercised by tests/functional/training)."""
 
     submitted: list[dict[str, Any]] = field(default_factory=list)
 
@@ -335,7 +336,7 @@ class _RecordingBatch:
 
 def test_submission_names_the_active_model_and_the_floor(shop: Shop, ctx: steps.PipelineContext) -> None:
     batch = _RecordingBatch()
-    local = replace(ctx, batch=batch)  # type: ignore[arg-type]
+    local = replace(ctx, batch=TrainingJobQueue(batch, "queue", "definition"))  # type: ignore[arg-type]
     dataset = {"uri": "s3://bucket/datasets/x/", "version": "lightgcn_v2"}
 
     # Given no active model, then v1 active

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from embedrec_local import synthetic_models as synthetic
+from embedrec_local.event_sources import SqsEventSource
 from embedrec_local.provision import LocalNames
 from tests.functional.analytics.conftest import add_models
 from tests.functional.conftest import Shop
@@ -12,7 +13,12 @@ from tests.functional.serving.conftest import publish_for
 
 
 def test_users_get_their_arms_model_and_impressions_are_counted_per_variant(
-    client: TestClient, serving: TestClient, shop: Shop, aws_env: LocalNames, world: synthetic.SyntheticWorld
+    client: TestClient,
+    serving: TestClient,
+    shop: Shop,
+    aws_env: LocalNames,
+    world: synthetic.SyntheticWorld,
+    impressions: SqsEventSource,
 ) -> None:
     # Given an active lightgcn_v1, a trained two_tower_v1, and a 50/50 test between them
     publish_for(aws_env, shop, world, version="lightgcn_v1")
@@ -51,7 +57,8 @@ def test_users_get_their_arms_model_and_impressions_are_counted_per_variant(
     )
     assert again.json()["metadata"]["ab_test"] == answers[0]["metadata"]["ab_test"]  # sticky per user
 
-    # And the impressions land in the test's results and the analytics summary
+    # And, once the impressions queue is delivered, they land in the test's results and the summary
+    assert impressions.drain()
     results = client.get(f"/api/admin/ab-tests/{test_id}/results", headers=shop.auth).json()
     impressions = {v["id"]: v["impressions"] for v in results["variants"]}
     served = sum(len(a["recommendations"]) for a in answers) + len(again.json()["recommendations"])

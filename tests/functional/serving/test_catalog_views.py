@@ -5,8 +5,9 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from contract import catalog_view
 from embedrec_local.provision import LocalNames
-from functions.common import catalog_view, resources
+from functions.common import resources
 from functions.serving.catalog import CatalogViews
 from functions.serving.store.storage import ObjectReader
 

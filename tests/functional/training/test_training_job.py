@@ -277,9 +277,10 @@ def test_serving_loader_reads_what_the_trainer_publishes(stack: Stack) -> None:
     loader = pytest.importorskip("functions.serving.loader")
     storage = pytest.importorskip("functions.serving.store.storage")
     search = pytest.importorskip("functions.serving.search")
+    registry = pytest.importorskip("functions.training.store.model_registry")
     uri = stack.put_snapshot("contract", make_interactions(80, 40, 1200, seed=11), make_items(40, 4))
     assert handle_training_job(_argv("contract", uri, {**FAST, "epochs": 2})) == 0
-    pointer = storage.ActivePointer(
+    pointer = registry.ActivePointer(
         version="lightgcn_v1", manifest_key=f"models/{TENANT}/lightgcn_v1/manifest.json", revision=1
     )
     bundle = loader.load_bundle(storage.ObjectReader(stack.s3, ARTIFACTS_BUCKET), TENANT, pointer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from contract.interactions import INTERACTION_WEIGHTS as WEIGHT
 from functions.ingestion.popularity import count_items, merge_counts, popular_document
 
 CATALOG = pa.table(
@@ -25,7 +26,8 @@ def test_counts_weight_purchases_above_views() -> None:
     counts = count_items(_events(("a", "view"), ("a", "view"), ("b", "purchase"), ("c", "click")))
 
     by_item = dict(zip(counts["item_id"].to_pylist(), counts["weight"].to_pylist(), strict=True))
-    assert by_item == {"a": 2.0, "b": 5.0, "c": 2.0}
+    assert by_item == {"a": 2 * WEIGHT["view"], "b": WEIGHT["purchase"], "c": WEIGHT["click"]}
+    assert WEIGHT["purchase"] > WEIGHT["click"] > WEIGHT["view"]
 
 
 def test_merge_adds_batches() -> None:
@@ -35,8 +37,8 @@ def test_merge_adds_batches() -> None:
     merged = merge_counts(merge_counts(None, first), second)
 
     assert dict(zip(merged["item_id"].to_pylist(), merged["weight"].to_pylist(), strict=True)) == {
-        "a": 6.0,
-        "d": 1.0,
+        "a": WEIGHT["view"] + WEIGHT["purchase"],
+        "d": WEIGHT["view"],
     }
 
 

@@ -11,7 +11,7 @@ from embedrec_local import synthetic_models as synthetic
 from functions.common.errors import NotFoundError
 from functions.serving.bundle import ModelBundle
 from functions.serving.loader import load_bundle
-from functions.serving.store.storage import ActivePointer
+from functions.training.store.model_registry import ActivePointer
 
 TENANT = "tenant_unit"
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from contract.catalog_view import CatalogColumns
 from embedrec_local import synthetic_models as synthetic
-from functions.common.catalog_view import CatalogColumns
 from functions.serving.bundle import ModelBundle
 from functions.serving.catalog import CurrentCatalog, rebase_model, top_up
 from functions.serving.domain import Ranking, RecommendationQuery

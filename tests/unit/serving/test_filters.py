@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from contract.catalog_view import CatalogColumns
 from embedrec_local import synthetic_models as synthetic
 from functions.analytics.domain import AbTest, Variant
-from functions.common.catalog_view import CatalogColumns
 from functions.serving.bundle import ModelBundle
 from functions.serving.cache import ResponseCache
 from functions.serving.catalog import CurrentCatalog, rebase_model

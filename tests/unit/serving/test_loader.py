@@ -10,7 +10,7 @@ import pytest
 from embedrec_local import synthetic_models as synthetic
 from functions.serving.errors import ArtifactIntegrityError, ArtifactMissingError, ArtifactUnreadableError
 from functions.serving.loader import load_bundle
-from functions.serving.store.storage import ActivePointer
+from functions.training.store.model_registry import ActivePointer
 from tests.unit.serving.conftest import TENANT, MemoryObjects
 
 

@@ -14,7 +14,7 @@ from functions.serving.bundle import ModelBundle
 from functions.serving.errors import ArtifactIntegrityError
 from functions.serving.popular import PopularLists
 from functions.serving.store.model_store import ModelStore
-from functions.serving.store.storage import ActivePointer
+from functions.training.store.model_registry import ActivePointer
 from tests.unit.serving.conftest import MemoryObjects
 
 

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from contract.interactions import INTERACTION_WEIGHTS as TYPE_WEIGHTS
 from embedrec_local import synthetic_models as synthetic
 from functions.common.errors import InvalidInputError, NotFoundError
 from functions.serving.bundle import ModelBundle
 from functions.serving.domain import POPULAR, RecommendationQuery, UserEvent
 from functions.serving.filters import ItemFilters, resolve_categories
 from functions.serving.ranking import (
-    TYPE_WEIGHTS,
     fold_in_weights,
     rank_for_user,
     rank_similar,

@@ -15,14 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from contract.layout import catalog_view_key
+
+__all__ = ["COLUMNS", "FORMAT", "CatalogColumns", "catalog_view_key", "decode", "encode"]
+
 FORMAT: Final = 1
 #: Columns of the document, each a list with one entry per catalogue item (in catalogue order).
 COLUMNS: Final = ("item_id", "title", "category", "brand", "price", "available", "popularity")
-
-
-def catalog_view_key(tenant_id: str) -> str:
-    """Where the tenant's serving view of the catalogue lives in the data bucket."""
-    return f"catalog/{tenant_id}/serving.json.gz"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,164 @@
+"""The local SQS event source mapping: deliver a queue's messages to a function, as Lambda's poller does.
+
+In AWS an event source mapping long-polls the queue, invokes the function with a batch (an SQS event
+of the real shape), deletes what succeeded (``batchItemFailures`` names what did not) and leaves the
+rest to come back after the visibility timeout. Locally a thread of the stack's process does the same
+on moto, invoking the function by its handler string through the stack's invoker (in-process, or a
+Lambda-faithful container). One deviation, for a quick local loop: a failed message is made visible
+again after ``retry_delay_s`` instead of the queue's visibility timeout (minutes).
+
+``drain`` delivers until the queue is empty (nothing visible, nothing in flight): the local stack
+calls it before answering the api function, so analytics reads see every response served before
+them; tests call it where they read counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from embedrec_local.provision import LocalNames
+from embedrec_local.runner import Invoker
+from functions.common import deployment, resources
+
+log = logging.getLogger("embedrec.local.event_sources")
+_DRAIN_TIMEOUT_S = 30.0
+#: The impressions consumer's batch (cdk/constructs/analytics.py gathers up to more per invocation in
+#: AWS, within its batching window; ReceiveMessage returns at most 10).
+IMPRESSIONS_BATCH = 10
+
+
+class SqsEventSource:
+    """Polls one queue and invokes one function with batches of its messages until stopped."""
+
+    def __init__(
+        self,
+        runner: Invoker,
+        function_name: str,
+        queue_url: str,
+        queue_arn: str,
+        region: str,
+        *,
+        batch_size: int = 10,
+        wait_seconds: int = 1,
+        retry_delay_s: int = 1,
+    ) -> None:
+        self._runner = runner
+        self._function = function_name
+        self._queue_url = queue_url
+        self._queue_arn = queue_arn
+        self._batch_size = min(batch_size, 10)  # ReceiveMessage's limit (the mapping gathers more in AWS)
+        self._wait_seconds = wait_seconds
+        self._retry_delay_s = retry_delay_s
+        self._sqs = boto3.client("sqs", region_name=region)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sqs-{function_name}", daemon=True)
+
+    def start(self) -> None:
+        """Start polling in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current poll."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def poll_once(self, wait_seconds: int | None = None) -> int:
+        """Receive one batch and deliver it; returns how many messages were handled successfully."""
+        messages = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=self._batch_size,
+            WaitTimeSeconds=self._wait_seconds if wait_seconds is None else wait_seconds,
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [self._record(message) for message in messages]}
+        try:
+            result = self._runner.invoke(self._function, event) or {}
+            failed = {failure["itemIdentifier"] for failure in result.get("batchItemFailures", [])}
+        except Exception:  # a failed invocation: SQS redelivers the whole batch
+            log.exception("%s invocation failed; the messages stay queued", self._function)
+            failed = {message["MessageId"] for message in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        retry = [m for m in messages if m["MessageId"] in failed]
+        if retry:
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {
+                        "Id": str(i),
+                        "ReceiptHandle": m["ReceiptHandle"],
+                        "VisibilityTimeout": self._retry_delay_s,
+                    }
+                    for i, m in enumerate(retry)
+                ],
+            )
+        return len(done)
+
+    def pending(self) -> int:
+        """Messages queued or in flight (received, not yet deleted)."""
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self._queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def drain(self, timeout_s: float = _DRAIN_TIMEOUT_S) -> bool:
+        """Deliver until nothing is queued or in flight; False when ``timeout_s`` passed first."""
+        deadline = time.monotonic() + timeout_s
+        while self.pending():
+            if time.monotonic() > deadline:
+                log.warning("%s: queue not drained within %.0f s", self._function, timeout_s)
+                return False
+            if not self.poll_once(wait_seconds=0):
+                time.sleep(0.02)  # what is left is in flight on the poller thread (or waits for a retry)
+        return True
+
+    def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._queue_arn,
+            "awsRegion": self._queue_arn.split(":")[3],
+        }
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except (BotoCoreError, ClientError):
+                log.exception("%s: poll failed; retrying", self._function)
+                self._stop.wait(1.0)
+
+
+def impressions_event_source(runner: Invoker, names: LocalNames, region: str) -> SqsEventSource:
+    """The impressions queue delivered to the ``impressions`` function, as its event source mapping does."""
+    spec = resources.IMPRESSIONS_QUEUE
+    return SqsEventSource(
+        runner,
+        deployment.IMPRESSIONS.name,
+        names.queue_url(spec, region),
+        names.queue_arn(spec, region),
+        region,
+        batch_size=IMPRESSIONS_BATCH,
+    )
