@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final, Literal, get_args
 
-TrainedModelType = Literal["lightgcn", "two_tower", "als", "ease"]
+TrainedModelType = Literal["lightgcn", "two_tower", "als", "ease", "graph_filter"]
 """The model families a job can train (each candidate is one of them)."""
 ModelType = Literal["auto", TrainedModelType]
 """What a job may ask for: one family, or ``auto``, which trains the candidates that fit the tenant and

@@ -8,7 +8,8 @@ side on the same split and prints one table (``--mode candidates``, the default)
   reg x alpha grid chosen on a validation split cut from train.txt);
 - an EASE reference (binary matrix, exact dense ``B``, L2 chosen on the same validation split) where the
   item count allows;
-- our candidates: the job's ``auto`` plan selected on that validation split by the job's own code
+- our candidates: the job's ``auto`` plan (graph filter and ALS always where they fit; EASE and LightGCN
+  where the tenant's size allows) selected on that validation split by the job's own code
   (:func:`training_jobs.candidates.select_candidate`), each model type's best spec refit on all of
   train.txt with a fixed amount of work, and the one the job would publish marked.
 

@@ -244,13 +244,13 @@ def _our_rows(
 def print_table(rows: list[Row], emit: Emit) -> None:
     """One table: recall/NDCG at 10 and 20, final fit seconds, selection seconds, peak memory."""
     emit(
-        f"{'model':<16} {'recall@20':>9} {'ndcg@20':>8} {'recall@10':>9} {'ndcg@10':>8} "
+        f"{'model':<20} {'recall@20':>9} {'ndcg@20':>8} {'recall@10':>9} {'ndcg@10':>8} "
         f"{'fit_s':>7} {'select_s':>8} {'peak_mb':>8}  params"
     )
     for row in rows:
         m = row.metrics
         emit(
-            f"{row.name:<16} {m['recall_20']:>9.4f} {m['ndcg_20']:>8.4f} {m['recall_10']:>9.4f} "
+            f"{row.name:<20} {m['recall_20']:>9.4f} {m['ndcg_20']:>8.4f} {m['recall_10']:>9.4f} "
             f"{m['ndcg_10']:>8.4f} {row.fit_seconds:>7.1f} {row.select_seconds:>8.1f} {row.peak_mb:>8.0f}  "
             f"{row.params}"
         )

@@ -1,4 +1,4 @@
-"""Fitting one model candidate: ALS and EASE in closed form, LightGCN and the two-tower by gradient.
+"""Fitting one model candidate: ALS, EASE, the graph filter in closed form; LightGCN, two-tower by gradient.
 
 :func:`train_candidate` fits a :class:`~training_jobs.candidate_plan.CandidateSpec` on a graph and, given
 a hold-out, scores it there (gradient-trained models then stop early on it and keep their best epoch).
@@ -23,6 +23,7 @@ from training_jobs.evaluation import Evaluator
 from training_jobs.models.als import ALSParams, fit_als_factors
 from training_jobs.models.base import Recommender
 from training_jobs.models.ease import EASEParams, fit_ease
+from training_jobs.models.graph_filter import GraphFilterParams, fit_basis
 from training_jobs.models.lightgcn import LightGCN
 from training_jobs.models.two_tower import TwoTower
 from training_jobs.snapshot import Catalogue
@@ -30,6 +31,10 @@ from training_jobs.trainer import EpochCallback, TrainSettings, train_model
 
 ALS_DAMPING_GRID = (0.0, 0.1, 0.2)
 """Popularity damping values scored for each ALS fit (free: no refit needed)."""
+GRAPH_FILTER_BETAS = (0.4, 0.5)
+"""Item degree exponents scored for each graph filter basis (free: no refit needed)."""
+GRAPH_FILTER_RANK_SHARES = (0.5, 1.0)
+"""Shares of the basis's rank scored for each graph filter basis (free: a cut of the same basis)."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +203,47 @@ def _fit_ease(
     return _fitted(model, spec, config, metrics, train_seconds=round(seconds, 3), epochs_run=1, device="cpu")
 
 
+def _fit_graph_filter(
+    spec: CandidateSpec,
+    graph: InteractionGraph,
+    config: TrainingConfig,
+    device: torch.device,
+    evaluator: Evaluator | None,
+) -> list[Fitted]:
+    """One singular basis, then one model per (rank, beta) variant scored when there is a hold-out."""
+    from threadpoolctl import threadpool_limits
+
+    started = time.perf_counter()
+    rank = int(spec.params["rank"])
+    with threadpool_limits(limits=cpu_threads_for(config.cpu_threads), user_api="blas"):
+        basis = fit_basis(graph, rank, seed=config.seed)
+    seconds = time.perf_counter() - started
+    if evaluator is None or "beta" in spec.params:
+        betas: tuple[float, ...] = (float(spec.params.get("beta", GraphFilterParams().beta)),)
+        shares: tuple[float, ...] = (1.0,)
+    else:
+        betas, shares = GRAPH_FILTER_BETAS, GRAPH_FILTER_RANK_SHARES
+    out = []
+    for share in shares:
+        for beta in betas:
+            variant_rank = max(1, int(rank * share))
+            params = GraphFilterParams(rank=variant_rank, beta=beta, seed=config.seed)
+            model = basis.model(params).to(device)
+            variant = CandidateSpec("graph_filter", {"rank": variant_rank, "beta": beta})
+            out.append(
+                _fitted(
+                    model,
+                    variant,
+                    config,
+                    _score(evaluator, model),
+                    train_seconds=round(seconds, 3),
+                    epochs_run=1,
+                    device="cpu",
+                )
+            )
+    return out
+
+
 def _fit_by_gradient(
     spec: CandidateSpec,
     graph: InteractionGraph,
@@ -253,7 +299,8 @@ def train_candidate(
     """Fit ``spec`` on ``graph``; score on ``holdout`` when given.
 
     Returns one :class:`Fitted` per variant that needed no refit (ALS without a pinned ``damping``
-    returns one per :data:`ALS_DAMPING_GRID` value when a hold-out is given), else one.
+    returns one per :data:`ALS_DAMPING_GRID` value when a hold-out is given; the graph filter without a
+    pinned ``beta`` one per :data:`GRAPH_FILTER_RANK_SHARES` x :data:`GRAPH_FILTER_BETAS`), else one.
     A gradient-trained model with a hold-out stops early on it and keeps its best epoch
     (``params["epochs"]`` of the returned spec); without one it runs exactly ``params["epochs"]``.
     """
@@ -262,4 +309,6 @@ def train_candidate(
         return _fit_als(spec, graph, config, device, evaluator)
     if spec.model_type == "ease":
         return [_fit_ease(spec, graph, config, device, evaluator)]
+    if spec.model_type == "graph_filter":
+        return _fit_graph_filter(spec, graph, config, device, evaluator)
     return [_fit_by_gradient(spec, graph, config, catalogue, device, evaluator, on_epoch)]

@@ -1,13 +1,14 @@
 """Which model candidates a training job tries: the specs for a config, a tenant's size and the hardware.
 
 ``model_type`` ``auto`` plans EASE (up to :data:`EASE_MAX_ITEMS` items, and only where its dense matrices
-fit in memory), ALS (always) and LightGCN (on a GPU, or on CPU for small tenants); ``als``/``ease`` plan a
-small grid of that model (a value set in the config pins that hyper-parameter); ``lightgcn``/
-``two_tower`` plan the one configured model.
+fit in memory), the graph filter (where its basis fits in memory), ALS (always) and LightGCN (on a GPU, or
+on CPU for small tenants); ``als``/``ease``/``graph_filter`` plan a small grid of that model (a value set
+in the config pins that hyper-parameter); ``lightgcn``/``two_tower`` plan the one configured model.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,6 +114,36 @@ def ease_grid(config: TrainingConfig, graph: InteractionGraph) -> list[Candidate
     return [CandidateSpec("ease", {"l2": l2, "rank": rank}) for l2 in l2_values]
 
 
+GRAPH_FILTER_MAX_RANK = 1024
+"""Largest rank the graph filter is planned with (on Gowalla 1024 ranks best on validation of 256-1024)."""
+GRAPH_FILTER_FLOP_BUDGET = 2e12
+"""Dense work the planned basis may take (~10 passes over ``(n_users + n_items) x rank^2``): big tenants get
+a lower rank instead of hours of CPU."""
+
+
+def graph_filter_rank(n_users: int, n_items: int) -> int:
+    """The planned rank: up to :data:`GRAPH_FILTER_MAX_RANK`, half the smaller side, within the budget."""
+    by_budget = int(math.sqrt(GRAPH_FILTER_FLOP_BUDGET / (10 * max(n_users + n_items, 1))))
+    return max(4, min(GRAPH_FILTER_MAX_RANK, min(n_users, n_items) // 2, by_budget))
+
+
+def graph_filter_fits_in_memory(
+    n_users: int, n_items: int, rank: int, available_bytes: int | None = None
+) -> bool:
+    """The basis holds ~4 float64 ``(n_users + n_items) x rank`` blocks at its peak; half the RAM at most."""
+    available = available_bytes if available_bytes is not None else _available_memory()
+    return 4 * 8 * (n_users + n_items) * (rank + 32) <= available // 2
+
+
+def graph_filter_grid(config: TrainingConfig, graph: InteractionGraph) -> list[CandidateSpec]:
+    """One basis at the planned rank (the fit scores smaller ranks and the betas on it without refitting)."""
+    rank = config.graph_filter_rank or graph_filter_rank(graph.n_users, graph.n_items)
+    params: dict[str, ParamValue] = {"rank": int(min(rank, max(graph.n_items, 1)))}
+    if config.graph_filter_beta is not None:
+        params["beta"] = config.graph_filter_beta
+    return [CandidateSpec("graph_filter", params)]
+
+
 def _torch_spec(config: TrainingConfig, model_type: CandidateType) -> CandidateSpec:
     return CandidateSpec(model_type, {"epochs": config.epochs})
 
@@ -128,11 +159,16 @@ def plan(config: TrainingConfig, graph: InteractionGraph, device: torch.device) 
                 f"fit in memory); this tenant has {graph.n_items} items: use 'als' or 'auto'"
             )
         return ease_grid(config, graph)
+    if config.model_type == "graph_filter":
+        return graph_filter_grid(config, graph)
     if config.model_type in ("lightgcn", "two_tower"):
         return [_torch_spec(config, config.model_type)]
     specs: list[CandidateSpec] = []
     if ease_fits_in_memory(graph.n_items):
         specs += ease_grid(config, graph)
+    filter_specs = graph_filter_grid(config, graph)
+    if graph_filter_fits_in_memory(graph.n_users, graph.n_items, int(filter_specs[0].params["rank"])):
+        specs += filter_specs
     specs += als_grid(config, graph)
     if device.type == "cuda" or graph.n_edges <= LIGHTGCN_CPU_MAX_EDGES:
         specs.append(_torch_spec(config, "lightgcn"))

@@ -63,6 +63,12 @@ class TrainingConfig(BaseModel):
     als_iterations: int = Field(15, ge=1, le=200)
     ease_l2: float | None = Field(None, gt=0, le=1e7, description="EASE L2 (None = chosen)")
     ease_rank: int = Field(256, ge=4, le=2048, description="rank of EASE's exported factors")
+    graph_filter_rank: int | None = Field(
+        None, ge=4, le=2048, description="graph filter: singular vectors kept (None = chosen by size)"
+    )
+    graph_filter_beta: float | None = Field(
+        None, ge=0, le=1, description="graph filter: item degree exponent (None = chosen)"
+    )
     require_non_view: bool = Field(True, description="fail when every interaction is a view")
     validation_fraction: float = Field(
         0.15, gt=0, lt=0.5, description="newest share of the events before the gate holdout: selection split"

@@ -40,6 +40,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> PreparedData:
     [
         CandidateSpec("als", {"factors": 32, "regularization": 1.0, "alpha": 10.0, "damping": 0.0}),
         CandidateSpec("ease", {"l2": 50.0, "rank": 128}),
+        CandidateSpec("graph_filter", {"rank": 128, "beta": 0.5}),
         CandidateSpec("lightgcn", {"epochs": 6}),
     ],
     ids=lambda spec: spec.model_type,

@@ -305,7 +305,7 @@ def test_auto_trains_the_candidates_and_publishes_the_best(stack: Stack) -> None
     record = stack.record(job_id)
     manifest = json.loads(stack.read(f"models/{TENANT}/auto_v1/manifest.json"))
     tried = manifest["training"]["selection"]["candidates"]
-    assert {c["model_type"] for c in tried} == {"ease", "als", "lightgcn"}
+    assert {c["model_type"] for c in tried} == {"ease", "graph_filter", "als", "lightgcn"}
     assert all(c["status"] == "ok" and c["peak_memory_mb"] > 0 for c in tried)
     best = max(tried, key=lambda c: c["metrics"]["ndcg_10"])
     assert (
@@ -316,7 +316,12 @@ def test_auto_trains_the_candidates_and_publishes_the_best(stack: Stack) -> None
     assert manifest["metrics"]["ndcg_10"] > 0  # measured on the gate's hold-out, not the selection split
     metrics = record["metrics"]
     assert str(metrics["selected_model"]).startswith(best["model_type"] + "(")
-    assert {"candidate_ease_ndcg_10", "candidate_als_ndcg_10", "candidate_lightgcn_ndcg_10"} <= set(metrics)
+    assert {
+        "candidate_ease_ndcg_10",
+        "candidate_graph_filter_ndcg_10",
+        "candidate_als_ndcg_10",
+        "candidate_lightgcn_ndcg_10",
+    } <= set(metrics)
 
 
 def test_ease_on_too_many_items_fails_clearly(stack: Stack) -> None:
@@ -327,3 +332,32 @@ def test_ease_on_too_many_items_fails_clearly(stack: Stack) -> None:
         assert handle_training_job(_argv(job_id, uri, {"model_type": "ease"}, "ease_v1")) == 1
     assert "model_type 'ease' is offered up to 10 items" in stack.record(job_id)["error"]
     assert stack.artifact_keys() == []
+
+
+def test_graph_filter_job_publishes_what_serving_loads(stack: Stack) -> None:
+    """The graph filter exports through the same contract: serving's loader and search take it unchanged."""
+    loader = pytest.importorskip("functions.serving.loader")
+    storage = pytest.importorskip("functions.serving.store.storage")
+    search = pytest.importorskip("functions.serving.search")
+    # Given a small shop and a job asking for the graph filter
+    uri = stack.put_snapshot("job_gf", make_interactions(80, 40, 1200, seed=11), make_items(40, 4))
+    config = {"model_type": "graph_filter", "graph_filter_rank": 12}
+
+    # When the training container runs
+    assert handle_training_job(_argv("job_gf", uri, config, "graph_filter_v1")) == 0
+
+    # Then the manifest records the filter and the chosen (rank, beta), and serving loads and searches it
+    manifest = json.loads(stack.read(f"models/{TENANT}/graph_filter_v1/manifest.json"))
+    assert manifest["model_type"] == "graph_filter"
+    chosen = manifest["training"]["selection"]["chosen"]
+    assert chosen["model_type"] == "graph_filter" and set(chosen["params"]) == {"rank", "beta"}
+    assert stack.record("job_gf")["status"] == "completed"
+    pointer = storage.ActivePointer(
+        version="graph_filter_v1", manifest_key=f"models/{TENANT}/graph_filter_v1/manifest.json", revision=1
+    )
+    bundle = loader.load_bundle(storage.ObjectReader(stack.s3, ARTIFACTS_BUCKET), TENANT, pointer)
+    user = bundle.users.user_index("user_00003")
+    vector = bundle.tower.user_vector(user, np.full(1, -1, np.int64), np.zeros(1, np.float32))
+    assert np.isfinite(vector).all() and np.abs(vector).sum() > 0
+    result = bundle.search.search(vector, search.AllowedSet.everything(bundle.search.size), 5)
+    assert result.indices.size == 5

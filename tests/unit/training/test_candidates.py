@@ -99,7 +99,7 @@ def test_als_tower_folds_in_with_the_least_squares_rule(split: tuple[Interaction
 def test_plan_follows_model_type_size_and_hardware(split: tuple[InteractionGraph, Holdout]) -> None:
     fit, _ = split
     auto = plan(TrainingConfig(), fit, CPU)
-    assert {spec.model_type for spec in auto} == {"ease", "als", "lightgcn"}
+    assert {spec.model_type for spec in auto} == {"ease", "graph_filter", "als", "lightgcn"}
     assert {spec.model_type for spec in plan(TrainingConfig(model_type="als"), fit, CPU)} == {"als"}
     pinned = plan(
         TrainingConfig(model_type="als", als_factors=16, als_regularization=1, als_alpha=3), fit, CPU
