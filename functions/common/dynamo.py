@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -50,6 +50,20 @@ def unavailable_on_failure(what: str) -> Iterator[None]:
         raise ServiceUnavailableError(f"{what} is unavailable, please retry") from exc
     except BotoCoreError as exc:
         raise ServiceUnavailableError(f"{what} is unavailable, please retry") from exc
+
+
+def write_if(what: str, write: Callable[[], object]) -> bool:
+    """Run one conditional write; False when its condition failed (an answer about the data, which the
+    caller turns into its own error or ignores), True when it wrote. AWS failures as in
+    ``unavailable_on_failure``."""
+    try:
+        with unavailable_on_failure(what):
+            write()
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
 
 
 def to_iso(moment: datetime) -> str:

@@ -13,7 +13,7 @@ from embedrec_local.provision import SCHEDULE_GROUP, LocalNames
 from functions.common import resources
 from functions.training.config import trainer_config
 from functions.training.schedule import DEFAULT_WINDOW, TrainingWindow
-from functions.training.store.model_registry import ModelRegistry
+from functions.training.store.model_registry import ModelRegistry, ModelVersion
 from functions.training.store.training_jobs import TrainingJobRepository
 from tests.functional.conftest import Shop, admin_headers
 
@@ -176,14 +176,14 @@ def test_models_list_and_rollback(
     for version, ndcg in (("lightgcn_v1", 0.30), ("lightgcn_v2", 0.35)):
         registry.put_version(
             shop.tenant_id,
-            version,
-            {
-                "status": "candidate",
-                "model_type": "lightgcn",
-                "metrics": {"ndcg_10": ndcg},
-                "manifest_key": f"models/{shop.tenant_id}/{version}/m.json",
-                "created_at": f"2025-01-0{version[-1]}T00:00:00Z",
-            },
+            ModelVersion(
+                version=version,
+                status="candidate",
+                model_type="lightgcn",
+                metrics={"ndcg_10": ndcg},
+                manifest_key=f"models/{shop.tenant_id}/{version}/m.json",
+                created_at=f"2025-01-0{version[-1]}T00:00:00Z",
+            ),
         )
     registry.switch_active(shop.tenant_id, "lightgcn_v2", "k", expected=None, now=now)
 
