@@ -66,6 +66,21 @@ def write_if(what: str, write: Callable[[], object]) -> bool:
     return True
 
 
+def release_if_held(
+    table: Table, key: dict[str, str], *, holder_attribute: str, holder: str, what: str
+) -> None:
+    """Delete a lock item ``key`` if ``holder`` still holds it (idempotent: another holder's lock stays)."""
+    write_if(
+        what,
+        lambda: table.delete_item(
+            Key=key,
+            ConditionExpression="#holder = :holder",
+            ExpressionAttributeNames={"#holder": holder_attribute},
+            ExpressionAttributeValues={":holder": holder},
+        ),
+    )
+
+
 def to_iso(moment: datetime) -> str:
     """ISO-8601 in UTC with a trailing Z, as the API shows times."""
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -122,14 +122,12 @@ class AbTestRepository:
 
     def _release(self, tenant_id: str, test_id: str) -> None:
         """Free the pointer if ``test_id`` holds it."""
-        dynamo.write_if(
-            _WHAT,
-            lambda: self._table.delete_item(
-                Key={"tenant_id": tenant_id, "test_id": RUNNING},
-                ConditionExpression="#current = :test",
-                ExpressionAttributeNames={"#current": "current"},
-                ExpressionAttributeValues={":test": test_id},
-            ),
+        dynamo.release_if_held(
+            self._table,
+            {"tenant_id": tenant_id, "test_id": RUNNING},
+            holder_attribute="current",
+            holder=test_id,
+            what=_WHAT,
         )
         self._forget(tenant_id)
 

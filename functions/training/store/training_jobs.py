@@ -51,13 +51,12 @@ class TrainingJobRepository:
 
     def release_lock(self, tenant_id: str, job_id: str) -> None:
         """Release the lock if ``job_id`` holds it (idempotent)."""
-        dynamo.write_if(
-            _WHAT,
-            lambda: self._table.delete_item(
-                Key={"tenant_id": tenant_id, "job_id": LOCK},
-                ConditionExpression="holder = :job",
-                ExpressionAttributeValues={":job": job_id},
-            ),
+        dynamo.release_if_held(
+            self._table,
+            {"tenant_id": tenant_id, "job_id": LOCK},
+            holder_attribute="holder",
+            holder=job_id,
+            what=_WHAT,
         )
 
     def create(self, record: TrainingJobRecord) -> None:
