@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract import layout
-from contract.training_job import TrainingJobRecord
+from contract.training_job import TrainingJobFields, TrainingJobRecord
 from contract.workflow import ExecutionInput
 from functions.common.dynamo import to_iso
 from functions.common.errors import ServiceUnavailableError
@@ -94,10 +94,14 @@ def start_training(
             input=json.dumps(execution_input.as_json()),
         )
     except (ClientError, BotoCoreError) as exc:  # a failed start must free the lock, then surface as 503
-        jobs.update(tenant_id, job.job_id, {"status": "failed", "error": "the workflow could not be started"})
+        jobs.update(
+            tenant_id,
+            job.job_id,
+            TrainingJobFields(status="failed", error="the workflow could not be started"),
+        )
         jobs.release_lock(tenant_id, job.job_id)
         raise ServiceUnavailableError("the training workflow could not be started, please retry") from exc
-    jobs.update(tenant_id, job.job_id, {"execution_arn": execution["executionArn"]})
+    jobs.update(tenant_id, job.job_id, TrainingJobFields(execution_arn=execution["executionArn"]))
     return job
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from contract import layout
 from contract.manifest import Manifest
+from contract.training_job import TrainingJobFields
 from contract.workflow import (
     CancelTrainingInput,
     CheckTrainingInput,
@@ -97,7 +98,7 @@ def prepare_dataset(
         data_span=DataSpan(first=to_iso(snapshot.data_span.first), last=to_iso(snapshot.data_span.last)),
         prepared_at=to_iso(now),
     )
-    ctx.jobs.update(tenant_id, job_id, {"model_version": version, "dataset": result.as_json()})
+    ctx.jobs.update(tenant_id, job_id, TrainingJobFields(model_version=version, dataset=result.as_json()))
     return result
 
 
@@ -137,7 +138,7 @@ def submit_training(
     batch_job_id = ctx.batch.enqueue(
         f"embedrec-{job_id}", environment, tags={"tenant_id": tenant_id, "job_id": job_id}
     )
-    ctx.jobs.update(tenant_id, job_id, {"batch_job_id": batch_job_id})
+    ctx.jobs.update(tenant_id, job_id, TrainingJobFields(batch_job_id=batch_job_id))
     return TrainingState(
         batch_job_id=batch_job_id,
         state="SUBMITTED",
@@ -275,7 +276,9 @@ def promote_model(ctx: PipelineContext, state: DecisionInput | State, *, now: da
     activate_version(ctx.registry, tenant_id, version, expected=expected, now=now, reason=evaluation.reason)
     _record_decision(ctx, tenant_id, version, promoted=True, reason=evaluation.reason, now=now)
     ctx.jobs.update(
-        tenant_id, job_id, {"deployed": True, "decision": evaluation.reason, "finished_at": to_iso(now)}
+        tenant_id,
+        job_id,
+        TrainingJobFields(deployed=True, decision=evaluation.reason, finished_at=to_iso(now)),
     )
     ctx.jobs.release_lock(tenant_id, job_id)
     return Promotion(version=version, deployed=True)
@@ -312,7 +315,9 @@ def reject_candidate(ctx: PipelineContext, state: DecisionInput | State, *, now:
     record = ctx.registry.get_version(tenant_id, version)
     ctx.registry.put_version(tenant_id, record.changed(status="rejected", decision=reason))
     _record_decision(ctx, tenant_id, version, promoted=False, reason=reason, now=now)
-    ctx.jobs.update(tenant_id, job_id, {"deployed": False, "decision": reason, "finished_at": to_iso(now)})
+    ctx.jobs.update(
+        tenant_id, job_id, TrainingJobFields(deployed=False, decision=reason, finished_at=to_iso(now))
+    )
     ctx.jobs.release_lock(tenant_id, job_id)
     return Promotion(version=version, deployed=False)
 
@@ -327,7 +332,7 @@ def record_failure(
     ctx.jobs.update(
         tenant_id,
         job_id,
-        {"status": "failed", "error": message, "deployed": False, "finished_at": to_iso(now)},
+        TrainingJobFields(status="failed", error=message, deployed=False, finished_at=to_iso(now)),
     )
     ctx.jobs.release_lock(tenant_id, job_id)
     return FailureRecord(status="failed", error=message)

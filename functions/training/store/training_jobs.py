@@ -4,9 +4,9 @@ at a time."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from contract.training_job import TrainingJobRecord, job_changes
+from contract.training_job import TrainingJobFields, TrainingJobRecord
 from functions.common import dynamo
 from functions.common.errors import ConflictError, NotFoundError
 
@@ -67,9 +67,9 @@ class TrainingJobRepository:
                 ConditionExpression="attribute_not_exists(job_id)",
             )
 
-    def update(self, tenant_id: str, job_id: str, changes: dict[str, Any]) -> None:
-        """Set attributes of an existing job record (``changes``: fields of ``TrainingJobFields``)."""
-        changes = job_changes(changes)
+    def update(self, tenant_id: str, job_id: str, fields: TrainingJobFields) -> None:
+        """Set the attributes ``fields`` sets on an existing job record."""
+        changes = fields.item()
         names = {f"#a{i}": name for i, name in enumerate(changes)}
         values = {f":v{i}": dynamo.to_dynamo(value) for i, value in enumerate(changes.values())}
         expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(changes)))

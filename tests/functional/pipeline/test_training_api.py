@@ -9,6 +9,7 @@ import boto3
 import pytest
 from fastapi.testclient import TestClient
 
+from contract.training_job import TrainingJobFields
 from embedrec_local.provision import SCHEDULE_GROUP, LocalNames
 from functions.common import resources
 from functions.training.config import trainer_config
@@ -126,23 +127,23 @@ def test_status_shows_progress_and_the_completed_shape(
     jobs.update(
         shop.tenant_id,
         job_id,
-        {
-            "status": "running",
-            "progress": 45,
-            "current_epoch": 9,
-            "metrics": {"train_loss": 0.234, "val_ndcg_10": 0.312},
-        },
+        TrainingJobFields(
+            status="running",
+            progress=45,
+            current_epoch=9,
+            metrics={"train_loss": 0.234, "val_ndcg_10": 0.312},
+        ),
     )
     running = client.get(f"/api/admin/training/status/{job_id}", headers=shop.auth).json()
     jobs.update(
         shop.tenant_id,
         job_id,
-        {
-            "status": "completed",
-            "progress": 100,
-            "model_version": "lightgcn_v1",
-            "metrics": {"train_loss": 0.156, "val_ndcg_10": 0.378, "training_time_seconds": 42.0},
-        },
+        TrainingJobFields(
+            status="completed",
+            progress=100,
+            model_version="lightgcn_v1",
+            metrics={"train_loss": 0.156, "val_ndcg_10": 0.378, "training_time_seconds": 42.0},
+        ),
     )
     completed = client.get(f"/api/admin/training/status/{job_id}", headers=shop.auth).json()
 
