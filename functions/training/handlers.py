@@ -169,9 +169,9 @@ def lift_over_popularity(candidate_ndcg: float, version: ModelVersion) -> float 
     The job's gate measured both on its holdout (preferred); otherwise the validation split's figures.
     None when the baseline scored 0 (no lift can be stated; the absolute NDCG is still emitted).
     """
-    gate = version.gate or {}
-    if gate.get("candidate") is not None and gate.get("popularity") is not None:
-        candidate_ndcg, baseline = float(gate["candidate"]), float(gate["popularity"])
+    gate = version.gate
+    if gate is not None and gate.candidate is not None and gate.popularity is not None:
+        candidate_ndcg, baseline = gate.candidate, gate.popularity
     else:
         baseline = float((version.baseline_metrics or {}).get("ndcg_10", 0.0))
     return round(candidate_ndcg / baseline, 4) if baseline > 0 else None

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contract.model_types import ModelType
 from functions.common.request_models import RequestModel
 from functions.training.config import TrainingConfigIn
+from functions.training.store.model_registry import GateSummary
 
 
 class TrainingTrigger(RequestModel):
@@ -70,7 +71,7 @@ class ModelOut(BaseModel):
     baseline_metrics: dict[str, Any] = {}
     #: The training job's gate: NDCG@10 of the candidate, the then-active model and popularity on one
     #: holdout (``candidate``, ``active``, ``active_version``, ``popularity``, ``promote``).
-    gate: dict[str, Any] | None = None
+    gate: GateSummary | None = None
     decision: str | None = None
     job_id: str | None = None
     created_at: str | None = None

@@ -40,7 +40,7 @@ from functions.ingestion.store.uploads import UploadRepository
 from functions.training.config import trainer_config
 from functions.training.dataset import prepare_snapshot
 from functions.training.store.batch import TrainingJobQueue
-from functions.training.store.model_registry import ActivePointer, ModelRegistry, ModelVersion
+from functions.training.store.model_registry import ActivePointer, GateSummary, ModelRegistry, ModelVersion
 from functions.training.store.training_jobs import TrainingJobRepository
 
 _RUNNING_STATES = {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}
@@ -245,7 +245,7 @@ def evaluate_candidate(
     )
 
 
-def _gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
+def _gate_summary(gate: dict[str, Any]) -> GateSummary:
     """The gate's NDCG@10 of each contender (same holdout) for the registry record."""
     metric = str(gate.get("metric", "ndcg_10"))
 
@@ -255,14 +255,14 @@ def _gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
 
     found = gate.get("active")
     active: dict[str, Any] = found if isinstance(found, dict) else {}
-    return {
-        "metric": metric,
-        "candidate": value(gate.get("candidate")),
-        "active": value(active),
-        "active_version": active.get("version"),
-        "popularity": value(gate.get("popularity")),
-        "promote": bool(gate.get("promote")),
-    }
+    return GateSummary(
+        metric=metric,
+        candidate=value(gate.get("candidate")),
+        active=value(active),
+        active_version=active.get("version"),
+        popularity=value(gate.get("popularity")),
+        promote=bool(gate.get("promote")),
+    )
 
 
 def promote_model(ctx: PipelineContext, state: DecisionInput | State, *, now: datetime) -> Promotion:

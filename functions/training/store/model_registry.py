@@ -28,6 +28,20 @@ _RESERVED = {ACTIVE, COUNTER}
 ModelStatus = Literal["candidate", "active", "retired", "rejected"]
 
 
+class GateSummary(BaseModel):
+    """The training job's gate as the registry keeps it: ``metric`` (NDCG@10) of the candidate, the
+    then-active model and popularity, measured on one holdout, and the job's verdict."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = "ndcg_10"
+    candidate: float | None = None
+    active: float | None = None
+    active_version: str | None = None
+    popularity: float | None = None
+    promote: bool = False
+
+
 class ModelVersion(BaseModel):
     """A version's registry item: EvaluateCandidate writes it; promotion, rejection and rollback update it."""
 
@@ -39,9 +53,7 @@ class ModelVersion(BaseModel):
     #: The trainer's validation metrics (``ndcg_10`` ...) and the popularity baseline's on the same split.
     metrics: dict[str, Any] = {}
     baseline_metrics: dict[str, Any] | None = None
-    #: The job's gate: NDCG@10 of the candidate, the then-active model and popularity on one holdout
-    #: (``metric``, ``candidate``, ``active``, ``active_version``, ``popularity``, ``promote``).
-    gate: dict[str, Any] | None = None
+    gate: GateSummary | None = None
     manifest_key: str | None = None
     job_id: str | None = None
     created_at: str | None = None

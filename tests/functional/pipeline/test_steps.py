@@ -279,9 +279,10 @@ def test_evaluation_follows_the_jobs_gate(shop: Shop, ctx: steps.PipelineContext
     assert statuses == {"lightgcn_v1": "retired", "lightgcn_v2": "rejected", "lightgcn_v3": "active"}
     decision = json.loads(ctx.artifacts.get_bytes(f"models/{shop.tenant_id}/lightgcn_v2/decision.json"))
     assert decision["promoted"] is False and "does not beat" in decision["reason"]
-    gate = ctx.registry.get_version(shop.tenant_id, "lightgcn_v2").gate or {}
-    assert gate["candidate"] == 0.25 and gate["active_version"] == "lightgcn_v1"
-    assert gate["popularity"] == 0.05 and gate["promote"] is False
+    gate = ctx.registry.get_version(shop.tenant_id, "lightgcn_v2").gate
+    assert gate is not None
+    assert gate.candidate == 0.25 and gate.active_version == "lightgcn_v1"
+    assert gate.popularity == 0.05 and gate.promote is False
     listed = {m.version: m for m in list_models(ctx.registry, shop.tenant_id).models}
     assert listed["lightgcn_v2"].gate == gate  # GET /api/v1/models shows the gate
     job = ctx.jobs.get(shop.tenant_id, str(better["job_id"]))
