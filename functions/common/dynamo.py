@@ -52,35 +52,6 @@ def unavailable_on_failure(what: str) -> Iterator[None]:
         raise ServiceUnavailableError(f"{what} is unavailable, please retry") from exc
 
 
-def write_if(what: str, write: Callable[[], object]) -> bool:
-    """Run one conditional write; False when its condition failed (an answer about the data, which the
-    caller turns into its own error or ignores), True when it wrote. AWS failures as in
-    ``unavailable_on_failure``."""
-    try:
-        with unavailable_on_failure(what):
-            write()
-    except ClientError as exc:
-        if is_condition_failure(exc):
-            return False
-        raise
-    return True
-
-
-def release_if_held(
-    table: Table, key: dict[str, str], *, holder_attribute: str, holder: str, what: str
-) -> None:
-    """Delete a lock item ``key`` if ``holder`` still holds it (idempotent: another holder's lock stays)."""
-    write_if(
-        what,
-        lambda: table.delete_item(
-            Key=key,
-            ConditionExpression="#holder = :holder",
-            ExpressionAttributeNames={"#holder": holder_attribute},
-            ExpressionAttributeValues={":holder": holder},
-        ),
-    )
-
-
 def to_iso(moment: datetime) -> str:
     """ISO-8601 in UTC with a trailing Z, as the API shows times."""
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -128,3 +99,32 @@ def get_record(table: Table, key: dict[str, str], *, what: str, missing: str) ->
         raise NotFoundError(missing)
     record: dict[str, Any] = from_dynamo(dict(item))
     return record
+
+
+def write_if(what: str, write: Callable[[], object]) -> bool:
+    """Run one conditional write; False when its condition failed (an answer about the data, which the
+    caller turns into its own error or ignores), True when it wrote. AWS failures as in
+    ``unavailable_on_failure``."""
+    try:
+        with unavailable_on_failure(what):
+            write()
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def release_if_held(
+    table: Table, key: dict[str, str], *, holder_attribute: str, holder: str, what: str
+) -> None:
+    """Delete a lock item ``key`` if ``holder`` still holds it (idempotent: another holder's lock stays)."""
+    write_if(
+        what,
+        lambda: table.delete_item(
+            Key=key,
+            ConditionExpression="#holder = :holder",
+            ExpressionAttributeNames={"#holder": holder_attribute},
+            ExpressionAttributeValues={":holder": holder},
+        ),
+    )
