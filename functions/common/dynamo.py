@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -112,3 +112,34 @@ def get_record(table: Table, key: dict[str, str], *, what: str, missing: str) ->
         raise NotFoundError(missing)
     record: dict[str, Any] = from_dynamo(dict(item))
     return record
+
+
+class _Refused(Exception):
+    """A conditional write's condition failed (``write_if`` answers False)."""
+
+
+def write_if(what: str, write: Callable[[], object]) -> bool:
+    """Run one conditional write; False when its condition failed (an answer about the data, which the
+    caller turns into its own error or ignores), True when it wrote. AWS failures as in
+    ``conditional_write``."""
+    try:
+        with conditional_write(what, _Refused()):
+            write()
+    except _Refused:
+        return False
+    return True
+
+
+def release_if_held(
+    table: Table, key: dict[str, str], *, holder_attribute: str, holder: str, what: str
+) -> None:
+    """Delete a lock item ``key`` if ``holder`` still holds it (idempotent: another holder's lock stays)."""
+    write_if(
+        what,
+        lambda: table.delete_item(
+            Key=key,
+            ConditionExpression="#holder = :holder",
+            ExpressionAttributeNames={"#holder": holder_attribute},
+            ExpressionAttributeValues={":holder": holder},
+        ),
+    )

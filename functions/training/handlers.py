@@ -35,10 +35,10 @@ from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.store.uploads import UploadRepository
 from functions.training import steps
 from functions.training.config import DatasetOptions
-from functions.training.control import open_job
+from functions.training.control import JobRequest, open_job
 from functions.training.schedule import TrainingSchedules, TrainingWindow, reconcile_all
 from functions.training.store.batch import TrainingJobQueue
-from functions.training.store.model_registry import ModelRegistry
+from functions.training.store.model_registry import ModelRegistry, ModelVersion
 from functions.training.store.schedules import ScheduleStore
 from functions.training.store.training_jobs import TrainingJobRepository
 
@@ -73,12 +73,11 @@ def handle_open_job(event: State, context: LambdaContext) -> State:  # noqa: ARG
     ctx = pipeline_context()
     tenant = ctx.tenants.get(OpenJobInput.model_validate(event).tenant_id)
     model_type = str(tenant.settings.get("default_model", DEFAULT_MODEL_TYPE))
-    job = open_job(
-        ctx.jobs, tenant.tenant_id, model_type=model_type, config={}, trigger="schedule", now=_now()
-    )
+    request = JobRequest(model_type=model_type, config={}, trigger="schedule")
+    job = open_job(ctx.jobs, tenant.tenant_id, request, now=_now())
     return ExecutionInput(
         tenant_id=tenant.tenant_id,
-        job_id=job["job_id"],
+        job_id=job.job_id,
         model_type=model_type,
         config={},
         poll_seconds=get_pipeline_settings().training_poll_seconds,
@@ -98,7 +97,7 @@ def handle_prepare_dataset(event: State, context: LambdaContext) -> State:  # no
         window_days=options.window_days or settings.default_window_days,
         as_of=options.window_end(),
         validation_fraction=settings.validation_fraction,
-    )
+    ).as_json()
 
 
 @logger.inject_lambda_context
@@ -108,7 +107,7 @@ def handle_submit_training(event: State, context: LambdaContext) -> State:  # no
         pipeline_context(),
         SubmitTrainingInput.model_validate(event),
         default_floor=get_pipeline_settings().default_quality_floor,
-    )
+    ).as_json()
 
 
 @logger.inject_lambda_context
@@ -121,14 +120,14 @@ def handle_check_training(event: State, context: LambdaContext) -> State:  # noq
         pipeline_context(),
         task,
         max_queued_polls=math.ceil(settings.training_max_queued_seconds / poll_seconds),
-    )
+    ).as_json()
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handle_cancel_training(event: State, context: LambdaContext) -> State:  # noqa: ARG001
     """CancelTraining: cancel a job stuck waiting for capacity; RecordFailure follows."""
-    error = steps.cancel_training(pipeline_context(), CancelTrainingInput.model_validate(event))
+    error = steps.cancel_training(pipeline_context(), CancelTrainingInput.model_validate(event)).as_json()
     logger.warning("training job cancelled", extra={"tenant_id": event.get("tenant_id"), "error": error})
     metrics.add_metric(name="TrainingJobsCancelled", unit=MetricUnit.Count, value=1)
     return error
@@ -140,12 +139,12 @@ def handle_evaluate_candidate(event: State, context: LambdaContext) -> State:  #
     """EvaluateCandidate."""
     task = EvaluateCandidateInput.model_validate(event)
     result = steps.evaluate_candidate(pipeline_context(), task, now=_now())
-    metrics.add_metric(name="CandidateNDCG10", unit=MetricUnit.NoUnit, value=result["candidate_ndcg_10"])
+    metrics.add_metric(name="CandidateNDCG10", unit=MetricUnit.NoUnit, value=result.candidate_ndcg_10)
     job = pipeline_context().jobs.get(task.tenant_id, task.job_id)
-    seconds = job.get("metrics", {}).get("training_time_seconds")
+    seconds = (job.metrics or {}).get("training_time_seconds")
     if seconds is not None:  # the trainer's own measure: the loop, not queueing or start-up
         metrics.add_metric(name=names.TRAINING_DURATION, unit=MetricUnit.Seconds, value=float(seconds))
-    return result
+    return result.as_json()
 
 
 @logger.inject_lambda_context
@@ -161,20 +160,20 @@ def handle_promote_model(event: State, context: LambdaContext) -> State:  # noqa
     lift = lift_over_popularity(candidate, ctx.registry.get_version(task.tenant_id, task.dataset.version))
     if lift is not None:
         metrics.add_metric(name=names.MODEL_LIFT, unit=MetricUnit.NoUnit, value=lift)
-    return result
+    return result.as_json()
 
 
-def lift_over_popularity(candidate_ndcg: float, version: dict[str, Any]) -> float | None:
+def lift_over_popularity(candidate_ndcg: float, version: ModelVersion) -> float | None:
     """The model's NDCG@10 over the popularity baseline's, both measured on the same holdout.
 
     The job's gate measured both on its holdout (preferred); otherwise the validation split's figures.
     None when the baseline scored 0 (no lift can be stated; the absolute NDCG is still emitted).
     """
-    gate = version.get("gate") or {}
-    if gate.get("candidate") is not None and gate.get("popularity") is not None:
-        candidate_ndcg, baseline = float(gate["candidate"]), float(gate["popularity"])
+    gate = version.gate
+    if gate is not None and gate.candidate is not None and gate.popularity is not None:
+        candidate_ndcg, baseline = gate.candidate, gate.popularity
     else:
-        baseline = float((version.get("baseline_metrics") or {}).get("ndcg_10", 0.0))
+        baseline = float((version.baseline_metrics or {}).get("ndcg_10", 0.0))
     return round(candidate_ndcg / baseline, 4) if baseline > 0 else None
 
 
@@ -184,7 +183,7 @@ def handle_reject_candidate(event: State, context: LambdaContext) -> State:  # n
     """RejectCandidate."""
     result = steps.reject_candidate(pipeline_context(), DecisionInput.model_validate(event), now=_now())
     metrics.add_metric(name="ModelsRejected", unit=MetricUnit.Count, value=1)
-    return result
+    return result.as_json()
 
 
 @logger.inject_lambda_context
@@ -193,9 +192,9 @@ def handle_record_failure(event: State, context: LambdaContext) -> State:  # noq
     """RecordFailure."""
     task = RecordFailureInput.model_validate(event)
     result = steps.record_failure(pipeline_context(), task, now=_now())
-    logger.warning("training workflow failed", extra={"tenant_id": task.tenant_id, "error": result["error"]})
+    logger.warning("training workflow failed", extra={"tenant_id": task.tenant_id, "error": result.error})
     metrics.add_metric(name="TrainingFailures", unit=MetricUnit.Count, value=1)
-    return result
+    return result.as_json()
 
 
 @logger.inject_lambda_context

@@ -1,8 +1,8 @@
-"""The training workflow's steps. Each takes its task's input model and returns its output's JSON.
+"""The training workflow's steps. Each takes its task's input model and returns its output model.
 
 Entry points in ``handlers.py`` validate the Step Functions event into the task's input model
-(``contract.workflow``) and call exactly one of these; a step also accepts the raw state (validated
-here), which is what the state machine stores either way.
+(``contract.workflow``), call exactly one of these and return the output's JSON (``as_json()``); a step
+also accepts the raw state (validated here).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from contract import layout
 from contract.manifest import Manifest
+from contract.training_job import TrainingJobFields
 from contract.workflow import (
     CancelTrainingInput,
     CheckTrainingInput,
@@ -39,7 +40,7 @@ from functions.ingestion.store.uploads import UploadRepository
 from functions.training.config import trainer_config
 from functions.training.dataset import prepare_snapshot
 from functions.training.store.batch import TrainingJobQueue
-from functions.training.store.model_registry import ActivePointer, ModelRegistry
+from functions.training.store.model_registry import ActivePointer, GateSummary, ModelRegistry, ModelVersion
 from functions.training.store.training_jobs import TrainingJobRepository
 
 _RUNNING_STATES = {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}
@@ -70,7 +71,7 @@ def prepare_dataset(
     window_days: int,
     validation_fraction: float,
     as_of: datetime | None = None,
-) -> dict[str, Any]:
+) -> PreparedDataset:
     """Snapshot the tenant's data for this job and allocate the candidate's version name."""
     task = PrepareDatasetInput.model_validate(state)
     tenant_id, job_id = task.tenant_id, task.job_id
@@ -96,8 +97,8 @@ def prepare_dataset(
         window=snapshot.window.as_dict(),
         data_span=DataSpan(first=to_iso(snapshot.data_span.first), last=to_iso(snapshot.data_span.last)),
         prepared_at=to_iso(now),
-    ).as_json()
-    ctx.jobs.update(tenant_id, job_id, {"model_version": version, "dataset": result})
+    )
+    ctx.jobs.update(tenant_id, job_id, TrainingJobFields(model_version=version, dataset=result.as_json()))
     return result
 
 
@@ -109,7 +110,7 @@ def quality_floor(ctx: PipelineContext, tenant_id: str, default_floor: float) ->
 
 def submit_training(
     ctx: PipelineContext, state: SubmitTrainingInput | State, *, default_floor: float
-) -> dict[str, Any]:
+) -> TrainingState:
     """Submit the training container to the GPU job queue, naming the active model it must beat.
 
     The job judges its candidate against the active version's own artifacts on the same holdout
@@ -137,18 +138,18 @@ def submit_training(
     batch_job_id = ctx.batch.enqueue(
         f"embedrec-{job_id}", environment, tags={"tenant_id": tenant_id, "job_id": job_id}
     )
-    ctx.jobs.update(tenant_id, job_id, {"batch_job_id": batch_job_id})
+    ctx.jobs.update(tenant_id, job_id, TrainingJobFields(batch_job_id=batch_job_id))
     return TrainingState(
         batch_job_id=batch_job_id,
         state="SUBMITTED",
         active_version=active.version if active else None,
         active_revision=active.revision if active else None,
-    ).as_json()
+    )
 
 
 def check_training(
     ctx: PipelineContext, state: CheckTrainingInput | State, *, max_queued_polls: int | None = None
-) -> dict[str, Any]:
+) -> TrainingState:
     """The Batch job's state, folded to RUNNING / SUCCEEDED / FAILED, with the trainer's reason.
 
     ``queued_polls`` counts the consecutive polls that found the job still waiting for capacity; at
@@ -158,9 +159,7 @@ def check_training(
     training = task.training
     batch_job = ctx.batch.job_state(training.batch_job_id)
     if batch_job is None:
-        return training.updated(
-            state="FAILED", reason="the training job disappeared from AWS Batch"
-        ).as_json()
+        return training.updated(state="FAILED", reason="the training job disappeared from AWS Batch")
     status = batch_job.status
     record = ctx.jobs.get(task.tenant_id, task.job_id)
     if status in _RUNNING_STATES:
@@ -171,29 +170,29 @@ def check_training(
                 queued_polls=queued,
                 reason=f"the training job waited in {status} for {queued} polls without GPU capacity "
                 "(check the GPU instance quota and the compute environments); it was cancelled",
-            ).as_json()
-        progress = record.get("progress", 0)
-        return training.updated(state="RUNNING", progress=progress, queued_polls=queued).as_json()
-    if status == "SUCCEEDED" and record.get("status") == "completed":
-        return training.updated(state="SUCCEEDED", progress=100).as_json()
-    reason = record.get("error") or batch_job.status_reason or "the training container failed"
+            )
+        progress = record.progress or 0
+        return training.updated(state="RUNNING", progress=progress, queued_polls=queued)
+    if status == "SUCCEEDED" and record.status == "completed":
+        return training.updated(state="SUCCEEDED", progress=100)
+    reason = record.error or batch_job.status_reason or "the training container failed"
     if status == "SUCCEEDED":
         reason = "the training container exited without completing the job record"
-    return training.updated(state="FAILED", reason=str(reason)).as_json()
+    return training.updated(state="FAILED", reason=str(reason))
 
 
-def cancel_training(ctx: PipelineContext, state: CancelTrainingInput | State) -> dict[str, Any]:
+def cancel_training(ctx: PipelineContext, state: CancelTrainingInput | State) -> StepError:
     """Cancel a job that never got capacity (queued or started meanwhile); returns the error
     RecordFailure records."""
     training = CancelTrainingInput.model_validate(state).training
     reason = str(training.reason)  # check_training's STUCK answer says why
     ctx.batch.cancel(training.batch_job_id, reason)
-    return StepError(error="TrainingStuck", cause=reason).as_json()
+    return StepError(error="TrainingStuck", cause=reason)
 
 
 def evaluate_candidate(
     ctx: PipelineContext, state: EvaluateCandidateInput | State, *, now: datetime
-) -> dict[str, Any]:
+) -> Evaluation:
     """Follow the training job's gate: it measured the candidate, the active model and popularity on one
     holdout in the same run (the manifest's ``gate`` section); here only a changed active pointer can
     still overrule it (the job judged against a model that no longer serves)."""
@@ -223,18 +222,18 @@ def evaluate_candidate(
         )
     ctx.registry.put_version(
         tenant_id,
-        version,
-        {
-            "status": "candidate",
-            "model_type": manifest.model_type or task.model_type,
-            "metrics": manifest.metrics,
-            "baseline_metrics": manifest.baseline_metrics,
-            "gate": _gate_summary(gate),
-            "manifest_key": manifest_key,
-            "job_id": task.job_id,
-            "created_at": manifest.created_at or to_iso(now),
-            "decision": reason,
-        },
+        ModelVersion(
+            version=version,
+            status="candidate",
+            model_type=manifest.model_type or task.model_type,
+            metrics=manifest.metrics,
+            baseline_metrics=manifest.baseline_metrics,
+            gate=_gate_summary(gate),
+            manifest_key=manifest_key,
+            job_id=task.job_id,
+            created_at=manifest.created_at or to_iso(now),
+            decision=reason,
+        ),
     )
     return Evaluation(
         promote=promote,
@@ -243,10 +242,10 @@ def evaluate_candidate(
         active_version=current,
         active_revision=active.revision if active else None,
         manifest_key=manifest_key,
-    ).as_json()
+    )
 
 
-def _gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
+def _gate_summary(gate: dict[str, Any]) -> GateSummary:
     """The gate's NDCG@10 of each contender (same holdout) for the registry record."""
     metric = str(gate.get("metric", "ndcg_10"))
 
@@ -256,17 +255,17 @@ def _gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
 
     found = gate.get("active")
     active: dict[str, Any] = found if isinstance(found, dict) else {}
-    return {
-        "metric": metric,
-        "candidate": value(gate.get("candidate")),
-        "active": value(active),
-        "active_version": active.get("version"),
-        "popularity": value(gate.get("popularity")),
-        "promote": bool(gate.get("promote")),
-    }
+    return GateSummary(
+        metric=metric,
+        candidate=value(gate.get("candidate")),
+        active=value(active),
+        active_version=active.get("version"),
+        popularity=value(gate.get("popularity")),
+        promote=bool(gate.get("promote")),
+    )
 
 
-def promote_model(ctx: PipelineContext, state: DecisionInput | State, *, now: datetime) -> dict[str, Any]:
+def promote_model(ctx: PipelineContext, state: DecisionInput | State, *, now: datetime) -> Promotion:
     """Switch the active pointer to the candidate (one conditional write) and close the job."""
     task = DecisionInput.model_validate(state)
     tenant_id, job_id = task.tenant_id, task.job_id
@@ -277,10 +276,12 @@ def promote_model(ctx: PipelineContext, state: DecisionInput | State, *, now: da
     activate_version(ctx.registry, tenant_id, version, expected=expected, now=now, reason=evaluation.reason)
     _record_decision(ctx, tenant_id, version, promoted=True, reason=evaluation.reason, now=now)
     ctx.jobs.update(
-        tenant_id, job_id, {"deployed": True, "decision": evaluation.reason, "finished_at": to_iso(now)}
+        tenant_id,
+        job_id,
+        TrainingJobFields(deployed=True, decision=evaluation.reason, finished_at=to_iso(now)),
     )
     ctx.jobs.release_lock(tenant_id, job_id)
-    return Promotion(version=version, deployed=True).as_json()
+    return Promotion(version=version, deployed=True)
 
 
 def activate_version(
@@ -295,34 +296,35 @@ def activate_version(
     """Make ``version`` the active one (promotion, rollback or roll-forward) and retire the previous."""
     record = registry.get_version(tenant_id, version)
     current = registry.active(tenant_id) if expected is None else expected
-    registry.switch_active(tenant_id, version, record["manifest_key"], expected=current, now=now)
+    if record.manifest_key is None:
+        raise NotFoundError(f"model version '{version}' has no manifest to serve")
+    registry.switch_active(tenant_id, version, record.manifest_key, expected=current, now=now)
     if current is not None and current.version != version:
-        registry.put_version(
-            tenant_id,
-            current.version,
-            {**registry.get_version(tenant_id, current.version), "status": "retired"},
-        )
+        retired = registry.get_version(tenant_id, current.version).changed(status="retired")
+        registry.put_version(tenant_id, retired)
     registry.put_version(
-        tenant_id, version, {**record, "status": "active", "activated_at": to_iso(now), "decision": reason}
+        tenant_id, record.changed(status="active", activated_at=to_iso(now), decision=reason)
     )
 
 
-def reject_candidate(ctx: PipelineContext, state: DecisionInput | State, *, now: datetime) -> dict[str, Any]:
+def reject_candidate(ctx: PipelineContext, state: DecisionInput | State, *, now: datetime) -> Promotion:
     """Keep the active model; record why the candidate lost."""
     task = DecisionInput.model_validate(state)
     tenant_id, job_id = task.tenant_id, task.job_id
     reason, version = task.evaluation.reason, task.dataset.version
     record = ctx.registry.get_version(tenant_id, version)
-    ctx.registry.put_version(tenant_id, version, {**record, "status": "rejected", "decision": reason})
+    ctx.registry.put_version(tenant_id, record.changed(status="rejected", decision=reason))
     _record_decision(ctx, tenant_id, version, promoted=False, reason=reason, now=now)
-    ctx.jobs.update(tenant_id, job_id, {"deployed": False, "decision": reason, "finished_at": to_iso(now)})
+    ctx.jobs.update(
+        tenant_id, job_id, TrainingJobFields(deployed=False, decision=reason, finished_at=to_iso(now))
+    )
     ctx.jobs.release_lock(tenant_id, job_id)
-    return Promotion(version=version, deployed=False).as_json()
+    return Promotion(version=version, deployed=False)
 
 
 def record_failure(
     ctx: PipelineContext, state: RecordFailureInput | State, *, now: datetime
-) -> dict[str, Any]:
+) -> FailureRecord:
     """Mark the job failed with a readable message; serving keeps whatever it had."""
     task = RecordFailureInput.model_validate(state)
     tenant_id, job_id = task.tenant_id, task.job_id
@@ -330,10 +332,10 @@ def record_failure(
     ctx.jobs.update(
         tenant_id,
         job_id,
-        {"status": "failed", "error": message, "deployed": False, "finished_at": to_iso(now)},
+        TrainingJobFields(status="failed", error=message, deployed=False, finished_at=to_iso(now)),
     )
     ctx.jobs.release_lock(tenant_id, job_id)
-    return FailureRecord(status="failed", error=message).as_json()
+    return FailureRecord(status="failed", error=message)
 
 
 def failure_message(error: StepError | State) -> str:

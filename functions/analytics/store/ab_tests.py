@@ -13,18 +13,8 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from functions.analytics.domain import AbTest, Variant
-from functions.common.dynamo import (
-    from_dynamo,
-    from_iso,
-    is_condition_failure,
-    query_partition,
-    to_dynamo,
-    to_iso,
-    unavailable_on_failure,
-)
+from functions.common import dynamo
 from functions.common.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from functions.common.in_flight import InFlight
 
@@ -47,27 +37,26 @@ class AbTestRepository:
 
     def create(self, tenant_id: str, test: AbTest, now: datetime) -> None:
         """Store a new running test; ``ConflictError`` naming the test that still runs, if one does."""
-        try:
-            with unavailable_on_failure(_WHAT):
-                self._table.put_item(
-                    Item={
-                        "tenant_id": tenant_id,
-                        "test_id": RUNNING,
-                        "current": test.test_id,
-                        "ends_epoch": int(test.ends_at.timestamp()),
-                        "test": _to_item(test),
-                    },
-                    ConditionExpression="attribute_not_exists(test_id) OR ends_epoch <= :now",
-                    ExpressionAttributeValues={":now": int(now.timestamp())},
-                )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
+        taken = dynamo.write_if(
+            _WHAT,
+            lambda: self._table.put_item(
+                Item={
+                    "tenant_id": tenant_id,
+                    "test_id": RUNNING,
+                    "current": test.test_id,
+                    "ends_epoch": int(test.ends_at.timestamp()),
+                    "test": _to_item(test),
+                },
+                ConditionExpression="attribute_not_exists(test_id) OR ends_epoch <= :now",
+                ExpressionAttributeValues={":now": int(now.timestamp())},
+            ),
+        )
+        if not taken:
             holder = self._pointer(tenant_id)
             current = holder.test_id if holder is not None else "?"
-            raise ConflictError(f"A/B test '{current}' is still running; stop it first") from exc
+            raise ConflictError(f"A/B test '{current}' is still running; stop it first")
         try:
-            with unavailable_on_failure(_WHAT):
+            with dynamo.unavailable_on_failure(_WHAT):
                 self._table.put_item(Item={**_to_item(test), "tenant_id": tenant_id})
         except ServiceUnavailableError:
             self._release(tenant_id, test.test_id)
@@ -78,17 +67,17 @@ class AbTestRepository:
         """One test of the tenant; ``NotFoundError`` otherwise (another tenant's test looks the same)."""
         if test_id == RUNNING:
             raise NotFoundError(f"A/B test '{test_id}' not found")
-        with unavailable_on_failure(_WHAT):
-            item = self._table.get_item(
-                Key={"tenant_id": tenant_id, "test_id": test_id}, ConsistentRead=True
-            ).get("Item")
-        if item is None:
-            raise NotFoundError(f"A/B test '{test_id}' not found")
-        return _from_item(from_dynamo(dict(item)))
+        item = dynamo.get_record(
+            self._table,
+            {"tenant_id": tenant_id, "test_id": test_id},
+            what=_WHAT,
+            missing=f"A/B test '{test_id}' not found",
+        )
+        return _from_item(item)
 
     def list_tests(self, tenant_id: str) -> list[AbTest]:
         """Every test of the tenant, newest first."""
-        items = query_partition(self._table, "tenant_id", tenant_id, what=_WHAT)
+        items = dynamo.query_partition(self._table, "tenant_id", tenant_id, what=_WHAT)
         tests = [_from_item(item) for item in items if item["test_id"] != RUNNING]
         return sorted(tests, key=lambda test: (test.created_at, test.test_id), reverse=True)
 
@@ -96,17 +85,15 @@ class AbTestRepository:
         """Stop a test (idempotent: stopping a stopped test changes nothing) and free the pointer."""
         test = self.get(tenant_id, test_id)
         if test.stopped_at is None:
-            try:
-                with unavailable_on_failure(_WHAT):
-                    self._table.update_item(
-                        Key={"tenant_id": tenant_id, "test_id": test_id},
-                        UpdateExpression="SET stopped_at = :now",
-                        ConditionExpression="attribute_not_exists(stopped_at)",
-                        ExpressionAttributeValues={":now": to_iso(now)},
-                    )
-            except ClientError as exc:
-                if not is_condition_failure(exc):
-                    raise
+            dynamo.write_if(  # already stopped meanwhile: the first stop stands
+                _WHAT,
+                lambda: self._table.update_item(
+                    Key={"tenant_id": tenant_id, "test_id": test_id},
+                    UpdateExpression="SET stopped_at = :now",
+                    ConditionExpression="attribute_not_exists(stopped_at)",
+                    ExpressionAttributeValues={":now": dynamo.to_iso(now)},
+                ),
+            )
             test = self.get(tenant_id, test_id)
         self._release(tenant_id, test_id)
         return test
@@ -127,25 +114,21 @@ class AbTestRepository:
         return test if test is not None and test.is_running(now) else None
 
     def _pointer(self, tenant_id: str) -> AbTest | None:
-        with unavailable_on_failure(_WHAT):
+        with dynamo.unavailable_on_failure(_WHAT):
             item = self._table.get_item(Key={"tenant_id": tenant_id, "test_id": RUNNING}).get("Item")
         if item is None or "test" not in item:
             return None
-        return _from_item(from_dynamo(item["test"]))
+        return _from_item(dynamo.from_dynamo(item["test"]))
 
     def _release(self, tenant_id: str, test_id: str) -> None:
         """Free the pointer if ``test_id`` holds it."""
-        try:
-            with unavailable_on_failure(_WHAT):
-                self._table.delete_item(
-                    Key={"tenant_id": tenant_id, "test_id": RUNNING},
-                    ConditionExpression="#current = :test",
-                    ExpressionAttributeNames={"#current": "current"},
-                    ExpressionAttributeValues={":test": test_id},
-                )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
+        dynamo.release_if_held(
+            self._table,
+            {"tenant_id": tenant_id, "test_id": RUNNING},
+            holder_attribute="current",
+            holder=test_id,
+            what=_WHAT,
+        )
         self._forget(tenant_id)
 
     def _forget(self, tenant_id: str) -> None:
@@ -162,13 +145,13 @@ def _to_item(test: AbTest) -> dict[str, Any]:
         ],
         "metric": test.metric,
         "duration_days": test.duration_days,
-        "created_at": to_iso(test.created_at),
-        "started_at": to_iso(test.started_at),
-        "ends_at": to_iso(test.ends_at),
+        "created_at": dynamo.to_iso(test.created_at),
+        "started_at": dynamo.to_iso(test.started_at),
+        "ends_at": dynamo.to_iso(test.ends_at),
     }
     if test.stopped_at is not None:
-        item["stopped_at"] = to_iso(test.stopped_at)
-    result: dict[str, Any] = to_dynamo(item)
+        item["stopped_at"] = dynamo.to_iso(test.stopped_at)
+    result: dict[str, Any] = dynamo.to_dynamo(item)
     return result
 
 
@@ -182,8 +165,8 @@ def _from_item(item: dict[str, Any]) -> AbTest:
         ),
         metric=item["metric"],
         duration_days=int(item["duration_days"]),
-        created_at=from_iso(str(item["created_at"])),
-        started_at=from_iso(str(item["started_at"])),
-        ends_at=from_iso(str(item["ends_at"])),
-        stopped_at=from_iso(str(item["stopped_at"])) if item.get("stopped_at") else None,
+        created_at=dynamo.from_iso(str(item["created_at"])),
+        started_at=dynamo.from_iso(str(item["started_at"])),
+        ends_at=dynamo.from_iso(str(item["ends_at"])),
+        stopped_at=dynamo.from_iso(str(item["stopped_at"])) if item.get("stopped_at") else None,
     )

@@ -28,7 +28,7 @@ from functions.ingestion.store.recent_activity import (
     slot_versions,
 )
 from functions.serving.domain import UserEvent, UserFeed
-from functions.training.store.model_registry import ACTIVE, ActivePointer
+from functions.training.store.model_registry import ActivePointer, read_active_pointer
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -88,11 +88,7 @@ class RegistryReader:
 
     def active(self, tenant_id: str) -> ActivePointer | None:
         """The live version, or None when the tenant has no active model."""
-        with unavailable_on_failure("the model registry"):
-            item = self._table.get_item(
-                Key={"tenant_id": tenant_id, "version": ACTIVE}, ConsistentRead=True
-            ).get("Item")
-        return ActivePointer.from_item(item)
+        return read_active_pointer(self._table, tenant_id)
 
 
 #: A tenant is busy in a container when it sent BUSY_REQUESTS requests within BUSY_WINDOW_S: far more

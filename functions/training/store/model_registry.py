@@ -9,19 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
 
-from functions.common.dynamo import (
-    from_dynamo,
-    get_record,
-    is_condition_failure,
-    query_partition,
-    to_dynamo,
-    to_iso,
-    unavailable_on_failure,
-)
+from functions.common import dynamo
 from functions.common.errors import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
@@ -31,6 +23,55 @@ _WHAT = "the model registry"
 ACTIVE = "ACTIVE"
 COUNTER = "COUNTER"
 _RESERVED = {ACTIVE, COUNTER}
+
+
+ModelStatus = Literal["candidate", "active", "retired", "rejected"]
+
+
+class GateSummary(BaseModel):
+    """The training job's gate as the registry keeps it: ``metric`` (NDCG@10) of the candidate, the
+    then-active model and popularity, measured on one holdout, and the job's verdict."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = "ndcg_10"
+    candidate: float | None = None
+    active: float | None = None
+    active_version: str | None = None
+    popularity: float | None = None
+    promote: bool = False
+
+
+class ModelVersion(BaseModel):
+    """A version's registry item: EvaluateCandidate writes it; promotion, rejection and rollback update it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    status: ModelStatus | None = None
+    model_type: str | None = None
+    #: The trainer's validation metrics (``ndcg_10`` ...) and the popularity baseline's on the same split.
+    metrics: dict[str, Any] = {}
+    baseline_metrics: dict[str, Any] | None = None
+    gate: GateSummary | None = None
+    manifest_key: str | None = None
+    job_id: str | None = None
+    created_at: str | None = None
+    activated_at: str | None = None
+    decision: str | None = None
+
+    def changed(self, **changes: Any) -> ModelVersion:
+        """This record with ``changes`` (validated)."""
+        return ModelVersion.model_validate({**self.model_dump(exclude_unset=True), **changes})
+
+
+def read_active_pointer(table: Table, tenant_id: str) -> ActivePointer | None:
+    """The tenant's active pointer (consistent read), or None when no version was ever promoted."""
+    with dynamo.unavailable_on_failure(_WHAT):
+        item = table.get_item(Key={"tenant_id": tenant_id, "version": ACTIVE}, ConsistentRead=True).get(
+            "Item"
+        )
+    return ActivePointer.from_item(item)
 
 
 @dataclass(frozen=True)
@@ -57,7 +98,7 @@ class ModelRegistry:
 
     def next_version(self, tenant_id: str, model_type: str) -> str:
         """Allocate the next version name, ``{model_type}_v{n}`` (n counts up per tenant)."""
-        with unavailable_on_failure("the model registry"):
+        with dynamo.unavailable_on_failure(_WHAT):
             result = self._table.update_item(
                 Key={"tenant_id": tenant_id, "version": COUNTER},
                 UpdateExpression="ADD #next :one",
@@ -65,38 +106,36 @@ class ModelRegistry:
                 ExpressionAttributeValues={":one": 1},
                 ReturnValues="UPDATED_NEW",
             )
-        return f"{model_type}_v{from_dynamo(result['Attributes']['next'])}"
+        return f"{model_type}_v{dynamo.from_dynamo(result['Attributes']['next'])}"
 
-    def put_version(self, tenant_id: str, version: str, record: dict[str, Any]) -> None:
-        """Create or update a version's record."""
-        with unavailable_on_failure("the model registry"):
-            self._table.put_item(Item={**to_dynamo(record), "tenant_id": tenant_id, "version": version})
+    def put_version(self, tenant_id: str, record: ModelVersion) -> None:
+        """Create or replace a version's record (only the attributes the record sets are stored)."""
+        item = dynamo.to_dynamo(record.model_dump(exclude_unset=True))
+        with dynamo.unavailable_on_failure(_WHAT):
+            self._table.put_item(Item={**item, "tenant_id": tenant_id})
 
-    def get_version(self, tenant_id: str, version: str) -> dict[str, Any]:
+    def get_version(self, tenant_id: str, version: str) -> ModelVersion:
         """A version's record; ``NotFoundError`` if the tenant has no such version."""
         missing = f"model version '{version}' not found"
         if version in _RESERVED:
             raise NotFoundError(missing)
-        return get_record(
+        item = dynamo.get_record(
             self._table, {"tenant_id": tenant_id, "version": version}, what=_WHAT, missing=missing
         )
+        return _version(item)
 
-    def list_versions(self, tenant_id: str) -> list[dict[str, Any]]:
+    def list_versions(self, tenant_id: str) -> list[ModelVersion]:
         """Every version of the tenant, newest first."""
         versions = [
-            v
-            for v in query_partition(self._table, "tenant_id", tenant_id, what=_WHAT)
-            if v["version"] not in _RESERVED
+            _version(item)
+            for item in dynamo.query_partition(self._table, "tenant_id", tenant_id, what=_WHAT)
+            if item["version"] not in _RESERVED
         ]
-        return sorted(versions, key=lambda v: str(v.get("created_at", "")), reverse=True)
+        return sorted(versions, key=lambda v: v.created_at or "", reverse=True)
 
     def active(self, tenant_id: str) -> ActivePointer | None:
         """The active pointer, or None when no version was ever promoted."""
-        with unavailable_on_failure("the model registry"):
-            item = self._table.get_item(
-                Key={"tenant_id": tenant_id, "version": ACTIVE}, ConsistentRead=True
-            ).get("Item")
-        return ActivePointer.from_item(item)
+        return read_active_pointer(self._table, tenant_id)
 
     def switch_active(
         self,
@@ -120,23 +159,30 @@ class ModelRegistry:
             "active_version": version,
             "manifest_key": manifest_key,
             "revision": revision,
-            "updated_at": to_iso(now),
+            "updated_at": dynamo.to_iso(now),
         }
-        try:
-            with unavailable_on_failure("the model registry"):
-                if expected is None:
-                    self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(version)")
-                else:
-                    self._table.put_item(
-                        Item=item,
-                        ConditionExpression="revision = :expected",
-                        ExpressionAttributeValues={":expected": expected.revision},
-                    )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                current = self.active(tenant_id)
-                if current is not None and current.version == version:
-                    return current  # a replay of the same promotion already won
-                raise ConflictError("the active model changed meanwhile; retry") from exc
-            raise
+        if expected is None:
+            written = dynamo.write_if(
+                _WHAT,
+                lambda: self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(version)"),
+            )
+        else:
+            written = dynamo.write_if(
+                _WHAT,
+                lambda: self._table.put_item(
+                    Item=item,
+                    ConditionExpression="revision = :expected",
+                    ExpressionAttributeValues={":expected": expected.revision},
+                ),
+            )
+        if not written:
+            current = self.active(tenant_id)
+            if current is not None and current.version == version:
+                return current  # a replay of the same promotion already won
+            raise ConflictError("the active model changed meanwhile; retry")
         return ActivePointer(version, manifest_key, revision)
+
+
+def _version(item: dict[str, Any]) -> ModelVersion:
+    """A registry item (its key's ``tenant_id`` aside) as a record."""
+    return ModelVersion.model_validate({k: v for k, v in item.items() if k != "tenant_id"})

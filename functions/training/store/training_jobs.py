@@ -4,20 +4,10 @@ at a time."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
-from contract.training_job import TrainingJobRecord, job_changes
-from functions.common.dynamo import (
-    from_dynamo,
-    get_record,
-    is_condition_failure,
-    query_partition,
-    to_dynamo,
-    to_iso,
-    unavailable_on_failure,
-)
+from contract.training_job import TrainingJobFields, TrainingJobRecord
+from functions.common import dynamo
 from functions.common.errors import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
@@ -38,85 +28,79 @@ class TrainingJobRepository:
 
         A lock older than ``max_age`` belongs to a job that died without releasing it and is taken over.
         """
-        try:
-            with unavailable_on_failure("the training-job store"):
-                self._table.put_item(
-                    Item={
-                        "tenant_id": tenant_id,
-                        "job_id": LOCK,
-                        "holder": job_id,
-                        "since": to_iso(now),
-                        "expires": int((now + max_age).timestamp()),
-                    },
-                    ConditionExpression="attribute_not_exists(job_id) OR expires < :now",
-                    ExpressionAttributeValues={":now": int(now.timestamp())},
-                )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
+        taken = dynamo.write_if(
+            _WHAT,
+            lambda: self._table.put_item(
+                Item={
+                    "tenant_id": tenant_id,
+                    "job_id": LOCK,
+                    "holder": job_id,
+                    "since": dynamo.to_iso(now),
+                    "expires": int((now + max_age).timestamp()),
+                },
+                ConditionExpression="attribute_not_exists(job_id) OR expires < :now",
+                ExpressionAttributeValues={":now": int(now.timestamp())},
+            ),
+        )
+        if not taken:
             holder = self._table.get_item(Key={"tenant_id": tenant_id, "job_id": LOCK}).get("Item", {})
             raise ConflictError(
-                f"training job '{from_dynamo(holder.get('holder', '?'))}' is still running for this tenant; "
-                "wait for it to finish"
-            ) from exc
+                f"training job '{dynamo.from_dynamo(holder.get('holder', '?'))}' is still running for "
+                "this tenant; wait for it to finish"
+            )
 
     def release_lock(self, tenant_id: str, job_id: str) -> None:
         """Release the lock if ``job_id`` holds it (idempotent)."""
-        try:
-            with unavailable_on_failure("the training-job store"):
-                self._table.delete_item(
-                    Key={"tenant_id": tenant_id, "job_id": LOCK},
-                    ConditionExpression="holder = :job",
-                    ExpressionAttributeValues={":job": job_id},
-                )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
+        dynamo.release_if_held(
+            self._table,
+            {"tenant_id": tenant_id, "job_id": LOCK},
+            holder_attribute="holder",
+            holder=job_id,
+            what=_WHAT,
+        )
 
-    def create(self, tenant_id: str, job_id: str, record: dict[str, Any]) -> None:
+    def create(self, record: TrainingJobRecord) -> None:
         """Store a new job record."""
-        with unavailable_on_failure("the training-job store"):
-            item = TrainingJobRecord.model_validate({**record, "tenant_id": tenant_id, "job_id": job_id})
+        with dynamo.unavailable_on_failure(_WHAT):
             self._table.put_item(
-                Item=to_dynamo(item.item()),
+                Item=dynamo.to_dynamo(record.item()),
                 ConditionExpression="attribute_not_exists(job_id)",
             )
 
-    def update(self, tenant_id: str, job_id: str, changes: dict[str, Any]) -> None:
-        """Set attributes of an existing job record."""
-        changes = job_changes(changes)
+    def update(self, tenant_id: str, job_id: str, fields: TrainingJobFields) -> None:
+        """Set the attributes ``fields`` sets on an existing job record."""
+        changes = fields.item()
         names = {f"#a{i}": name for i, name in enumerate(changes)}
-        values = {f":v{i}": to_dynamo(value) for i, value in enumerate(changes.values())}
+        values = {f":v{i}": dynamo.to_dynamo(value) for i, value in enumerate(changes.values())}
         expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(changes)))
-        try:
-            with unavailable_on_failure("the training-job store"):
-                self._table.update_item(
-                    Key={"tenant_id": tenant_id, "job_id": job_id},
-                    UpdateExpression=expression,
-                    ConditionExpression="attribute_exists(job_id)",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=values,
-                )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise NotFoundError(f"training job '{job_id}' not found") from exc
-            raise
+        updated = dynamo.write_if(
+            _WHAT,
+            lambda: self._table.update_item(
+                Key={"tenant_id": tenant_id, "job_id": job_id},
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(job_id)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            ),
+        )
+        if not updated:
+            raise NotFoundError(f"training job '{job_id}' not found")
 
-    def get(self, tenant_id: str, job_id: str) -> dict[str, Any]:
+    def get(self, tenant_id: str, job_id: str) -> TrainingJobRecord:
         """One job of this tenant; ``NotFoundError`` if there is none."""
         missing = f"training job '{job_id}' not found"
         if job_id.startswith("#"):
             raise NotFoundError(missing)
-        record = get_record(
+        item = dynamo.get_record(
             self._table, {"tenant_id": tenant_id, "job_id": job_id}, what=_WHAT, missing=missing
         )
-        return TrainingJobRecord.model_validate(record).item()
+        return TrainingJobRecord.model_validate(item)
 
-    def list_for_tenant(self, tenant_id: str) -> list[dict[str, Any]]:
+    def list_for_tenant(self, tenant_id: str) -> list[TrainingJobRecord]:
         """Every job of the tenant (newest first)."""
         jobs = [
-            TrainingJobRecord.model_validate(j).item()
-            for j in query_partition(self._table, "tenant_id", tenant_id, what=_WHAT)
-            if j["job_id"] != LOCK
+            TrainingJobRecord.model_validate(item)
+            for item in dynamo.query_partition(self._table, "tenant_id", tenant_id, what=_WHAT)
+            if item["job_id"] != LOCK
         ]
-        return sorted(jobs, key=lambda job: str(job.get("created_at", "")), reverse=True)
+        return sorted(jobs, key=lambda job: job.created_at or "", reverse=True)

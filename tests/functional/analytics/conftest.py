@@ -36,17 +36,18 @@ def pinned_clock(client: TestClient) -> Iterator[datetime]:
 def add_models(tenant_id: str, *versions: str) -> None:
     """Register trained versions for the tenant, as the training workflow would."""
     from functions.training.dependencies import model_registry
+    from functions.training.store.model_registry import ModelVersion
 
     for version in versions:
         model_registry().put_version(
             tenant_id,
-            version,
-            {
-                "status": "candidate",
-                "model_type": version.rsplit("_v", 1)[0],
-                "metrics": {},
-                "created_at": "x",
-            },
+            ModelVersion(
+                version=version,
+                status="candidate",
+                model_type=version.rsplit("_v", 1)[0],
+                metrics={},
+                created_at="x",
+            ),
         )
 
 

@@ -17,7 +17,7 @@ from functions.common import resources
 from functions.common.settings import get_pipeline_settings
 from functions.ingestion.tables import INTERACTIONS_SCHEMA
 from functions.training import steps
-from functions.training.control import open_job
+from functions.training.control import JobRequest, open_job
 from functions.training.handlers import pipeline_context
 from tests.functional.conftest import Shop
 
@@ -47,15 +47,15 @@ def _users_in(bucket: str, prefix: str) -> set[str]:
 
 def _snapshot(ctx: steps.PipelineContext, tenant_id: str, now: datetime) -> str:
     """Open a training job at ``now`` and take its dataset snapshot a second later; the job id."""
-    job = open_job(ctx.jobs, tenant_id, model_type="lightgcn", config={}, trigger="api", now=now)
+    job = open_job(ctx.jobs, tenant_id, JobRequest(model_type="lightgcn", config={}, trigger="api"), now=now)
     steps.prepare_dataset(
         ctx,
-        {"tenant_id": tenant_id, "job_id": job["job_id"], "model_type": "lightgcn"},
+        {"tenant_id": tenant_id, "job_id": job.job_id, "model_type": "lightgcn"},
         now=now + timedelta(seconds=1),
         window_days=90,
         validation_fraction=0.2,
     )
-    return str(job["job_id"])
+    return job.job_id
 
 
 def test_erasure_removes_every_copy_and_the_next_training_excludes_the_shopper(

@@ -66,10 +66,12 @@ def _state(shop: Shop, job_id: str = "job_test00000001") -> dict[str, object]:
 
 
 def _open(ctx: steps.PipelineContext, shop: Shop) -> dict[str, object]:
-    from functions.training.control import open_job
+    from functions.training.control import JobRequest, open_job
 
-    job = open_job(ctx.jobs, shop.tenant_id, model_type="lightgcn", config={}, trigger="api", now=NOW)
-    return {**_state(shop), "job_id": job["job_id"]}
+    job = open_job(
+        ctx.jobs, shop.tenant_id, JobRequest(model_type="lightgcn", config={}, trigger="api"), now=NOW
+    )
+    return {**_state(shop), "job_id": job.job_id}
 
 
 def test_prepare_snapshots_the_window_with_a_per_user_time_split(
@@ -88,8 +90,8 @@ def test_prepare_snapshots_the_window_with_a_per_user_time_split(
         ctx, state, now=NOW + timedelta(seconds=1), window_days=90, validation_fraction=0.2
     )
 
-    assert result["version"] == "lightgcn_v1"
-    assert (result["interactions"], result["validation"], result["users"], result["items"]) == (7, 1, 2, 6)
+    assert result.version == "lightgcn_v1"
+    assert (result.interactions, result.validation, result.users, result.items) == (7, 1, 2, 6)
     data = (
         boto3.client("s3")
         .get_object(
@@ -134,15 +136,15 @@ def test_the_window_is_anchored_on_the_newest_interaction_not_the_clock(
 
     # Then the 90 days end at the newest interaction, and the job record says so
     end = NOW - timedelta(days=400) + timedelta(milliseconds=1)  # the newest interaction, included
-    assert (result["interactions"], result["users"], result["validation"]) == (16, 4, 4)
-    assert result["window"] == {
+    assert (result.interactions, result.users, result.validation) == (16, 4, 4)
+    assert result.window == {
         "start": (end - timedelta(days=90)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "end": end.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "days": 90,
         "anchor": "newest_interaction",
     }
-    assert ctx.jobs.get(shop.tenant_id, str(state["job_id"]))["dataset"]["window"] == result["window"]
-    assert result["data_span"]["first"] == _ts(600)
+    assert (ctx.jobs.get(shop.tenant_id, str(state["job_id"])).dataset or {})["window"] == result.window
+    assert result.data_span.first == _ts(600)
     snapshot = pq.read_table(
         io.BytesIO(
             boto3.client("s3")
@@ -153,7 +155,7 @@ def test_the_window_is_anchored_on_the_newest_interaction_not_the_clock(
             .read()
         )
     )
-    assert json.loads(snapshot.schema.metadata[b"embedrec.window"]) == result["window"]
+    assert json.loads(snapshot.schema.metadata[b"embedrec.window"]) == result.window
 
 
 def test_the_prepare_task_reads_window_days_and_as_of_from_the_jobs_config(
@@ -185,8 +187,8 @@ def test_an_explicit_as_of_moves_the_window_and_an_empty_one_says_what_the_data_
     # as_of 350 days ago: only the older group of users is in the 90 days before it
     as_of = NOW - timedelta(days=350)
     result = steps.prepare_dataset(ctx, state, now=NOW, window_days=90, validation_fraction=0.2, as_of=as_of)
-    assert (result["interactions"], result["users"]) == (9, 3)
-    assert result["window"]["anchor"] == "as_of"
+    assert (result.interactions, result.users) == (9, 3)
+    assert result.window["anchor"] == "as_of"
 
     # as_of today: nothing in the window, and the message names the data's own dates and the fix
     first, last = (NOW - timedelta(days=400)).date(), (NOW - timedelta(days=288)).date()
@@ -245,7 +247,7 @@ def _run_gate(
     state = _open(ctx, shop)
     state["dataset"] = {"version": version}
     _candidate(ctx, shop, version, ndcg, promote=promote, reason=reason, judged_against=judged_against)
-    state["evaluation"] = steps.evaluate_candidate(ctx, state, now=NOW)
+    state["evaluation"] = steps.evaluate_candidate(ctx, state, now=NOW).as_json()  # as the ASL stores it
     if state["evaluation"]["promote"]:  # type: ignore[index]
         steps.promote_model(ctx, state, now=NOW)
     else:
@@ -273,17 +275,18 @@ def test_evaluation_follows_the_jobs_gate(shop: Shop, ctx: steps.PipelineContext
     assert "does not beat the active lightgcn_v1" in worse["evaluation"]["reason"]  # type: ignore[index]
     assert better["evaluation"]["promote"] is True  # type: ignore[index]
     assert ctx.registry.active(shop.tenant_id).version == "lightgcn_v3"  # type: ignore[union-attr]
-    statuses = {v["version"]: v["status"] for v in ctx.registry.list_versions(shop.tenant_id)}
+    statuses = {v.version: v.status for v in ctx.registry.list_versions(shop.tenant_id)}
     assert statuses == {"lightgcn_v1": "retired", "lightgcn_v2": "rejected", "lightgcn_v3": "active"}
     decision = json.loads(ctx.artifacts.get_bytes(f"models/{shop.tenant_id}/lightgcn_v2/decision.json"))
     assert decision["promoted"] is False and "does not beat" in decision["reason"]
-    record = ctx.registry.get_version(shop.tenant_id, "lightgcn_v2")
-    assert record["gate"]["candidate"] == 0.25 and record["gate"]["active_version"] == "lightgcn_v1"
-    assert record["gate"]["popularity"] == 0.05 and record["gate"]["promote"] is False
-    listed = {m["version"]: m for m in list_models(ctx.registry, shop.tenant_id)["models"]}
-    assert listed["lightgcn_v2"]["gate"] == record["gate"]  # GET /api/v1/models shows the gate
+    gate = ctx.registry.get_version(shop.tenant_id, "lightgcn_v2").gate
+    assert gate is not None
+    assert gate.candidate == 0.25 and gate.active_version == "lightgcn_v1"
+    assert gate.popularity == 0.05 and gate.promote is False
+    listed = {m.version: m for m in list_models(ctx.registry, shop.tenant_id).models}
+    assert listed["lightgcn_v2"].gate == gate  # GET /api/v1/models shows the gate
     job = ctx.jobs.get(shop.tenant_id, str(better["job_id"]))
-    assert job["deployed"] is True and "decision" in job
+    assert job.deployed is True and "decision" in job.model_fields_set
 
 
 def test_a_verdict_against_a_model_that_no_longer_serves_is_not_followed(
@@ -354,7 +357,7 @@ def test_submission_names_the_active_model_and_the_floor(shop: Shop, ctx: steps.
     active_key = f"models/{shop.tenant_id}/lightgcn_v1/manifest.json"
     assert environments[1]["EMBEDREC_ACTIVE_MANIFEST_KEY"] == active_key
     assert all(json.loads(env["EMBEDREC_TRAINING_CONFIG"])["quality_floor"] == 0.02 for env in environments)
-    assert first["active_version"] is None and second["active_version"] == "lightgcn_v1"
+    assert first.active_version is None and second.active_version == "lightgcn_v1"
 
 
 def test_record_failure_marks_the_job_and_frees_the_tenant(
@@ -369,7 +372,7 @@ def test_record_failure_marks_the_job_and_frees_the_tenant(
     steps.record_failure(ctx, state, now=NOW)
 
     job = ctx.jobs.get(shop.tenant_id, str(state["job_id"]))
-    assert (job["status"], job["error"]) == ("failed", "DatasetError: no catalogue")
+    assert (job.status, job.error) == ("failed", "DatasetError: no catalogue")
     assert client.post("/api/admin/training/trigger", headers=shop.auth, json={}).status_code == 202
 
 
@@ -400,4 +403,4 @@ def test_an_upload_that_died_before_its_record_is_invisible_to_training(
     )
 
     # Then only the committed upload's rows are in it
-    assert (result["interactions"], result["users"]) == (5, 1)
+    assert (result.interactions, result.users) == (5, 1)

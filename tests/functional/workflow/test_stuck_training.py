@@ -95,13 +95,13 @@ def test_a_job_stuck_in_runnable_is_cancelled_and_the_failure_recorded(
     (job,) = [
         record
         for record in pipeline_context().jobs.list_for_tenant(shop.tenant_id)
-        if str(record["job_id"]).startswith("job_")
+        if record.job_id.startswith("job_")
     ]
-    assert job["status"] == "failed"
-    assert "TrainingStuck" in job["error"] and "RUNNABLE" in job["error"]
-    status = client.get(f"/api/admin/training/status/{job['job_id']}", headers=shop.auth).json()
+    assert job.status == "failed"
+    assert job.error is not None and "TrainingStuck" in job.error and "RUNNABLE" in job.error
+    status = client.get(f"/api/admin/training/status/{job.job_id}", headers=shop.auth).json()
     assert status["status"] == "failed"
-    (batch_job,) = boto3.client("batch").describe_jobs(jobs=[job["batch_job_id"]])["jobs"]
+    (batch_job,) = boto3.client("batch").describe_jobs(jobs=[str(job.batch_job_id)])["jobs"]
     assert batch_job["status"] == "FAILED" and "RUNNABLE" in batch_job["statusReason"]
     # And the tenant's training lock is free again: the next trigger is accepted
     assert client.post("/api/admin/training/trigger", headers=shop.auth, json={}).status_code == 202

@@ -9,11 +9,12 @@ import boto3
 import pytest
 from fastapi.testclient import TestClient
 
+from contract.training_job import TrainingJobFields
 from embedrec_local.provision import SCHEDULE_GROUP, LocalNames
 from functions.common import resources
 from functions.training.config import trainer_config
 from functions.training.schedule import DEFAULT_WINDOW, TrainingWindow
-from functions.training.store.model_registry import ModelRegistry
+from functions.training.store.model_registry import ModelRegistry, ModelVersion
 from functions.training.store.training_jobs import TrainingJobRepository
 from tests.functional.conftest import Shop, admin_headers
 
@@ -126,23 +127,23 @@ def test_status_shows_progress_and_the_completed_shape(
     jobs.update(
         shop.tenant_id,
         job_id,
-        {
-            "status": "running",
-            "progress": 45,
-            "current_epoch": 9,
-            "metrics": {"train_loss": 0.234, "val_ndcg_10": 0.312},
-        },
+        TrainingJobFields(
+            status="running",
+            progress=45,
+            current_epoch=9,
+            metrics={"train_loss": 0.234, "val_ndcg_10": 0.312},
+        ),
     )
     running = client.get(f"/api/admin/training/status/{job_id}", headers=shop.auth).json()
     jobs.update(
         shop.tenant_id,
         job_id,
-        {
-            "status": "completed",
-            "progress": 100,
-            "model_version": "lightgcn_v1",
-            "metrics": {"train_loss": 0.156, "val_ndcg_10": 0.378, "training_time_seconds": 42.0},
-        },
+        TrainingJobFields(
+            status="completed",
+            progress=100,
+            model_version="lightgcn_v1",
+            metrics={"train_loss": 0.156, "val_ndcg_10": 0.378, "training_time_seconds": 42.0},
+        ),
     )
     completed = client.get(f"/api/admin/training/status/{job_id}", headers=shop.auth).json()
 
@@ -176,14 +177,14 @@ def test_models_list_and_rollback(
     for version, ndcg in (("lightgcn_v1", 0.30), ("lightgcn_v2", 0.35)):
         registry.put_version(
             shop.tenant_id,
-            version,
-            {
-                "status": "candidate",
-                "model_type": "lightgcn",
-                "metrics": {"ndcg_10": ndcg},
-                "manifest_key": f"models/{shop.tenant_id}/{version}/m.json",
-                "created_at": f"2025-01-0{version[-1]}T00:00:00Z",
-            },
+            ModelVersion(
+                version=version,
+                status="candidate",
+                model_type="lightgcn",
+                metrics={"ndcg_10": ndcg},
+                manifest_key=f"models/{shop.tenant_id}/{version}/m.json",
+                created_at=f"2025-01-0{version[-1]}T00:00:00Z",
+            ),
         )
     registry.switch_active(shop.tenant_id, "lightgcn_v2", "k", expected=None, now=now)
 
