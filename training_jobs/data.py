@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -132,3 +133,14 @@ def split_random_holdout(
         weights=graph.weights[~hold],
     )
     return train, graph.users[hold], graph.items[hold]
+
+
+def weighted_matrix(graph: InteractionGraph) -> sp.csr_matrix:
+    """Users x items CSR with the pair weights."""
+    matrix = sp.csr_matrix(
+        (graph.weights.astype(np.float32), (graph.users, graph.items)),
+        shape=(graph.n_users, graph.n_items),
+        dtype=np.float32,
+    )
+    matrix.sum_duplicates()
+    return matrix

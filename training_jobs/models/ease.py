@@ -17,10 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 import torch
 
-from training_jobs.data import InteractionGraph
+from training_jobs.data import InteractionGraph, weighted_matrix
 from training_jobs.models.base import FixedFactors, user_tower_tables
 
 Matrix = npt.NDArray[np.float32]
@@ -35,17 +34,6 @@ class EASEParams:
     l2: float = 200.0
     rank: int = 256
     seed: int = 0
-
-
-def weighted_matrix(graph: InteractionGraph) -> sp.csr_matrix:
-    """Users x items CSR with the pair weights."""
-    matrix = sp.csr_matrix(
-        (graph.weights.astype(np.float32), (graph.users, graph.items)),
-        shape=(graph.n_users, graph.n_items),
-        dtype=np.float32,
-    )
-    matrix.sum_duplicates()
-    return matrix
 
 
 def symmetric_inverse(matrix: Matrix) -> Matrix:

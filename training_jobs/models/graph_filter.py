@@ -31,7 +31,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 import torch
 
-from training_jobs.data import InteractionGraph
+from training_jobs.data import InteractionGraph, weighted_matrix
 from training_jobs.models.base import FixedFactors, user_tower_tables
 
 Matrix = npt.NDArray[np.float32]
@@ -49,17 +49,6 @@ class GraphFilterParams:
     spectral_power: float = 0.0
     power_iterations: int = 2
     seed: int = 0
-
-
-def weighted_matrix(graph: InteractionGraph) -> sp.csr_matrix:
-    """Users x items CSR with the pair weights."""
-    matrix = sp.csr_matrix(
-        (graph.weights.astype(np.float32), (graph.users, graph.items)),
-        shape=(graph.n_users, graph.n_items),
-        dtype=np.float32,
-    )
-    matrix.sum_duplicates()
-    return matrix
 
 
 def _inverse_sqrt(degrees: Vector) -> Vector:

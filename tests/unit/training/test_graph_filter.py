@@ -16,7 +16,7 @@ from training_jobs.candidate_plan import (
     plan,
 )
 from training_jobs.config import TrainingConfig
-from training_jobs.data import InteractionGraph, build_graph, split_random_holdout
+from training_jobs.data import InteractionGraph, build_graph, split_random_holdout, weighted_matrix
 from training_jobs.evaluation import Evaluator, popularity_metrics
 from training_jobs.export import user_vectors_reference
 from training_jobs.models.graph_filter import (
@@ -24,7 +24,6 @@ from training_jobs.models.graph_filter import (
     fit_graph_filter,
     normalized_matrix,
     top_right_singular,
-    weighted_matrix,
 )
 from training_jobs.snapshot import Catalogue
 
