@@ -46,7 +46,7 @@ lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)  ## mypy (strict) over the shipped code
-	$(BIN)/mypy functions localstack/embedrec_local training_jobs cdk layers/build.py
+	$(BIN)/mypy contract functions localstack/embedrec_local training_jobs cdk layers/build.py
 
 $(LAYER_STAMP): $(STAMP) layers/build.py layers/base/requirements.txt layers/data/requirements.txt layers/serving/requirements.txt
 	$(BIN)/python -m layers.build
