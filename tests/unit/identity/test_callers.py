@@ -54,7 +54,9 @@ class Clock:
         return self.now
 
 
-def _setup() -> tuple[CallerResolver, FakeKeys, FakeTenants, Clock, str, ApiKey]:
+def _setup(
+    *, ttl_s: float = 5.0, tenant_ttl_s: float = 5.0
+) -> tuple[CallerResolver, FakeKeys, FakeTenants, Clock, str, ApiKey]:
     keys, tenants, clock = (
         FakeKeys(),
         FakeTenants(Tenant("t1", "T", "t", Plan.PRO, "active", {}, NOW)),
@@ -69,8 +71,8 @@ def _setup() -> tuple[CallerResolver, FakeKeys, FakeTenants, Clock, str, ApiKey]
         lambda: cast(Any, tenants),
         lambda: cast(Any, keys),
         lambda: "secret",
-        ttl_s=5.0,
-        tenant_ttl_s=5.0,
+        ttl_s=ttl_s,
+        tenant_ttl_s=tenant_ttl_s,
         clock=clock,
     )
     return resolver, keys, tenants, clock, material.secret, stored
@@ -188,35 +190,18 @@ def test_an_expired_tenant_is_re_read_by_one_request_while_the_others_go_on() ->
 
 
 def test_a_key_revoked_in_another_container_stops_within_the_tenant_ttl() -> None:
-    keys, tenants, clock = (
-        FakeKeys(),
-        FakeTenants(Tenant("t1", "T", "t", Plan.PRO, "active", {}, NOW)),
-        Clock(),
-    )
-    material = generate_key()
-    stored = ApiKey(
-        "key_1", "t1", "k", material.prefix, material.key_hash, frozenset({Permission.READ}), "active", NOW
-    )
-    keys.by_hash[material.key_hash] = stored
-    resolver = CallerResolver(
-        lambda: cast(Any, tenants),
-        lambda: cast(Any, keys),
-        lambda: "s",
-        ttl_s=60.0,
-        tenant_ttl_s=1.0,
-        clock=clock,
-    )
-    resolver.resolve(material.secret)
+    resolver, keys, tenants, clock, secret, stored = _setup(ttl_s=60.0, tenant_ttl_s=1.0)
+    resolver.resolve(secret)
 
     # Another container revokes the key: the key record changes and the tenant's generation goes up
-    keys.by_hash[material.key_hash] = replace(stored, status="revoked")
+    keys.by_hash[stored.key_hash] = replace(stored, status="revoked")
     tenants.tenants["t1"] = replace(tenants.tenants["t1"], credential_generation=1)
 
-    assert resolver.resolve_warm(material.secret) is not None  # within the tenant ttl: still trusted
+    assert resolver.resolve_warm(secret) is not None  # within the tenant ttl: still trusted
     clock.now = 1.5  # past the tenant ttl, far inside the key's 60 s
-    assert resolver.resolve_warm(material.secret) is None
+    assert resolver.resolve_warm(secret) is None
     with pytest.raises(AuthenticationError):
-        resolver.resolve(material.secret)
+        resolver.resolve(secret)
 
 
 def test_a_revocation_of_another_key_costs_one_key_read_and_keeps_the_caller() -> None:
