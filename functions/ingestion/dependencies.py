@@ -36,17 +36,14 @@ def ingestion_service() -> IngestionService:
     return build_ingestion_service(get_api_settings())
 
 
-def intake(
-    service: Annotated[IngestionService, Depends(ingestion_service)],
-    data: Annotated[DataStore, Depends(data_store)],
-    tenants: Tenants,
-    uploads: Annotated[UploadRepository, Depends(upload_repository)],
-) -> Intake:
+Uploads = Annotated[UploadRepository, Depends(upload_repository)]
+Data = Annotated[DataStore, Depends(data_store)]
+Ingestion = Annotated[IngestionService, Depends(ingestion_service)]
+
+
+def intake(service: Ingestion, data: Data, tenants: Tenants, uploads: Uploads) -> Intake:
     """What the upload routes store through: dispatch by kind and format, and the after-effects."""
     return Intake(service, data, tenants, uploads, training_schedules)
 
 
-Uploads = Annotated[UploadRepository, Depends(upload_repository)]
-Data = Annotated[DataStore, Depends(data_store)]
-Ingestion = Annotated[IngestionService, Depends(ingestion_service)]
 IntakeDep = Annotated[Intake, Depends(intake)]
