@@ -9,6 +9,7 @@ Every candidate reads the graph's pair weights, so interaction-type weights and 
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -152,6 +153,16 @@ def _score(evaluator: Evaluator | None, model: Recommender) -> dict[str, float]:
     return evaluator.evaluate(model.score_users) if evaluator is not None else {}
 
 
+def _blas_share(config: TrainingConfig) -> AbstractContextManager[object]:
+    """BLAS held to the job's share of the cores (more threads slow dense algebra on a busy host)."""
+    from threadpoolctl import threadpool_limits
+
+    limits: AbstractContextManager[object] = threadpool_limits(
+        limits=cpu_threads_for(config.cpu_threads), user_api="blas"
+    )
+    return limits
+
+
 def _fit_als(
     spec: CandidateSpec,
     graph: InteractionGraph,
@@ -191,12 +202,9 @@ def _fit_ease(
     evaluator: Evaluator | None,
 ) -> Fitted:
     """EASE in closed form on the CPU, with BLAS held to the job's share of the cores."""
-    from threadpoolctl import threadpool_limits
-
     started = time.perf_counter()
     ease_params = EASEParams(l2=float(spec.params["l2"]), rank=int(spec.params["rank"]), seed=config.seed)
-    # BLAS threads beyond the job's share of the cores make dense algebra far slower on a busy host
-    with threadpool_limits(limits=cpu_threads_for(config.cpu_threads), user_api="blas"):
+    with _blas_share(config):
         model = fit_ease(graph, ease_params).to(device)
     seconds = time.perf_counter() - started
     metrics = _score(evaluator, model)
@@ -211,11 +219,9 @@ def _fit_graph_filter(
     evaluator: Evaluator | None,
 ) -> list[Fitted]:
     """One singular basis, then one model per (rank, beta) variant scored when there is a hold-out."""
-    from threadpoolctl import threadpool_limits
-
     started = time.perf_counter()
     rank = int(spec.params["rank"])
-    with threadpool_limits(limits=cpu_threads_for(config.cpu_threads), user_api="blas"):
+    with _blas_share(config):
         basis = fit_basis(graph, rank, seed=config.seed)
     seconds = time.perf_counter() - started
     if evaluator is None or "beta" in spec.params:
