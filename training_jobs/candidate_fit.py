@@ -20,8 +20,8 @@ import torch
 from training_jobs.candidate_plan import CandidateSpec
 from training_jobs.config import TrainingConfig, cpu_threads_for
 from training_jobs.data import IntArray, InteractionGraph
-from training_jobs.evaluation import Evaluator
-from training_jobs.models.als import ALSParams, fit_als_factors
+from training_jobs.evaluation import Evaluator, ScoreFn
+from training_jobs.models.als import ALSParams, ALSRun
 from training_jobs.models.base import Recommender
 from training_jobs.models.ease import EASEParams, fit_ease
 from training_jobs.models.graph_filter import GraphFilterParams, fit_basis
@@ -31,7 +31,10 @@ from training_jobs.snapshot import Catalogue
 from training_jobs.trainer import EpochCallback, TrainSettings, train_model
 
 ALS_DAMPING_GRID = (0.0, 0.1, 0.2)
-"""Popularity damping values scored for each ALS fit (free: no refit needed)."""
+"""Popularity damping values scored for an ALS fit (no refit needed; in a screened grid, the finalist's)."""
+ALS_SCREEN_ITERATIONS = 5
+"""Iterations every point of an ALS grid gets before the grid is cut to its best point, which alone runs
+on to its full iteration count (a screened grid of four pairs at 15 iterations costs 30, not 60)."""
 GRAPH_FILTER_BETAS = (0.4, 0.5)
 """Item degree exponents scored for each graph filter basis (free: no refit needed)."""
 GRAPH_FILTER_RANK_SHARES = (0.5, 1.0)
@@ -44,6 +47,60 @@ class Holdout:
 
     users: IntArray
     items: IntArray
+
+
+class UserSampleEvaluator(Evaluator):
+    """An :class:`Evaluator` over some users of a graph: scores only them, with the full graph's indices.
+
+    The sampled users' training pairs and held-out pairs are re-indexed ``0..len(users)-1`` and
+    :meth:`evaluate` hands the score function the original user indices, so a model fitted on the whole
+    graph is scored as usual, at the cost of the sampled users only.
+    """
+
+    def __init__(
+        self, graph: InteractionGraph, holdout: Holdout, users: IntArray, device: torch.device | str
+    ) -> None:
+        position = np.full(graph.n_users, -1, dtype=np.int64)
+        position[users] = np.arange(users.size)
+        train_kept = position[graph.users] >= 0
+        sub = InteractionGraph(
+            n_users=int(users.size),
+            n_items=graph.n_items,
+            users=position[graph.users[train_kept]],
+            items=graph.items[train_kept],
+            weights=graph.weights[train_kept],
+        )
+        held_kept = position[holdout.users] >= 0
+        super().__init__(sub, position[holdout.users[held_kept]], holdout.items[held_kept], device)
+        self.users = torch.as_tensor(users.astype(np.int64), device=self.device)
+
+    def evaluate(self, score_fn: ScoreFn) -> dict[str, float]:
+        """Metrics of ``score_fn`` over the sampled users (it receives their indices in the full graph)."""
+        return super().evaluate(lambda rows: score_fn(self.users[rows]))
+
+
+def selection_users(holdout: Holdout, max_users: int, seed: int) -> IntArray:
+    """The hold-out's users, or a seeded uniform sample of ``max_users`` of them (sorted) when more."""
+    users = np.unique(holdout.users)
+    if users.size <= max_users:
+        return users
+    chosen: IntArray = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
+    return chosen
+
+
+def selection_evaluator(
+    graph: InteractionGraph, holdout: Holdout, device: torch.device, max_users: int, seed: int
+) -> Evaluator:
+    """The evaluator candidates are scored with: the whole hold-out, or a fixed sample of its users.
+
+    Full-ranking scores cost ``users x items x dim``; a few thousand users rank candidates as the whole
+    split does (their metric's standard error is already far below the gaps between candidates), so big
+    tenants are scored on a seeded sample of ``max_users``: fixed work, the same users for every candidate.
+    """
+    users = selection_users(holdout, max_users, seed)
+    if users.size == np.unique(holdout.users).size:
+        return Evaluator(graph, holdout.users, holdout.items, device)
+    return UserSampleEvaluator(graph, holdout, users, device)
 
 
 @dataclass(frozen=True)
@@ -163,6 +220,59 @@ def _blas_share(config: TrainingConfig) -> AbstractContextManager[object]:
     return limits
 
 
+def start_als(
+    spec: CandidateSpec,
+    graph: InteractionGraph,
+    config: TrainingConfig,
+    device: torch.device,
+    iterations: int,
+) -> ALSRun:
+    """An ALS run of ``spec`` on ``graph`` advanced by ``iterations`` (more can follow: ``run.advance``)."""
+    run = ALSRun(graph, _als_params(spec, config, device))
+    run.advance(iterations)
+    return run
+
+
+def als_fits(
+    run: ALSRun,
+    spec: CandidateSpec,
+    graph: InteractionGraph,
+    config: TrainingConfig,
+    device: torch.device,
+    evaluator: Evaluator | None,
+    seconds: float,
+    dampings: tuple[float, ...],
+) -> list[Fitted]:
+    """The run's current factors as one model per damping value (scored when there is an evaluator).
+
+    Each spec records the iterations the run has done and its damping; ``seconds`` is the run's time.
+    """
+    factors = run.factors()
+    out = []
+    for damping in dampings:
+        model = factors.model(graph, float(damping), config.foldin_blend).to(device)
+        params = {**spec.params, "iterations": run.iterations_done, "damping": float(damping)}
+        out.append(
+            _fitted(
+                model,
+                CandidateSpec("als", params),
+                config,
+                _score(evaluator, model),
+                train_seconds=round(seconds, 3),
+                epochs_run=run.iterations_done,
+                device=factors.device,
+            )
+        )
+    return out
+
+
+def als_dampings(spec: CandidateSpec, scored: bool) -> tuple[float, ...]:
+    """The damping values to build for ``spec``: its pinned one, else the grid when they are scored."""
+    if "damping" in spec.params or not scored:
+        return (float(spec.params.get("damping", 0.0)),)
+    return ALS_DAMPING_GRID
+
+
 def _fit_als(
     spec: CandidateSpec,
     graph: InteractionGraph,
@@ -172,26 +282,10 @@ def _fit_als(
 ) -> list[Fitted]:
     """ALS factors once, then one model per damping value (scored when there is a hold-out)."""
     started = time.perf_counter()
-    params = _als_params(spec, config, device)
-    factors = fit_als_factors(graph, params)
+    run = start_als(spec, graph, config, device, int(spec.params.get("iterations", config.als_iterations)))
     seconds = time.perf_counter() - started
-    dampings = [params.damping] if "damping" in spec.params or evaluator is None else ALS_DAMPING_GRID
-    out = []
-    for damping in dampings:
-        model = factors.model(graph, float(damping), config.foldin_blend).to(device)
-        variant = CandidateSpec("als", {**spec.params, "damping": float(damping)})
-        out.append(
-            _fitted(
-                model,
-                variant,
-                config,
-                _score(evaluator, model),
-                train_seconds=round(seconds, 3),
-                epochs_run=params.iterations,
-                device=factors.device,
-            )
-        )
-    return out
+    dampings = als_dampings(spec, evaluator is not None)
+    return als_fits(run, spec, graph, config, device, evaluator, seconds, dampings)
 
 
 def _fit_ease(
@@ -301,6 +395,7 @@ def train_candidate(
     device: torch.device,
     holdout: Holdout | None = None,
     on_epoch: EpochCallback | None = None,
+    evaluator: Evaluator | None = None,
 ) -> list[Fitted]:
     """Fit ``spec`` on ``graph``; score on ``holdout`` when given.
 
@@ -309,8 +404,11 @@ def train_candidate(
     pinned ``beta`` one per :data:`GRAPH_FILTER_RANK_SHARES` x :data:`GRAPH_FILTER_BETAS`), else one.
     A gradient-trained model with a hold-out stops early on it and keeps its best epoch
     (``params["epochs"]`` of the returned spec); without one it runs exactly ``params["epochs"]``.
+    ``evaluator`` scores instead of one built from ``holdout`` (a caller scoring many specs builds it once:
+    :func:`selection_evaluator`).
     """
-    evaluator = Evaluator(graph, holdout.users, holdout.items, device) if holdout is not None else None
+    if evaluator is None and holdout is not None:
+        evaluator = selection_evaluator(graph, holdout, device, config.selection_max_users, config.seed)
     if spec.model_type == "als":
         return _fit_als(spec, graph, config, device, evaluator)
     if spec.model_type == "ease":

@@ -21,15 +21,27 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import torch
 
-from training_jobs.candidate_fit import Fitted, Holdout, train_candidate
+from training_jobs.candidate_fit import (
+    ALS_SCREEN_ITERATIONS,
+    Fitted,
+    Holdout,
+    als_dampings,
+    als_fits,
+    selection_evaluator,
+    start_als,
+    train_candidate,
+)
 from training_jobs.candidate_plan import CandidateSpec, plan
 from training_jobs.config import TrainingConfig
 from training_jobs.data import InteractionGraph
 from training_jobs.errors import TrainingJobError
+from training_jobs.evaluation import Evaluator
+from training_jobs.models.als import ALSRun
 from training_jobs.peak_memory import PeakMemory
 from training_jobs.snapshot import Catalogue
 from training_jobs.trainer import EpochCallback
@@ -128,6 +140,54 @@ def _reason(exc: BaseException) -> str:
     return re.sub(r"\s+", " ", text)[:300]
 
 
+@dataclass
+class _Attempt:
+    """What one guarded fit produced: its models, or the reason it failed; its seconds and peak memory."""
+
+    fitted: list[Fitted]
+    error: str | None
+    seconds: float
+    peak_mb: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether it produced a model with a finite selection metric."""
+        return (
+            self.error is None
+            and bool(self.fitted)
+            and math.isfinite(self.fitted[0].metrics.get(SELECTION_METRIC, math.nan))
+        )
+
+
+def _attempt(device: torch.device, fit_models: Callable[[], list[Fitted]]) -> _Attempt:
+    """Run ``fit_models`` with a memory meter; an exception becomes the attempt's error (others go on)."""
+    meter = PeakMemory(device)
+    started = time.perf_counter()
+    fitted: list[Fitted] = []
+    error: str | None = None
+    try:
+        with meter.watch():
+            fitted = fit_models()
+    except (TrainingJobError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a failed candidate is recorded; the others still run
+        logger.warning("candidate failed: %s", exc)
+        error = _reason(exc)
+    finally:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return _Attempt(fitted, error, time.perf_counter() - started, meter.peak_mb)
+
+
+def screened_als(specs: Sequence[CandidateSpec], config: TrainingConfig) -> list[CandidateSpec]:
+    """The ALS specs to screen (a grid of more than one whose iterations exceed the screen's), else none."""
+    als = [spec for spec in specs if spec.model_type == "als"]
+    iterations = [int(spec.params.get("iterations", config.als_iterations)) for spec in als]
+    if len(als) < 2 or min(iterations) <= ALS_SCREEN_ITERATIONS:
+        return []
+    return als
+
+
 def select_candidate(
     fit: InteractionGraph,
     selection: Holdout,
@@ -140,56 +200,98 @@ def select_candidate(
 ) -> Selection:
     """Fit each planned spec on ``fit``, score it on ``selection``, keep the best by NDCG@10.
 
-    A candidate that raises (out of memory, non-finite factors or loss, anything else) is recorded with
-    its reason and the others go on; :class:`TrainingJobError` when none succeeded.
+    Every candidate is scored by one evaluator, on at most ``config.selection_max_users`` validation users
+    (:func:`~training_jobs.candidate_fit.selection_evaluator`). An ALS grid is screened: every point runs
+    :data:`~training_jobs.candidate_fit.ALS_SCREEN_ITERATIONS` iterations and is scored, then only the
+    best point runs on to its full iterations (its damping values scored there); the screened models stay
+    candidates, recorded with the iterations they had. A candidate that raises (out of memory, non-finite
+    factors or loss, anything else) is recorded with its reason and the others go on;
+    :class:`TrainingJobError` when none succeeded.
     """
     planned = list(specs) if specs is not None else plan(config, fit, device)
+    evaluator = selection_evaluator(fit, selection, device, config.selection_max_users, config.seed)
     results: list[CandidateResult] = []
-    best: Fitted | None = None
+    best: list[Fitted] = []
 
-    def record(result: CandidateResult) -> None:
-        results.append(result)
-        if on_candidate is not None:
-            on_candidate(result)
-
-    for spec in planned:
-        meter = PeakMemory(device)
-        started = time.perf_counter()
-        fitted: list[Fitted] = []
-        error: str | None = None
-        try:
-            with meter.watch():
-                fitted = train_candidate(spec, fit, config, catalogue, device, selection, on_epoch)
-        except (TrainingJobError, KeyboardInterrupt):
-            raise
-        except Exception as exc:  # a failed candidate is recorded; the others still run
-            logger.warning("candidate %s failed: %s", spec.label, exc)
-            error = _reason(exc)
-        finally:
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-        seconds = time.perf_counter() - started
-        if error is not None:
-            record(CandidateResult(spec, {}, seconds, meter.peak_mb, device.type, error))
-            continue
-        for candidate in fitted:
+    def record(spec: CandidateSpec, attempt: _Attempt) -> None:
+        if attempt.error is not None:
+            results.append(
+                CandidateResult(spec, {}, attempt.seconds, attempt.peak_mb, device.type, attempt.error)
+            )
+            if on_candidate is not None:
+                on_candidate(results[-1])
+            return
+        for candidate in attempt.fitted:
             score = candidate.metrics.get(SELECTION_METRIC, math.nan)
             result = CandidateResult(
                 candidate.spec,
                 candidate.metrics,
-                float(candidate.training.get("train_seconds", seconds)),
-                meter.peak_mb,
+                float(candidate.training.get("train_seconds", attempt.seconds)),
+                attempt.peak_mb,
                 str(candidate.training.get("device", device.type)),
                 None if math.isfinite(score) else f"{SELECTION_METRIC} is {score}",
             )
-            record(result)
+            results.append(result)
+            if on_candidate is not None:
+                on_candidate(result)
             logger.info("candidate %s: %s", candidate.spec.label, candidate.metrics)
-            if result.ok and (best is None or score > best.metrics[SELECTION_METRIC]):
-                best = candidate
-    if best is None:
+            if result.ok and (not best or score > best[0].metrics[SELECTION_METRIC]):
+                best[:] = [candidate]
+
+    screened = screened_als(planned, config)
+    for spec in planned:
+        if spec in screened:
+            if spec == screened[0]:
+                _screen_als(screened, fit, config, device, evaluator, record)
+            continue
+        fit_spec = partial(
+            train_candidate, spec, fit, config, catalogue, device, on_epoch=on_epoch, evaluator=evaluator
+        )
+        record(spec, _attempt(device, fit_spec))
+    if not best:
         reasons = "; ".join(f"{result.spec.label}: {result.error}" for result in results)
         raise TrainingJobError(f"no model candidate succeeded ({reasons or 'none planned'})")
-    return Selection(best.spec, dict(best.metrics), tuple(results), best)
+    return Selection(best[0].spec, dict(best[0].metrics), tuple(results), best[0])
+
+
+def _screen_als(
+    specs: Sequence[CandidateSpec],
+    fit: InteractionGraph,
+    config: TrainingConfig,
+    device: torch.device,
+    evaluator: Evaluator,
+    record: Callable[[CandidateSpec, _Attempt], None],
+) -> None:
+    """Successive halving of an ALS grid: a short run of every point, the full run of the best one."""
+    runs: list[tuple[float, ALSRun, CandidateSpec, float]] = []
+    for spec in specs:
+        holder: list[ALSRun] = []
+
+        def short(spec: CandidateSpec = spec, holder: list[ALSRun] = holder) -> list[Fitted]:
+            started = time.perf_counter()
+            holder.append(start_als(spec, fit, config, device, ALS_SCREEN_ITERATIONS))
+            seconds = time.perf_counter() - started
+            return als_fits(holder[0], spec, fit, config, device, evaluator, seconds, (0.0,))
+
+        attempt = _attempt(device, short)
+        record(spec, attempt)
+        if attempt.ok:
+            fitted = attempt.fitted[0]
+            seconds = float(fitted.training["train_seconds"])
+            runs.append((fitted.metrics[SELECTION_METRIC], holder[0], spec, seconds))
+    if not runs:
+        return
+    _, run, spec, screen_seconds = max(runs, key=lambda entry: entry[0])
+    del runs  # the other runs' factors can go
+
+    def finish() -> list[Fitted]:
+        started = time.perf_counter()
+        run.advance(int(spec.params.get("iterations", config.als_iterations)) - run.iterations_done)
+        seconds = screen_seconds + time.perf_counter() - started
+        dampings = als_dampings(spec, scored=True)
+        return als_fits(run, spec, fit, config, device, evaluator, seconds, dampings)
+
+    record(spec, _attempt(device, finish))
 
 
 def refit(

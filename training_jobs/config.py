@@ -61,6 +61,12 @@ class TrainingConfig(BaseModel):
     als_regularization: float | None = Field(None, gt=0, le=1000)
     als_alpha: float | None = Field(None, gt=0, le=1000, description="ALS confidence 1 + alpha * weight")
     als_iterations: int = Field(15, ge=1, le=200)
+    selection_max_users: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        description="candidates are scored on at most this many validation users (a fixed, seeded sample)",
+    )
     ease_l2: float | None = Field(None, gt=0, le=1e7, description="EASE L2 (None = chosen)")
     ease_rank: int = Field(256, ge=4, le=2048, description="rank of EASE's exported factors")
     graph_filter_rank: int | None = Field(

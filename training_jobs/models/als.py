@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -66,46 +67,6 @@ def gpu_available() -> bool:
         return False
 
 
-def _factorize(confidence: sp.csr_matrix, params: ALSParams) -> tuple[Matrix, Matrix, str]:
-    """(user factors, item factors, device) from ``implicit``; the confidences are used as given."""
-    from threadpoolctl import threadpool_limits
-
-    if params.use_gpu and gpu_available():
-        import implicit.gpu.als
-
-        gpu_model = implicit.gpu.als.AlternatingLeastSquares(
-            factors=params.factors,
-            regularization=params.regularization,
-            alpha=1.0,
-            iterations=params.iterations,
-            random_state=params.seed,
-        )
-        gpu_model.fit(confidence, show_progress=False)
-        cpu_model = gpu_model.to_cpu()
-        return (
-            np.asarray(cpu_model.user_factors, dtype=np.float32),
-            np.asarray(cpu_model.item_factors, dtype=np.float32),
-            "cuda",
-        )
-    import implicit.cpu.als
-
-    with threadpool_limits(limits=1, user_api="blas"):  # implicit runs its own threads
-        model = implicit.cpu.als.AlternatingLeastSquares(
-            factors=params.factors,
-            regularization=params.regularization,
-            alpha=1.0,
-            iterations=params.iterations,
-            num_threads=params.threads,
-            random_state=params.seed,
-        )
-        model.fit(confidence, show_progress=False)
-    return (
-        np.asarray(model.user_factors, dtype=np.float32),
-        np.asarray(model.item_factors, dtype=np.float32),
-        "cpu",
-    )
-
-
 def foldin_matrix(item_factors: Matrix, confidence: sp.csr_matrix, regularization: float) -> Matrix:
     """Rows ``(Y^T Y + M + reg I)^-1 y_i`` where ``M`` is the training users' mean ``Y^T (C_u - I) Y``."""
     y = item_factors.astype(np.float64)
@@ -144,13 +105,65 @@ class ALSFit:
         return FixedFactors(user_tower_tables(user, foldin, items, sums, totals, blend))
 
 
+class ALSRun:
+    """One ``implicit`` ALS model trained in stages.
+
+    ``advance(5)`` then ``advance(10)`` ends where one 15-iteration fit ends (same seed and start; each
+    iteration picks up the last one's factors), so a grid can score every candidate after a few iterations
+    and finish only the promising ones.
+    """
+
+    def __init__(self, graph: InteractionGraph, params: ALSParams) -> None:
+        self.params = params
+        self.confidence = confidence_matrix(graph, params.alpha)
+        self.iterations_done = 0
+        self.device = "cuda" if params.use_gpu and gpu_available() else "cpu"
+        self._model = self._new_model()
+
+    def _new_model(self) -> Any:
+        common = {
+            "factors": self.params.factors,
+            "regularization": self.params.regularization,
+            "alpha": 1.0,  # the confidences are used as given
+            "random_state": self.params.seed,
+        }
+        if self.device == "cuda":
+            import implicit.gpu.als
+
+            return implicit.gpu.als.AlternatingLeastSquares(**common)
+        import implicit.cpu.als
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):  # implicit checks BLAS threads when built
+            return implicit.cpu.als.AlternatingLeastSquares(**common, num_threads=self.params.threads)
+
+    def advance(self, iterations: int) -> None:
+        """Run ``iterations`` more ALS iterations from where the last call stopped."""
+        from threadpoolctl import threadpool_limits
+
+        if iterations <= 0:
+            return
+        self._model.iterations = iterations
+        with threadpool_limits(limits=1, user_api="blas"):  # implicit runs its own threads
+            self._model.fit(self.confidence, show_progress=False)
+        self.iterations_done += iterations
+
+    def factors(self) -> ALSFit:
+        """The current factors with their fold-in matrix (raises when they are not finite)."""
+        model = self._model.to_cpu() if self.device == "cuda" else self._model
+        users = np.asarray(model.user_factors, dtype=np.float32)
+        items = np.asarray(model.item_factors, dtype=np.float32)
+        if not (np.isfinite(users).all() and np.isfinite(items).all()):
+            raise FloatingPointError("ALS factors are not finite; raise regularization")
+        foldin = foldin_matrix(items, self.confidence, self.params.regularization)
+        return ALSFit(users, items, foldin, self.device)
+
+
 def fit_als_factors(graph: InteractionGraph, params: ALSParams) -> ALSFit:
     """Fit ALS on ``graph`` (confidences from its weights) and precompute the fold-in matrix."""
-    confidence = confidence_matrix(graph, params.alpha)
-    users, items, device = _factorize(confidence, params)
-    if not (np.isfinite(users).all() and np.isfinite(items).all()):
-        raise FloatingPointError("ALS factors are not finite; raise regularization")
-    return ALSFit(users, items, foldin_matrix(items, confidence, params.regularization), device)
+    run = ALSRun(graph, params)
+    run.advance(params.iterations)
+    return run.factors()
 
 
 def fit_als(graph: InteractionGraph, params: ALSParams, blend: float = 0.5) -> FixedFactors:
