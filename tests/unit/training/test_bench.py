@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from training_jobs.bench import main, parse_candidates
+from training_jobs.bench_candidates import Row, cost_line
 from training_jobs.data import load_lightgcn_dataset, split_random_holdout
 
 SUMMARY = re.compile(r"^recall@20=\d\.\d{4} ndcg@20=\d\.\d{4} train_s=\d+\.\d epochs=\d+ device=(cpu|cuda)$")
@@ -74,3 +75,26 @@ def test_candidates_are_parsed_and_checked() -> None:
     ]
     with pytest.raises(ValueError, match="cannot tune"):
         parse_candidates("epochs=3")
+
+
+def test_cost_line_reports_both_jobs_and_their_ratio() -> None:
+    ours = Row("ours graph_filter *", "rank=8", {}, fit_seconds=10.0, select_seconds=50.0, peak_mb=1.0)
+    peer = Row("implicit ALS 8", "reg=0.1", {}, fit_seconds=5.0, select_seconds=25.0, peak_mb=1.0)
+    assert ours.job_seconds == 60.0 and peer.job_seconds == 30.0
+    assert cost_line(ours, peer) == (
+        "job_s: ours graph_filter 60.0 (select 50.0 + fit 10.0) vs implicit ALS 8 30.0 "
+        "(select 25.0 + fit 5.0): 2.00x"
+    )
+
+
+def test_candidates_table_shows_whole_job_seconds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write_dataset(tmp_path)
+    args = ["--data", str(tmp_path), "--device", "cpu", "--threads", "1", "--no-fidelity", "--epochs", "2"]
+    code = main([*args, "--als-factors", "8", "--peer-factors", "8", "--peer-grid", "0.1:10"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    header = next(line for line in lines if line.startswith("model "))
+    assert header.split()[5:9] == ["fit_s", "select_s", "job_s", "peak_mb"]
+    cost = [line for line in lines if line.startswith("job_s: ")]
+    assert len(cost) == 1 and "vs implicit ALS 8" in cost[0] and cost[0].endswith("x")
+    assert SUMMARY.match(lines[-1]), lines[-1]
