@@ -23,7 +23,7 @@ from training_jobs.data import IntArray, InteractionGraph
 from training_jobs.evaluation import Evaluator, ScoreFn
 from training_jobs.models.als import ALSParams, ALSRun
 from training_jobs.models.base import Recommender
-from training_jobs.models.ease import EASEParams, fit_ease
+from training_jobs.models.ease import EASEParams, fit_ease, gram_matrix
 from training_jobs.models.graph_filter import GraphFilterParams, fit_basis
 from training_jobs.models.lightgcn import LightGCN
 from training_jobs.models.two_tower import TwoTower
@@ -294,15 +294,46 @@ def _fit_ease(
     config: TrainingConfig,
     device: torch.device,
     evaluator: Evaluator | None,
-) -> Fitted:
-    """EASE in closed form on the CPU, with BLAS held to the job's share of the cores."""
+) -> list[Fitted]:
+    """EASE in closed form on the CPU, one model per L2 value, all from one Gram matrix.
+
+    ``l2`` in the spec fixes the value; else ``l2_factors`` (a ``"8/32"``-style list) times the mean item
+    weight mass gives the values (every one scored when there is a hold-out). BLAS is held to the job's
+    share of the cores.
+    """
     started = time.perf_counter()
-    ease_params = EASEParams(l2=float(spec.params["l2"]), rank=int(spec.params["rank"]), seed=config.seed)
     with _blas_share(config):
-        model = fit_ease(graph, ease_params).to(device)
-    seconds = time.perf_counter() - started
-    metrics = _score(evaluator, model)
-    return _fitted(model, spec, config, metrics, train_seconds=round(seconds, 3), epochs_run=1, device="cpu")
+        gram = gram_matrix(graph)
+    shared_seconds = time.perf_counter() - started
+    out = []
+    for l2 in ease_l2_values(spec, graph):
+        started = time.perf_counter()
+        params = EASEParams(l2=l2, rank=int(spec.params["rank"]), seed=config.seed)
+        with _blas_share(config):
+            model = fit_ease(graph, params, gram).to(device)
+        seconds = shared_seconds + time.perf_counter() - started
+        variant = CandidateSpec("ease", {"l2": l2, "rank": params.rank})
+        out.append(
+            _fitted(
+                model,
+                variant,
+                config,
+                _score(evaluator, model),
+                train_seconds=round(seconds, 3),
+                epochs_run=1,
+                device="cpu",
+            )
+        )
+    return out
+
+
+def ease_l2_values(spec: CandidateSpec, graph: InteractionGraph) -> list[float]:
+    """The spec's ``l2``, or its ``l2_factors`` times ``graph``'s mean item weight mass (at least 1)."""
+    if "l2" in spec.params:
+        return [float(spec.params["l2"])]
+    mass = float(graph.weights.sum()) / max(graph.n_items, 1)
+    factors = [float(factor) for factor in str(spec.params["l2_factors"]).split("/")]
+    return [round(max(mass * factor, 1.0), 3) for factor in factors]
 
 
 def _fit_graph_filter(
@@ -412,7 +443,7 @@ def train_candidate(
     if spec.model_type == "als":
         return _fit_als(spec, graph, config, device, evaluator)
     if spec.model_type == "ease":
-        return [_fit_ease(spec, graph, config, device, evaluator)]
+        return _fit_ease(spec, graph, config, device, evaluator)
     if spec.model_type == "graph_filter":
         return _fit_graph_filter(spec, graph, config, device, evaluator)
     return [_fit_by_gradient(spec, graph, config, catalogue, device, evaluator, on_epoch)]

@@ -103,15 +103,17 @@ def als_grid(
     return specs
 
 
+EASE_L2_FACTORS = (8.0, 32.0, 128.0, 512.0)
+"""EASE's L2 grid as multiples of the mean item weight mass (so it fits any data scale)."""
+
+
 def ease_grid(config: TrainingConfig, graph: InteractionGraph) -> list[CandidateSpec]:
-    """EASE at a few L2 strengths (relative to the mean item weight mass, so the grid fits any scale)."""
-    mass = float(graph.weights.sum()) / max(graph.n_items, 1)
-    if config.ease_l2 is not None:
-        l2_values: list[float] = [config.ease_l2]
-    else:
-        l2_values = [round(max(mass * factor, 1.0), 3) for factor in (8.0, 32.0, 128.0)]
+    """One EASE spec: its L2 pinned by the config, or a grid the fit sweeps on one Gram matrix."""
     rank = min(config.ease_rank, graph.n_items)
-    return [CandidateSpec("ease", {"l2": l2, "rank": rank}) for l2 in l2_values]
+    if config.ease_l2 is not None:
+        return [CandidateSpec("ease", {"l2": config.ease_l2, "rank": rank})]
+    factors = "/".join(f"{factor:g}" for factor in EASE_L2_FACTORS)
+    return [CandidateSpec("ease", {"l2_factors": factors, "rank": rank})]
 
 
 GRAPH_FILTER_MAX_RANK = 1024

@@ -6,9 +6,10 @@ history ``x`` scores items ``x B``. ``B`` is ``n_items x n_items``, so it is use
 item count (the candidate plan enforces it).
 
 Export: a randomized truncated SVD ``B ~= U S V^T`` of rank ``rank``: the fold-in table is ``U S`` and the
-item vectors are ``V``, so the user tower's weighted mean of the history's fold-in rows times the item
-vectors is ``x B`` (up to the scale of the mean, which does not change a user's ranking). A trained user's
-vector is exactly that fold-in of their training history: EASE has no per-user parameters.
+item vectors are ``V`` (at full rank, ``rank >= n_items``, exactly ``B`` and the identity, no SVD), so the
+user tower's weighted mean of the history's fold-in rows times the item vectors is ``x B`` (up to the
+scale of the mean, which does not change a user's ranking). A trained user's vector is exactly that
+fold-in of their training history: EASE has no per-user parameters.
 """
 
 from __future__ import annotations
@@ -50,16 +51,22 @@ def symmetric_inverse(matrix: Matrix) -> Matrix:
     return full
 
 
-def ease_weights(graph: InteractionGraph, l2: float) -> Matrix:
-    """The dense EASE item-item matrix ``B`` (zero diagonal)."""
+def gram_matrix(graph: InteractionGraph) -> Matrix:
+    """The dense ``X^T X`` of ``graph``'s weighted matrix (shared by every L2 value of a grid)."""
     if graph.n_items > MAX_ITEMS:
         raise MemoryError(
             f"EASE needs a dense {graph.n_items}^2 matrix; it is offered up to {MAX_ITEMS} items"
         )
     x = weighted_matrix(graph)
-    gram = np.asarray((x.T @ x).toarray(), dtype=np.float32)
-    gram[np.diag_indices_from(gram)] += l2
-    precision = symmetric_inverse(gram)
+    gram: Matrix = np.asarray((x.T @ x).toarray(), dtype=np.float32)
+    return gram
+
+
+def ease_weights(graph: InteractionGraph, l2: float, gram: Matrix | None = None) -> Matrix:
+    """The dense EASE item-item matrix ``B`` (zero diagonal); ``gram`` is ``graph``'s when given."""
+    regularized = (gram if gram is not None else gram_matrix(graph)).copy()
+    regularized[np.diag_indices_from(regularized)] += l2
+    precision = symmetric_inverse(regularized)
     weights = precision / (-np.diag(precision))[None, :]
     weights[np.diag_indices_from(weights)] = 0.0
     return weights.astype(np.float32)
@@ -83,12 +90,27 @@ def truncated_svd(matrix: Matrix, rank: int, seed: int, power_iterations: int = 
     return (u * s[:rank]).astype(np.float32), vt[:rank].T.astype(np.float32)
 
 
-def fit_ease(graph: InteractionGraph, params: EASEParams) -> FixedFactors:
-    """Fit EASE on ``graph`` and return the low-rank servable model (see the module docstring)."""
-    weights = ease_weights(graph, params.l2)
+def ease_factors(weights: Matrix, rank: int, seed: int) -> tuple[Matrix, Matrix]:
+    """``(fold-in table, item vectors)`` of ``B``: rank ``rank`` SVD factors, or ``(B, I)`` at full rank.
+
+    At full rank the factors are exact and need no decomposition: the fold-in rows are ``B``'s rows and the
+    item vectors the identity, so a history's mean row times the item vectors is ``x B`` itself.
+    """
+    n_items = weights.shape[0]
+    if rank >= n_items:
+        return weights, np.eye(n_items, dtype=np.float32)
+    return truncated_svd(weights, rank, seed)
+
+
+def fit_ease(graph: InteractionGraph, params: EASEParams, gram: Matrix | None = None) -> FixedFactors:
+    """Fit EASE on ``graph`` and return the servable model (see the module docstring).
+
+    ``gram`` is ``graph``'s :func:`gram_matrix` when the caller has it (an L2 grid computes it once).
+    """
+    weights = ease_weights(graph, params.l2, gram)
     if not np.isfinite(weights).all():
         raise FloatingPointError("EASE weights are not finite; raise l2")
-    foldin_np, items_np = truncated_svd(weights, params.rank, params.seed)
+    foldin_np, items_np = ease_factors(weights, params.rank, params.seed)
     foldin, items = torch.as_tensor(foldin_np), torch.as_tensor(items_np)
     x = weighted_matrix(graph)
     totals_np = np.asarray(x.sum(axis=1)).ravel().astype(np.float32)

@@ -1,0 +1,81 @@
+"""EASE's L2 grid on one Gram matrix and its exact export at full rank."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from training_jobs.candidate_fit import Holdout, ease_l2_values, train_candidate
+from training_jobs.candidate_plan import EASE_L2_FACTORS, ease_grid
+from training_jobs.config import TrainingConfig
+from training_jobs.data import InteractionGraph, build_graph, split_random_holdout
+from training_jobs.models.ease import EASEParams, ease_weights, fit_ease, gram_matrix
+from training_jobs.snapshot import Catalogue
+
+CPU = torch.device("cpu")
+
+
+def _graph(n_users: int = 50, n_items: int = 24, n_pairs: int = 500) -> InteractionGraph:
+    rng = np.random.default_rng(4)
+    users = rng.integers(0, n_users, n_pairs)
+    items = (users % 3) * (n_items // 3) + np.minimum(rng.zipf(1.4, n_pairs) - 1, n_items // 3 - 1)
+    graph = build_graph(users, items, n_users, n_items)
+    weights = rng.choice(np.array([1.0, 2.0, 4.0], dtype=np.float32), graph.n_edges)
+    return InteractionGraph(graph.n_users, graph.n_items, graph.users, graph.items, weights)
+
+
+def _catalogue(n_items: int) -> Catalogue:
+    return Catalogue(
+        item_ids=np.array([f"i{i}" for i in range(n_items)]),
+        titles=np.array([""] * n_items),
+        categories=np.array(["c"] * n_items),
+        brands=np.array([""] * n_items),
+        prices=np.full(n_items, np.nan),
+    )
+
+
+def test_full_rank_export_scores_exactly_x_b() -> None:
+    # Given EASE at a rank covering every item
+    graph = _graph()
+    model = fit_ease(graph, EASEParams(l2=3.0, rank=graph.n_items))
+    tables = model.export_tables()
+    weights = ease_weights(graph, 3.0)
+    # Then the fold-in rows are B's rows and the item vectors the identity (no decomposition)
+    np.testing.assert_array_equal(tables.foldin_table.numpy(), weights)
+    np.testing.assert_array_equal(tables.item_vectors.numpy(), np.eye(graph.n_items, dtype=np.float32))
+    # And a trained user's scores are their weighted mean history times B
+    x = np.zeros((graph.n_users, graph.n_items), dtype=np.float32)
+    x[graph.users, graph.items] = graph.weights
+    expected = (x @ weights) / np.maximum(x.sum(axis=1, keepdims=True), 1e-12)
+    scores = model.score_users(torch.arange(graph.n_users)).numpy()
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_shared_gram_gives_the_same_weights() -> None:
+    graph = _graph()
+    gram = gram_matrix(graph)
+    before = gram.copy()
+    np.testing.assert_array_equal(ease_weights(graph, 5.0, gram), ease_weights(graph, 5.0))
+    np.testing.assert_array_equal(gram, before)  # the shared matrix is not overwritten by the inverse
+
+
+def test_the_plan_sweeps_the_l2_grid_relative_to_the_weight_mass() -> None:
+    graph = _graph()
+    (spec,) = ease_grid(TrainingConfig(ease_rank=8), graph)
+    assert spec.params["rank"] == 8
+    mass = float(graph.weights.sum()) / graph.n_items
+    values = ease_l2_values(spec, graph)
+    np.testing.assert_allclose(values, [mass * f for f in EASE_L2_FACTORS], rtol=1e-3)
+    (pinned,) = ease_grid(TrainingConfig(ease_l2=7.0, ease_rank=1000), graph)
+    assert ease_l2_values(pinned, graph) == [7.0] and pinned.params["rank"] == graph.n_items
+
+
+def test_one_ease_spec_yields_a_scored_model_per_l2_value() -> None:
+    fit, users, items = split_random_holdout(_graph(), 0.2, seed=0)
+    (spec,) = ease_grid(TrainingConfig(ease_rank=6), fit)
+    config = TrainingConfig(model_type="ease", cpu_threads=1)
+    fitted = train_candidate(spec, fit, config, _catalogue(fit.n_items), CPU, Holdout(users, items))
+    assert [f.spec.params["l2"] for f in fitted] == ease_l2_values(spec, fit)
+    assert all(f.spec.params["rank"] == 6 and "l2_factors" not in f.spec.params for f in fitted)
+    assert all(0.0 <= f.metrics["ndcg_10"] <= 1.0 for f in fitted)
+    assert len({round(f.metrics["ndcg_10"], 6) for f in fitted}) > 1  # the L2 value matters here
