@@ -52,6 +52,8 @@ class Row:
     select_seconds: float
     peak_mb: float
     published: bool = False
+    job_cpu_seconds: float = 0.0
+    """CPU seconds (all threads) of selection plus final fit: the work, whatever the machine's load."""
 
     @property
     def job_seconds(self) -> float:
@@ -181,7 +183,7 @@ def _grid_then_refit(
 ) -> Row:
     """Choose a peer's parameters on the validation split, refit on train, score the hold-out once."""
     best: tuple[float, dict[str, float]] | None = None
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for params in grid:
         score, seconds = build(fit, params)
         metrics = selection.evaluate(score)
@@ -193,9 +195,10 @@ def _grid_then_refit(
     meter = PeakMemory(torch.device("cpu"))
     with meter.watch():
         score, seconds = build(data.train, best[1])
+    cpu_seconds = time.process_time() - cpu_started
     metrics = holdout.evaluate(score)
     label = ",".join(f"{key}={value}" for key, value in best[1].items())
-    return Row(name, label, metrics, seconds, select_seconds, meter.peak_mb)
+    return Row(name, label, metrics, seconds, select_seconds, meter.peak_mb, job_cpu_seconds=cpu_seconds)
 
 
 def _our_rows(
@@ -205,6 +208,7 @@ def _our_rows(
     device: torch.device,
     holdout: Evaluator,
     select_seconds: float,
+    select_cpu_seconds: float,
     fidelity: bool,
     emit: Emit,
 ) -> tuple[list[Row], Row]:
@@ -215,6 +219,7 @@ def _our_rows(
         spec = best.spec
         chosen = spec == selection.chosen
         meter = PeakMemory(device)
+        cpu_started = time.process_time()
         with meter.watch():
             fitted = refit(
                 Selection(spec, {}, selection.results, selection.fitted),
@@ -223,6 +228,7 @@ def _our_rows(
                 data.catalogue,
                 device,
             )
+        refit_cpu_seconds = time.process_time() - cpu_started
         metrics = holdout.evaluate(fitted.model.score_users)
         row = Row(
             f"ours {kind}" + (" *" if chosen else ""),
@@ -232,6 +238,7 @@ def _our_rows(
             select_seconds,
             meter.peak_mb,
             chosen,
+            select_cpu_seconds + refit_cpu_seconds,
         )
         rows.append(row)
         if fidelity:
@@ -254,25 +261,26 @@ def print_table(rows: list[Row], emit: Emit) -> None:
     """
     emit(
         f"{'model':<22} {'recall@20':>9} {'ndcg@20':>8} {'recall@10':>9} {'ndcg@10':>8} "
-        f"{'fit_s':>7} {'select_s':>8} {'job_s':>7} {'peak_mb':>8}  params"
+        f"{'fit_s':>7} {'select_s':>8} {'job_s':>7} {'job_cpu_s':>9} {'peak_mb':>8}  params"
     )
     for row in rows:
         m = row.metrics
         emit(
             f"{row.name:<22} {m['recall_20']:>9.4f} {m['ndcg_20']:>8.4f} {m['recall_10']:>9.4f} "
             f"{m['ndcg_10']:>8.4f} {row.fit_seconds:>7.1f} {row.select_seconds:>8.1f} "
-            f"{row.job_seconds:>7.1f} {row.peak_mb:>8.0f}  {row.params}"
+            f"{row.job_seconds:>7.1f} {row.job_cpu_seconds:>9.1f} {row.peak_mb:>8.0f}  {row.params}"
         )
 
 
 def cost_line(published: Row, peer: Row) -> str:
     """The published candidate's whole-job seconds against a peer's, and the ratio."""
     ratio = published.job_seconds / peer.job_seconds if peer.job_seconds > 0 else float("inf")
+    cpu = published.job_cpu_seconds / peer.job_cpu_seconds if peer.job_cpu_seconds > 0 else float("inf")
     return (
         f"job_s: {published.name.removesuffix(' *')} {published.job_seconds:.1f} "
         f"(select {published.select_seconds:.1f} + fit {published.fit_seconds:.1f}) vs {peer.name} "
         f"{peer.job_seconds:.1f} (select {peer.select_seconds:.1f} + fit {peer.fit_seconds:.1f}): "
-        f"{ratio:.2f}x"
+        f"{ratio:.2f}x wall; cpu {published.job_cpu_seconds:.1f} vs {peer.job_cpu_seconds:.1f}: {cpu:.2f}x"
     )
 
 
@@ -310,7 +318,7 @@ def run_candidates(args: argparse.Namespace, device: torch.device, emit: Emit) -
     selection_eval = Evaluator(fit, sel_u, sel_i, device)
     rows = [Row("popularity", "", popularity_metrics(holdout, train), 0.0, 0.0, 0.0)]
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     specs = None
     if args.als_grid:
         pairs = parse_pairs(args.als_grid)
@@ -329,7 +337,15 @@ def run_candidates(args: argparse.Namespace, device: torch.device, emit: Emit) -
         ),
     )
     ours, published = _our_rows(
-        selection, data, config, device, holdout, time.perf_counter() - started, args.fidelity, emit
+        selection,
+        data,
+        config,
+        device,
+        holdout,
+        time.perf_counter() - started,
+        time.process_time() - cpu_started,
+        args.fidelity,
+        emit,
     )
     if not args.no_peers:
         threads = args.threads

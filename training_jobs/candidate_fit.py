@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict
 
 import numpy as np
@@ -298,10 +298,14 @@ def _fit_ease(
     """EASE in closed form on the CPU, one model per L2 value, all from one Gram matrix.
 
     ``l2`` in the spec fixes the value; else ``l2_factors`` (a ``"8/32"``-style list) times the mean item
-    weight mass gives the values (every one scored when there is a hold-out). BLAS is held to the job's
+    weight mass gives the values (every one scored when there is a hold-out). ``binary`` fits ``X`` with
+    every pair at weight 1 (the pair weights still reach the other candidates). BLAS is held to the job's
     share of the cores.
     """
     started = time.perf_counter()
+    binary = bool(spec.params.get("binary", False))
+    if binary:  # every pair weighs 1 (interaction-type and recency weights left out of X)
+        graph = replace(graph, weights=np.ones_like(graph.weights))
     with _blas_share(config):
         gram = gram_matrix(graph)
     shared_seconds = time.perf_counter() - started
@@ -312,7 +316,7 @@ def _fit_ease(
         with _blas_share(config):
             model = fit_ease(graph, params, gram).to(device)
         seconds = shared_seconds + time.perf_counter() - started
-        variant = CandidateSpec("ease", {"l2": l2, "rank": params.rank})
+        variant = CandidateSpec("ease", {"l2": l2, "rank": params.rank, "binary": binary})
         out.append(
             _fitted(
                 model,

@@ -78,12 +78,12 @@ def test_candidates_are_parsed_and_checked() -> None:
 
 
 def test_cost_line_reports_both_jobs_and_their_ratio() -> None:
-    ours = Row("ours graph_filter *", "rank=8", {}, fit_seconds=10.0, select_seconds=50.0, peak_mb=1.0)
-    peer = Row("implicit ALS 8", "reg=0.1", {}, fit_seconds=5.0, select_seconds=25.0, peak_mb=1.0)
+    ours = Row("ours graph_filter *", "rank=8", {}, 10.0, 50.0, 1.0, job_cpu_seconds=90.0)
+    peer = Row("implicit ALS 8", "reg=0.1", {}, 5.0, 25.0, 1.0, job_cpu_seconds=60.0)
     assert ours.job_seconds == 60.0 and peer.job_seconds == 30.0
     assert cost_line(ours, peer) == (
         "job_s: ours graph_filter 60.0 (select 50.0 + fit 10.0) vs implicit ALS 8 30.0 "
-        "(select 25.0 + fit 5.0): 2.00x"
+        "(select 25.0 + fit 5.0): 2.00x wall; cpu 90.0 vs 60.0: 1.50x"
     )
 
 
@@ -94,7 +94,9 @@ def test_candidates_table_shows_whole_job_seconds(tmp_path: Path, capsys: pytest
     lines = capsys.readouterr().out.strip().splitlines()
     assert code == 0
     header = next(line for line in lines if line.startswith("model "))
-    assert header.split()[5:9] == ["fit_s", "select_s", "job_s", "peak_mb"]
+    assert header.split()[5:10] == ["fit_s", "select_s", "job_s", "job_cpu_s", "peak_mb"]
     cost = [line for line in lines if line.startswith("job_s: ")]
     assert len(cost) == 1 and "vs implicit ALS 8" in cost[0] and cost[0].endswith("x")
+    published = next(line for line in lines if " * " in line).split()
+    assert float(published[10]) > 0  # the published row's job CPU seconds
     assert SUMMARY.match(lines[-1]), lines[-1]
