@@ -6,7 +6,14 @@ import numpy as np
 import torch
 
 from training_jobs.candidate_fit import Holdout, ease_l2_values, train_candidate
-from training_jobs.candidate_plan import EASE_L2_FACTORS, ease_grid
+from training_jobs.candidate_plan import (
+    EASE_EXACT_EXPORT_BYTES,
+    EASE_L2_FACTORS,
+    EASE_LOW_RANK,
+    CandidateSpec,
+    ease_grid,
+    ease_rank,
+)
 from training_jobs.config import TrainingConfig
 from training_jobs.data import InteractionGraph, build_graph, split_random_holdout
 from training_jobs.models.ease import EASEParams, ease_weights, fit_ease, gram_matrix
@@ -59,23 +66,59 @@ def test_a_shared_gram_gives_the_same_weights() -> None:
     np.testing.assert_array_equal(gram, before)  # the shared matrix is not overwritten by the inverse
 
 
-def test_the_plan_sweeps_the_l2_grid_relative_to_the_weight_mass() -> None:
+def test_the_plan_sweeps_the_l2_grid_on_weighted_and_binary_x() -> None:
     graph = _graph()
-    (spec,) = ease_grid(TrainingConfig(ease_rank=8), graph)
-    assert spec.params["rank"] == 8
+    weighted, binary = ease_grid(TrainingConfig(ease_rank=8), graph)
+    assert (weighted.params["binary"], binary.params["binary"]) == (False, True)
+    assert weighted.params["rank"] == binary.params["rank"] == 8
     mass = float(graph.weights.sum()) / graph.n_items
-    values = ease_l2_values(spec, graph)
-    np.testing.assert_allclose(values, [mass * f for f in EASE_L2_FACTORS], rtol=1e-3)
-    (pinned,) = ease_grid(TrainingConfig(ease_l2=7.0, ease_rank=1000), graph)
-    assert ease_l2_values(pinned, graph) == [7.0] and pinned.params["rank"] == graph.n_items
+    np.testing.assert_allclose(
+        ease_l2_values(weighted, graph), [mass * f for f in EASE_L2_FACTORS], rtol=1e-3
+    )
+    pinned = ease_grid(TrainingConfig(ease_l2=7.0, ease_rank=1000), graph)
+    assert [ease_l2_values(spec, graph) for spec in pinned] == [[7.0], [7.0]]
+    assert pinned[0].params["rank"] == graph.n_items
+    # pair weights that are all alike make the binary X the same model: one spec
+    alike = InteractionGraph(graph.n_users, graph.n_items, graph.users, graph.items, np.ones(graph.n_edges))
+    assert [spec.params["binary"] for spec in ease_grid(TrainingConfig(), alike)] == [False]
+
+
+def test_the_rank_is_exact_while_the_export_fits_the_budget() -> None:
+    small_items = 1000
+    users_within = EASE_EXACT_EXPORT_BYTES // (4 * small_items) - 2 * small_items
+    assert ease_rank(TrainingConfig(), users_within, small_items) == small_items
+    assert ease_rank(TrainingConfig(), users_within + 1, small_items) == EASE_LOW_RANK
+    assert ease_rank(TrainingConfig(), 10, 100) == 100
+    assert ease_rank(TrainingConfig(ease_rank=64), 10, 100) == 64
+    assert ease_rank(TrainingConfig(ease_rank=640), 10, 100) == 100
 
 
 def test_one_ease_spec_yields_a_scored_model_per_l2_value() -> None:
     fit, users, items = split_random_holdout(_graph(), 0.2, seed=0)
-    (spec,) = ease_grid(TrainingConfig(ease_rank=6), fit)
+    config = TrainingConfig(model_type="ease", cpu_threads=1, ease_rank=6)
+    for spec in ease_grid(config, fit):
+        fitted = train_candidate(spec, fit, config, _catalogue(fit.n_items), CPU, Holdout(users, items))
+        binary = spec.params["binary"]
+        assert [f.spec.params["l2"] for f in fitted] == ease_l2_values(spec, _binary(fit) if binary else fit)
+        assert all(f.spec.params["rank"] == 6 and f.spec.params["binary"] == binary for f in fitted)
+        assert all("l2_factors" not in f.spec.params for f in fitted)
+        assert all(0.0 <= f.metrics["ndcg_10"] <= 1.0 for f in fitted)
+        assert len({round(f.metrics["ndcg_10"], 6) for f in fitted}) > 1  # the L2 value matters here
+
+
+def test_binary_ease_ignores_the_pair_weights() -> None:
+    graph = _graph()
     config = TrainingConfig(model_type="ease", cpu_threads=1)
-    fitted = train_candidate(spec, fit, config, _catalogue(fit.n_items), CPU, Holdout(users, items))
-    assert [f.spec.params["l2"] for f in fitted] == ease_l2_values(spec, fit)
-    assert all(f.spec.params["rank"] == 6 and "l2_factors" not in f.spec.params for f in fitted)
-    assert all(0.0 <= f.metrics["ndcg_10"] <= 1.0 for f in fitted)
-    assert len({round(f.metrics["ndcg_10"], 6) for f in fitted}) > 1  # the L2 value matters here
+    spec = CandidateSpec("ease", {"l2": 5.0, "rank": graph.n_items, "binary": True})
+    (fitted,) = train_candidate(spec, graph, config, _catalogue(graph.n_items), CPU)
+    expected = fit_ease(_binary(graph), EASEParams(l2=5.0, rank=graph.n_items))
+    users = torch.arange(graph.n_users)
+    np.testing.assert_allclose(fitted.model.score_users(users), expected.score_users(users), atol=1e-6)
+    weighted = fit_ease(graph, EASEParams(l2=5.0, rank=graph.n_items))
+    assert not torch.allclose(fitted.model.score_users(users), weighted.score_users(users), atol=1e-4)
+
+
+def _binary(graph: InteractionGraph) -> InteractionGraph:
+    return InteractionGraph(
+        graph.n_users, graph.n_items, graph.users, graph.items, np.ones_like(graph.weights)
+    )
