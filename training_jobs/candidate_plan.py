@@ -108,26 +108,6 @@ EASE_L2_FACTORS = (8.0, 32.0, 128.0, 512.0)
 """EASE's L2 grid as multiples of the mean item weight mass (so it fits any data scale)."""
 
 
-EASE_LOW_RANK = 256
-"""EASE's exported rank where its exact factors would be too large (randomized SVD of ``B``)."""
-EASE_EXACT_EXPORT_BYTES = 512 * 2**20
-"""Largest export (user table, fold-in table, item vectors in float32) for which EASE exports ``B`` exactly,
-i.e. at rank ``n_items``: about what the graph filter exports at rank 1024 for a Gowalla-sized tenant."""
-
-
-def ease_rank(config: TrainingConfig, n_users: int, n_items: int) -> int:
-    """The configured rank, else full rank (exact ``B``, no SVD) when that export fits the budget, else low.
-
-    The exact factors are ``B``'s rows and the identity, so the export holds ``(n_users + 2 n_items) x
-    n_items`` floats; a low-rank SVD of ``B`` loses quality (rank 256 of a 4 835-item ``B`` scored clearly
-    below the exact model on the generated sample's validation split).
-    """
-    if config.ease_rank is not None:
-        return min(config.ease_rank, n_items)
-    exact_bytes = 4 * (n_users + 2 * n_items) * n_items
-    return n_items if exact_bytes <= EASE_EXACT_EXPORT_BYTES else min(EASE_LOW_RANK, n_items)
-
-
 def ease_grid(config: TrainingConfig, graph: InteractionGraph) -> list[CandidateSpec]:
     """EASE on the weighted ``X`` and, where the pair weights differ, on the binary ``X`` too.
 
@@ -135,7 +115,7 @@ def ease_grid(config: TrainingConfig, graph: InteractionGraph) -> list[Candidate
     weights help EASE depends on the shop (on the generated sample the binary ``X`` ranks better on
     validation), so validation chooses.
     """
-    rank = ease_rank(config, graph.n_users, graph.n_items)
+    rank = min(config.ease_rank, graph.n_items)
     l2: dict[str, ParamValue] = (
         {"l2": config.ease_l2}
         if config.ease_l2 is not None

@@ -68,8 +68,8 @@ class TrainingConfig(BaseModel):
         description="candidates are scored on at most this many validation users (a fixed, seeded sample)",
     )
     ease_l2: float | None = Field(None, gt=0, le=1e7, description="EASE L2 (None = chosen)")
-    ease_rank: int | None = Field(
-        None, ge=4, le=20_000, description="rank of EASE's exported factors (None = chosen by size)"
+    ease_rank: int = Field(
+        256, ge=4, le=20_000, description="rank of EASE's exported factors (>= the item count: exact B)"
     )
     graph_filter_rank: int | None = Field(
         None, ge=4, le=2048, description="graph filter: singular vectors kept (None = chosen by size)"

@@ -40,10 +40,11 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> PreparedData:
     [
         CandidateSpec("als", {"factors": 32, "regularization": 1.0, "alpha": 10.0, "damping": 0.0}),
         CandidateSpec("ease", {"l2": 50.0, "rank": 128}),
+        CandidateSpec("ease", {"l2": 50.0, "rank": 600, "binary": True}),  # exact B of the binary X
         CandidateSpec("graph_filter", {"rank": 128, "beta": 0.5}),
         CandidateSpec("lightgcn", {"epochs": 6}),
     ],
-    ids=lambda spec: spec.model_type,
+    ids=lambda spec: spec.model_type + ("_binary_exact" if spec.params.get("binary") else ""),
 )
 def test_history_only_users_rank_nearly_as_well_as_trained_vectors(
     spec: CandidateSpec, shop: PreparedData

@@ -7,12 +7,9 @@ import torch
 
 from training_jobs.candidate_fit import Holdout, ease_l2_values, train_candidate
 from training_jobs.candidate_plan import (
-    EASE_EXACT_EXPORT_BYTES,
     EASE_L2_FACTORS,
-    EASE_LOW_RANK,
     CandidateSpec,
     ease_grid,
-    ease_rank,
 )
 from training_jobs.config import TrainingConfig
 from training_jobs.data import InteractionGraph, build_graph, split_random_holdout
@@ -81,16 +78,6 @@ def test_the_plan_sweeps_the_l2_grid_on_weighted_and_binary_x() -> None:
     # pair weights that are all alike make the binary X the same model: one spec
     alike = InteractionGraph(graph.n_users, graph.n_items, graph.users, graph.items, np.ones(graph.n_edges))
     assert [spec.params["binary"] for spec in ease_grid(TrainingConfig(), alike)] == [False]
-
-
-def test_the_rank_is_exact_while_the_export_fits_the_budget() -> None:
-    small_items = 1000
-    users_within = EASE_EXACT_EXPORT_BYTES // (4 * small_items) - 2 * small_items
-    assert ease_rank(TrainingConfig(), users_within, small_items) == small_items
-    assert ease_rank(TrainingConfig(), users_within + 1, small_items) == EASE_LOW_RANK
-    assert ease_rank(TrainingConfig(), 10, 100) == 100
-    assert ease_rank(TrainingConfig(ease_rank=64), 10, 100) == 64
-    assert ease_rank(TrainingConfig(ease_rank=640), 10, 100) == 100
 
 
 def test_one_ease_spec_yields_a_scored_model_per_l2_value() -> None:
