@@ -4,10 +4,12 @@ The candidates are planned by :mod:`training_jobs.candidate_plan` and fitted by
 :mod:`training_jobs.candidate_fit`; this module chooses among them. API (used by :mod:`training_jobs.job`):
 
 - :func:`select_candidate` - fit every planned spec on the ``fit`` graph, score it on the ``selection``
-  hold-out (NDCG@10), record failures (out of memory, non-finite values, any exception) with their reason,
-  and return a :class:`Selection`: the chosen spec with its hyper-parameters fixed (epochs included, for
-  gradient-trained models: the best epoch on the selection split), every candidate's outcome, and the
-  chosen model as fitted on ``fit``. Raises :class:`TrainingJobError` when no candidate succeeded.
+  hold-out (NDCG@10, on a fixed sample of at most ``config.selection_max_users`` of its users; an ALS grid
+  screened at a few iterations, only its best point run to the end), record failures (out of memory,
+  non-finite values, any exception) with their reason, and return a :class:`Selection`: the chosen spec
+  with its hyper-parameters fixed (epochs included, for gradient-trained models: the best epoch on the
+  selection split), every candidate's outcome, and the chosen model as fitted on ``fit``. Raises
+  :class:`TrainingJobError` when no candidate succeeded.
 - :func:`refit` - train the chosen spec again on other data (e.g. every interaction in the window), with
   a fixed amount of work (no early stopping, nothing held out), and return a
   :class:`~training_jobs.candidate_fit.Fitted` model.
