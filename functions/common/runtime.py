@@ -8,9 +8,10 @@ Those objects live as long as the process, so they are moved out of the collecto
 ``gc.freeze()`` once start-up has created them; short-lived garbage is still collected as before.
 
 No full collection runs first: at the end of a function's imports it finds nothing to reclaim
-(measured for serving in its built bundle: 0 unreachable objects), yet walking everything cost
-0.1–0.3 s of every cold start. Objects frozen while alive that later become cyclic garbage are not
-reclaimed, which is why this runs only at start-up, never per request.
+(measured for serving and api in their built bundles: 0 unreachable objects), yet walking
+everything cost 0.2–0.5 s of every cold start on the loaded benchmark machine. Objects frozen while
+alive that later become cyclic garbage are not reclaimed, which is why this runs only at start-up,
+never per request.
 """
 
 from __future__ import annotations
