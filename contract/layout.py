@@ -15,6 +15,10 @@ from typing import Final
 MODELS_PREFIX: Final = "models/"
 
 USER_TOWER: Final = "user_tower.onnx"
+#: The user tower's tables as ONNX external data (beside ``user_tower.onnx``, which names it), so that
+#: serving maps them instead of holding them in memory. Versions exported before it have the tables
+#: inside ``user_tower.onnx`` and no such file; serving reads both.
+USER_TOWER_DATA: Final = "user_tower.onnx.data"
 ITEM_INDEX: Final = "items.faiss"
 ITEMS_TABLE: Final = "items.parquet"
 POPULAR: Final = "popular.json"
@@ -23,6 +27,8 @@ MANIFEST: Final = "manifest.json"
 DECISION: Final = "decision.json"
 #: The files serving loads (each hash-checked against the manifest).
 SERVING_FILES: Final = (USER_TOWER, ITEM_INDEX, LOOKUP, POPULAR)
+#: Files serving loads (hash-checked) when the manifest lists them.
+OPTIONAL_SERVING_FILES: Final = (USER_TOWER_DATA,)
 
 #: A dataset snapshot's files (PrepareDataset writes them, the training job reads them).
 SNAPSHOT_INTERACTIONS: Final = "interactions.parquet"

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
 from embedrec_local import synthetic_models as synthetic
+from functions.serving import bundle as bundle_module
+from functions.serving import loader as loader_module
+from functions.serving.bundle import ItemCatalog, ModelBundle, UserHistory
+from functions.serving.domain import RecommendationQuery, UserEvent
 from functions.serving.errors import ArtifactIntegrityError, ArtifactMissingError, ArtifactUnreadableError
+from functions.serving.filters import ItemFilters
 from functions.serving.loader import load_bundle
+from functions.serving.popular import PopularLists
+from functions.serving.ranking import rank_for_user, rank_similar
+from functions.serving.search import VectorSearch
+from functions.serving.store.version_files import ModelDirectory
+from functions.serving.tower import UserTower
 from functions.training.store.model_registry import ActivePointer
 from tests.unit.serving.conftest import TENANT, MemoryObjects
 
@@ -132,3 +146,134 @@ def test_lookup_without_training_histories_still_loads(small_world: synthetic.Sy
     bundle = _load(files, **{"manifest.json": json.dumps(manifest).encode()})
 
     assert bundle.users.history(0)[0].size == 0
+
+
+# --- bounded memory: files in a local folder, mapped rather than copied -----------------------------
+
+
+def _in_memory_bundle(files: dict[str, bytes], version: str = "lightgcn_v1") -> ModelBundle:
+    """The same version built wholly in RAM from the bytes, as serving did before it mapped files."""
+    manifest = json.loads(files["manifest.json"])
+    index = faiss.deserialize_index(np.frombuffer(files["items.faiss"], dtype=np.uint8))
+    kind = "flat_ip" if isinstance(index, faiss.IndexFlat) else "hnsw"
+    params = manifest["index"].get("params", {})
+    search = VectorSearch(index, kind, ef_search=params.get("efSearch"))
+    with np.load(io.BytesIO(files["lookup.npz"]), allow_pickle=False) as lookup:
+        arrays = {name: np.array(lookup[name]) for name in lookup.files}
+    catalog = ItemCatalog(
+        arrays["item_ids"], arrays["titles"], arrays["categories"], arrays["brands"], arrays["prices"]
+    )
+    users = UserHistory(
+        arrays["user_ids"],
+        arrays["history_indptr"],
+        arrays["history_items"],
+        arrays["history_types"],
+        catalog.size,
+    )
+    popular = PopularLists.parse(json.loads(files["popular.json"]))
+    return ModelBundle(
+        tenant_id=TENANT,
+        version=version,
+        model_type="lightgcn",
+        manifest_key=f"models/{TENANT}/{version}/manifest.json",
+        trained_until=None,
+        catalog=catalog,
+        users=users,
+        popular=popular,
+        search=search,
+        tower=UserTower(files["user_tower.onnx"], dim=index.d),
+        popular_centroid=np.zeros(index.d, np.float32),
+    )
+
+
+def _mapped(array: np.ndarray) -> bool:
+    return isinstance(array, np.memmap) or isinstance(array.base, np.memmap)
+
+
+def _answers(bundle: ModelBundle, users: list[str], item_ids: list[str]) -> list[object]:
+    now = datetime(2025, 3, 1, tzinfo=UTC)
+    answers: list[object] = []
+    filters = (ItemFilters(), ItemFilters(categories=("Laptops",)), ItemFilters(min_price=10, max_price=300))
+    for user in users:
+        events = [UserEvent(item_ids[0], "purchase", now - timedelta(hours=1), "k1")]
+        for chosen in filters:
+            query = RecommendationQuery(user, 20, chosen)
+            answers.append(rank_for_user(bundle, query, events, now=now, half_life_hours=24).items)
+    answers += [rank_similar(bundle, item_id, 10).items for item_id in item_ids]
+    answers.append(bundle.catalog.lookup([*item_ids, "no_such_item"]).tolist())
+    answers.append([bundle.users.user_index(user) for user in [*users, "no_such_user"]])
+    return answers
+
+
+@pytest.mark.parametrize("index_kind", ["flat_ip", "hnsw"])
+def test_a_mapped_bundle_answers_exactly_like_one_built_in_memory(
+    index_kind: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    world = synthetic.make_world(3000, 400, seed=21)
+    files = synthetic.artifact_set(world, tenant_id=TENANT, version="lightgcn_v1", index_kind=index_kind)
+    # Map every array however small (real versions map only arrays of a megabyte or more).
+    monkeypatch.setattr(loader_module, "SPILL_MIN_BYTES", 0)
+    monkeypatch.setattr(bundle_module, "SPILL_MIN_BYTES", 0)
+    objects = MemoryObjects()
+    pointer = objects.add_version(TENANT, "lightgcn_v1", files)
+
+    mapped = load_bundle(objects, TENANT, pointer, directory=ModelDirectory(tmp_path))  # type: ignore[arg-type]
+    reference = _in_memory_bundle(files)
+
+    for array in (
+        mapped.catalog.item_ids,
+        mapped.catalog.titles,
+        mapped.users.user_ids,
+        mapped.users.items,
+        mapped.users.ids.sorted_ids,
+        mapped.catalog.ids.order,
+    ):
+        assert _mapped(array)
+    users = [f"user_{n:04d}" for n in (1, 7, 42, 399)]
+    item_ids = [str(world.item_ids[n]) for n in (0, 17, 2999)]
+    assert _answers(mapped, users, item_ids) == _answers(reference, users, item_ids)
+
+
+def test_a_loaded_version_keeps_its_unpacked_files_until_released_and_still_answers_after(
+    files: dict[str, bytes], tmp_path: Path
+) -> None:
+    directory = ModelDirectory(tmp_path)
+    objects = MemoryObjects()
+    pointer = objects.add_version(TENANT, "lightgcn_v1", files)
+    bundle = load_bundle(objects, TENANT, pointer, directory=directory)  # type: ignore[arg-type]
+    (folder,) = directory.folders()
+    before = _answers(bundle, ["user_0001"], [str(bundle.catalog.item_ids[3])])
+
+    names = sorted(path.name for path in folder.iterdir())
+    assert "lookup.npz" not in names  # unpacked into lookup/, then removed: each byte once
+    assert {"user_tower.onnx", "items.faiss", "popular.json", "lookup"} <= set(names)
+    assert bundle.footprint_bytes() == sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+    bundle.release()
+
+    assert directory.folders() == [] and bundle.released
+    assert _answers(bundle, ["user_0001"], [str(bundle.catalog.item_ids[3])]) == before
+
+
+def test_a_version_that_fails_to_load_leaves_no_files_behind(files: dict[str, bytes], tmp_path: Path) -> None:
+    directory = ModelDirectory(tmp_path)
+    tampered = bytearray(files["lookup.npz"])
+    tampered[len(tampered) // 2] ^= 0xFF
+    objects = MemoryObjects()
+    pointer = objects.add_version(TENANT, "lightgcn_v1", {**files, "lookup.npz": bytes(tampered)})
+
+    with pytest.raises(ArtifactIntegrityError):
+        load_bundle(objects, TENANT, pointer, directory=directory)  # type: ignore[arg-type]
+
+    assert directory.folders() == []
+
+
+def test_a_new_process_removes_the_folders_of_processes_that_are_gone(tmp_path: Path) -> None:
+    gone = tmp_path / "999999999"  # above any pid_max: no such process
+    (gone / "tenant.v1.x").mkdir(parents=True)
+    alive = tmp_path / "1"  # init, always there
+    alive.mkdir()
+
+    directory = ModelDirectory(tmp_path)
+
+    assert not gone.exists() and alive.exists() and directory.path.is_dir()
