@@ -30,6 +30,8 @@ CTX_ALARM_EMAIL: Final = "embedrec:alarmEmail"
 CTX_TRAINING_MAX_VCPUS: Final = "embedrec:trainingMaxVcpus"
 CTX_TRAINING_WINDOW: Final = "embedrec:trainingWindow"
 CTX_TENANTS_BY_PLAN: Final = "embedrec:tenantsByPlan"
+# One of functions.common.deployment.SERVING_SIZES (memory, /tmp, model budget, provisioned concurrency).
+CTX_SERVING_SIZE: Final = "embedrec:servingSize"
 
 # Powertools (functions/common/observability.py reads these).
 METRICS_NAMESPACE: Final = "embedrec"
@@ -54,6 +56,9 @@ ENV_TRAINING_JOB_QUEUE: Final = "EMBEDREC_TRAINING_JOB_QUEUE"
 ENV_TRAINING_JOB_DEFINITION: Final = "EMBEDREC_TRAINING_JOB_DEFINITION"
 ENV_JWT_SECRET_ARN: Final = "EMBEDREC_JWT_SECRET_ARN"
 ENV_ADMIN_KEY_ARN: Final = "EMBEDREC_ADMIN_KEY_ARN"
+ENV_MODEL_BUDGET_MB: Final = "EMBEDREC_MODEL_BUDGET_MB"  # functions/serving/settings.py
+# The alias the API invokes serving through (it carries the provisioned concurrency).
+SERVING_ALIAS: Final = "live"
 
 # The training container (training_jobs/Dockerfile; its build context is the repository root).
 TRAINING_DOCKERFILE: Final = "training_jobs/Dockerfile"

@@ -12,10 +12,12 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from functions.common.observability import logger
 from functions.serving.filters import ItemFilters, excluded_rows, row_key, row_mask
 from functions.serving.popular import PopularLists
 from functions.serving.search import AllowedSet, VectorSearch
@@ -39,21 +41,39 @@ class IdIndex:
         self.sorted_ids = sorted_ids
 
     @classmethod
-    def of(cls, ids: npt.NDArray[np.str_], spill: Path | None = None) -> IdIndex:
-        """The index of ``ids``; with ``spill``, both arrays are written there and memory-mapped."""
-        order = np.argsort(ids, kind="stable").astype(np.int64)
+    def of(
+        cls,
+        ids: npt.NDArray[np.str_],
+        spill: Path | None = None,
+        order: npt.NDArray[np.integer[Any]] | None = None,
+    ) -> IdIndex:
+        """The index of ``ids``: ``order`` is their sort order as exported (``lookup.npz``; checked, and
+        sorted here instead if it is wrong or absent). With ``spill`` the sorted ids (and an order
+        computed here) are written beside it and memory-mapped, a chunk at a time."""
+        given = order is not None and order.shape == ids.shape and order.dtype.kind in "iu"
+        positions = order if given and order is not None else np.argsort(ids, kind="stable").astype(np.int64)
         if spill is None or ids.nbytes < SPILL_MIN_BYTES:
-            return cls(order, ids[order])
-        np.save(spill.with_suffix(".order.npy"), order)
+            sorted_ids = ids[positions]
+            if not _strictly_ascending(sorted_ids, None):
+                return cls.of(ids) if given else cls(positions.astype(np.int64), sorted_ids)
+            return cls(positions.astype(np.int64, copy=False), sorted_ids)
         sorted_path = spill.with_suffix(".sorted.npy")
         out = np.lib.format.open_memmap(sorted_path, mode="w+", dtype=ids.dtype, shape=ids.shape)
-        for start in range(0, ids.size, _GATHER_CHUNK):  # a chunk at a time: never a second full copy
-            out[start : start + _GATHER_CHUNK] = ids[order[start : start + _GATHER_CHUNK]]
+        ascending, last = True, None
+        for start in range(0, ids.size, _GATHER_CHUNK):  # never a second full copy in memory
+            chunk = ids[positions[start : start + _GATHER_CHUNK]]
+            ascending = ascending and _strictly_ascending(chunk, last)
+            out[start : start + chunk.size] = chunk
+            last = chunk[-1]
         out.flush()
-        del out, order
-        return cls(
-            np.load(spill.with_suffix(".order.npy"), mmap_mode="r"), np.load(sorted_path, mmap_mode="r")
-        )
+        del out
+        if given and not ascending:
+            logger.warning("lookup.npz has a wrong id order; sorting the ids instead")
+            return cls.of(ids, spill)
+        if not given:
+            np.save(spill.with_suffix(".order.npy"), positions)
+            positions = np.load(spill.with_suffix(".order.npy"), mmap_mode="r")
+        return cls(positions, np.load(sorted_path, mmap_mode="r"))  # type: ignore[arg-type]
 
     def find(self, wanted: Sequence[str]) -> npt.NDArray[np.int64]:
         """Index of each wanted key in the original array, -1 where absent."""
@@ -64,6 +84,12 @@ class IdIndex:
         pos = np.minimum(pos, self.sorted_ids.size - 1)
         hit = self.sorted_ids[pos] == query
         return np.where(hit, np.asarray(self.order[pos], dtype=np.int64), -1)
+
+
+def _strictly_ascending(chunk: npt.NDArray[np.str_], before: np.str_ | None) -> bool:
+    if chunk.size and before is not None and not chunk[0] > before:
+        return False
+    return bool(np.all(chunk[1:] > chunk[:-1]))
 
 
 class ItemCatalog:

@@ -145,7 +145,7 @@ def _build(
         _str_array(arrays, "categories"),
         _str_array(arrays, "brands"),
         np.asarray(arrays["prices"], dtype=np.float64),
-        ids=IdIndex.of(catalog_ids, spill=files / "lookup" / "item_ids"),
+        ids=IdIndex.of(catalog_ids, spill=files / "lookup" / "item_ids", order=arrays.get("item_order")),
     )
     if catalog.size != search.size:
         raise ArtifactUnreadableError(f"lookup.npz has {catalog.size} items, items.faiss has {search.size}")
@@ -213,7 +213,7 @@ def _user_history(
     arrays: dict[str, npt.NDArray[Any]], n_items: int, version: str, spill: Path
 ) -> UserHistory:
     user_ids = _str_array(arrays, "user_ids")
-    ids = IdIndex.of(user_ids, spill=spill)
+    ids = IdIndex.of(user_ids, spill=spill, order=arrays.get("user_order"))
     if "history_indptr" not in arrays:
         # Without the training histories serving still ranks, but cannot exclude purchases made before
         # training or name them in reasons: say so loudly rather than refuse the version.

@@ -16,10 +16,15 @@ def _integration_targets(synth: Synth) -> dict[str, str]:
         logical_id: props["Properties"].get("Handler", "")
         for logical_id, props in synth.of_type("AWS::Lambda::Function").items()
     }
+    aliases = {  # serving is invoked through an alias (it carries the provisioned concurrency)
+        logical_id: props["Properties"]["FunctionName"]["Ref"]
+        for logical_id, props in synth.of_type("AWS::Lambda::Alias").items()
+    }
     targets = {}
     for logical_id, integration in synth.of_type("AWS::ApiGatewayV2::Integration").items():
         uri = integration["Properties"]["IntegrationUri"]
-        targets[logical_id] = handlers[uri["Fn::GetAtt"][0]]
+        function = uri["Fn::GetAtt"][0] if "Fn::GetAtt" in uri else aliases[uri["Ref"]]
+        targets[logical_id] = handlers[function]
     return targets
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -277,3 +279,75 @@ def test_a_new_process_removes_the_folders_of_processes_that_are_gone(tmp_path: 
     directory = ModelDirectory(tmp_path)
 
     assert not gone.exists() and alive.exists() and directory.path.is_dir()
+
+
+def _mapped_files() -> set[str]:
+    with open("/proc/self/maps") as maps:
+        return {line.split(maxsplit=5)[-1].strip() for line in maps if "/" in line}
+
+
+def test_a_tower_with_external_tables_is_hash_checked_and_mapped_not_copied(
+    small_world: synthetic.SyntheticWorld, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    external = synthetic.artifact_set(
+        small_world, tenant_id=TENANT, version="lightgcn_v1", external_tower=True
+    )
+    assert "user_tower.onnx.data" in json.loads(external["manifest.json"])["files"]
+    directory = ModelDirectory(tmp_path)
+    objects = MemoryObjects()
+    pointer = objects.add_version(TENANT, "lightgcn_v1", external)
+
+    bundle = load_bundle(objects, TENANT, pointer, directory=directory)  # type: ignore[arg-type]
+
+    data_file = str(directory.folders()[0] / "user_tower.onnx.data")
+    assert data_file in _mapped_files()  # onnxruntime maps the tables rather than reading them in
+    item_ids = [str(small_world.item_ids[n]) for n in (0, 5)]
+    users = ["user_0001", "user_0030"]
+    assert _answers(bundle, users, item_ids) == _answers(_load(files), users, item_ids)
+
+    tampered = bytearray(external["user_tower.onnx.data"])
+    tampered[0] ^= 0xFF
+    with pytest.raises(ArtifactIntegrityError, match=r"user_tower\.onnx\.data' has sha256"):
+        _load(external, **{"user_tower.onnx.data": bytes(tampered)})
+
+
+def _with_lookup(
+    files: dict[str, bytes], change: Callable[[dict[str, np.ndarray]], None]
+) -> dict[str, bytes]:
+    with np.load(io.BytesIO(files["lookup.npz"]), allow_pickle=False) as lookup:
+        arrays = {name: lookup[name] for name in lookup.files}
+    change(arrays)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    changed = {**files, "lookup.npz": buffer.getvalue()}
+    manifest = json.loads(files["manifest.json"])
+    manifest["files"]["lookup.npz"] = {
+        "sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
+        "bytes": len(buffer.getvalue()),
+    }
+    return {**changed, "manifest.json": json.dumps(manifest).encode()}
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_exported_id_orders_are_used_and_a_version_without_or_with_wrong_ones_is_sorted_at_load(
+    spill: bool,
+    small_world: synthetic.SyntheticWorld,
+    files: dict[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if spill:
+        monkeypatch.setattr(bundle_module, "SPILL_MIN_BYTES", 0)
+    shuffled = np.random.default_rng(3).permutation(small_world.item_ids.size)
+
+    def without(arrays: dict[str, np.ndarray]) -> None:
+        del arrays["item_order"], arrays["user_order"]
+
+    def wrong(arrays: dict[str, np.ndarray]) -> None:
+        arrays["item_order"] = shuffled
+        arrays["user_order"] = np.zeros_like(arrays["user_order"])  # every user at position 0
+
+    item_ids = [str(small_world.item_ids[n]) for n in (0, 11, 299)]
+    users = ["user_0001", "user_0040"]
+    expected = _answers(_load(files), users, item_ids)
+    assert _answers(_load(_with_lookup(files, without)), users, item_ids) == expected
+    assert _answers(_load(_with_lookup(files, wrong)), users, item_ids) == expected
