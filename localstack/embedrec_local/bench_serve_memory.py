@@ -13,12 +13,17 @@ users (a third with a category filter) with ``rank_for_user``. It prints one lin
 p50/p99 ms, and memory as the kernel counts it — anonymous (what the process owns; what an
 out-of-memory kill counts), file-backed (mapped pages, which the kernel drops under pressure) and the
 peak resident size.
+
+``python -m embedrec_local.bench_serve_memory compare --dir DIR/embedded`` answers the same requests from
+the mapped bundle and from the version built wholly in memory (as serving did before), alternating
+request by request in one process, and prints both latencies and their median ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import resource
@@ -157,10 +162,92 @@ def measure(folder: Path, requests: int, seed: int) -> None:
     )
 
 
+def in_memory_bundle(files: dict[str, bytes], tenant_id: str, version: str) -> Any:
+    """A version built wholly in RAM from its files' bytes, as serving built it before it mapped files
+    (the reference the mapped bundle is compared with; a self-contained ``user_tower.onnx``)."""
+    import faiss
+
+    from functions.serving.bundle import ItemCatalog, ModelBundle, UserHistory
+    from functions.serving.popular import PopularLists
+    from functions.serving.search import IndexKind, VectorSearch
+    from functions.serving.tower import UserTower
+
+    manifest = json.loads(files[layout.MANIFEST])
+    index = faiss.deserialize_index(np.frombuffer(files[layout.ITEM_INDEX], dtype=np.uint8))
+    kind: IndexKind = "flat_ip" if isinstance(index, faiss.IndexFlat) else "hnsw"
+    params = manifest["index"].get("params", {})
+    search = VectorSearch(index, kind, ef_search=params.get("efSearch"))
+    with np.load(io.BytesIO(files[layout.LOOKUP]), allow_pickle=False) as lookup:
+        arrays = {name: np.array(lookup[name]) for name in lookup.files}
+    catalog = ItemCatalog(
+        arrays["item_ids"], arrays["titles"], arrays["categories"], arrays["brands"], arrays["prices"]
+    )
+    users = UserHistory(
+        arrays["user_ids"],
+        arrays["history_indptr"],
+        arrays["history_items"],
+        arrays["history_types"],
+        catalog.size,
+    )
+    return ModelBundle(
+        tenant_id=tenant_id,
+        version=version,
+        model_type="lightgcn",
+        manifest_key=layout.manifest_key(tenant_id, version),
+        trained_until=None,
+        catalog=catalog,
+        users=users,
+        popular=PopularLists.parse(json.loads(files[layout.POPULAR])),
+        search=search,
+        tower=UserTower(files[layout.USER_TOWER], dim=index.d),
+        popular_centroid=np.zeros(index.d, np.float32),
+    )
+
+
+def compare(folder: Path, requests: int, seed: int) -> None:
+    """Warm latency of the mapped bundle against the in-memory one, request by request, alternating
+    (so both see the same machine); ``folder`` must hold a self-contained tower (``embedded/``)."""
+    from functions.common.observability import logger
+    from functions.serving.domain import RecommendationQuery
+    from functions.serving.filters import ItemFilters
+    from functions.serving.loader import load_bundle
+    from functions.serving.ranking import rank_for_user
+    from functions.training.store.model_registry import ActivePointer
+
+    logger.setLevel("WARNING")
+    prefix = folder / layout.version_prefix(TENANT, VERSION)
+    files = {path.name: path.read_bytes() for path in prefix.iterdir()}
+    reference = in_memory_bundle(files, TENANT, VERSION)
+    del files
+    pointer = ActivePointer(VERSION, layout.manifest_key(TENANT, VERSION), 1)
+    mapped = load_bundle(FolderObjects(folder), TENANT, pointer)  # type: ignore[arg-type]
+    rng = np.random.default_rng(seed)
+    now = datetime(2025, 3, 1, tzinfo=UTC)
+    timings: dict[str, list[float]] = {"mapped": [], "in_memory": []}
+    for n in range(requests):
+        user = str(reference.users.user_ids[int(rng.integers(0, reference.users.size))])
+        filters = ItemFilters(categories=("Laptops",)) if n % 3 == 0 else ItemFilters()
+        query = RecommendationQuery(user, 10, filters)
+        order = [("mapped", mapped), ("in_memory", reference)]
+        for name, bundle in order if n % 2 else order[::-1]:
+            begun = time.perf_counter()
+            answer = rank_for_user(bundle, query, [], now=now, half_life_hours=24)
+            timings[name].append((time.perf_counter() - begun) * 1000)
+        assert answer.items  # both answered
+    parts = []
+    for name, values in timings.items():
+        warm = sorted(values[requests // 10 :])
+        parts.append(
+            f"{name}_p50_ms={statistics.median(warm):.3f} {name}_p99_ms={warm[int(len(warm) * 0.99)]:.3f}"
+        )
+    ratios = sorted(a / b for a, b in zip(timings["mapped"], timings["in_memory"], strict=True))
+    print(f"serve-compare: {' '.join(parts)} median_ratio={statistics.median(ratios):.3f}", flush=True)  # noqa: T201
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("command", choices=["build", "measure"])
+    parser.add_argument("command", choices=["build", "measure", "compare"])
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--users", type=int, default=500_000)
     parser.add_argument("--items", type=int, default=300_000)
@@ -170,11 +257,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.command == "build":
         build(args.users, args.items, args.dir, args.seed)
-    else:
-        import faiss
+        return 0
+    import faiss
 
-        faiss.omp_set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    if args.command == "measure":
         measure(args.dir, args.requests, args.seed)
+    else:
+        compare(args.dir, args.requests, args.seed)
     return 0
 
 

@@ -9,23 +9,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pytest
 
 from embedrec_local import synthetic_models as synthetic
+from embedrec_local.bench_serve_memory import in_memory_bundle
 from functions.serving import bundle as bundle_module
 from functions.serving import loader as loader_module
-from functions.serving.bundle import ItemCatalog, ModelBundle, UserHistory
+from functions.serving.bundle import ModelBundle
 from functions.serving.domain import RecommendationQuery, UserEvent
 from functions.serving.errors import ArtifactIntegrityError, ArtifactMissingError, ArtifactUnreadableError
 from functions.serving.filters import ItemFilters
 from functions.serving.loader import load_bundle
-from functions.serving.popular import PopularLists
 from functions.serving.ranking import rank_for_user, rank_similar
-from functions.serving.search import VectorSearch
 from functions.serving.store.version_files import ModelDirectory
-from functions.serving.tower import UserTower
 from functions.training.store.model_registry import ActivePointer
 from tests.unit.serving.conftest import TENANT, MemoryObjects
 
@@ -153,41 +150,6 @@ def test_lookup_without_training_histories_still_loads(small_world: synthetic.Sy
 # --- bounded memory: files in a local folder, mapped rather than copied -----------------------------
 
 
-def _in_memory_bundle(files: dict[str, bytes], version: str = "lightgcn_v1") -> ModelBundle:
-    """The same version built wholly in RAM from the bytes, as serving did before it mapped files."""
-    manifest = json.loads(files["manifest.json"])
-    index = faiss.deserialize_index(np.frombuffer(files["items.faiss"], dtype=np.uint8))
-    kind = "flat_ip" if isinstance(index, faiss.IndexFlat) else "hnsw"
-    params = manifest["index"].get("params", {})
-    search = VectorSearch(index, kind, ef_search=params.get("efSearch"))
-    with np.load(io.BytesIO(files["lookup.npz"]), allow_pickle=False) as lookup:
-        arrays = {name: np.array(lookup[name]) for name in lookup.files}
-    catalog = ItemCatalog(
-        arrays["item_ids"], arrays["titles"], arrays["categories"], arrays["brands"], arrays["prices"]
-    )
-    users = UserHistory(
-        arrays["user_ids"],
-        arrays["history_indptr"],
-        arrays["history_items"],
-        arrays["history_types"],
-        catalog.size,
-    )
-    popular = PopularLists.parse(json.loads(files["popular.json"]))
-    return ModelBundle(
-        tenant_id=TENANT,
-        version=version,
-        model_type="lightgcn",
-        manifest_key=f"models/{TENANT}/{version}/manifest.json",
-        trained_until=None,
-        catalog=catalog,
-        users=users,
-        popular=popular,
-        search=search,
-        tower=UserTower(files["user_tower.onnx"], dim=index.d),
-        popular_centroid=np.zeros(index.d, np.float32),
-    )
-
-
 def _mapped(array: np.ndarray) -> bool:
     return isinstance(array, np.memmap) or isinstance(array.base, np.memmap)
 
@@ -220,7 +182,7 @@ def test_a_mapped_bundle_answers_exactly_like_one_built_in_memory(
     pointer = objects.add_version(TENANT, "lightgcn_v1", files)
 
     mapped = load_bundle(objects, TENANT, pointer, directory=ModelDirectory(tmp_path))  # type: ignore[arg-type]
-    reference = _in_memory_bundle(files)
+    reference = in_memory_bundle(files, TENANT, "lightgcn_v1")
 
     for array in (
         mapped.catalog.item_ids,
