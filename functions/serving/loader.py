@@ -38,7 +38,7 @@ from functions.serving.tower import UserTower
 from functions.training.store.model_registry import ActivePointer
 
 _CENTROID_ITEMS = 50
-_UNPACK_CHUNK = 8 * 1024 * 1024
+_UNPACK_CHUNK = 1024 * 1024
 
 
 def load_bundle(

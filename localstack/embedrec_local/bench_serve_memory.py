@@ -66,7 +66,7 @@ class FolderObjects:
     def download(self, key: str, destination: Path) -> str:
         digest = hashlib.sha256()
         with (self.root / key).open("rb") as source, destination.open("wb") as out:
-            while chunk := source.read(8 << 20):
+            while chunk := source.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
         return digest.hexdigest()

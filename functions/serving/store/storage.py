@@ -39,9 +39,9 @@ if TYPE_CHECKING:
 
 _MISSING_CODES = NOT_FOUND_CODES | {NO_SUCH_BUCKET}
 _NOT_MODIFIED_CODES = frozenset({"304", "NotModified"})
-#: Read size of a streamed download: large enough that hashing and writing dominate, small enough to stay
-#: out of the memory budget.
-DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+#: Read size of a streamed download: large enough that hashing and writing dominate, small enough that the
+#: allocator hands the buffers back (8 MiB chunks stayed in its per-thread arenas: ≈ 30 MB measured).
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 
 class ObjectReader:
