@@ -188,7 +188,8 @@ def _safe_breaks(buffer: bytearray, at_end: bool) -> np.ndarray:
         span = np.searchsorted(opens, breaks, side="right") - 1
         inside = (span >= 0) & (breaks < closes[np.maximum(span, 0)])
         breaks = breaks[~inside]
-    return breaks + 1
+    cuts: np.ndarray = breaks + 1
+    return cuts
 
 
 def _cut(buffer: bytearray, chunk_bytes: int, *, at_end: bool) -> int | None:
