@@ -93,7 +93,7 @@ def validate_items_csv(data: bytes, *, now: datetime) -> ValidationResult:
 
 
 def stream_items_csv(
-    source: ByteSource, *, now: datetime, chunk_bytes: int = CHUNK_BYTES
+    source: ByteSource, *, now: datetime, chunk_bytes: int | None = None
 ) -> Iterator[ValidationResult]:
     """Validate an items CSV chunk by chunk (rows numbered as in the whole file).
 
@@ -129,7 +129,7 @@ def stream_interactions_csv(
     upload_id: str,
     now: datetime,
     known_item_ids: frozenset[str] | None,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> Iterator[ValidationResult]:
     """Validate an interactions CSV chunk by chunk; see :func:`stream_items_csv`.
 

@@ -63,9 +63,11 @@ class CsvPlan:
 
 
 def plan_csv(
-    source: ByteSource, required: Sequence[str], optional: Sequence[str], chunk_bytes: int = CHUNK_BYTES
+    source: ByteSource, required: Sequence[str], optional: Sequence[str], chunk_bytes: int | None = None
 ) -> CsvPlan:
-    """Read the upload once: header, caps and cut points; raises :class:`FileRejectedError`."""
+    """Read the upload once: header, caps and cut points (chunks of about ``chunk_bytes``, by default
+    :data:`CHUNK_BYTES`); raises :class:`FileRejectedError`."""
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     blocks = iter(source())
     head = bytearray()
     exhausted = True
