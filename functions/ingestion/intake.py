@@ -11,7 +11,7 @@ and its retraining schedule is reconciled (``functions.training.schedule``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -105,7 +105,7 @@ class Intake:
             return service.ingest_items_records(tenant_id, records, upload_id=upload_id, now=now)
         return service.ingest_interaction_records(tenant_id, records, upload_id=upload_id, now=now)
 
-    def ingest_dropped_file(self, key: str, now: datetime, *, max_bytes: int) -> DroppedFile:
+    def ingest_dropped_file(self, key: str, now: datetime, *, max_bytes: Mapping[Kind, int]) -> DroppedFile:
         """Ingest one file of the drop folder and write its report next to it (``<key>.report.json``).
 
         The key's prefix alone proves nothing (an emulator, or a leaked URL edited to another prefix):
@@ -141,7 +141,7 @@ class Intake:
             return DroppedFile(upload.report)  # a redelivered notification: the file was ingested already
         assert upload_id is not None  # an upload record was found by it
         try:
-            data = self._store.open_source(key, max_bytes=max_bytes)
+            data = self._store.open_source(key, max_bytes=max_bytes[kind])
         except PayloadTooLargeError as exc:
             rejected = self._service.record_rejected_file(
                 tenant_id, upload_id=upload_id, kind=kind, source="drop-folder", message=exc.message, now=now

@@ -100,7 +100,13 @@ def stream_items_csv(
     The file's caps and header are checked before this returns (:class:`FileRejectedError`); a chunk
     pyarrow cannot read raises it while iterating.
     """
-    plan = plan_csv(source, sc.ITEMS_CSV_REQUIRED, sc.ITEMS_CSV_OPTIONAL, chunk_bytes)
+    plan = plan_csv(
+        source,
+        sc.ITEMS_CSV_REQUIRED,
+        sc.ITEMS_CSV_OPTIONAL,
+        max_lines=sc.MAX_CSV_LINES,
+        chunk_bytes=chunk_bytes,
+    )
     moment = _require_aware(now)
     seen = SeenValues()
     return (
@@ -135,7 +141,13 @@ def stream_interactions_csv(
 
     A repeated ``event_id`` is rejected across chunks as within one.
     """
-    plan = plan_csv(source, sc.INTERACTIONS_CSV_REQUIRED, sc.INTERACTIONS_CSV_OPTIONAL, chunk_bytes)
+    plan = plan_csv(
+        source,
+        sc.INTERACTIONS_CSV_REQUIRED,
+        sc.INTERACTIONS_CSV_OPTIONAL,
+        max_lines=sc.MAX_INTERACTION_CSV_LINES,
+        chunk_bytes=chunk_bytes,
+    )
     moment = _require_aware(now)
     known = _known_array(known_item_ids)
     seen = SeenValues()

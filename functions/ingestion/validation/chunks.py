@@ -63,10 +63,15 @@ class CsvPlan:
 
 
 def plan_csv(
-    source: ByteSource, required: Sequence[str], optional: Sequence[str], chunk_bytes: int | None = None
+    source: ByteSource,
+    required: Sequence[str],
+    optional: Sequence[str],
+    *,
+    max_lines: int,
+    chunk_bytes: int | None = None,
 ) -> CsvPlan:
-    """Read the upload once: header, caps and cut points (chunks of about ``chunk_bytes``, by default
-    :data:`CHUNK_BYTES`); raises :class:`FileRejectedError`."""
+    """Read the upload once: header, caps (at most ``max_lines`` data lines) and cut points (chunks of
+    about ``chunk_bytes``, by default :data:`CHUNK_BYTES`); raises :class:`FileRejectedError`."""
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     blocks = iter(source())
     head = bytearray()
@@ -77,7 +82,7 @@ def plan_csv(
             exhausted = False
             break
     names, body_start = read_header(bytes(head), required, optional)
-    scan = _BodyScan(chunk_bytes)
+    scan = _BodyScan(max_lines)
     buffer = bytearray(head[body_start:])
     del head
     for block in () if exhausted else blocks:
@@ -222,8 +227,8 @@ def _open_at_end(buffer: bytearray) -> bool:
 class _BodyScan:
     """The caps, checked chunk by chunk in the order the whole-file reader checked them."""
 
-    def __init__(self, chunk_bytes: int) -> None:
-        self.chunk_bytes = chunk_bytes
+    def __init__(self, max_lines: int) -> None:
+        self.max_lines = max_lines
         self.lengths: list[int] = []
         self.line_feeds = 0
         self.returns = 0
@@ -250,14 +255,14 @@ class _BodyScan:
         self.line_feeds += data.count(b"\n")
         self.returns += data.count(b"\r")
         self.lengths.append(len(data))
-        if self.has_data and max(self.line_feeds, self.returns) > sc.MAX_CSV_LINES:
-            raise FileRejectedError(too_many_lines_message())
+        if self.has_data and max(self.line_feeds, self.returns) > self.max_lines:
+            raise FileRejectedError(too_many_lines_message(self.max_lines))
 
     def finish(self, names: list[str], body_start: int) -> CsvPlan:
         if not self.has_data:
             raise FileRejectedError("the file has a header but no data rows")
-        if max(self.line_feeds, self.returns) > sc.MAX_CSV_LINES:
-            raise FileRejectedError(too_many_lines_message())
+        if max(self.line_feeds, self.returns) > self.max_lines:
+            raise FileRejectedError(too_many_lines_message(self.max_lines))
         if self.longest > sc.MAX_LINE_BYTES:
             raise FileRejectedError(too_long_message(self.longest_line))
         return CsvPlan(names, body_start, self.lengths, self.nul, self.bad_bytes, self.unclosed)

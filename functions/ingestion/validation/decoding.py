@@ -134,9 +134,9 @@ def read_body(
     return raw
 
 
-def too_many_lines_message() -> str:
+def too_many_lines_message(max_lines: int) -> str:
     """Why a file over the line cap is refused."""
-    return f"the file has more than {sc.MAX_CSV_LINES:,} lines; split it into several files"
+    return f"the file has more than {max_lines:,} lines; split it into several files"
 
 
 def too_long_message(line: int) -> str:

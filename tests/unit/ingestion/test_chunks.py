@@ -29,7 +29,11 @@ def _blocks(data: bytes, size: int) -> list[bytes]:
 def _chunks(data: bytes, chunk_bytes: int, block: int = 3) -> list[bytes]:
     """The chunks the planner cuts ``data``'s body into."""
     plan = plan_csv(
-        lambda: _blocks(data, block), tables.ITEMS_CSV_REQUIRED, tables.ITEMS_CSV_OPTIONAL, chunk_bytes
+        lambda: _blocks(data, block),
+        tables.ITEMS_CSV_REQUIRED,
+        tables.ITEMS_CSV_OPTIONAL,
+        max_lines=tables.MAX_CSV_LINES,
+        chunk_bytes=chunk_bytes,
     )
     body = data[plan.body_start :]
     pieces, start = [], 0
@@ -97,6 +101,22 @@ def test_a_file_over_the_line_cap_is_refused_before_any_chunk(monkeypatch: pytes
     data = "\n".join([ITEMS_HEADER, *(f"a{n},T,C,1,B," for n in range(11)), ""]).encode()
     with pytest.raises(FileRejectedError, match="more than 10 lines"):
         stream_items_csv(lambda: _blocks(data, 5), now=NOW, chunk_bytes=8)
+
+
+def test_interactions_files_may_have_more_lines_than_items_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Interactions are stored chunk by chunk, so their cap is the function's time, not its memory.
+    monkeypatch.setattr(tables, "MAX_CSV_LINES", 10)
+    monkeypatch.setattr(tables, "MAX_INTERACTION_CSV_LINES", 20)
+    rows = [f",u{n},i1,view,2025-05-01T10:00:00Z" for n in range(20)]
+    data = "\n".join([EVENTS_HEADER, *rows, ""]).encode()
+    result = merge_results(
+        stream_interactions_csv(lambda: [data], upload_id="u", now=NOW, known_item_ids=None, chunk_bytes=64)
+    )
+    assert result.accepted == 20
+    with pytest.raises(FileRejectedError, match="more than 20 lines"):
+        stream_interactions_csv(
+            lambda: [data + rows[0].encode() + b"\n"], upload_id="u", now=NOW, known_item_ids=None
+        )
 
 
 def test_a_source_that_shrinks_between_the_passes_is_refused() -> None:
