@@ -3,6 +3,7 @@ the time span it covers (recorded with the upload, so training finds the newest 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import numpy as np
@@ -66,6 +67,19 @@ class FeedRows:
     def rows(self) -> pa.Table | None:
         """The rows kept so far (``FEED_COLUMNS``); None when no row was stored."""
         return None if self._kept is None else self._kept.drop_columns([_POSITION])
+
+
+def feed_slices(rows: pa.Table, users: int) -> Iterator[pa.Table]:
+    """``rows`` in slices of whole users, about ``users`` each (rows of a user must be together, as
+    ``feed_rows`` and ``FeedRows`` leave them)."""
+    codes = pc.dictionary_encode(rows["user_id"]).combine_chunks().indices.to_numpy()
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1])
+    cuts = [*starts[users::users].tolist(), rows.num_rows]
+    start = 0
+    for stop in cuts:
+        if stop > start:
+            yield rows.slice(start, stop - start)
+        start = stop
 
 
 def _top_rows(table: pa.Table, depth: int, position: npt.NDArray[np.int64]) -> pa.Table:

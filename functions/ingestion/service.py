@@ -20,7 +20,7 @@ from functions.common import resources
 from functions.common.dynamo import to_iso
 from functions.common.errors import FileRejectedError, ServiceUnavailableError
 from functions.ingestion.catalog import CatalogKeeper
-from functions.ingestion.feed import FeedRows, feed_events, feed_packs, span_attributes
+from functions.ingestion.feed import FeedRows, feed_events, feed_packs, feed_slices, span_attributes
 from functions.ingestion.popularity import count_items, merge_counts
 from functions.ingestion.store.data_store import DataStore, ParquetUpload
 from functions.ingestion.store.events import EventIdRepository, RecentEventsRepository
@@ -51,6 +51,8 @@ class AttributionHook(Protocol):
 
 
 Source = Literal["api-csv", "api-json", "drop-folder"]
+#: Users whose feed entries are encoded and written together.
+_PACK_USERS = 20_000
 _RECORDED_ISSUES = 200  # per upload record in DynamoDB; the S3 report keeps every listed issue
 
 
@@ -265,8 +267,10 @@ class IngestionService:
                 self._recent_events.put_many(tenant_id, feed_events(rows, upload_id), now)
             else:
                 # A bulk upload writes one entry per user, so a 100k-row file costs a write per
-                # shopper, not per row.
-                self._recent_events.put_packs(tenant_id, feed_packs(rows), upload_id, now)
+                # shopper, not per row; encoded a slice of users at a time, so the entries of a file
+                # of a million shoppers are never all in memory at once.
+                for users in feed_slices(rows, _PACK_USERS):
+                    self._recent_events.put_packs(tenant_id, feed_packs(users), upload_id, now)
         if self._attribution is not None:  # last before the record: it undoes its own partial writes
             self._attribution(tenant_id, upload.attributable(), now, stored=upload.parquet.rows)
 
