@@ -215,10 +215,10 @@ class IngestionService:
         try:
             for result in chunks:
                 fresh = self._claim_fresh(tenant_id, result.table, upload_id, now, upload)
-                upload.parquet.write(fresh)
+                upload.parquet.append_rows(fresh)
                 upload.add(result, fresh)
             if upload.parquet.rows:
-                upload.parquet.finish()
+                upload.parquet.finish_upload()
         except (ServiceUnavailableError, FileRejectedError):
             self._undo(upload, tenant_id, upload_id, counted=False)
             raise
@@ -276,7 +276,7 @@ class IngestionService:
 
     def _undo(self, upload: _Upload, tenant_id: str, upload_id: str, *, counted: bool) -> None:
         """Leave nothing of a failed upload behind, so that its retry starts clean."""
-        upload.parquet.abort()
+        upload.parquet.abort_upload()
         if counted:
             self._catalog.remove_counts(tenant_id, upload_id)
         for claimed in upload.claimed:

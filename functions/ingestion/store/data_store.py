@@ -225,24 +225,26 @@ class ParquetUpload:
         self._sink = _PartSink(s3, bucket, key)
         self._writer = pq.ParquetWriter(self._sink, schema, compression="zstd")
 
-    def write(self, table: pa.Table) -> None:
-        """Append rows (written as row groups of this table)."""
+    def append_rows(self, table: pa.Table) -> None:
+        """Append rows (written as row groups of this table) and send the parts they filled."""
         if table.num_rows:
             self._writer.write_table(table)
             self.rows += table.num_rows
+            self._sink.send_full_parts()
 
-    def finish(self) -> None:
+    def finish_upload(self) -> None:
         """Close the file and make the object visible."""
         self._writer.close()
-        self._sink.complete()
+        self._sink.complete_upload()
 
-    def abort(self) -> None:
+    def abort_upload(self) -> None:
         """Drop what was written (an unfinished multipart upload, or the finished object)."""
-        self._sink.abort()
+        self._sink.abort_upload()
 
 
 class _PartSink(io.RawIOBase):
-    """The file the Parquet writer writes into: bytes go to S3 part by part."""
+    """The file the Parquet writer writes into: bytes are buffered here (``write`` makes no request)
+    and go to S3 part by part when the upload sends them."""
 
     def __init__(self, s3: S3Client, bucket: str, key: str) -> None:
         super().__init__()
@@ -265,9 +267,11 @@ class _PartSink(io.RawIOBase):
         chunk = bytes(data)
         self._buffer += chunk
         self._written += len(chunk)
+        return len(chunk)
+
+    def send_full_parts(self) -> None:
         if len(self._buffer) >= PART_BYTES:
             self._send_part()
-        return len(chunk)
 
     def _send_part(self) -> None:
         with unavailable_on_failure("the data store"):
@@ -286,7 +290,7 @@ class _PartSink(io.RawIOBase):
         self._parts.append({"ETag": response["ETag"], "PartNumber": number})
         self._buffer.clear()
 
-    def complete(self) -> None:
+    def complete_upload(self) -> None:
         with unavailable_on_failure("the data store"):
             if self._upload_id is None:
                 self._s3.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer))
@@ -302,7 +306,7 @@ class _PartSink(io.RawIOBase):
         self._buffer.clear()
         self._completed = True
 
-    def abort(self) -> None:
+    def abort_upload(self) -> None:
         with unavailable_on_failure("the data store"):
             if self._completed:
                 self._s3.delete_object(Bucket=self._bucket, Key=self._key)
