@@ -23,6 +23,28 @@ class UserTowerTables:
     blend: float
 
 
+#: Training pairs gathered at once by :func:`weighted_row_sums` (x dims floats: 32 MiB at 32 dims).
+ROW_SUM_CHUNK = 1 << 18
+
+
+def weighted_row_sums(
+    rows: torch.Tensor, cols: torch.Tensor, weights: torch.Tensor, table: torch.Tensor, n_rows: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row, ``sum w * table[col]`` over the (row, col, w) pairs and ``sum w``.
+
+    The pairs are gathered :data:`ROW_SUM_CHUNK` at a time, so the pairs x dims product (640 MB at 5M
+    pairs and 32 dims) is never held whole.
+    """
+    sums = torch.zeros((n_rows, table.shape[1]), dtype=table.dtype, device=table.device)
+    totals = torch.zeros(n_rows, dtype=table.dtype, device=table.device)
+    for start in range(0, rows.numel(), ROW_SUM_CHUNK):
+        part = slice(start, start + ROW_SUM_CHUNK)
+        weight = weights[part].to(table.dtype)
+        sums.index_add_(0, rows[part], table[cols[part]] * weight.unsqueeze(1))
+        totals.index_add_(0, rows[part], weight)
+    return sums, totals
+
+
 def user_tower_tables(
     user_table: torch.Tensor,
     foldin_table: torch.Tensor,
@@ -146,8 +168,9 @@ class FixedFactors(Recommender):
         self.n_items = int(tables.item_vectors.shape[0])
         self.tables = tables
         users = tables.user_table if user_vectors is None else user_vectors
-        self.register_buffer("user_vectors", users.detach().float().clone(), persistent=False)
-        self.register_buffer("item_vectors", tables.item_vectors.detach().float().clone(), persistent=False)
+        # the tables are the model's own copies (user_tower_tables cloned them): shared, not copied again
+        self.register_buffer("user_vectors", users.detach().float(), persistent=False)
+        self.register_buffer("item_vectors", tables.item_vectors.detach().float(), persistent=False)
 
     def get_embedding(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The fitted (user, item) vectors."""
