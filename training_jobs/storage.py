@@ -48,6 +48,16 @@ class S3ObjectStore:
         except BotoCoreError as exc:
             raise DatasetError(f"cannot read s3://{bucket}/{key} ({exc})") from exc
 
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        """Keys under ``prefix`` (a listing, so a missing object reads as absent with a prefix grant)."""
+        keys: list[str] = []
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                keys.extend(str(item["Key"]) for item in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise DatasetError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
+        return keys
+
     def exists(self, bucket: str, key: str) -> bool:
         """Whether the object exists."""
         try:
