@@ -35,7 +35,7 @@ from training_jobs.data import InteractionGraph
 from training_jobs.errors import TrainingJobError
 from training_jobs.peak_memory import PeakMemory
 from training_jobs.snapshot import Catalogue
-from training_jobs.trainer import EpochCallback
+from training_jobs.trainer import EpochCallback, EpochCheckpoint
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +154,9 @@ class SelectionLog(Protocol):
     def spent_seconds(self) -> float:
         """Fitting time earlier attempts spent on the candidates they finished."""
 
+    def epochs(self, index: int, spec: CandidateSpec) -> EpochCheckpoint | None:
+        """Where planned candidate ``index`` keeps its training state between epochs (gradient models)."""
+
     def record(
         self,
         index: int,
@@ -183,6 +186,7 @@ def _fit_spec(
     catalogue: Catalogue,
     device: torch.device,
     on_epoch: EpochCallback | None,
+    checkpoint: EpochCheckpoint | None,
 ) -> tuple[list[tuple[CandidateResult, Fitted | None]], float]:
     """Fit one planned spec: each variant's result with its model (none for a failure), and the seconds."""
     meter = PeakMemory(device)
@@ -191,7 +195,7 @@ def _fit_spec(
     error: str | None = None
     try:
         with meter.watch():
-            fitted = train_candidate(spec, fit, config, catalogue, device, selection, on_epoch)
+            fitted = train_candidate(spec, fit, config, catalogue, device, selection, on_epoch, checkpoint)
     except (TrainingJobError, KeyboardInterrupt):
         raise
     except Exception as exc:  # a failed candidate is recorded; the others still run
@@ -273,7 +277,8 @@ def select_candidate(
         if budget_s is not None and best is not None and spent >= budget_s:
             skipped.append(spec)
             continue
-        finished, seconds = _fit_spec(spec, fit, selection, config, catalogue, device, on_epoch)
+        epochs = log.epochs(index, spec) if log is not None else None
+        finished, seconds = _fit_spec(spec, fit, selection, config, catalogue, device, on_epoch, epochs)
         spent += seconds
         winner = _new_best(best, finished)
         best = winner or best
@@ -301,6 +306,7 @@ def refit(
     catalogue: Catalogue,
     device: torch.device,
     on_epoch: EpochCallback | None = None,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> Fitted:
     """Train the chosen spec on ``train`` with the chosen hyper-parameters and a fixed amount of work.
 
@@ -308,5 +314,5 @@ def refit(
     budget beyond the config's); ALS/EASE refit in closed form with the selected values.
     """
     spec = selection.chosen
-    fitted = train_candidate(spec, train, config, catalogue, device, None, on_epoch)[0]
+    fitted = train_candidate(spec, train, config, catalogue, device, None, on_epoch, checkpoint)[0]
     return replace(fitted, spec=spec)

@@ -8,7 +8,11 @@ same arguments, so it finds what the earlier one left under the snapshot's prefi
   device, or its failure) and the fitting seconds it took;
 - ``best-NNN.json`` + ``best-NNN.npz``: a candidate that became the best so far: its spec, metrics,
   training record and export tables (written before its ``candidate-NNN.json``, so a finished
-  candidate's model is never missing).
+  candidate's model is never missing);
+- ``epochs-NNN.pt`` (``epochs-refit.pt`` for the refit): a gradient-trained candidate's state at its
+  last saved epoch boundary (weights, optimiser moments, RNG states, best epoch so far;
+  :func:`training_jobs.trainer.train_model`), at most every :data:`EPOCH_CHECKPOINT_EVERY_S` seconds, so
+  a reclaim loses at most that much of its training.
 
 Every record carries the fit graph's shape (users, items, pairs); a record of another shape (another
 snapshot or config) is ignored. A retried attempt lists the prefix once and skips the candidates it
@@ -40,6 +44,8 @@ from training_jobs.storage import S3ObjectStore
 logger = logging.getLogger(__name__)
 
 _TABLES = ("user_table", "foldin_table", "item_vectors")
+EPOCH_CHECKPOINT_EVERY_S = 600.0
+"""Least seconds between two saves of a gradient-trained candidate's state (AWS gives 2 min of notice)."""
 
 
 def _shape(graph: InteractionGraph) -> list[int]:
@@ -162,6 +168,18 @@ class JobCheckpoints:
             {name: float(value) for name, value in document["metrics"].items()},
         )
 
+    def epochs(self, index: int, spec: CandidateSpec) -> EpochState:
+        """Where planned candidate ``index`` keeps its state between epochs."""
+        tag = {"shape": self._shape, "spec": spec.label}
+        key = f"{self._prefix}epochs-{index:03d}.pt"
+        return EpochState(self._store, self._bucket, key, tag, EPOCH_CHECKPOINT_EVERY_S)
+
+    def refit_epochs(self, graph: InteractionGraph, spec: CandidateSpec) -> EpochState:
+        """Where the chosen spec's refit on the whole window keeps its state between epochs."""
+        tag = {"shape": _shape(graph), "spec": spec.label, "refit": True}
+        key = f"{self._prefix}epochs-refit.pt"
+        return EpochState(self._store, self._bucket, key, tag, EPOCH_CHECKPOINT_EVERY_S)
+
     def spent_seconds(self) -> float:
         """Fitting seconds of the candidates earlier attempts finished."""
         return float(sum(float(record["seconds"]) for record in self._records.values()))
@@ -196,3 +214,39 @@ class JobCheckpoints:
             "best": best is not None,
         }
         self._put(f"candidate-{index:03d}.json", json.dumps(record).encode(), "application/json")
+
+
+class EpochState:
+    """One gradient-trained candidate's :class:`~training_jobs.trainer.EpochCheckpoint` in S3."""
+
+    def __init__(
+        self, store: S3ObjectStore, bucket: str, key: str, tag: dict[str, Any], every_s: float
+    ) -> None:
+        self._store = store
+        self._bucket = bucket
+        self._key = key
+        self._tag = tag
+        self.every_s = every_s
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state when it is this candidate's on this graph."""
+        if not self._store.list_keys(self._bucket, self._key):
+            return None
+        try:
+            state = torch.load(io.BytesIO(self._store.get_bytes(self._bucket, self._key)), weights_only=True)
+        except (DatasetError, RuntimeError, ValueError, OSError) as exc:
+            logger.warning("ignoring unreadable checkpoint %s: %s", self._key, exc)
+            return None
+        if not isinstance(state, dict) or state.get("tag") != self._tag:
+            return None
+        logger.info("resuming %s after epoch %s", self._tag.get("spec"), state.get("epoch"))
+        return state
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write ``state`` (best effort: a failed write is logged)."""
+        buffer = io.BytesIO()
+        torch.save({**state, "tag": self._tag}, buffer)
+        try:
+            self._store.put_bytes(self._bucket, self._key, buffer.getvalue(), "application/octet-stream")
+        except ArtifactError as exc:
+            logger.warning("checkpoint %s not written (a retry would redo this work): %s", self._key, exc)

@@ -182,7 +182,15 @@ def run_training_job(
         progress = int(SELECTION_PROGRESS + share)
         jobs.record_epoch(counters["epoch"], counters["total"], progress, metrics)
 
-    fitted = refit(selection, full.train, config, full.catalogue, device, on_epoch=report_refit)
+    fitted = refit(
+        selection,
+        full.train,
+        config,
+        full.catalogue,
+        device,
+        on_epoch=report_refit,
+        checkpoint=checkpoints.refit_epochs(full.train, selection.chosen),
+    )
     selection_epochs = int(selection_training.get("epochs_run", 0))
     refit_epochs = int(fitted.training.get("epochs_run", 0))
     training: dict[str, Any] = {

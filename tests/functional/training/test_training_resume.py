@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.functional.training.test_training_job import TENANT, Stack, _argv, stack
+from tests.functional.training.test_training_job import FAST, TENANT, Stack, _argv, stack
 from tests.unit.training.factories import make_interactions, make_items
-from training_jobs import candidates
+from training_jobs import candidates, checkpoints
 from training_jobs.candidate_plan import CandidateSpec
+from training_jobs.storage import TrainingJobRepository
 from training_jobs.train import handle_training_job
 
 __all__ = ["stack"]  # the moto fixture, shared with the job's other functional tests
@@ -124,3 +125,41 @@ def test_the_selection_budget_stops_adding_candidates_and_publishes_the_best_fin
         candidate["params"]["regularization"] == selection["chosen"]["params"]["regularization"]
         for candidate in selection["candidates"]
     )
+
+
+def test_a_retried_gradient_candidate_resumes_after_its_last_saved_epoch(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a LightGCN job that saves its state after every epoch and is reclaimed after its 2nd epoch
+    monkeypatch.setattr(checkpoints, "EPOCH_CHECKPOINT_EVERY_S", 0.0)
+    uri = stack.put_snapshot("epochs", make_interactions(150, 60, 2500, seed=7), make_items(64, 8))
+    config = {**FAST, "model_type": "lightgcn", "epochs": 4, "patience": 0, "device": "cpu"}
+    epochs: list[int] = []
+    original = TrainingJobRepository.record_epoch
+
+    def record_epoch(self: TrainingJobRepository, epoch: int, total: int, *args: Any) -> None:
+        original(self, epoch, total, *args)
+        epochs.append(epoch)
+        if len(epochs) == 2 and reclaim:
+            raise SpotReclaimed(f"after epoch {epoch}")
+
+    monkeypatch.setattr(TrainingJobRepository, "record_epoch", record_epoch)
+    reclaim = True
+    with pytest.raises(SpotReclaimed):
+        handle_training_job(_argv("epochs", uri, config, "lightgcn_epochs"))
+    assert "epochs-000.pt" in _checkpoints(stack, "epochs")
+    first = list(epochs)
+
+    # When Batch retries it
+    reclaim, epochs[:] = False, []
+    assert handle_training_job(_argv("epochs", uri, config, "lightgcn_epochs")) == 0
+
+    # Then the selection run went on after epoch 1 (the last one saved before the reclaim took epoch 2's
+    # save with it) instead of starting over, and the refit ran its 4 epochs once
+    assert first == [1, 2]
+    selection = epochs[:3]
+    assert selection == [2, 3, 4]
+    manifest = json.loads(stack.read(f"models/{TENANT}/lightgcn_epochs/manifest.json"))
+    assert manifest["training"]["selection"]["training"]["epochs_run"] == 4
+    assert manifest["training"]["refit"]["epochs"] == 4
+    assert stack.record("epochs")["status"] == "completed"
