@@ -20,11 +20,6 @@ def with_ids(interactions: pa.Table) -> pa.Table:
     )
 
 
-def id_strings(table: pa.Table, column: str) -> StrArray:
-    """A column of ids (no nulls) as strings."""
-    return np.asarray(pc.cast(table[column], pa.string()).to_pylist(), dtype=str)
-
-
 def sorted_distinct(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     """The distinct non-null values of a column as strings, in sorted (code point) order."""
     distinct = pc.unique(pc.cast(column, pa.string())).drop_null()
