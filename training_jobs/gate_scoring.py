@@ -35,8 +35,9 @@ FOLD_IN_HALF_LIFE_HOURS = 24.0
 #: Fold-in weight per interaction type code (0 view, 1 click, 2 add_to_cart, 3 purchase), as serving.
 TYPE_WEIGHTS = np.array(WEIGHTS_BY_CODE)
 _SCORE_BATCH = 1024
-_SCORE_CELLS = 1 << 26
-"""At most this many scores (users x items, float32: 256 MiB) are held at once."""
+_SCORE_CELLS = 1 << 24
+"""At most this many scores (users x items) are held at once: 64 MiB of float32, plus its negation and
+argpartition's int64 indices (together 256 MiB; at 2^26 cells they were 1 GiB, the job's peak at 1M rows)."""
 _TOWER_BATCH = 4096
 
 
