@@ -149,7 +149,8 @@ class ALSFit:
         foldin = torch.as_tensor(self.foldin)
         items = torch.as_tensor(self.item_factors * damping_factors(graph, damping)[:, None])
         sums, totals = self._history_sums(graph)
-        return FixedFactors(user_tower_tables(user, foldin, items, sums, totals, blend))
+        # the fit's own arrays, shared by every damping variant (items are this variant's own)
+        return FixedFactors(user_tower_tables(user, foldin, items, sums, totals, blend, copy=False))
 
 
 def fit_als_factors(graph: InteractionGraph, params: ALSParams) -> ALSFit:

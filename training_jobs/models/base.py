@@ -52,20 +52,28 @@ def user_tower_tables(
     history_sums: torch.Tensor,
     history_totals: torch.Tensor,
     blend: float,
+    *,
+    copy: bool = True,
 ) -> UserTowerTables:
     """The export tables, with the fold-in scaled so folded-in users have trained users' average norm.
 
     ``history_sums`` / ``history_totals`` are each user's weighted sum of ``foldin_table`` rows over
     their training history and the weights' total (users without history are left out of the scale).
+    ``copy=False`` keeps the given tensors (for a caller whose tables nothing else changes, such as
+    several ALS variants sharing one fit's user factors).
     """
     has = history_totals > 0
-    folded = history_sums[has] / history_totals[has].unsqueeze(1)
-    folded_norm = folded.norm(dim=1).mean().item()
-    scale = user_table[has].norm(dim=1).mean().item() / folded_norm if folded_norm > 0 else 1.0
+    # norms per row first: no users x dims temporaries (norm(s / t) = norm(s) / t for t > 0)
+    folded_norm = (history_sums.norm(dim=1)[has] / history_totals[has]).mean().item()
+    scale = user_table.norm(dim=1)[has].mean().item() / folded_norm if folded_norm > 0 else 1.0
+
+    def kept(table: torch.Tensor) -> torch.Tensor:
+        return table.detach().clone() if copy else table.detach()
+
     return UserTowerTables(
-        user_table=user_table.detach().clone(),
-        foldin_table=foldin_table.detach().clone(),
-        item_vectors=item_vectors.detach().clone(),
+        user_table=kept(user_table),
+        foldin_table=kept(foldin_table),
+        item_vectors=kept(item_vectors),
         foldin_scale=float(scale),
         blend=blend,
     )
