@@ -17,16 +17,19 @@ same arguments, so it finds what the earlier one left under the snapshot's prefi
 Every record carries the fit graph's shape (users, items, pairs); a record of another shape (another
 snapshot or config) is ignored. A retried attempt lists the prefix once and skips the candidates it
 finds. Writing a checkpoint is best effort: a failed write is logged and the job goes on (it only loses
-the resume). The objects expire with the snapshot (the data bucket's ``datasets/`` rule).
+the resume). Tables and training states (gigabytes at 2M users) go through a temporary file and a
+multipart upload, so a save never holds a second copy of them in memory. The objects expire with the
+snapshot (the data bucket's ``datasets/`` rule).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,15 +81,16 @@ def _result(document: dict[str, Any]) -> CandidateResult:
     )
 
 
-def _tables_bytes(tables: UserTowerTables) -> bytes:
+def _save_tables(tables: UserTowerTables, path: Path) -> None:
     arrays = {name: getattr(tables, name).detach().cpu().float().numpy() for name in _TABLES}
-    buffer = io.BytesIO()
-    np.savez(buffer, foldin_scale=np.float64(tables.foldin_scale), blend=np.float64(tables.blend), **arrays)
-    return buffer.getvalue()
+    with path.open("wb") as handle:
+        np.savez(
+            handle, foldin_scale=np.float64(tables.foldin_scale), blend=np.float64(tables.blend), **arrays
+        )
 
 
-def _tables(data: bytes) -> UserTowerTables:
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+def _tables(path: Path) -> UserTowerTables:
+    with np.load(path, allow_pickle=False) as npz:
         arrays = {name: torch.as_tensor(npz[name]) for name in _TABLES}
         return UserTowerTables(foldin_scale=float(npz["foldin_scale"]), blend=float(npz["blend"]), **arrays)
 
@@ -139,6 +143,18 @@ class JobCheckpoints:
             return False
         return True
 
+    def _put_tables(self, name: str, tables: UserTowerTables) -> bool:
+        """Upload the tables through a local file (multipart: no second copy of them in memory)."""
+        try:
+            with tempfile.TemporaryDirectory() as scratch:
+                path = Path(scratch) / name
+                _save_tables(tables, path)
+                self._store.put_file(self._bucket, self._prefix + name, path)
+        except (ArtifactError, OSError) as exc:
+            logger.warning("checkpoint %s not written (a retry would redo this work): %s", name, exc)
+            return False
+        return True
+
     def finished(self, index: int, spec: CandidateSpec) -> tuple[CandidateResult, ...] | None:
         """Planned candidate ``index``'s results from an earlier attempt (None if it is not the same spec)."""
         record = self._records.get(index)
@@ -155,7 +171,10 @@ class JobCheckpoints:
         if document is None:
             return None
         try:
-            tables = _tables(self._store.get_bytes(self._bucket, self._prefix + name + ".npz"))
+            with tempfile.TemporaryDirectory() as scratch:
+                path = Path(scratch) / "best.npz"
+                self._store.get_file(self._bucket, self._prefix + name + ".npz", path)
+                tables = _tables(path)
         except (ValueError, OSError, KeyError, DatasetError) as exc:
             logger.warning("ignoring unreadable checkpoint %s.npz: %s", name, exc)
             return None
@@ -201,9 +220,7 @@ class JobCheckpoints:
                 "metrics": dict(best.metrics),
                 "training": dict(best.training),
             }
-            saved = self._put(
-                name + ".npz", _tables_bytes(best.model.export_tables()), "application/octet-stream"
-            )
+            saved = self._put_tables(name + ".npz", best.model.export_tables())
             if not (saved and self._put(name + ".json", json.dumps(document).encode(), "application/json")):
                 return  # without its model the candidate must not read as finished
         record = {
@@ -233,7 +250,10 @@ class EpochState:
         if not self._store.list_keys(self._bucket, self._key):
             return None
         try:
-            state = torch.load(io.BytesIO(self._store.get_bytes(self._bucket, self._key)), weights_only=True)
+            with tempfile.TemporaryDirectory() as scratch:
+                path = Path(scratch) / "state.pt"
+                self._store.get_file(self._bucket, self._key, path)
+                state = torch.load(path, weights_only=True)
         except (DatasetError, RuntimeError, ValueError, OSError) as exc:
             logger.warning("ignoring unreadable checkpoint %s: %s", self._key, exc)
             return None
@@ -244,9 +264,10 @@ class EpochState:
 
     def save(self, state: dict[str, Any]) -> None:
         """Write ``state`` (best effort: a failed write is logged)."""
-        buffer = io.BytesIO()
-        torch.save({**state, "tag": self._tag}, buffer)
         try:
-            self._store.put_bytes(self._bucket, self._key, buffer.getvalue(), "application/octet-stream")
-        except ArtifactError as exc:
+            with tempfile.TemporaryDirectory() as scratch:
+                path = Path(scratch) / "state.pt"
+                torch.save({**state, "tag": self._tag}, path)  # to disk: no in-memory copy of the weights
+                self._store.put_file(self._bucket, self._key, path)
+        except (ArtifactError, OSError) as exc:
             logger.warning("checkpoint %s not written (a retry would redo this work): %s", self._key, exc)

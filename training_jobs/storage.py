@@ -12,8 +12,10 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract.s3 import NOT_FOUND_CODES
@@ -74,6 +76,20 @@ class S3ObjectStore:
             self._client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
         except (ClientError, BotoCoreError) as exc:
             raise ArtifactError(f"cannot write s3://{bucket}/{key}: {exc}") from exc
+
+    def put_file(self, bucket: str, key: str, path: Path) -> None:
+        """Upload a local file (multipart above boto3's threshold: never the whole object in memory)."""
+        try:
+            self._client.upload_file(str(path), bucket, key)
+        except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+            raise ArtifactError(f"cannot write s3://{bucket}/{key}: {exc}") from exc
+
+    def get_file(self, bucket: str, key: str, path: Path) -> None:
+        """Download the object to a local file (streamed, not held in memory)."""
+        try:
+            self._client.download_file(bucket, key, str(path))
+        except (ClientError, BotoCoreError) as exc:
+            raise DatasetError(f"cannot read s3://{bucket}/{key} ({exc})") from exc
 
     def delete(self, bucket: str, key: str) -> None:
         """Delete the object (best effort clean-up of a failed publish)."""
