@@ -94,6 +94,8 @@ NONCURRENT_VERSION_EXPIRY_DAYS: Final = 90
 # API. The stage's throttling is sized from functions/identity/plans.py and context embedrec:tenantsByPlan.
 DOCS_ROUTES: Final = ("/docs", "/openapi.json")
 API_PROXY_ROUTE: Final = "/api/{proxy+}"
+# The alias through which the HTTP API invokes a SnapStart function's published version.
+LIVE_ALIAS: Final = "live"
 
 # Alarms (issue 6; the seed's thresholds).
 API_LATENCY_P95_MS: Final = 200

@@ -120,6 +120,8 @@ class Api(Construct):
         self.serving_function = runtime.function(
             self, deployment.SERVING, environment={names.ENV_JWT_SECRET_ARN: self.jwt_secret.secret_arn}
         )
+        # SnapStart restores only published versions: the API invokes the current one through an alias.
+        self.serving_alias = runtime.live_alias(self, deployment.SERVING, self.serving_function)
         self._grant_api(storage, pipeline)
         self._grant_serving(storage)
 
@@ -169,7 +171,7 @@ class Api(Construct):
         )
 
     def _add_routes(self) -> None:
-        serving = integrations.HttpLambdaIntegration("Serving", self.serving_function)
+        serving = integrations.HttpLambdaIntegration("Serving", self.serving_alias)
         api = integrations.HttpLambdaIntegration("Api", self.api_function)
         for path in dict.fromkeys(path for _method, path in SERVING_ROUTES):
             self.http_api.add_routes(path=path, methods=[apigwv2.HttpMethod.ANY], integration=serving)

@@ -22,10 +22,15 @@ class FunctionSpec:
     memory_mb: int = 1024
     timeout_s: int = 30
     asl_placeholder: str | None = None  # the ${...} it fills in the training workflow's ASL
+    # SnapStart: invoked through an alias of a published version, each new container restored from a
+    # snapshot of the initialised one (Python 3.12+; see functions/serving/snapshot.py for its hooks).
+    snap_start: bool = False
 
 
 API = FunctionSpec("api", "functions.api.app.handler", "data", memory_mb=1024, timeout_s=29)
-SERVING = FunctionSpec("serving", "functions.serving.app.handler", "serving", memory_mb=2048, timeout_s=29)
+SERVING = FunctionSpec(
+    "serving", "functions.serving.app.handler", "serving", memory_mb=2048, timeout_s=29, snap_start=True
+)
 INGEST = FunctionSpec(
     "ingest", "functions.ingestion.drop_folder.handle_s3_event", "data", memory_mb=2048, timeout_s=300
 )
