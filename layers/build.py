@@ -13,7 +13,8 @@ with it). The ``.pyc`` files use unchecked hashes: zip extraction does not keep 
 timestamp check compares.
 
 ``lambda-runtime`` is not deployed: it is boto3/botocore and the SnapStart hooks' registry
-(``snapshot_restore_py``) as the Lambda Python runtime provides them (``/var/runtime``), for the local Lambda-faithful runtime (``embedrec local --runtime lambda``).
+(``snapshot_restore_py``) as the Lambda Python runtime provides them (``/var/runtime``), for the
+local Lambda-faithful runtime (``embedrec local --runtime lambda``).
 
 Usage: ``python -m layers.build [--layer base|data|serving|code|lambda-runtime ...] [--report]``.
 
