@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
+from contract.layout import CHECKPOINTS_FOLDER
 from contract.layout import MODELS_PREFIX as MODELS_PREFIX  # the training job writes there, serving reads
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -87,6 +88,8 @@ DATASETS_PREFIX: Final = "datasets/"
 RAW_PREFIX: Final = "raw/"
 CATALOG_PREFIX: Final = "catalog/"
 REPORTS_PREFIX: Final = "reports/"
+#: The training job's checkpoints: ``datasets/{tenant}/{job}/checkpoints/`` (it writes nothing else there).
+CHECKPOINTS_PREFIX: Final = f"{DATASETS_PREFIX}*/*/{CHECKPOINTS_FOLDER}"
 INCOMING_EXPIRY_DAYS: Final = 30
 DATASETS_EXPIRY_DAYS: Final = 30
 NONCURRENT_VERSION_EXPIRY_DAYS: Final = 90

@@ -5,7 +5,8 @@
   records the promotion decision.
 - Data bucket: ``catalog/{tenant}/popular.json`` (popular items of the ingested data, before any
   model) and ``catalog/{tenant}/serving.json.gz`` (the serving view of the catalogue, ``catalog_view``);
-  a job's dataset snapshot is ``interactions.parquet`` + ``items.parquet`` under the job's prefix.
+  a job's dataset snapshot is ``interactions.parquet`` + ``items.parquet`` under the job's prefix, and
+  the training job's checkpoints are under ``checkpoints/`` beside them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ SERVING_FILES: Final = (USER_TOWER, ITEM_INDEX, LOOKUP, POPULAR)
 #: A dataset snapshot's files (PrepareDataset writes them, the training job reads them).
 SNAPSHOT_INTERACTIONS: Final = "interactions.parquet"
 SNAPSHOT_ITEMS: Final = "items.parquet"
+#: A training job's checkpoints, under its snapshot's prefix (a retried Batch attempt resumes from them;
+#: they expire with the snapshot).
+CHECKPOINTS_FOLDER: Final = "checkpoints/"
 #: Parquet schema metadata key of the snapshot's window (JSON of the window's start, end, days, anchor).
 WINDOW_METADATA_KEY: Final = b"embedrec.window"
 
