@@ -58,8 +58,6 @@ ENV_TRAINING_JOB_DEFINITION: Final = "EMBEDREC_TRAINING_JOB_DEFINITION"
 ENV_JWT_SECRET_ARN: Final = "EMBEDREC_JWT_SECRET_ARN"
 ENV_ADMIN_KEY_ARN: Final = "EMBEDREC_ADMIN_KEY_ARN"
 ENV_MODEL_BUDGET_MB: Final = "EMBEDREC_MODEL_BUDGET_MB"  # functions/serving/settings.py
-# The alias the API invokes serving through (it carries the provisioned concurrency).
-SERVING_ALIAS: Final = "live"
 
 # The training container (training_jobs/Dockerfile; its build context is the repository root).
 TRAINING_DOCKERFILE: Final = "training_jobs/Dockerfile"
@@ -102,6 +100,9 @@ NONCURRENT_VERSION_EXPIRY_DAYS: Final = 90
 # API. The stage's throttling is sized from functions/identity/plans.py and context embedrec:tenantsByPlan.
 DOCS_ROUTES: Final = ("/docs", "/openapi.json")
 API_PROXY_ROUTE: Final = "/api/{proxy+}"
+# The alias through which the HTTP API invokes a function's published version (SnapStart restores only
+# published versions; the alias carries provisioned concurrency).
+LIVE_ALIAS: Final = "live"
 
 # Alarms (issue 6; the seed's thresholds).
 API_LATENCY_P95_MS: Final = 200

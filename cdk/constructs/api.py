@@ -127,13 +127,10 @@ class Api(Construct):
                 names.ENV_MODEL_BUDGET_MB: str(serving_size.model_budget_mb),
             },
         )
-        # The API invokes an alias; at sizes that keep containers initialised, it carries them.
-        self.serving_alias = lambda_.Alias(
-            self,
-            "ServingLive",
-            alias_name=names.SERVING_ALIAS,
-            version=self.serving_function.current_version,
-            provisioned_concurrent_executions=serving_size.provisioned or None,
+        # The API invokes the current published version through an alias: SnapStart restores only published
+        # versions (the small size), and the alias carries the provisioned containers (the larger sizes).
+        self.serving_alias = runtime.live_alias(
+            self, deployment.SERVING, self.serving_function, provisioned=serving_size.provisioned
         )
         self._grant_api(storage, pipeline)
         self._grant_serving(storage)

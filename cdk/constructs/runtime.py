@@ -94,6 +94,7 @@ class FunctionRuntime(Construct):
             timeout=Duration.seconds(spec.timeout_s),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if spec.snap_start else None,
             environment={
                 **self._base_environment,
                 "POWERTOOLS_SERVICE_NAME": names.service_name(spec.name),
@@ -110,3 +111,20 @@ class FunctionRuntime(Construct):
             )
         )
         return function
+
+    def live_alias(
+        self, scope: Construct, spec: FunctionSpec, function: lambda_.Function, provisioned: int = 0
+    ) -> lambda_.Alias:
+        """The alias callers invoke: the function's current published version (a new one per change of
+        code or configuration). With SnapStart only a published version is restored from a snapshot;
+        ``$LATEST`` would start every container with a full init. ``provisioned`` containers (0: none)
+        are kept initialised on the alias.
+        """
+        construct_id = "".join(part.capitalize() for part in spec.name.split("-"))
+        return lambda_.Alias(
+            scope,
+            f"{construct_id}Live",
+            alias_name=names.LIVE_ALIAS,
+            version=function.current_version,
+            provisioned_concurrent_executions=provisioned or None,
+        )

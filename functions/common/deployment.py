@@ -23,11 +23,15 @@ class FunctionSpec:
     timeout_s: int = 30
     asl_placeholder: str | None = None  # the ${...} it fills in the training workflow's ASL
     ephemeral_mb: int = 512  # /tmp (Lambda's default and least)
+    # SnapStart: invoked through an alias of a published version, each new container restored from a
+    # snapshot of the initialised one (Python 3.12+; see functions/serving/snapshot.py for its hooks).
+    # AWS offers it only with /tmp at 512 MB (and no EFS).
+    snap_start: bool = False
 
 
 API = FunctionSpec("api", "functions.api.app.handler", "data", memory_mb=1024, timeout_s=29)
 SERVING = FunctionSpec(
-    "serving", "functions.serving.app.handler", "serving", memory_mb=2048, timeout_s=29, ephemeral_mb=2048
+    "serving", "functions.serving.app.handler", "serving", memory_mb=2048, timeout_s=29, snap_start=True
 )
 
 
@@ -46,11 +50,17 @@ class ServingSize:
     model_budget_mb: int
     provisioned: int
 
+    @property
+    def snap_start(self) -> bool:
+        """SnapStart where AWS allows it (/tmp at 512 MB): small tenants' containers are restored from a
+        snapshot instead of importing; the larger sizes keep ``provisioned`` containers initialised."""
+        return self.ephemeral_mb <= 512
 
-#: By the largest tenant: small up to ~200k users / 100k items, medium ~1M / 300k, large 2M / 1M (the
+
+#: By the largest tenant: small up to ~200k users / 100k items (≈ 190 MB of /tmp per version), medium ~1M / 300k, large 2M / 1M (the
 #: footprint per user and item is measured in docs/benchmarks.md, issue 18).
 SERVING_SIZES: Final[dict[str, ServingSize]] = {
-    "small": ServingSize(memory_mb=2048, ephemeral_mb=2048, model_budget_mb=1536, provisioned=0),
+    "small": ServingSize(memory_mb=2048, ephemeral_mb=512, model_budget_mb=384, provisioned=0),
     "medium": ServingSize(memory_mb=4096, ephemeral_mb=4096, model_budget_mb=3072, provisioned=2),
     "large": ServingSize(memory_mb=8192, ephemeral_mb=10240, model_budget_mb=8192, provisioned=4),
 }
@@ -59,7 +69,9 @@ DEFAULT_SERVING_SIZE: Final = "small"
 
 def serving_spec(size: ServingSize) -> FunctionSpec:
     """The ``serving`` function at one deployment size."""
-    return replace(SERVING, memory_mb=size.memory_mb, ephemeral_mb=size.ephemeral_mb)
+    return replace(
+        SERVING, memory_mb=size.memory_mb, ephemeral_mb=size.ephemeral_mb, snap_start=size.snap_start
+    )
 
 
 INGEST = FunctionSpec(

@@ -33,7 +33,8 @@ def test_the_default_size_is_small_on_demand_with_its_tmp_and_budget(synth: Synt
         {"Size": small.ephemeral_mb},
     )
     assert function["Environment"]["Variables"][names.ENV_MODEL_BUDGET_MB] == str(small.model_budget_mb)
-    assert alias["Name"] == names.SERVING_ALIAS and "ProvisionedConcurrencyConfig" not in alias
+    assert alias["Name"] == names.LIVE_ALIAS and "ProvisionedConcurrencyConfig" not in alias
+    assert function["SnapStart"] == {"ApplyOn": "PublishedVersions"}  # AWS allows it with /tmp at 512 MB
 
 
 def test_a_large_deployment_gets_its_memory_tmp_budget_and_provisioned_containers(tmp_path: Path) -> None:
@@ -57,6 +58,7 @@ def test_a_large_deployment_gets_its_memory_tmp_budget_and_provisioned_container
     )
     assert function["Environment"]["Variables"][names.ENV_MODEL_BUDGET_MB] == str(large.model_budget_mb)
     assert alias["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": large.provisioned}
+    assert "SnapStart" not in function  # AWS refuses SnapStart with /tmp above 512 MB
 
 
 def test_every_size_fits_its_budget_in_tmp_and_an_unknown_size_is_refused() -> None:
