@@ -57,8 +57,8 @@ class ServingSize:
         return self.ephemeral_mb <= 512
 
 
-#: By the largest tenant: small up to ~200k users / 100k items (≈ 190 MB of /tmp per version), medium ~1M / 300k, large 2M / 1M (the
-#: footprint per user and item is measured in docs/benchmarks.md, issue 18).
+#: By the largest tenant: small up to ~200k users / 100k items (≈ 190 MB of /tmp per version), medium
+#: ~1M / 300k, large 2M / 1M (the footprint per user and item is measured in docs/benchmarks.md, issue 18).
 SERVING_SIZES: Final[dict[str, ServingSize]] = {
     "small": ServingSize(memory_mb=2048, ephemeral_mb=512, model_budget_mb=384, provisioned=0),
     "medium": ServingSize(memory_mb=4096, ephemeral_mb=4096, model_budget_mb=3072, provisioned=2),
