@@ -1,9 +1,12 @@
 """Ingestion logic: validate, store accepted rows as Parquet, report row by row.
 
 Shared by the API upload, the JSON events endpoint and the S3 drop folder, so every path applies
-exactly the same rules. Writes are ordered so that a failure leaves nothing half-visible: claims
-and Parquet written by a failed upload are undone before the error reaches the caller. The catalogue
-and what serving reads of it (item counts, serving view, popular items) are kept by ``catalog.py``.
+exactly the same rules. Files are stored here, one Parquet object each; real-time JSON events are
+validated, de-duplicated, fed to serving and recorded here, then handed off to be stored in batches
+(``compaction.py``: one object per batch of requests, never one per request). Writes are ordered so
+that a failure leaves nothing half-visible: claims and Parquet written by a failed upload are undone
+before the error reaches the caller. The catalogue and what serving reads of it (item counts, serving
+view, popular items) are kept by ``catalog.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,6 +23,8 @@ from functions.common import resources
 from functions.common.dynamo import to_iso
 from functions.common.errors import ServiceUnavailableError
 from functions.ingestion.catalog import CatalogKeeper
+from functions.ingestion.compaction import EventCompactor, EventHandoff
+from functions.ingestion.event_messages import EventMessage
 from functions.ingestion.feed import feed_events, feed_packs, feed_rows, interaction_span
 from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.store.events import EventIdRepository, RecentEventsRepository
@@ -33,6 +38,9 @@ from functions.ingestion.validation import (
     validate_items_csv,
     validate_items_records,
 )
+
+if TYPE_CHECKING:  # only the api function sends: the drop folder's code path never does
+    from functions.ingestion.store.event_queue import EventQueue
 
 Kind = Literal["items", "interactions"]
 #: Called with (tenant_id, the fresh interaction rows just stored, now); ``functions.analytics.attribution``.
@@ -94,6 +102,7 @@ class IngestionService:
         event_ids: EventIdRepository,
         recent_events: RecentEventsRepository,
         attribution: AttributionHook | None = None,
+        event_queue: EventQueue | None = None,
     ) -> None:
         self._store = store
         self._uploads = uploads
@@ -101,6 +110,8 @@ class IngestionService:
         self._recent_events = recent_events
         self._attribution = attribution
         self._catalog = CatalogKeeper(store)
+        # Without a queue (scripts, the ingest function) real-time events are compacted at once, alone.
+        self._events = EventHandoff(event_queue, EventCompactor(store, uploads))
 
     def ingest_items_csv(
         self, tenant_id: str, data: bytes, *, upload_id: str, now: datetime, source: Source
@@ -191,16 +202,17 @@ class IngestionService:
             seen_mask = pc.is_in(table.column("event_id"), value_set=pa.array(sorted(already_seen)))
             table = table.filter(pc.invert(pc.fill_null(seen_mask, False)))
         key = None
+        # Real-time events are handed off (one message per request) and compacted in batches; files
+        # are stored here, one object each, and add to the item counts.
+        handed_off = source == "api-json"
         if table.num_rows:
-            key = resources.raw_key(tenant_id, "interactions", now.date().isoformat(), upload_id)
-            try:
-                self._store.put_parquet(key, table)
-            except ServiceUnavailableError:
-                self._event_ids.release(tenant_id, fresh_ids, upload_id)
-                raise
-            if source != "api-json":
-                # Bulk uploads refresh popularity; real-time events do not (recomputing the popular list
-                # per event would cost a catalogue read each).
+            if not handed_off:
+                key = resources.raw_key(tenant_id, "interactions", now.date().isoformat(), upload_id)
+                try:
+                    self._store.put_parquet(key, table)
+                except ServiceUnavailableError:
+                    self._event_ids.release(tenant_id, fresh_ids, upload_id)
+                    raise
                 self._compensate_on_failure(
                     lambda: self._catalog.add_counts(tenant_id, table), key, tenant_id, fresh_ids, upload_id
                 )
@@ -241,9 +253,32 @@ class IngestionService:
             extra=interaction_span(table) if key is not None else {},
         )
         self._compensate_on_failure(
-            lambda: self._record(tenant_id, report), key, tenant_id, fresh_ids, upload_id
+            lambda: self._record(tenant_id, report, file_report=not handed_off),
+            key,
+            tenant_id,
+            fresh_ids,
+            upload_id,
         )
+        if handed_off and table.num_rows:
+            self._hand_off(tenant_id, EventMessage.of_rows(tenant_id, upload_id, now, table), fresh_ids, now)
         return report
+
+    def _hand_off(self, tenant_id: str, message: EventMessage, claimed: list[str], now: datetime) -> None:
+        """Queue (or store) a request's events after its record; if neither works, undo the request.
+
+        The record goes first: the compactor stores a request's events only while its record exists,
+        so a request undone here (its record deleted, its event ids released) is never stored, even if
+        its message was queued after all, and the client's retry is accepted afresh.
+        """
+        try:
+            self._events.deliver(message, now)
+        except ServiceUnavailableError:
+            try:
+                self._uploads.delete(tenant_id, message.upload_id)
+            finally:
+                if claimed:
+                    self._event_ids.release(tenant_id, claimed, message.upload_id)
+            raise
 
     def _compensate_on_failure(
         self, step: Callable[[], None], key: str | None, tenant_id: str, claimed: list[str], upload_id: str
@@ -276,10 +311,15 @@ class IngestionService:
         else:
             self._recent_events.put_packs(tenant_id, feed_packs(rows), upload_id, now)
 
-    def _record(self, tenant_id: str, report: IngestReport) -> None:
-        self._store.put_json(resources.report_key(tenant_id, report.upload_id), report.as_dict())
+    def _record(self, tenant_id: str, report: IngestReport, *, file_report: bool = True) -> None:
+        """The upload record (``GET /api/v1/uploads/{id}``) and, for files, the full report in S3.
+
+        A JSON request's response is its full report already: it gets the record alone.
+        """
         summary = report.as_dict(issue_limit=_RECORDED_ISSUES)
-        summary["report_key"] = resources.report_key(tenant_id, report.upload_id)
+        if file_report:
+            self._store.put_json(resources.report_key(tenant_id, report.upload_id), report.as_dict())
+            summary["report_key"] = resources.report_key(tenant_id, report.upload_id)
         self._uploads.put(tenant_id, report.upload_id, summary)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
-from embedrec_local.event_sources import impressions_event_source
+from embedrec_local.event_sources import drain_all, events_event_source, impressions_event_source
 from embedrec_local.provision import LocalNames
 from embedrec_local.runner import LambdaRunner
 from functions.common.observability import metrics
@@ -58,9 +58,10 @@ def local_app() -> ASGIApp:
 
     forward_stdout_metrics()
     freeze_long_lived_objects()  # both apps are imported: start-up's objects leave the collector's sight
-    # Analytics reads see every response served before them: the api app answers after the
-    # impressions queue is drained (in this process, whichever worker it is).
-    impressions = impressions_event_source(
-        LambdaRunner(), LocalNames(), os.environ.get("AWS_REGION", "us-east-1")
-    )
-    return combine(api_app, serving_app, before_api=impressions.drain)
+    # Analytics reads see every response served before them, and training or erasure every event
+    # accepted before them: the api app answers after the impressions and events queues are drained
+    # (in this process, whichever worker it is).
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    impressions = impressions_event_source(LambdaRunner(), LocalNames(), region)
+    events = events_event_source(LambdaRunner(), LocalNames(), region)
+    return combine(api_app, serving_app, before_api=drain_all(impressions, events))

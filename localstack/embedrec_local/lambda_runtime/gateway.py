@@ -174,7 +174,8 @@ class HttpApiGateway:
     ) -> None:
         self.fleet = fleet
         self._limiter = anyio.CapacityLimiter(max_in_flight)
-        # Called before each request to the api function (the local stack drains the impressions queue).
+        # Called before each request to the api function (the local stack drains the impressions and
+        # events queues).
         self._before_api = before_api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
