@@ -46,6 +46,10 @@ class EventCompaction(Construct):
         )
         # Claims on the requests' records and the batch's own record.
         grant_table(self.consumer, storage.table(resources.UPLOADS), resources.UPLOADS, write=True)
+        # Erasure markers in the shoppers' feeds: events of a shopper erased meanwhile are dropped.
+        grant_table(
+            self.consumer, storage.table(resources.RECENT_EVENTS), resources.RECENT_EVENTS, write=False
+        )
         # One object per tenant and batch, under raw/ only.
         grant_objects(self.consumer, storage.data_bucket, ("write",), (names.RAW_PREFIX,))
 

@@ -19,7 +19,8 @@ object, commits it. Per tenant, the compactor:
    record is gone was undone by its request (its client was answered 503 and retries);
 2. names the batch after the remaining requests (``batch_id``: the same requests, the same key) and
    claims each for it, conditional on the claim it read, so two consumers never claim one request;
-3. writes the object, then the batch record. A consumer that fails releases its claims; one that dies
+3. writes the object (less the rows of shoppers erased since their request: ``_unerased``), then the
+   batch record. A consumer that fails releases its claims; one that dies
    leaves claims that expire after ``claim_expiry`` (twice the longest timeout of a function that
    claims), and an object no record commits, which nothing reads and a later batch of the same requests
    overwrites.
@@ -42,6 +43,7 @@ from functions.common.observability import logger
 from functions.ingestion.event_messages import EventMessage, batch_id
 from functions.ingestion.feed import interaction_span
 from functions.ingestion.store.data_store import DataStore
+from functions.ingestion.store.events import RecentEventsRepository
 from functions.ingestion.store.uploads import CompactionClaim, UploadRepository
 
 if TYPE_CHECKING:  # only the api function sends: the drop folder's code path never does
@@ -53,15 +55,23 @@ CLAIM_EXPIRY: Final = timedelta(
     seconds=2 * max(deployment.COMPACT_EVENTS.timeout_s, deployment.API.timeout_s)
 )
 
+_MARKER_RESOLUTION: Final = timedelta(seconds=1)
+
 
 class EventCompactor:
     """Stores batches of handed-off events: one object and one record per tenant and batch."""
 
     def __init__(
-        self, store: DataStore, uploads: UploadRepository, *, claim_expiry: timedelta = CLAIM_EXPIRY
+        self,
+        store: DataStore,
+        uploads: UploadRepository,
+        recent_events: RecentEventsRepository,
+        *,
+        claim_expiry: timedelta = CLAIM_EXPIRY,
     ) -> None:
         self._store = store
         self._uploads = uploads
+        self._recent_events = recent_events
         self._claim_expiry = claim_expiry
 
     def compact(self, messages: Sequence[EventMessage], now: datetime) -> set[str]:
@@ -128,10 +138,11 @@ class EventCompactor:
 
     def _write(self, tenant_id: str, batch: str, messages: list[EventMessage], now: datetime) -> None:
         """The batch's object, then its record (which commits it: PrepareDataset reads recorded ids only)."""
-        table = pa.concat_tables([message.table() for message in messages])
+        table = self._unerased(tenant_id, messages)
         received = min(message.received_at for message in messages).astimezone(UTC)
-        key = resources.raw_key(tenant_id, "interactions", received.date().isoformat(), batch)
-        self._store.put_parquet(key, table)
+        if table.num_rows:  # a batch whose shoppers were all erased meanwhile commits no object
+            key = resources.raw_key(tenant_id, "interactions", received.date().isoformat(), batch)
+            self._store.put_parquet(key, table)
         self._uploads.put(
             tenant_id,
             batch,
@@ -152,6 +163,23 @@ class EventCompactor:
             },
         )
 
+    def _unerased(self, tenant_id: str, messages: list[EventMessage]) -> pa.Table:
+        """The messages' rows, less those of shoppers erased after the request that carried them.
+
+        An erasure rewrites what is stored; events accepted before it but still in the queue are
+        dropped here, by the erasure marker it left in the shopper's feed (one read per 100 shoppers).
+        """
+        tables = [message.table() for message in messages]
+        erased = self._recent_events.erasures(
+            tenant_id, {user for table in tables for user in table["user_id"].to_pylist()}
+        )
+        if erased:
+            tables = [
+                _without_erased(table, message.received_at, erased)
+                for message, table in zip(messages, tables, strict=True)
+            ]
+        return pa.concat_tables(tables)
+
     def _release(self, tenant_id: str, upload_ids: list[str], batch: str, now: datetime) -> None:
         """Give up this consumer's claims so the redelivery is stored at once (they expire otherwise)."""
         mine = CompactionClaim(batch, now.astimezone(UTC).isoformat())
@@ -160,6 +188,16 @@ class EventCompactor:
                 self._uploads.release_compaction_claim(tenant_id, upload_id, mine)
             except ServiceUnavailableError:
                 return  # the store is down: the claims expire instead
+
+
+def _without_erased(table: pa.Table, received_at: datetime, erased: dict[str, datetime]) -> pa.Table:
+    """The rows of shoppers not erased since ``received_at`` (markers keep whole seconds: the erasure's
+    second counts as after the request)."""
+    keep = [
+        user not in erased or erased[user] + _MARKER_RESOLUTION <= received_at
+        for user in table["user_id"].to_pylist()
+    ]
+    return table.filter(pa.array(keep, pa.bool_()))
 
 
 class EventHandoff:

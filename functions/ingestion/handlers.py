@@ -13,7 +13,7 @@ and writing the whole batch as one object is the point of this consumer.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse, PartialItemFailures
@@ -28,12 +28,13 @@ from functions.common.settings import StorageSettings
 from functions.ingestion.compaction import EventCompactor
 from functions.ingestion.event_messages import EventMessage
 from functions.ingestion.store.data_store import DataStore
+from functions.ingestion.store.events import RecentEventsRepository
 from functions.ingestion.store.uploads import UploadRepository
 
 
 @per_container
 def get_compactor_settings() -> StorageSettings:
-    """The consumer's settings (uploads table, data bucket), read from the environment once per container."""
+    """The consumer's settings (uploads and recent-events tables, data bucket), once per container."""
     return StorageSettings()  # type: ignore[call-arg]  # values come from the environment
 
 
@@ -43,6 +44,11 @@ def _compactor() -> EventCompactor:
     return EventCompactor(
         DataStore(aws.s3_client(), settings.data_bucket),
         UploadRepository(aws.dynamodb_resource().Table(settings.uploads_table)),
+        RecentEventsRepository(
+            aws.dynamodb_client(),
+            settings.recent_events_table,
+            timedelta(days=settings.recent_events_ttl_days),
+        ),
     )
 
 

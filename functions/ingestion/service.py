@@ -111,7 +111,7 @@ class IngestionService:
         self._attribution = attribution
         self._catalog = CatalogKeeper(store)
         # Without a queue (scripts, the ingest function) real-time events are compacted at once, alone.
-        self._events = EventHandoff(event_queue, EventCompactor(store, uploads))
+        self._events = EventHandoff(event_queue, EventCompactor(store, uploads, recent_events))
 
     def ingest_items_csv(
         self, tenant_id: str, data: bytes, *, upload_id: str, now: datetime, source: Source

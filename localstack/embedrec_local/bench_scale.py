@@ -547,7 +547,7 @@ def run_stage(argv: list[str]) -> None:
     parser.add_argument("--keys", nargs="*", default=[])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--model", choices=sorted(TRAINING_CONFIGS), default="als")
-    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--events-per-request", type=int, default=1)
     parser.add_argument("--events-path", choices=["queued", "direct"], default="queued")
     parser.add_argument("--users", type=int, default=1000)
@@ -685,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", choices=sorted(TRAINING_CONFIGS), default="als", help="what to train")
     parser.add_argument("--json", type=Path, help="also write every stage's result here")
     parser.add_argument(
-        "--events", type=int, default=1000, help="real-time JSON events posted after the files (0: none)"
+        "--events", type=int, default=100, help="real-time JSON events posted after the files (0: none)"
     )
     parser.add_argument("--events-per-request", type=int, default=1, help="events in one request")
     parser.add_argument(

@@ -10,6 +10,7 @@ messages are redelivered, when a consumer died half-way, and when SendMessage fa
 from __future__ import annotations
 
 import io
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -295,3 +296,25 @@ def test_when_queue_and_store_both_fail_the_request_is_a_503_that_stores_nothing
     assert (retry.status_code, retry.json()["accepted"], retry.json()["duplicates"]) == (200, 5, 0)
     assert events.drain()
     assert sum(len(rows) for rows in _raw(aws_env, tenant.tenant_id).values()) == 5
+
+
+def test_events_still_queued_when_their_shopper_is_erased_are_never_stored(
+    api: TestClient, tenant: Shop, aws_env: LocalNames, events: SqsEventSource
+) -> None:
+    # Given events of u0..u3 accepted, then u0 erased while they wait in the queue
+    assert api.post("/api/v1/interactions", json=_events(0), headers=tenant.auth).status_code == 200
+    erased = api.delete("/api/v1/users/u0", headers=tenant.auth)
+    assert erased.status_code == 200, erased.text
+    time.sleep(1.1)  # erasure markers keep whole seconds
+    later = [{"user_id": "u0", "item_id": "item_1", "interaction_type": "view", "event_id": "after-erasure"}]
+    assert api.post("/api/v1/interactions", json=later, headers=tenant.auth).json()["accepted"] == 1
+
+    # When the compactor gets them
+    assert events.drain()
+
+    # Then none of u0's earlier events is stored; the others and u0's later event are
+    rows = [row for stored in _raw(aws_env, tenant.tenant_id).values() for row in stored]
+    earlier = [e for e in _events(0) if e["user_id"] != "u0"]
+    assert sorted(row["event_id"] or "" for row in rows) == sorted(
+        [e.get("event_id", "") for e in earlier] + ["after-erasure"]
+    )
