@@ -31,6 +31,7 @@ Real-time events still do not add to the item counts (``catalog.py``): bulk uplo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
@@ -56,6 +57,7 @@ CLAIM_EXPIRY: Final = timedelta(
 )
 
 _MARKER_RESOLUTION: Final = timedelta(seconds=1)
+_CLAIM_WORKERS: Final = 16
 
 
 class EventCompactor:
@@ -122,11 +124,14 @@ class EventCompactor:
         if not todo:
             return retry
         batch = batch_id(todo)
-        claimed = [
-            upload_id
-            for upload_id, seen in todo.items()
-            if self._uploads.claim_for_compaction(tenant_id, upload_id, batch, seen, now)
-        ]
+
+        def claim_for_batch(item: tuple[str, CompactionClaim]) -> bool:
+            return self._uploads.claim_for_compaction(tenant_id, item[0], batch, item[1], now)
+
+        # One conditional UpdateItem per request, 16 in flight (a batch of 1,000 in ≈ 0.3 s, not 5 s).
+        with ThreadPoolExecutor(max_workers=min(_CLAIM_WORKERS, len(todo))) as pool:
+            won = list(pool.map(claim_for_batch, todo.items()))
+        claimed = [upload_id for upload_id, ok in zip(todo, won, strict=True) if ok]
         retry |= set(todo) - set(claimed)
         if claimed:
             try:

@@ -8,7 +8,7 @@ Lambda-faithful container). One deviation, for a quick local loop: a failed mess
 again after ``retry_delay_s`` instead of the queue's visibility timeout (minutes).
 
 ``drain`` delivers until the queue is empty (nothing visible, nothing in flight): the local stack
-calls it before answering the api function (``drain_all``), so analytics reads see every response
+calls it before answering the api function (``drain_before_api``), so analytics reads see every response
 served before them and a training job or an erasure every event accepted before it; tests call it
 where they read counters or stored events.
 """
@@ -207,11 +207,18 @@ def events_event_source(runner: Invoker, names: LocalNames, region: str) -> SqsE
     )
 
 
-def drain_all(*sources: SqsEventSource) -> Callable[[], None]:
-    """What the local stack runs before each api request: every queue delivered."""
+#: Requests that only add events: the events queue is not drained before them, so a stream of them
+#: is compacted in batches by the poller, as in AWS (any other api request drains it first).
+_EVENT_POSTS = frozenset({("POST", "/api/v1/interactions")})
 
-    def drain() -> None:
-        for source in sources:
-            source.drain()
+
+def drain_before_api(impressions: SqsEventSource, events: SqsEventSource) -> Callable[[str, str], None]:
+    """What the local stack runs before an api request (method, path): both queues delivered, except
+    the events queue before another events post."""
+
+    def drain(method: str, path: str) -> None:
+        impressions.drain()
+        if (method.upper(), path.rstrip("/")) not in _EVENT_POSTS:
+            events.drain()
 
     return drain

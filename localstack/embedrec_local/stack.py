@@ -23,7 +23,7 @@ import httpx
 from embedrec_local.drop_folder import DropFolderPoller
 from embedrec_local.event_sources import (
     SqsEventSource,
-    drain_all,
+    drain_before_api,
     events_event_source,
     impressions_event_source,
 )
@@ -211,8 +211,8 @@ class EmbeddedStack:
             from embedrec_local.lambda_runtime.gateway import HttpApiGateway
 
             # One process: the containers are the workers (one per concurrent request, per function).
-            sources = [source for source in (self.impressions, self.events) if source is not None]
-            gateway = HttpApiGateway(self.fleet, before_api=drain_all(*sources))
+            assert self.impressions is not None and self.events is not None  # started with the stack
+            gateway = HttpApiGateway(self.fleet, before_api=drain_before_api(self.impressions, self.events))
             uvicorn.run(gateway, host=LOOPBACK, port=self.config.port, log_level="warning")
             return
         uvicorn.run(
