@@ -13,6 +13,7 @@ from cdk import names
 from cdk.constructs.analytics import Analytics
 from cdk.constructs.api import Api
 from cdk.constructs.console import Console
+from cdk.constructs.events import EventCompaction
 from cdk.constructs.ingestion import Ingestion
 from cdk.constructs.monitoring import Monitoring
 from cdk.constructs.pipeline import Pipeline
@@ -24,7 +25,7 @@ from functions.identity.models import Plan
 
 
 class EmbedrecStack(Stack):
-    """Storage, training, pipeline, API, analytics, ingestion and monitoring of one embedrec deployment."""
+    """Storage, training, pipeline, API, analytics, events, ingestion and monitoring of one deployment."""
 
     def __init__(
         self,
@@ -68,6 +69,8 @@ class EmbedrecStack(Stack):
         )
         self.analytics = Analytics(self, "Analytics", runtime=self.runtime, storage=self.storage)
         self.analytics.grant_send(self.api.serving_function)
+        self.events = EventCompaction(self, "Events", runtime=self.runtime, storage=self.storage)
+        self.events.grant_send(self.api.api_function)
         self.ingestion = Ingestion(
             self, "Ingestion", runtime=self.runtime, storage=self.storage, pipeline=self.pipeline
         )
@@ -81,3 +84,4 @@ class EmbedrecStack(Stack):
         self.monitoring.monitor_business()
         self.monitoring.monitor_dead_letters("drop-folder", self.ingestion.dead_letter_queue)
         self.monitoring.monitor_dead_letters("impressions", self.analytics.dead_letter_queue)
+        self.monitoring.monitor_dead_letters("events", self.events.dead_letter_queue)

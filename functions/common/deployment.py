@@ -81,6 +81,14 @@ INGEST = FunctionSpec(
 IMPRESSIONS = FunctionSpec(
     "impressions", "functions.analytics.handlers.handle_impressions", "data", memory_mb=512, timeout_s=60
 )
+# The consumer of the events queue (an SQS event source): real-time events, one object per batch.
+COMPACT_EVENTS = FunctionSpec(
+    "compact-events",
+    "functions.ingestion.handlers.handle_event_batches",
+    "data",
+    memory_mb=1024,
+    timeout_s=120,
+)
 
 _STEPS = "functions.training.handlers"
 PIPELINE_STEPS: tuple[FunctionSpec, ...] = (
@@ -126,6 +134,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     SERVING,
     INGEST,
     IMPRESSIONS,
+    COMPACT_EVENTS,
     *PIPELINE_STEPS,
     RECONCILE_SCHEDULES,
 )

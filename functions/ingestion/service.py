@@ -1,9 +1,12 @@
 """Ingestion logic: validate, store accepted rows as Parquet, report row by row.
 
 Shared by the API upload, the JSON events endpoint and the S3 drop folder, so every path applies
-exactly the same rules. Writes are ordered so that a failure leaves nothing half-visible: claims
-and Parquet written by a failed upload are undone before the error reaches the caller. The catalogue
-and what serving reads of it (item counts, serving view, popular items) are kept by ``catalog.py``.
+exactly the same rules. Files are stored here, one Parquet object each; real-time JSON events are
+validated, de-duplicated, fed to serving and recorded here, then handed off to be stored in batches
+(``compaction.py``: one object per batch of requests, never one per request). Writes are ordered so
+that a failure leaves nothing half-visible: claims and Parquet written by a failed upload are undone
+before the error reaches the caller. The catalogue and what serving reads of it (item counts, serving
+view, popular items) are kept by ``catalog.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,9 +23,11 @@ from functions.common import resources
 from functions.common.dynamo import to_iso
 from functions.common.errors import FileRejectedError, ServiceUnavailableError
 from functions.ingestion.catalog import CatalogKeeper
+from functions.ingestion.compaction import EventCompactor, EventHandoff
+from functions.ingestion.event_messages import EventMessage
 from functions.ingestion.feed import FeedRows, feed_events, feed_packs, feed_slices, span_attributes
 from functions.ingestion.popularity import count_items, merge_counts
-from functions.ingestion.store.data_store import DataStore, ParquetUpload
+from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.store.events import EventIdRepository, RecentEventsRepository
 from functions.ingestion.store.recent_activity import FEED_DEPTH
 from functions.ingestion.store.uploads import UploadRepository
@@ -38,6 +43,9 @@ from functions.ingestion.validation import (
     validate_interactions_records,
     validate_items_records,
 )
+
+if TYPE_CHECKING:  # only the api function sends: the drop folder's code path never does
+    from functions.ingestion.store.event_queue import EventQueue
 
 Kind = Literal["items", "interactions"]
 
@@ -109,6 +117,7 @@ class IngestionService:
         event_ids: EventIdRepository,
         recent_events: RecentEventsRepository,
         attribution: AttributionHook | None = None,
+        event_queue: EventQueue | None = None,
     ) -> None:
         self._store = store
         self._uploads = uploads
@@ -116,6 +125,8 @@ class IngestionService:
         self._recent_events = recent_events
         self._attribution = attribution
         self._catalog = CatalogKeeper(store)
+        # Without a queue (scripts, the ingest function) real-time events are compacted at once, alone.
+        self._events = EventHandoff(event_queue, EventCompactor(store, uploads, recent_events))
 
     def ingest_items_csv(
         self, tenant_id: str, data: ByteSource, *, upload_id: str, now: datetime, source: Source
@@ -209,9 +220,16 @@ class IngestionService:
         Per chunk only the event-id claims and the Parquet row groups are written; everything else
         (item counts, the feed, attribution, the record) waits for the last chunk, so a failure at any
         point is undone by aborting the Parquet object and releasing the claims (and the counts delta).
+
+        Real-time JSON events write no object: their rows are held (a request has at most 10,000)
+        and handed off after the record, one message per request, to be stored in batches
+        (``compaction.py``); they add to no item counts.
         """
         key = resources.raw_key(tenant_id, "interactions", now.date().isoformat(), upload_id)
-        upload = _Upload(self._store.open_parquet(key, INTERACTIONS_SCHEMA), bulk=source != "api-json")
+        handed_off = source == "api-json"
+        held = _HeldRows()
+        sink: _RowSink = held if handed_off else self._store.open_parquet(key, INTERACTIONS_SCHEMA)
+        upload = _Upload(sink, bulk=not handed_off)
         try:
             for result in chunks:
                 fresh = self._claim_fresh(tenant_id, result.table, upload_id, now, upload)
@@ -226,12 +244,32 @@ class IngestionService:
         try:
             if stored:
                 self._after_stored(tenant_id, upload, upload_id, now, source)
-            report = upload.report(upload_id, source, now, key if stored else None)
-            self._record(tenant_id, report)
+            report = upload.report(upload_id, source, now, key if stored and not handed_off else None)
+            self._record(tenant_id, report, file_report=not handed_off)
         except ServiceUnavailableError:
             self._undo(upload, tenant_id, upload_id, counted=stored > 0 and upload.counts is not None)
             raise
+        if handed_off and stored:
+            self._hand_off(
+                tenant_id, EventMessage.of_rows(tenant_id, upload_id, now, held.table()), upload, now
+            )
         return report
+
+    def _hand_off(self, tenant_id: str, message: EventMessage, upload: _Upload, now: datetime) -> None:
+        """Queue (or store) a request's events after its record; if neither works, undo the request.
+
+        The record goes first: the compactor stores a request's events only while its record exists,
+        so a request undone here (its record deleted, its event ids released) is never stored, even if
+        its message was queued after all, and the client's retry is accepted afresh.
+        """
+        try:
+            self._events.deliver(message, now)
+        except ServiceUnavailableError:
+            try:
+                self._uploads.delete(tenant_id, message.upload_id)
+            finally:
+                self._undo(upload, tenant_id, message.upload_id, counted=False)
+            raise
 
     def _claim_fresh(
         self, tenant_id: str, table: pa.Table, upload_id: str, now: datetime, upload: _Upload
@@ -296,11 +334,54 @@ class IngestionService:
         """Take an item out of the catalogue (serving stops showing it); ``NotFoundError`` if unknown."""
         self._catalog.remove_item(tenant_id, item_id)
 
-    def _record(self, tenant_id: str, report: IngestReport) -> None:
-        self._store.put_json(resources.report_key(tenant_id, report.upload_id), report.as_dict())
+    def _record(self, tenant_id: str, report: IngestReport, *, file_report: bool = True) -> None:
+        """The upload record (``GET /api/v1/uploads/{id}``) and, for files, the full report in S3.
+
+        A JSON request's response is its full report already: it gets the record alone.
+        """
         summary = report.as_dict(issue_limit=_RECORDED_ISSUES)
-        summary["report_key"] = resources.report_key(tenant_id, report.upload_id)
+        if file_report:
+            self._store.put_json(resources.report_key(tenant_id, report.upload_id), report.as_dict())
+            summary["report_key"] = resources.report_key(tenant_id, report.upload_id)
         self._uploads.put(tenant_id, report.upload_id, summary)
+
+
+class _RowSink(Protocol):
+    """Where an interactions upload's accepted rows go: a Parquet object (``ParquetUpload``), or held
+    for the hand-off (``_HeldRows``)."""
+
+    rows: int
+
+    def append_rows(self, table: pa.Table) -> None: ...
+
+    def finish_upload(self) -> None: ...
+
+    def abort_upload(self) -> None: ...
+
+
+class _HeldRows:
+    """A JSON request's accepted rows, kept (at most 10,000) until they are handed off."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self._tables: list[pa.Table] = []
+
+    def append_rows(self, table: pa.Table) -> None:
+        """Keep rows."""
+        if table.num_rows:
+            self._tables.append(table)
+            self.rows += table.num_rows
+
+    def finish_upload(self) -> None:
+        """Nothing to finish: the rows leave with the hand-off, after the record."""
+
+    def abort_upload(self) -> None:
+        """Drop the rows (nothing was written)."""
+        self._tables.clear()
+
+    def table(self) -> pa.Table:
+        """Every row kept, in the stored schema."""
+        return pa.concat_tables(self._tables) if self._tables else INTERACTIONS_SCHEMA.empty_table()
 
 
 class _Upload:
@@ -311,7 +392,7 @@ class _Upload:
     shop's export holds many of per user or item.
     """
 
-    def __init__(self, parquet: ParquetUpload, *, bulk: bool) -> None:
+    def __init__(self, parquet: _RowSink, *, bulk: bool) -> None:
         self.parquet = parquet
         self.bulk = bulk
         self.tally = IssueTally()
