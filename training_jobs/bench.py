@@ -40,6 +40,7 @@ from training_jobs.data import (
     split_random_holdout,
 )
 from training_jobs.evaluation import Evaluator, popularity_metrics
+from training_jobs.heap import retained_heap
 from training_jobs.job import resolve_device
 from training_jobs.models.lightgcn import LightGCN
 from training_jobs.trainer import EpochReport, TrainSettings, train_model
@@ -212,7 +213,8 @@ def _train_and_evaluate(
                 line += "  <- target reached"
         _emit(line)
 
-    result = train_model(model, train, settings, evaluator=evaluator, on_epoch=report)
+    with retained_heap():
+        result = train_model(model, train, settings, evaluator=evaluator, on_epoch=report)
     final = result.history[-1].metrics or evaluator.evaluate(model.score_users)
     if reached:
         _emit(

@@ -8,6 +8,7 @@ Every candidate reads the graph's pair weights, so interaction-type weights and 
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from training_jobs.candidate_plan import CandidateSpec
 from training_jobs.config import TrainingConfig, cpu_threads_for
 from training_jobs.data import IntArray, InteractionGraph
 from training_jobs.evaluation import Evaluator
+from training_jobs.heap import retained_heap
 from training_jobs.models.als import ALSParams, fit_als_factors
 from training_jobs.models.base import Recommender
 from training_jobs.models.ease import EASEParams, fit_ease
@@ -118,8 +120,24 @@ def build_model(
         num_layers=config.num_layers,
         loss_type=config.loss,
         num_negatives=config.num_negatives,
+        init=config.lightgcn_init,
         **shared,
     )
+
+
+LIGHTGCN_CPU_STEPS_PER_EPOCH = 32
+"""On CPU a LightGCN step costs a propagation over the whole graph whatever the batch holds, so an epoch
+costs (steps x graph); unless the config pins ``batch_size``, the batch grows until an epoch is at most this
+many steps. On a GPU the propagation is cheap and the configured batch stays."""
+
+
+def gradient_batch_size(
+    config: TrainingConfig, graph: InteractionGraph, device: torch.device, model_type: str
+) -> int:
+    """The batch size a gradient-trained candidate trains with (see :data:`LIGHTGCN_CPU_STEPS_PER_EPOCH`)."""
+    if model_type != "lightgcn" or device.type != "cpu" or "batch_size" in config.model_fields_set:
+        return config.batch_size
+    return max(config.batch_size, math.ceil(graph.n_edges / LIGHTGCN_CPU_STEPS_PER_EPOCH))
 
 
 def _als_params(spec: CandidateSpec, config: TrainingConfig, device: torch.device) -> ALSParams:
@@ -265,7 +283,7 @@ def _fit_by_gradient(
     settings = TrainSettings(
         epochs=int(spec.params.get("epochs", config.epochs)),
         learning_rate=config.learning_rate,
-        batch_size=config.batch_size,
+        batch_size=gradient_batch_size(config, graph, device, spec.model_type),
         patience=config.patience if evaluator is not None else 0,
         eval_every=config.eval_every,
         budget_s=config.time_budget_s,
@@ -273,7 +291,8 @@ def _fit_by_gradient(
         keep_best=evaluator is not None,
         seed=config.seed,
     )
-    result = train_model(net, graph, settings, evaluator=evaluator, on_epoch=on_epoch)
+    with retained_heap():
+        result = train_model(net, graph, settings, evaluator=evaluator, on_epoch=on_epoch)
     metrics = result.best_metrics if evaluator is not None else {}
     if not metrics:
         metrics = _score(evaluator, net)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from training_jobs.candidate_fit import Holdout
+from training_jobs.candidate_fit import LIGHTGCN_CPU_STEPS_PER_EPOCH, Holdout, gradient_batch_size
 from training_jobs.candidate_plan import CandidateSpec, ease_fits_in_memory, plan
 from training_jobs.candidates import refit, select_candidate
 from training_jobs.config import TrainingConfig
@@ -177,3 +179,21 @@ def test_refit_trains_the_chosen_spec_on_all_data(
     assert fitted.model.n_users == everything.n_users
     if model_type == "lightgcn":
         assert fitted.training["epochs_run"] == selection.chosen.params["epochs"]
+
+
+def test_lightgcn_batch_grows_on_cpu_only_when_not_pinned() -> None:
+    graph = build_graph(
+        np.arange(100_000) % 1000, np.arange(100_000) % 997, 1000, 997, np.ones(100_000, np.float32)
+    )
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    # an epoch on CPU is at most LIGHTGCN_CPU_STEPS_PER_EPOCH full-graph propagations
+    batch = gradient_batch_size(TrainingConfig(), graph, cpu, "lightgcn")
+    assert batch == math.ceil(graph.n_edges / LIGHTGCN_CPU_STEPS_PER_EPOCH) > TrainingConfig().batch_size
+    assert math.ceil(graph.n_edges / batch) <= LIGHTGCN_CPU_STEPS_PER_EPOCH
+    # a pinned batch, a GPU, and the two-tower (no graph propagation) keep the configured batch
+    assert gradient_batch_size(TrainingConfig(batch_size=512), graph, cpu, "lightgcn") == 512
+    assert gradient_batch_size(TrainingConfig(), graph, gpu, "lightgcn") == TrainingConfig().batch_size
+    assert gradient_batch_size(TrainingConfig(), graph, cpu, "two_tower") == TrainingConfig().batch_size
+    # a small tenant keeps the configured batch (its epoch is already few steps)
+    small = build_graph(np.arange(5000) % 50, np.arange(5000) % 40, 50, 40, np.ones(5000, np.float32))
+    assert gradient_batch_size(TrainingConfig(), small, cpu, "lightgcn") == TrainingConfig().batch_size
