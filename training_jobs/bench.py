@@ -67,6 +67,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--peer-grid", default="0.1:10,0.1:40,1:10", help="implicit ALS peer's reg:alpha pairs"
     )
     parser.add_argument("--als-factors", type=int, default=None, help="pin our ALS factors")
+    parser.add_argument(
+        "--lightgcn-init", choices=["normal", "spectral"], default=None, help="default: the job's config"
+    )
     parser.add_argument("--als-grid", default="", help="our ALS reg:alpha pairs (default: the job's grid)")
     parser.add_argument(
         "--fidelity", action=argparse.BooleanOptionalAction, default=True, help="fold-in fidelity per model"

@@ -44,9 +44,10 @@ class TrainingConfig(BaseModel):
     loss: Literal["softmax", "bpr"] = "softmax"
     temperature: float = Field(1.0, gt=0, le=10.0)
     normalize: bool = False
-    lightgcn_init: Literal["normal", "spectral"] = Field(
-        "normal",
-        description="LightGCN ego embeddings: the paper's N(0, 0.1) or the graph filter's singular vectors",
+    lightgcn_init: Literal["auto", "normal", "spectral"] = Field(
+        "auto",
+        description="LightGCN egos: N(0, 0.1), the graph filter's singular vectors, or auto (spectral where "
+        "the CPU batch was enlarged, else normal)",
     )
     eval_every: int = Field(1, ge=1, le=1000)
     lr_schedule: Literal["cosine", "constant"] = "cosine"

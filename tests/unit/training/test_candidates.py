@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from training_jobs.candidate_fit import LIGHTGCN_CPU_STEPS_PER_EPOCH, Holdout, gradient_batch_size
+from training_jobs.candidate_fit import (
+    LIGHTGCN_CPU_STEPS_PER_EPOCH,
+    Holdout,
+    gradient_batch_size,
+    lightgcn_init_for,
+)
 from training_jobs.candidate_plan import CandidateSpec, ease_fits_in_memory, plan
 from training_jobs.candidates import refit, select_candidate
 from training_jobs.config import TrainingConfig
@@ -197,3 +202,11 @@ def test_lightgcn_batch_grows_on_cpu_only_when_not_pinned() -> None:
     # a small tenant keeps the configured batch (its epoch is already few steps)
     small = build_graph(np.arange(5000) % 50, np.arange(5000) % 40, 50, 40, np.ones(5000, np.float32))
     assert gradient_batch_size(TrainingConfig(), small, cpu, "lightgcn") == TrainingConfig().batch_size
+
+
+def test_lightgcn_init_is_spectral_only_where_the_cpu_batch_grew() -> None:
+    config = TrainingConfig()
+    assert lightgcn_init_for(config, config.batch_size) == "normal"
+    assert lightgcn_init_for(config, config.batch_size * 8) == "spectral"
+    assert lightgcn_init_for(TrainingConfig(lightgcn_init="normal"), config.batch_size * 8) == "normal"
+    assert lightgcn_init_for(TrainingConfig(lightgcn_init="spectral"), config.batch_size) == "spectral"
