@@ -68,7 +68,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--als-factors", type=int, default=None, help="pin our ALS factors")
     parser.add_argument(
-        "--lightgcn-init", choices=["normal", "spectral"], default=None, help="default: the job's config"
+        "--lightgcn-init",
+        choices=["normal", "spectral"],
+        default=None,
+        help="LightGCN's init (candidates mode: default the job's 'auto'; lightgcn mode: normal)",
     )
     parser.add_argument("--als-grid", default="", help="our ALS reg:alpha pairs (default: the job's grid)")
     parser.add_argument(
@@ -192,6 +195,7 @@ def _train_and_evaluate(
         temperature=args.temperature,
         normalize=args.normalize,
         reg_weight=args.reg,
+        init=args.lightgcn_init or "normal",
     ).to(device)
     settings = TrainSettings(
         epochs=args.epochs or (1000 if budget_s else 60),
