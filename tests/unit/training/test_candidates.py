@@ -14,7 +14,7 @@ from training_jobs.candidate_fit import (
     gradient_batch_size,
     lightgcn_init_for,
 )
-from training_jobs.candidate_plan import CandidateSpec, ease_fits_in_memory, plan
+from training_jobs.candidate_plan import LIGHTGCN_CPU_MAX_EDGES, CandidateSpec, ease_fits_in_memory, plan
 from training_jobs.candidates import refit, select_candidate
 from training_jobs.config import TrainingConfig
 from training_jobs.data import InteractionGraph, build_graph, split_random_holdout
@@ -210,3 +210,17 @@ def test_lightgcn_init_is_spectral_only_where_the_cpu_batch_grew() -> None:
     assert lightgcn_init_for(config, config.batch_size * 8) == "spectral"
     assert lightgcn_init_for(TrainingConfig(lightgcn_init="normal"), config.batch_size * 8) == "normal"
     assert lightgcn_init_for(TrainingConfig(lightgcn_init="spectral"), config.batch_size) == "spectral"
+
+
+def test_auto_plans_lightgcn_on_cpu_up_to_the_edge_cap() -> None:
+    def graph_of(n_edges: int) -> InteractionGraph:
+        pairs = np.arange(n_edges)
+        return build_graph(pairs % 40_000, pairs % 39_989, 40_000, 39_989, np.ones(n_edges, np.float32))
+
+    def planned(graph: InteractionGraph, device: torch.device) -> set[str]:
+        return {spec.model_type for spec in plan(TrainingConfig(), graph, device)}
+
+    at_cap, above = graph_of(LIGHTGCN_CPU_MAX_EDGES), graph_of(LIGHTGCN_CPU_MAX_EDGES + 1)
+    assert "lightgcn" in planned(at_cap, CPU)
+    assert "lightgcn" not in planned(above, CPU)
+    assert "lightgcn" in planned(above, torch.device("cuda"))
