@@ -61,17 +61,21 @@ class AttributionResult:
 
 
 class InteractionAttribution:
-    """The ingestion hook: ``hook(tenant_id, fresh_rows, now)`` after the rows are stored."""
+    """The ingestion hook: ``hook(tenant_id, fresh_rows, now, stored=n)`` after the rows are stored."""
 
     def __init__(self, counters: AnalyticsCounters, tests: AbTestRepository) -> None:
         self._counters = counters
         self._tests = tests
 
-    def __call__(self, tenant_id: str, fresh_rows: pa.Table, now: datetime) -> None:
-        """Attribute the batch and emit its metrics; ``ServiceUnavailableError`` leaves no counter changed."""
+    def __call__(self, tenant_id: str, fresh_rows: pa.Table, now: datetime, *, stored: int) -> None:
+        """Attribute the batch and emit its metrics; ``ServiceUnavailableError`` leaves no counter changed.
+
+        ``fresh_rows`` may be only the rows that name a source or a recommendation (no other row can
+        be attributed); ``stored`` counts every fresh row of the upload.
+        """
         result = attribute_interactions(self._counters, self._tests, tenant_id, fresh_rows, now)
         telemetry.interactions_attributed(
-            stored=result.stored,
+            stored=stored,
             attributed=result.attributed,
             clicks=result.clicks,
             purchases=result.purchases,

@@ -194,8 +194,19 @@ def catalog_key(tenant_id: str) -> str:
 
 
 def item_counts_key(tenant_id: str) -> str:
-    """Weighted interaction counts per item, kept by ingestion (feeds popularity before any model)."""
+    """Weighted interaction counts per item, kept by ingestion (feeds popularity before any model):
+    the uploads folded in so far; the newer ones are deltas (:func:`item_count_delta_key`)."""
     return f"catalog/{tenant_id}/item_counts.parquet"
+
+
+def item_count_deltas_prefix(tenant_id: str) -> str:
+    """Where each bulk upload puts its own item counts until they are folded into the base."""
+    return f"catalog/{tenant_id}/item_counts/"
+
+
+def item_count_delta_key(tenant_id: str, upload_id: str) -> str:
+    """One upload's weighted counts per item (rewritten as a whole if the upload is retried)."""
+    return f"{item_count_deltas_prefix(tenant_id)}{upload_id}.parquet"
 
 
 def drop_key(tenant_id: str, kind: Literal["items", "interactions"], filename: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Annotated, Protocol
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
@@ -24,6 +23,7 @@ from functions.common import aws
 from functions.common.container import on_reset, per_container
 from functions.common.errors import PermissionDeniedError
 from functions.common.secrets import resolve_secret
+from functions.http.invocation import run_blocking
 from functions.identity.callers import CallerResolver, bearer_credential, ensure_reader, ensure_writer
 from functions.identity.models import Principal
 from functions.identity.store.api_keys import ApiKeyRepository
@@ -119,11 +119,12 @@ async def current_principal(creds: BearerCredential, auth: AppAuthenticator) -> 
     """The authenticated caller (JWT or API key) of an active tenant.
 
     A caller this container already knows is resolved on the event loop (no I/O); only the first
-    request of a credential or tenant window reads the tables, on a worker thread.
+    request of a credential or tenant window reads the tables (``run_blocking``: on a worker thread
+    under uvicorn, inline in a Lambda invocation).
     """
     credential = bearer_credential(creds)
     warm = auth.callers.resolve_warm(credential)
-    return warm if warm is not None else await run_in_threadpool(auth.callers.resolve, credential)
+    return warm if warm is not None else await run_blocking(lambda: auth.callers.resolve(credential))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

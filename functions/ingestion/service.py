@@ -8,36 +8,51 @@ and what serving reads of it (item counts, serving view, popular items) are kept
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from functions.common import resources
 from functions.common.dynamo import to_iso
-from functions.common.errors import ServiceUnavailableError
+from functions.common.errors import FileRejectedError, ServiceUnavailableError
 from functions.ingestion.catalog import CatalogKeeper
-from functions.ingestion.feed import feed_events, feed_packs, feed_rows, interaction_span
-from functions.ingestion.store.data_store import DataStore
+from functions.ingestion.feed import FeedRows, feed_events, feed_packs, feed_slices, span_attributes
+from functions.ingestion.popularity import count_items, merge_counts
+from functions.ingestion.store.data_store import DataStore, ParquetUpload
 from functions.ingestion.store.events import EventIdRepository, RecentEventsRepository
 from functions.ingestion.store.recent_activity import FEED_DEPTH
 from functions.ingestion.store.uploads import UploadRepository
+from functions.ingestion.tables import INTERACTIONS_SCHEMA
 from functions.ingestion.validation import (
+    ByteSource,
+    IssueTally,
     RowIssue,
     ValidationResult,
-    validate_interactions_csv,
+    merge_results,
+    stream_interactions_csv,
+    stream_items_csv,
     validate_interactions_records,
-    validate_items_csv,
     validate_items_records,
 )
 
 Kind = Literal["items", "interactions"]
-#: Called with (tenant_id, the fresh interaction rows just stored, now); ``functions.analytics.attribution``.
-AttributionHook = Callable[[str, pa.Table, datetime], None]
+
+
+class AttributionHook(Protocol):
+    """``functions.analytics.attribution``: called once per upload with the fresh rows that name a
+    ``source`` or a ``recommendation_id`` (no other row can be attributed) and how many fresh rows
+    were stored in all."""
+
+    def __call__(self, tenant_id: str, fresh_rows: pa.Table, now: datetime, *, stored: int) -> None: ...
+
+
 Source = Literal["api-csv", "api-json", "drop-folder"]
+#: Users whose feed entries are encoded and written together.
+_PACK_USERS = 20_000
 _RECORDED_ISSUES = 200  # per upload record in DynamoDB; the S3 report keeps every listed issue
 
 
@@ -103,10 +118,12 @@ class IngestionService:
         self._catalog = CatalogKeeper(store)
 
     def ingest_items_csv(
-        self, tenant_id: str, data: bytes, *, upload_id: str, now: datetime, source: Source
+        self, tenant_id: str, data: ByteSource, *, upload_id: str, now: datetime, source: Source
     ) -> IngestReport:
-        """Validate an items CSV and upsert its accepted rows into the catalogue."""
-        return self._store_items(tenant_id, validate_items_csv(data, now=now), upload_id, now, source)
+        """Validate an items CSV (read in chunks) and upsert its accepted rows into the catalogue."""
+        return self._store_items(
+            tenant_id, merge_results(stream_items_csv(data, now=now)), upload_id, now, source
+        )
 
     def ingest_items_records(
         self, tenant_id: str, records: list[dict[str, Any]], *, upload_id: str, now: datetime
@@ -117,12 +134,13 @@ class IngestionService:
         )
 
     def ingest_interactions_csv(
-        self, tenant_id: str, data: bytes, *, upload_id: str, now: datetime, source: Source
+        self, tenant_id: str, data: ByteSource, *, upload_id: str, now: datetime, source: Source
     ) -> IngestReport:
-        """Validate an interactions CSV and store its accepted rows."""
+        """Validate an interactions CSV and store its accepted rows, chunk by chunk: memory is set by
+        a chunk (and by what is kept per user and item), not by the file."""
         known = self._catalog.known_item_ids(tenant_id)
-        result = validate_interactions_csv(data, upload_id=upload_id, now=now, known_item_ids=known)
-        return self._store_interactions(tenant_id, result, upload_id, now, source)
+        chunks = stream_interactions_csv(data, upload_id=upload_id, now=now, known_item_ids=known)
+        return self._store_interactions(tenant_id, chunks, upload_id, now, source)
 
     def ingest_interaction_records(
         self, tenant_id: str, records: list[dict[str, Any]], *, upload_id: str, now: datetime
@@ -130,7 +148,7 @@ class IngestionService:
         """Validate real-time JSON events, store them, and feed them to serving's recent-events table."""
         known = self._catalog.known_item_ids(tenant_id)
         result = validate_interactions_records(records, upload_id=upload_id, now=now, known_item_ids=known)
-        return self._store_interactions(tenant_id, result, upload_id, now, "api-json")
+        return self._store_interactions(tenant_id, [result], upload_id, now, "api-json")
 
     @property
     def recent_events(self) -> RecentEventsRepository:
@@ -162,9 +180,7 @@ class IngestionService:
         if result.table.num_rows:
             key = resources.raw_key(tenant_id, "items", now.date().isoformat(), upload_id)
             self._store.put_parquet(key, result.table)
-            self._compensate_on_failure(
-                lambda: self._catalog.upsert(tenant_id, result.table), key, tenant_id, [], upload_id
-            )
+            self._compensate_on_failure(lambda: self._catalog.upsert(tenant_id, result.table), key)
         report = IngestReport(
             upload_id=upload_id,
             kind="items",
@@ -177,110 +193,183 @@ class IngestionService:
             received_at=now,
             object_key=key,
         )
-        self._compensate_on_failure(lambda: self._record(tenant_id, report), key, tenant_id, [], upload_id)
+        self._compensate_on_failure(lambda: self._record(tenant_id, report), key)
         return report
 
     def _store_interactions(
-        self, tenant_id: str, result: ValidationResult, upload_id: str, now: datetime, source: Source
+        self,
+        tenant_id: str,
+        chunks: Iterable[ValidationResult],
+        upload_id: str,
+        now: datetime,
+        source: Source,
     ) -> IngestReport:
-        table = result.table
-        event_ids = [e for e in table.column("event_id").to_pylist() if e] if table.num_rows else []
-        already_seen = self._event_ids.claim(tenant_id, event_ids, upload_id, now) if event_ids else set()
-        fresh_ids = [e for e in event_ids if e not in already_seen]
-        if already_seen:
-            seen_mask = pc.is_in(table.column("event_id"), value_set=pa.array(sorted(already_seen)))
-            table = table.filter(pc.invert(pc.fill_null(seen_mask, False)))
-        key = None
-        if table.num_rows:
-            key = resources.raw_key(tenant_id, "interactions", now.date().isoformat(), upload_id)
-            try:
-                self._store.put_parquet(key, table)
-            except ServiceUnavailableError:
-                self._event_ids.release(tenant_id, fresh_ids, upload_id)
-                raise
-            if source != "api-json":
-                # Bulk uploads refresh popularity; real-time events do not (recomputing the popular list
-                # per event would cost a catalogue read each).
-                self._compensate_on_failure(
-                    lambda: self._catalog.add_counts(tenant_id, table), key, tenant_id, fresh_ids, upload_id
-                )
-            # Every source feeds serving's per-user history: exclude purchased, reasons, fold-in.
-            self._compensate_on_failure(
-                lambda: self._feed_recent(tenant_id, table, upload_id, now, source),
-                key,
-                tenant_id,
-                fresh_ids,
-                upload_id,
-            )
-            if self._attribution is not None:  # last before the record: it undoes its own partial writes
-                attribute = self._attribution
-                self._compensate_on_failure(
-                    lambda: attribute(tenant_id, table, now), key, tenant_id, fresh_ids, upload_id
-                )
-        warnings = list(result.warnings)
-        if already_seen:
-            warnings.append(
-                RowIssue(
-                    0,
-                    "event_id",
-                    f"{len(already_seen)} event(s) were already received earlier and were not stored again",
-                )
-            )
-        report = IngestReport(
-            upload_id=upload_id,
-            kind="interactions",
-            source=source,
-            # A replay is reported as a duplicate, never as a row accepted again.
-            accepted=table.num_rows,
-            rejected=result.rejected,
-            duplicates=result.table.num_rows - table.num_rows,
-            validation_errors=list(result.errors),
-            warnings=warnings,
-            received_at=now,
-            object_key=key,
-            extra=interaction_span(table) if key is not None else {},
-        )
-        self._compensate_on_failure(
-            lambda: self._record(tenant_id, report), key, tenant_id, fresh_ids, upload_id
-        )
+        """Claim, store and account each chunk in turn, then run what follows stored rows once.
+
+        Per chunk only the event-id claims and the Parquet row groups are written; everything else
+        (item counts, the feed, attribution, the record) waits for the last chunk, so a failure at any
+        point is undone by aborting the Parquet object and releasing the claims (and the counts delta).
+        """
+        key = resources.raw_key(tenant_id, "interactions", now.date().isoformat(), upload_id)
+        upload = _Upload(self._store.open_parquet(key, INTERACTIONS_SCHEMA), bulk=source != "api-json")
+        try:
+            for result in chunks:
+                fresh = self._claim_fresh(tenant_id, result.table, upload_id, now, upload)
+                upload.parquet.append_rows(fresh)
+                upload.add(result, fresh)
+            if upload.parquet.rows:
+                upload.parquet.finish_upload()
+        except (ServiceUnavailableError, FileRejectedError):
+            self._undo(upload, tenant_id, upload_id, counted=False)
+            raise
+        stored = upload.parquet.rows
+        try:
+            if stored:
+                self._after_stored(tenant_id, upload, upload_id, now, source)
+            report = upload.report(upload_id, source, now, key if stored else None)
+            self._record(tenant_id, report)
+        except ServiceUnavailableError:
+            self._undo(upload, tenant_id, upload_id, counted=stored > 0 and upload.counts is not None)
+            raise
         return report
 
-    def _compensate_on_failure(
-        self, step: Callable[[], None], key: str | None, tenant_id: str, claimed: list[str], upload_id: str
+    def _claim_fresh(
+        self, tenant_id: str, table: pa.Table, upload_id: str, now: datetime, upload: _Upload
+    ) -> pa.Table:
+        """Claim a chunk's event ids; returns its rows without those an earlier upload stored."""
+        if not table.num_rows:
+            return table
+        column = table.column("event_id")
+        present = pc.drop_null(column)
+        if not len(present):
+            return table
+        event_ids = present.to_pylist()
+        already_seen = self._event_ids.claim(tenant_id, event_ids, upload_id, now)
+        upload.claimed.append(present)  # released if the upload fails (ids held elsewhere are kept)
+        if not already_seen:
+            return table
+        upload.already_seen += len(already_seen)
+        seen_mask = pc.is_in(column, value_set=pa.array(sorted(already_seen), pa.string()))
+        return table.filter(pc.invert(pc.fill_null(seen_mask, False)))
+
+    def _after_stored(
+        self, tenant_id: str, upload: _Upload, upload_id: str, now: datetime, source: Source
     ) -> None:
-        """Run ``step``; if a dependency fails, undo this upload's writes so a retry starts clean."""
+        """Once the rows are stored: item counts (bulk uploads), the feed, attribution."""
+        if upload.counts is not None:
+            # Bulk uploads refresh popularity; real-time events do not (recomputing the popular list
+            # per event would cost a catalogue read each).
+            self._catalog.add_counts(tenant_id, upload_id, upload.counts, now)
+        # Every source feeds serving's per-user history: exclude purchased, reasons, fold-in.
+        rows = upload.feed.rows()
+        if rows is not None:
+            if source == "api-json":
+                self._recent_events.put_many(tenant_id, feed_events(rows, upload_id), now)
+            else:
+                # A bulk upload writes one entry per user, so a 100k-row file costs a write per
+                # shopper, not per row; encoded a slice of users at a time, so the entries of a file
+                # of a million shoppers are never all in memory at once.
+                for users in feed_slices(rows, _PACK_USERS):
+                    self._recent_events.put_packs(tenant_id, feed_packs(users), upload_id, now)
+        if self._attribution is not None:  # last before the record: it undoes its own partial writes
+            self._attribution(tenant_id, upload.attributable(), now, stored=upload.parquet.rows)
+
+    def _undo(self, upload: _Upload, tenant_id: str, upload_id: str, *, counted: bool) -> None:
+        """Leave nothing of a failed upload behind, so that its retry starts clean."""
+        upload.parquet.abort_upload()
+        if counted:
+            self._catalog.remove_counts(tenant_id, upload_id)
+        for claimed in upload.claimed:
+            self._event_ids.release(tenant_id, claimed.to_pylist(), upload_id)
+
+    def _compensate_on_failure(self, step: Callable[[], None], key: str | None) -> None:
+        """Run one step of an items upload; if a dependency fails, remove its Parquet so a retry starts
+        clean (the catalogue is written last but one, conditionally, and only the record follows)."""
         try:
             step()
         except ServiceUnavailableError:
             if key is not None:
                 self._store.delete(key)
-            if claimed:
-                self._event_ids.release(tenant_id, claimed, upload_id)
             raise
 
     def remove_item(self, tenant_id: str, item_id: str) -> None:
         """Take an item out of the catalogue (serving stops showing it); ``NotFoundError`` if unknown."""
         self._catalog.remove_item(tenant_id, item_id)
 
-    def _feed_recent(
-        self, tenant_id: str, table: pa.Table, upload_id: str, now: datetime, source: Source
-    ) -> None:
-        """Each user's purchases and newest rows into the recent-events feed (serving reads no deeper).
-
-        Real-time events are one entry each; a bulk upload writes one entry per user, so a 100k-row
-        file costs a write per shopper, not per row.
-        """
-        rows = feed_rows(table, FEED_DEPTH)
-        if source == "api-json":
-            self._recent_events.put_many(tenant_id, feed_events(rows, upload_id), now)
-        else:
-            self._recent_events.put_packs(tenant_id, feed_packs(rows), upload_id, now)
-
     def _record(self, tenant_id: str, report: IngestReport) -> None:
         self._store.put_json(resources.report_key(tenant_id, report.upload_id), report.as_dict())
         summary = report.as_dict(issue_limit=_RECORDED_ISSUES)
         summary["report_key"] = resources.report_key(tenant_id, report.upload_id)
         self._uploads.put(tenant_id, report.upload_id, summary)
+
+
+class _Upload:
+    """What an interactions upload has stored so far, and what it keeps for the steps after the rows.
+
+    Per user at most the feed's depth of rows, per item one count, the rows attribution can use, the
+    claimed ids (to release on failure) and the report's counts: none of it grows with rows that a
+    shop's export holds many of per user or item.
+    """
+
+    def __init__(self, parquet: ParquetUpload, *, bulk: bool) -> None:
+        self.parquet = parquet
+        self.bulk = bulk
+        self.tally = IssueTally()
+        self.received_valid = 0
+        self.already_seen = 0
+        self.claimed: list[pa.Array] = []
+        self.counts: pa.Table | None = None
+        self.feed = FeedRows(FEED_DEPTH)
+        self._attributable: list[pa.Table] = []
+        self._first: Any = None
+        self._last: Any = None
+
+    def add(self, result: ValidationResult, fresh: pa.Table) -> None:
+        self.tally.add(result)
+        self.received_valid += result.table.num_rows
+        if not fresh.num_rows:
+            return
+        if self.bulk:
+            self.counts = merge_counts(self.counts, count_items(fresh))
+        self.feed.add(fresh)
+        claims = pc.or_(pc.is_valid(fresh["source"]), pc.is_valid(fresh["recommendation_id"]))
+        if pc.any(claims).as_py():
+            self._attributable.append(fresh.filter(claims))
+        bounds = pc.min_max(fresh["timestamp"])
+        first, last = bounds["min"].as_py(), bounds["max"].as_py()
+        self._first = first if self._first is None else min(self._first, first)
+        self._last = last if self._last is None else max(self._last, last)
+
+    def attributable(self) -> pa.Table:
+        if not self._attributable:
+            return INTERACTIONS_SCHEMA.empty_table()
+        return pa.concat_tables(self._attributable)
+
+    def report(self, upload_id: str, source: Source, now: datetime, key: str | None) -> IngestReport:
+        warnings = list(self.tally.warnings)
+        if self.already_seen:
+            warnings.append(
+                RowIssue(
+                    0,
+                    "event_id",
+                    f"{self.already_seen} event(s) were already received earlier and were not stored again",
+                )
+            )
+        span = span_attributes(self._first, self._last) if key else {}
+        return IngestReport(
+            upload_id=upload_id,
+            kind="interactions",
+            source=source,
+            # A replay is reported as a duplicate, never as a row accepted again.
+            accepted=self.parquet.rows,
+            rejected=self.tally.rejected,
+            duplicates=self.received_valid - self.parquet.rows,
+            validation_errors=list(self.tally.errors),
+            warnings=warnings,
+            received_at=now,
+            object_key=key,
+            extra=span,
+        )
 
 
 def _issue(issue: RowIssue) -> dict[str, Any]:

@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.concurrency import run_in_threadpool
 from mangum import Mangum
 
 from functions.common.observability import metrics
 from functions.common.runtime import freeze_long_lived_objects
 from functions.http.errors import install_error_handlers
+from functions.http.invocation import lambda_handler, run_blocking
 from functions.http.principal import install_authenticator
 from functions.serving import telemetry
 from functions.serving.dependencies import flush_impressions, impressions_pending
@@ -32,8 +32,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class ImpressionsWrittenPerRequest:
     """After each request, hand off the impressions it collected (one SQS message; no background
     thread: a Lambda container is frozen as soon as its handler returns). Under Mangum the handler
-    returns only after this, so the hand-off is part of the invocation; under uvicorn the answer has
-    been sent already.
+    returns only after this, so the hand-off is part of the invocation (and runs inline: nothing else
+    waits on the invocation's loop); under uvicorn the answer has been sent already.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -45,7 +45,7 @@ class ImpressionsWrittenPerRequest:
         finally:
             if scope["type"] == "http" and impressions_pending():
                 started = time.perf_counter()
-                await run_in_threadpool(flush_impressions)
+                await run_blocking(flush_impressions)
                 telemetry.impressions_written((time.perf_counter() - started) * 1000)
 
 
@@ -65,6 +65,7 @@ def create_app() -> FastAPI:
 
 
 app = create_app()
-# One EMF flush per invocation: latency, cache hits, ANN time and items served.
-handler = metrics.log_metrics(Mangum(app, lifespan="off"))
+# One EMF flush per invocation: latency, cache hits, ANN time and items served. Each invocation is
+# its loop's only request, so blocking work runs inline (functions.http.invocation).
+handler = metrics.log_metrics(lambda_handler(Mangum(app, lifespan="off")))
 freeze_long_lived_objects()  # after the imports of the init phase (functions.common.runtime)

@@ -102,7 +102,9 @@ class RecentEventsReader:
 
     ``functions.ingestion.store.recent_activity`` explains the counters. Per container this keeps each
     tenant's counters and the feeds it read (``cache_entries`` users, each at most
-    ``max_age_seconds`` old, a bound should a writer's counter update have failed). The counters are
+    ``max_age_seconds`` old, a bound should a writer's counter update have failed). A user whose feed
+    is not kept here costs one read, of the feed alone: that read is as fresh as the store, and the
+    feed is kept under the counters read before it. For a user whose feed is kept, the counters are
     read:
 
     - by every request of a quiet tenant, before it answers: a client that sends an event and then
@@ -115,7 +117,7 @@ class RecentEventsReader:
     While a read is in flight (several requests of one container under uvicorn), other requests
     answer with the counters they have instead of starting reads of their own: a slow store never
     meets a growing herd of reads.
-    ``poll_seconds = 0`` reads the counters on every request.
+    ``poll_seconds = 0`` reads the counters on every request of a kept user.
     """
 
     def __init__(
@@ -147,9 +149,14 @@ class RecentEventsReader:
 
     def feed(self, tenant_id: str, user_id: str, limit: int) -> UserFeed:
         """The user's newest events, and whether the user was erased (the marker heads the feed)."""
+        key = (tenant_id, user_id, limit)
+        with self._feeds_lock:
+            kept = key in self._feeds
+        known = self._versions.get(tenant_id)
+        if not kept and known is not None:
+            return self._first_read(tenant_id, user_id, limit, known[0])
         versions = self._tenant_versions(tenant_id)
         version = versions[slot_of(user_id)] if versions is not None else None
-        key = (tenant_id, user_id, limit)
         now = self._clock()
         if version is not None:
             with self._feeds_lock:
@@ -158,13 +165,35 @@ class RecentEventsReader:
                     self._feeds.move_to_end(key)
                     return feed.feed
         fetched = self._query(tenant_id, user_id, limit)
-        if version is not None and self._cache_entries > 0:
-            with self._feeds_lock:
-                self._feeds[key] = _Feed(version, now, fetched)
-                self._feeds.move_to_end(key)
-                while len(self._feeds) > self._cache_entries:
-                    self._feeds.popitem(last=False)
+        if version is not None:
+            self._keep(key, _Feed(version, now, fetched))
         return fetched
+
+    def _first_read(self, tenant_id: str, user_id: str, limit: int, versions: tuple[int, ...]) -> UserFeed:
+        """A user this container keeps no feed of: the feed read alone, no counter read first.
+
+        The read itself is as fresh as the store, so the counters add nothing to this answer; the
+        feed is kept under the counters read earlier (``versions``, taken before this read), so a
+        write since then moves the user's counter past them and the next request reads it again.
+        """
+        now = self._clock()
+        fetched = self._query(tenant_id, user_id, limit)
+        self._note_request(tenant_id, now)  # after the read: a refused one leaves no trace
+        self._keep((tenant_id, user_id, limit), _Feed(versions[slot_of(user_id)], now, fetched))
+        return fetched
+
+    def _keep(self, key: tuple[str, str, int], feed: _Feed) -> None:
+        if self._cache_entries <= 0:
+            return
+        with self._feeds_lock:
+            self._feeds[key] = feed
+            self._feeds.move_to_end(key)
+            while len(self._feeds) > self._cache_entries:
+                self._feeds.popitem(last=False)
+
+    def _note_request(self, tenant_id: str, now: float) -> None:
+        """Count the request towards the tenant's rate (``BUSY_REQUESTS`` within ``BUSY_WINDOW_S``)."""
+        self._recent_requests.setdefault(tenant_id, deque(maxlen=BUSY_REQUESTS)).append(now)
 
     def _tenant_versions(self, tenant_id: str) -> tuple[int, ...] | None:
         """The tenant's slot counters, fresh enough to answer with; None if they cannot be read."""
@@ -187,7 +216,7 @@ class RecentEventsReader:
             # Quiet: read before answering, every time; busy: once per window, by this request.
             versions = self._poll_claimed(tenant_id)
         # Recorded last: a read refused on the event loop (WouldBlockError) must leave no trace.
-        self._recent_requests.setdefault(tenant_id, deque(maxlen=BUSY_REQUESTS)).append(now)
+        self._note_request(tenant_id, now)
         return versions
 
     def _poll_claimed(self, tenant_id: str) -> tuple[int, ...] | None:

@@ -39,6 +39,8 @@ class FunctionStats:
     failures: int = 0
     init_ms: list[float] = field(default_factory=list)
     duration_ms: list[float] = field(default_factory=list)
+    init_cpu_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # per invocation, in clock ticks (10 ms)
     peak_rss_mb: float = 0.0
     peak_containers: int = 0
 
@@ -90,6 +92,9 @@ class FunctionPool:
         with self._changed:
             self.stats.invocations += 1
             self.stats.duration_ms.append(result.duration_ms)
+            self.stats.cpu_ms.append(result.cpu_ms)
+            if result.init_cpu_ms is not None:
+                self.stats.init_cpu_ms.append(result.init_cpu_ms)
             self.stats.peak_rss_mb = max(self.stats.peak_rss_mb, result.max_rss_mb)
             if result.init_ms is not None:
                 self.stats.init_ms.append(result.init_ms)
@@ -148,6 +153,8 @@ class FunctionPool:
                 "peak_rss_mb": round(stats.peak_rss_mb, 1),
                 "init_ms": [round(v, 1) for v in stats.init_ms],
                 "duration_ms": [round(v, 2) for v in stats.duration_ms],
+                "init_cpu_ms": [round(v, 1) for v in stats.init_cpu_ms],
+                "cpu_ms": [round(v, 1) for v in stats.cpu_ms],
             }
 
     def containers(self) -> int:

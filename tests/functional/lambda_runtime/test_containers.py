@@ -56,6 +56,12 @@ def background(event, context):
 
 def fail(event, context):
     raise ValueError("bad input")
+
+def spin(event, context):
+    until = time.process_time() + event["cpu_s"]
+    while time.process_time() < until:
+        pass
+    return "spun"
 """
 
 
@@ -120,6 +126,21 @@ def test_a_container_runs_the_handler_with_only_its_environment_and_is_frozen_be
     assert _settled_state(answer["pid"]) == "T"  # stopped (SIGSTOP) until the next invocation
     second = pool.invoke({"n": 2})
     assert second.payload["pid"] == answer["pid"] and second.init_ms is None  # the same warm container
+
+
+def test_an_invocation_reports_the_cpu_time_it_used_and_a_cold_start_its_init_cpu(
+    code: Path, pools: list[FunctionPool]
+) -> None:
+    pool = _pool(code, "spin")
+    pools.append(pool)
+
+    first = pool.invoke({"cpu_s": 0.3})
+    second = pool.invoke({"cpu_s": 0.0})
+
+    assert 280 <= first.cpu_ms <= 2000  # clock ticks of 10 ms, whatever the wait for a core
+    assert first.init_cpu_ms is not None and second.init_cpu_ms is None
+    assert second.cpu_ms < first.cpu_ms
+    assert pool.snapshot()["cpu_ms"] == [round(first.cpu_ms, 1), round(second.cpu_ms, 1)]
 
 
 def test_a_thread_left_running_does_not_run_while_the_container_is_frozen(

@@ -100,6 +100,28 @@ def test_a_quiet_shop_sees_a_new_event_in_the_very_next_answer() -> None:
     assert reader.newest(TENANT, bob, 20) == [] and dynamo.queries == queries  # bob's slot did not move
 
 
+def test_a_user_without_a_kept_feed_costs_one_read_and_is_kept_under_the_earlier_counters() -> None:
+    dynamo, clock = FakeDynamo(), Clock()
+    bob = _other_slot_user("alice")
+    reader = _reader(dynamo, clock)
+    reader.newest(TENANT, "alice", 20)  # the container's first request reads the counters
+    assert (dynamo.gets, dynamo.queries) == (1, 1)
+
+    # Given bob's event written after those counters were read
+    dynamo.event(bob, "7")
+    clock.now += 1
+    # When bob asks for the first time: his feed alone is read, and it holds the event
+    assert [e.event_key for e in reader.newest(TENANT, bob, 20)] == ["7"]
+    assert (dynamo.gets, dynamo.queries) == (1, 2)
+    # Then his feed was kept under the older counters: the next answer re-reads it once, no more
+    clock.now += 1
+    assert [e.event_key for e in reader.newest(TENANT, bob, 20)] == ["7"]
+    assert (dynamo.gets, dynamo.queries) == (2, 3)
+    clock.now += 1
+    assert [e.event_key for e in reader.newest(TENANT, bob, 20)] == ["7"]
+    assert (dynamo.gets, dynamo.queries) == (3, 3)
+
+
 def test_a_busy_tenant_reads_the_counters_once_per_window_on_the_request_that_finds_them_stale() -> None:
     dynamo, clock = FakeDynamo(), Clock()
     reader = _reader(dynamo, clock)
