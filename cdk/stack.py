@@ -19,6 +19,7 @@ from cdk.constructs.pipeline import Pipeline
 from cdk.constructs.runtime import FunctionRuntime
 from cdk.constructs.storage import Storage
 from cdk.constructs.training import Training, TrainingImageSource
+from functions.common.deployment import DEFAULT_SERVING_SIZE, SERVING_SIZES, ServingSize
 from functions.identity.models import Plan
 
 
@@ -37,6 +38,7 @@ class EmbedrecStack(Stack):
         training_max_vcpus: int = names.TRAINING_DEFAULT_MAX_VCPUS,
         training_window: str = names.DEFAULT_TRAINING_WINDOW,
         tenants_by_plan: Mapping[Plan, int] | None = None,
+        serving_size: ServingSize = SERVING_SIZES[DEFAULT_SERVING_SIZE],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -62,6 +64,7 @@ class EmbedrecStack(Stack):
             storage=self.storage,
             pipeline=self.pipeline,
             tenants_by_plan=tenants_by_plan,
+            serving_size=serving_size,
         )
         self.analytics = Analytics(self, "Analytics", runtime=self.runtime, storage=self.storage)
         self.analytics.grant_send(self.api.serving_function)

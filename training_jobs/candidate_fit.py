@@ -30,7 +30,7 @@ from training_jobs.models.graph_filter import GraphFilterParams, fit_basis
 from training_jobs.models.lightgcn import InitType, LightGCN
 from training_jobs.models.two_tower import TwoTower
 from training_jobs.snapshot import Catalogue
-from training_jobs.trainer import EpochCallback, TrainSettings, train_model
+from training_jobs.trainer import EpochCallback, EpochCheckpoint, TrainSettings, train_model
 
 ALS_DAMPING_GRID = (0.0, 0.1, 0.2)
 """Popularity damping values scored for each ALS fit (free: no refit needed)."""
@@ -292,6 +292,7 @@ def _fit_by_gradient(
     device: torch.device,
     evaluator: Evaluator | None,
     on_epoch: EpochCallback | None,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> Fitted:
     """LightGCN or the two-tower: early stopping on the hold-out when there is one, else fixed epochs."""
     torch.manual_seed(config.seed)
@@ -314,7 +315,9 @@ def _fit_by_gradient(
         seed=config.seed,
     )
     with retained_heap():
-        result = train_model(net, graph, settings, evaluator=evaluator, on_epoch=on_epoch)
+        result = train_model(
+            net, graph, settings, evaluator=evaluator, on_epoch=on_epoch, checkpoint=checkpoint
+        )
     metrics = result.best_metrics if evaluator is not None else {}
     if not metrics:
         metrics = _score(evaluator, net)
@@ -346,6 +349,7 @@ def train_candidate(
     device: torch.device,
     holdout: Holdout | None = None,
     on_epoch: EpochCallback | None = None,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> list[Fitted]:
     """Fit ``spec`` on ``graph``; score on ``holdout`` when given.
 
@@ -354,6 +358,7 @@ def train_candidate(
     pinned ``beta`` one per :data:`GRAPH_FILTER_RANK_SHARES` x :data:`GRAPH_FILTER_BETAS`), else one.
     A gradient-trained model with a hold-out stops early on it and keeps its best epoch
     (``params["epochs"]`` of the returned spec); without one it runs exactly ``params["epochs"]``.
+    A gradient-trained model resumes from and saves to ``checkpoint`` (closed-form ones ignore it).
     """
     evaluator = Evaluator(graph, holdout.users, holdout.items, device) if holdout is not None else None
     if spec.model_type == "als":
@@ -362,4 +367,4 @@ def train_candidate(
         return [_fit_ease(spec, graph, config, device, evaluator)]
     if spec.model_type == "graph_filter":
         return _fit_graph_filter(spec, graph, config, device, evaluator)
-    return [_fit_by_gradient(spec, graph, config, catalogue, device, evaluator, on_epoch)]
+    return [_fit_by_gradient(spec, graph, config, catalogue, device, evaluator, on_epoch, checkpoint)]

@@ -8,6 +8,9 @@ The candidates are planned by :mod:`training_jobs.candidate_plan` and fitted by
   and return a :class:`Selection`: the chosen spec with its hyper-parameters fixed (epochs included, for
   gradient-trained models: the best epoch on the selection split), every candidate's outcome, and the
   chosen model as fitted on ``fit``. Raises :class:`TrainingJobError` when no candidate succeeded.
+  With a :class:`SelectionLog` (the job's checkpoints) a retried attempt takes the candidates an
+  earlier attempt finished from it instead of fitting them again; with ``budget_s`` no candidate starts
+  once that much fitting time (over all attempts) is spent and one candidate has succeeded.
 - :func:`refit` - train the chosen spec again on other data (e.g. every interaction in the window), with
   a fixed amount of work (no early stopping, nothing held out), and return a
   :class:`~training_jobs.candidate_fit.Fitted` model.
@@ -21,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -32,7 +35,7 @@ from training_jobs.data import InteractionGraph
 from training_jobs.errors import TrainingJobError
 from training_jobs.peak_memory import PeakMemory
 from training_jobs.snapshot import Catalogue
-from training_jobs.trainer import EpochCallback
+from training_jobs.trainer import EpochCallback, EpochCheckpoint
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +86,12 @@ class Selection:
     results: tuple[CandidateResult, ...]
     fitted: Fitted
     """The chosen model as fitted on the fit split."""
+    skipped: tuple[CandidateSpec, ...] = ()
+    """Planned candidates not started because the selection's time budget was spent."""
+    resumed: int = 0
+    """Planned candidates whose results came from an earlier attempt's checkpoints."""
+    selection_seconds: float = 0.0
+    """Fitting time over every attempt (what the budget counts)."""
 
     @property
     def failures(self) -> tuple[CandidateResult, ...]:
@@ -100,7 +109,14 @@ class Selection:
 
     def job_metrics(self) -> dict[str, float | str]:
         """Flat metrics for the job record: the choice, then per model type its best run or its failure."""
-        out: dict[str, float | str] = {"selected_model": self.chosen.label}
+        out: dict[str, float | str] = {
+            "selected_model": self.chosen.label,
+            "selection_seconds": round(self.selection_seconds, 3),
+            "candidates_skipped": len(self.skipped),
+            "candidates_resumed": self.resumed,
+        }
+        if self.skipped:
+            out["selection_stop"] = "time budget"
         for kind, result in self.best_per_model_type().items():
             key = f"candidate_{kind}"
             out[f"{key}_{SELECTION_METRIC}"] = round(result.score, 6)
@@ -120,12 +136,103 @@ class Selection:
             "metric": SELECTION_METRIC,
             "chosen": self.chosen.to_dict(),
             "candidates": [result.to_dict() for result in self.results],
+            "skipped": [spec.to_dict() for spec in self.skipped],
+            "resumed": self.resumed,
+            "seconds": round(self.selection_seconds, 3),
         }
+
+
+class SelectionLog(Protocol):
+    """Where a selection keeps its finished candidates across attempts (the job's checkpoints)."""
+
+    def finished(self, index: int, spec: CandidateSpec) -> tuple[CandidateResult, ...] | None:
+        """The results of planned candidate ``index`` from an earlier attempt, if it finished there."""
+
+    def best(self) -> Fitted | None:
+        """The best finished candidate of earlier attempts (its model restored from its tables)."""
+
+    def spent_seconds(self) -> float:
+        """Fitting time earlier attempts spent on the candidates they finished."""
+
+    def epochs(self, index: int, spec: CandidateSpec) -> EpochCheckpoint | None:
+        """Where planned candidate ``index`` keeps its training state between epochs (gradient models)."""
+
+    def record(
+        self,
+        index: int,
+        spec: CandidateSpec,
+        results: Sequence[CandidateResult],
+        seconds: float,
+        best: Fitted | None,
+    ) -> None:
+        """Keep candidate ``index``'s results (and ``best`` when it is the new best) for a later attempt."""
 
 
 def _reason(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return re.sub(r"\s+", " ", text)[:300]
+
+
+def best_score(fitted: Fitted) -> float:
+    """A fitted candidate's selection metric."""
+    return fitted.metrics.get(SELECTION_METRIC, math.nan)
+
+
+def _fit_spec(
+    spec: CandidateSpec,
+    fit: InteractionGraph,
+    selection: Holdout,
+    config: TrainingConfig,
+    catalogue: Catalogue,
+    device: torch.device,
+    on_epoch: EpochCallback | None,
+    checkpoint: EpochCheckpoint | None,
+) -> tuple[list[tuple[CandidateResult, Fitted | None]], float]:
+    """Fit one planned spec: each variant's result with its model (none for a failure), and the seconds."""
+    meter = PeakMemory(device)
+    started = time.perf_counter()
+    fitted: list[Fitted] = []
+    error: str | None = None
+    try:
+        with meter.watch():
+            fitted = train_candidate(spec, fit, config, catalogue, device, selection, on_epoch, checkpoint)
+    except (TrainingJobError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a failed candidate is recorded; the others still run
+        logger.warning("candidate %s failed: %s", spec.label, exc)
+        error = _reason(exc)
+    finally:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    seconds = time.perf_counter() - started
+    if error is not None:
+        return [(CandidateResult(spec, {}, seconds, meter.peak_mb, device.type, error), None)], seconds
+    out: list[tuple[CandidateResult, Fitted | None]] = []
+    for candidate in fitted:
+        score = best_score(candidate)
+        result = CandidateResult(
+            candidate.spec,
+            candidate.metrics,
+            float(candidate.training.get("train_seconds", seconds)),
+            meter.peak_mb,
+            str(candidate.training.get("device", device.type)),
+            None if math.isfinite(score) else f"{SELECTION_METRIC} is {score}",
+        )
+        logger.info("candidate %s: %s", candidate.spec.label, candidate.metrics)
+        out.append((result, candidate))
+    return out, seconds
+
+
+def _new_best(
+    best: Fitted | None, finished: Sequence[tuple[CandidateResult, Fitted | None]]
+) -> Fitted | None:
+    """The best successful model of ``finished`` when it beats ``best`` (the first of equals), else None."""
+    winner: Fitted | None = None
+    for result, candidate in finished:
+        current = winner or best
+        if candidate is not None and result.ok and (current is None or result.score > best_score(current)):
+            winner = candidate
+    return winner
 
 
 def select_candidate(
@@ -137,59 +244,59 @@ def select_candidate(
     on_epoch: EpochCallback | None = None,
     on_candidate: Callable[[CandidateResult], None] | None = None,
     specs: Sequence[CandidateSpec] | None = None,
+    log: SelectionLog | None = None,
+    budget_s: float | None = None,
 ) -> Selection:
     """Fit each planned spec on ``fit``, score it on ``selection``, keep the best by NDCG@10.
 
     A candidate that raises (out of memory, non-finite factors or loss, anything else) is recorded with
-    its reason and the others go on; :class:`TrainingJobError` when none succeeded.
+    its reason and the others go on; :class:`TrainingJobError` when none succeeded. Candidates ``log``
+    holds from an earlier attempt are not fitted again; once ``budget_s`` seconds of fitting are spent
+    (earlier attempts included) and a candidate has succeeded, the remaining ones are skipped.
     """
     planned = list(specs) if specs is not None else plan(config, fit, device)
     results: list[CandidateResult] = []
-    best: Fitted | None = None
+    best: Fitted | None = log.best() if log is not None else None
+    spent = log.spent_seconds() if log is not None else 0.0
+    skipped: list[CandidateSpec] = []
+    resumed = 0
 
     def record(result: CandidateResult) -> None:
         results.append(result)
         if on_candidate is not None:
             on_candidate(result)
 
-    for spec in planned:
-        meter = PeakMemory(device)
-        started = time.perf_counter()
-        fitted: list[Fitted] = []
-        error: str | None = None
-        try:
-            with meter.watch():
-                fitted = train_candidate(spec, fit, config, catalogue, device, selection, on_epoch)
-        except (TrainingJobError, KeyboardInterrupt):
-            raise
-        except Exception as exc:  # a failed candidate is recorded; the others still run
-            logger.warning("candidate %s failed: %s", spec.label, exc)
-            error = _reason(exc)
-        finally:
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-        seconds = time.perf_counter() - started
-        if error is not None:
-            record(CandidateResult(spec, {}, seconds, meter.peak_mb, device.type, error))
+    for index, spec in enumerate(planned):
+        earlier = log.finished(index, spec) if log is not None else None
+        if earlier is not None:
+            logger.info("candidate %s: finished by an earlier attempt", spec.label)
+            resumed += 1
+            for result in earlier:
+                record(result)
             continue
-        for candidate in fitted:
-            score = candidate.metrics.get(SELECTION_METRIC, math.nan)
-            result = CandidateResult(
-                candidate.spec,
-                candidate.metrics,
-                float(candidate.training.get("train_seconds", seconds)),
-                meter.peak_mb,
-                str(candidate.training.get("device", device.type)),
-                None if math.isfinite(score) else f"{SELECTION_METRIC} is {score}",
-            )
+        if budget_s is not None and best is not None and spent >= budget_s:
+            skipped.append(spec)
+            continue
+        epochs = log.epochs(index, spec) if log is not None else None
+        finished, seconds = _fit_spec(spec, fit, selection, config, catalogue, device, on_epoch, epochs)
+        spent += seconds
+        winner = _new_best(best, finished)
+        best = winner or best
+        for result, _ in finished:
             record(result)
-            logger.info("candidate %s: %s", candidate.spec.label, candidate.metrics)
-            if result.ok and (best is None or score > best.metrics[SELECTION_METRIC]):
-                best = candidate
+        if log is not None:
+            log.record(index, spec, [result for result, _ in finished], seconds, winner)
+    if skipped:
+        logger.warning(
+            "selection budget of %.3g s spent after %.3g s: %d candidate(s) not started",
+            budget_s or 0.0,
+            spent,
+            len(skipped),
+        )
     if best is None:
         reasons = "; ".join(f"{result.spec.label}: {result.error}" for result in results)
         raise TrainingJobError(f"no model candidate succeeded ({reasons or 'none planned'})")
-    return Selection(best.spec, dict(best.metrics), tuple(results), best)
+    return Selection(best.spec, dict(best.metrics), tuple(results), best, tuple(skipped), resumed, spent)
 
 
 def refit(
@@ -199,6 +306,7 @@ def refit(
     catalogue: Catalogue,
     device: torch.device,
     on_epoch: EpochCallback | None = None,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> Fitted:
     """Train the chosen spec on ``train`` with the chosen hyper-parameters and a fixed amount of work.
 
@@ -206,5 +314,5 @@ def refit(
     budget beyond the config's); ALS/EASE refit in closed form with the selected values.
     """
     spec = selection.chosen
-    fitted = train_candidate(spec, train, config, catalogue, device, None, on_epoch)[0]
+    fitted = train_candidate(spec, train, config, catalogue, device, None, on_epoch, checkpoint)[0]
     return replace(fitted, spec=spec)

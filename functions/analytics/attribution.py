@@ -132,13 +132,13 @@ def plan_attribution(
         purchase = counter == "conversions"
         revenue = _money(row["revenue"]) if purchase else Decimal(0)
         day = keys.day_of(row["timestamp"])
-        for key in (keys.day_key(day), keys.item_key(day, row["item_id"])):
+        day_row = keys.day_key(day, keys.day_shard(row["item_id"]))
+        for key in (day_row, keys.item_key(day, row["item_id"])):
             plan.add(key, counter, 1)
             plan.add(key, "revenue", revenue)
         variant = _variant(tenant_id, row, record, tests)
         if variant is not None:
             test_id, variant_id = variant
-            day_row = keys.day_key(day)
             plan.add(day_row, keys.variant_attribute(test_id, variant_id, counter), 1)
             plan.add(day_row, keys.variant_attribute(test_id, variant_id, "revenue"), revenue)
             plan.add(day_row, keys.variant_attribute(test_id, variant_id, "revenue_sq"), revenue * revenue)

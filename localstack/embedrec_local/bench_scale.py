@@ -338,6 +338,7 @@ def _stage_train(counter: RequestCounter, model: str) -> list[StageResult]:
     steps = {
         "prepare_data": "train: read + encode",
         "select_candidate": "train: fit",  # fit and score on the validation split
+        "judge": "train: gate",  # the chosen candidate, the active model and popularity on the gate holdout
         "train_model": "train: fit",  # a job that trains one model without candidates
         "refit": "train: refit",  # the winner again on every interaction, when the job refits
         "build_artifacts": "export",

@@ -32,7 +32,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training_jobs.models.base import EdgeRecommender, UserTowerTables, user_tower_tables
+from training_jobs.models.base import (
+    EdgeRecommender,
+    UserTowerTables,
+    user_tower_tables,
+    weighted_row_sums,
+)
 from training_jobs.models.graph_filter import normalized_matrix, top_right_singular
 
 LossType = Literal["bpr", "softmax"]
@@ -294,11 +299,8 @@ class LightGCN(EdgeRecommender):
         was_training = self.training
         self.eval()
         user_emb, item_emb = self.get_embedding()
-        counts = torch.zeros(self.n_users, device=item_emb.device).index_add_(
-            0, self.edge_users, self.edge_weights
-        )
-        sums = torch.zeros_like(user_emb).index_add_(
-            0, self.edge_users, item_emb[self.edge_items] * self.edge_weights.unsqueeze(1)
+        sums, counts = weighted_row_sums(
+            self.edge_users, self.edge_items, self.edge_weights, item_emb, self.n_users
         )
         tables = user_tower_tables(user_emb, item_emb, item_emb, sums, counts, self.foldin_blend)
         self.train(was_training)
