@@ -44,6 +44,11 @@ class TrainingConfig(BaseModel):
     loss: Literal["softmax", "bpr"] = "softmax"
     temperature: float = Field(1.0, gt=0, le=10.0)
     normalize: bool = False
+    lightgcn_init: Literal["auto", "normal", "spectral"] = Field(
+        "auto",
+        description="LightGCN egos: N(0, 0.1), the graph filter's singular vectors, or auto (spectral where "
+        "the CPU batch was enlarged, else normal)",
+    )
     eval_every: int = Field(1, ge=1, le=1000)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     time_budget_s: float | None = Field(None, gt=0, le=7 * 24 * 3600)
