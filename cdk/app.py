@@ -18,6 +18,7 @@ from cdk import names
 from cdk.constructs.training import TrainingImageSource
 from cdk.nag import apply_checks
 from cdk.stack import EmbedrecStack
+from functions.common.deployment import DEFAULT_SERVING_SIZE, SERVING_SIZES, ServingSize
 from functions.identity.plans import parse_tenants_by_plan
 
 
@@ -27,6 +28,14 @@ def _flag(value: Any, default: bool) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def serving_size(value: Any) -> ServingSize:
+    """The serving deployment size named by context (default ``small``)."""
+    name = str(value or DEFAULT_SERVING_SIZE)
+    if name not in SERVING_SIZES:
+        raise ValueError(f"{names.CTX_SERVING_SIZE} must be one of {', '.join(SERVING_SIZES)}, not {name!r}")
+    return SERVING_SIZES[name]
 
 
 def build_app(
@@ -55,6 +64,7 @@ def build_app(
         training_max_vcpus=int(ctx(names.CTX_TRAINING_MAX_VCPUS) or names.TRAINING_DEFAULT_MAX_VCPUS),
         training_window=str(ctx(names.CTX_TRAINING_WINDOW) or names.DEFAULT_TRAINING_WINDOW),
         tenants_by_plan=parse_tenants_by_plan(ctx(names.CTX_TENANTS_BY_PLAN)),
+        serving_size=serving_size(ctx(names.CTX_SERVING_SIZE)),
     )
     apply_checks(app, stack)
     return app, stack

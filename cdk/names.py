@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
+from contract.layout import CHECKPOINTS_FOLDER
 from contract.layout import MODELS_PREFIX as MODELS_PREFIX  # the training job writes there, serving reads
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -30,6 +31,8 @@ CTX_ALARM_EMAIL: Final = "embedrec:alarmEmail"
 CTX_TRAINING_MAX_VCPUS: Final = "embedrec:trainingMaxVcpus"
 CTX_TRAINING_WINDOW: Final = "embedrec:trainingWindow"
 CTX_TENANTS_BY_PLAN: Final = "embedrec:tenantsByPlan"
+# One of functions.common.deployment.SERVING_SIZES (memory, /tmp, model budget, provisioned concurrency).
+CTX_SERVING_SIZE: Final = "embedrec:servingSize"
 
 # Powertools (functions/common/observability.py reads these).
 METRICS_NAMESPACE: Final = "embedrec"
@@ -54,6 +57,7 @@ ENV_TRAINING_JOB_QUEUE: Final = "EMBEDREC_TRAINING_JOB_QUEUE"
 ENV_TRAINING_JOB_DEFINITION: Final = "EMBEDREC_TRAINING_JOB_DEFINITION"
 ENV_JWT_SECRET_ARN: Final = "EMBEDREC_JWT_SECRET_ARN"
 ENV_ADMIN_KEY_ARN: Final = "EMBEDREC_ADMIN_KEY_ARN"
+ENV_MODEL_BUDGET_MB: Final = "EMBEDREC_MODEL_BUDGET_MB"  # functions/serving/settings.py
 
 # The training container (training_jobs/Dockerfile; its build context is the repository root).
 TRAINING_DOCKERFILE: Final = "training_jobs/Dockerfile"
@@ -87,6 +91,8 @@ DATASETS_PREFIX: Final = "datasets/"
 RAW_PREFIX: Final = "raw/"
 CATALOG_PREFIX: Final = "catalog/"
 REPORTS_PREFIX: Final = "reports/"
+#: The training job's checkpoints: ``datasets/{tenant}/{job}/checkpoints/`` (it writes nothing else there).
+CHECKPOINTS_PREFIX: Final = f"{DATASETS_PREFIX}*/*/{CHECKPOINTS_FOLDER}"
 INCOMING_EXPIRY_DAYS: Final = 30
 DATASETS_EXPIRY_DAYS: Final = 30
 NONCURRENT_VERSION_EXPIRY_DAYS: Final = 90
@@ -94,6 +100,9 @@ NONCURRENT_VERSION_EXPIRY_DAYS: Final = 90
 # API. The stage's throttling is sized from functions/identity/plans.py and context embedrec:tenantsByPlan.
 DOCS_ROUTES: Final = ("/docs", "/openapi.json")
 API_PROXY_ROUTE: Final = "/api/{proxy+}"
+# The alias through which the HTTP API invokes a function's published version (SnapStart restores only
+# published versions; the alias carries provisioned concurrency).
+LIVE_ALIAS: Final = "live"
 
 # Alarms (issue 6; the seed's thresholds).
 API_LATENCY_P95_MS: Final = 200

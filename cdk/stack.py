@@ -13,17 +13,19 @@ from cdk import names
 from cdk.constructs.analytics import Analytics
 from cdk.constructs.api import Api
 from cdk.constructs.console import Console
+from cdk.constructs.events import EventCompaction
 from cdk.constructs.ingestion import Ingestion
 from cdk.constructs.monitoring import Monitoring
 from cdk.constructs.pipeline import Pipeline
 from cdk.constructs.runtime import FunctionRuntime
 from cdk.constructs.storage import Storage
 from cdk.constructs.training import Training, TrainingImageSource
+from functions.common.deployment import DEFAULT_SERVING_SIZE, SERVING_SIZES, ServingSize
 from functions.identity.models import Plan
 
 
 class EmbedrecStack(Stack):
-    """Storage, training, pipeline, API, analytics, ingestion and monitoring of one embedrec deployment."""
+    """Storage, training, pipeline, API, analytics, events, ingestion and monitoring of one deployment."""
 
     def __init__(
         self,
@@ -37,6 +39,7 @@ class EmbedrecStack(Stack):
         training_max_vcpus: int = names.TRAINING_DEFAULT_MAX_VCPUS,
         training_window: str = names.DEFAULT_TRAINING_WINDOW,
         tenants_by_plan: Mapping[Plan, int] | None = None,
+        serving_size: ServingSize = SERVING_SIZES[DEFAULT_SERVING_SIZE],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -62,9 +65,12 @@ class EmbedrecStack(Stack):
             storage=self.storage,
             pipeline=self.pipeline,
             tenants_by_plan=tenants_by_plan,
+            serving_size=serving_size,
         )
         self.analytics = Analytics(self, "Analytics", runtime=self.runtime, storage=self.storage)
         self.analytics.grant_send(self.api.serving_function)
+        self.events = EventCompaction(self, "Events", runtime=self.runtime, storage=self.storage)
+        self.events.grant_send(self.api.api_function)
         self.ingestion = Ingestion(
             self, "Ingestion", runtime=self.runtime, storage=self.storage, pipeline=self.pipeline
         )
@@ -78,3 +84,4 @@ class EmbedrecStack(Stack):
         self.monitoring.monitor_business()
         self.monitoring.monitor_dead_letters("drop-folder", self.ingestion.dead_letter_queue)
         self.monitoring.monitor_dead_letters("impressions", self.analytics.dead_letter_queue)
+        self.monitoring.monitor_dead_letters("events", self.events.dead_letter_queue)

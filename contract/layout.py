@@ -5,7 +5,8 @@
   records the promotion decision.
 - Data bucket: ``catalog/{tenant}/popular.json`` (popular items of the ingested data, before any
   model) and ``catalog/{tenant}/serving.json.gz`` (the serving view of the catalogue, ``catalog_view``);
-  a job's dataset snapshot is ``interactions.parquet`` + ``items.parquet`` under the job's prefix.
+  a job's dataset snapshot is ``interactions.parquet`` + ``items.parquet`` under the job's prefix, and
+  the training job's checkpoints are under ``checkpoints/`` beside them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from typing import Final
 MODELS_PREFIX: Final = "models/"
 
 USER_TOWER: Final = "user_tower.onnx"
+#: The user tower's tables as ONNX external data (beside ``user_tower.onnx``, which names it), so that
+#: serving maps them instead of holding them in memory. Versions exported before it have the tables
+#: inside ``user_tower.onnx`` and no such file; serving reads both.
+USER_TOWER_DATA: Final = "user_tower.onnx.data"
 ITEM_INDEX: Final = "items.faiss"
 ITEMS_TABLE: Final = "items.parquet"
 POPULAR: Final = "popular.json"
@@ -23,10 +28,15 @@ MANIFEST: Final = "manifest.json"
 DECISION: Final = "decision.json"
 #: The files serving loads (each hash-checked against the manifest).
 SERVING_FILES: Final = (USER_TOWER, ITEM_INDEX, LOOKUP, POPULAR)
+#: Files serving loads (hash-checked) when the manifest lists them.
+OPTIONAL_SERVING_FILES: Final = (USER_TOWER_DATA,)
 
 #: A dataset snapshot's files (PrepareDataset writes them, the training job reads them).
 SNAPSHOT_INTERACTIONS: Final = "interactions.parquet"
 SNAPSHOT_ITEMS: Final = "items.parquet"
+#: A training job's checkpoints, under its snapshot's prefix (a retried Batch attempt resumes from them;
+#: they expire with the snapshot).
+CHECKPOINTS_FOLDER: Final = "checkpoints/"
 #: Parquet schema metadata key of the snapshot's window (JSON of the window's start, end, days, anchor).
 WINDOW_METADATA_KEY: Final = b"embedrec.window"
 

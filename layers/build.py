@@ -12,8 +12,9 @@ shipped is compiled again by every cold start (measured: 2.0-3.4 s cold imports 
 with it). The ``.pyc`` files use unchecked hashes: zip extraction does not keep the source mtimes a
 timestamp check compares.
 
-``lambda-runtime`` is not deployed: it is boto3/botocore as the Lambda Python runtime provides them
-(``/var/runtime``), for the local Lambda-faithful runtime (``embedrec local --runtime lambda``).
+``lambda-runtime`` is not deployed: it is boto3/botocore and the SnapStart hooks' registry
+(``snapshot_restore_py``) as the Lambda Python runtime provides them (``/var/runtime``), for the
+local Lambda-faithful runtime (``embedrec local --runtime lambda``).
 
 Usage: ``python -m layers.build [--layer base|data|serving|code|lambda-runtime ...] [--report]``.
 
@@ -55,8 +56,9 @@ LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 
 LAYERS = ("base", "data", "serving")
 RUNTIME_PACKAGES = "lambda-runtime"
-#: The boto3 of the local runtime's /var/runtime: the version the dev environment is tested with.
-RUNTIME_REQUIREMENTS = ("boto3==1.44.8", "botocore==1.44.8")
+#: The boto3 of the local runtime's /var/runtime: the version the dev environment is tested with; and
+#: the SnapStart runtime-hook registry that Lambda's Python runtimes include (functions/serving/snapshot.py).
+RUNTIME_REQUIREMENTS = ("boto3==1.44.8", "botocore==1.44.8", "snapshot-restore-py==1.0.0")
 
 # The Lambda Python runtime ships boto3 and botocore; a copy in a layer would only shadow it and
 # cost ~30 MB (aws-xray-sdk pulls botocore in).

@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from contract.layout import ITEM_INDEX, LOOKUP, USER_TOWER
+from contract.layout import ITEM_INDEX, LOOKUP, USER_TOWER, USER_TOWER_DATA
 from contract.manifest import trained_until
 from training_jobs.gate_scoring import FloatMatrix, ServedModel
 from training_jobs.storage import S3ObjectStore
+from training_jobs.tower_files import join_external_data
 
 
 def trained_until_ms(manifest: dict[str, Any]) -> int | None:
@@ -69,7 +70,9 @@ def load_active_model(store: S3ObjectStore, bucket: str, manifest_key: str) -> A
             raise ActiveModelUnreadable(f"{manifest_key} is not a JSON object")
         expected = manifest.get("files", {})
         files: dict[str, bytes] = {}
-        for name in _ACTIVE_FILES:
+        # Versions exported with the tower's tables beside it (USER_TOWER_DATA) list that file too.
+        optional = (USER_TOWER_DATA,) if isinstance(expected, dict) and USER_TOWER_DATA in expected else ()
+        for name in (*_ACTIVE_FILES, *optional):
             data = store.get_bytes(bucket, prefix + name)
             entry = expected.get(name) if isinstance(expected, dict) else None
             if isinstance(entry, dict) and entry.get("sha256") != hashlib.sha256(data).hexdigest():
@@ -78,8 +81,11 @@ def load_active_model(store: S3ObjectStore, bucket: str, manifest_key: str) -> A
         with np.load(io.BytesIO(files[LOOKUP]), allow_pickle=False) as lookup:
             item_ids = np.asarray(lookup["item_ids"]).astype(str)
             user_ids = np.asarray(lookup["user_ids"]).astype(str)
+        tower = files[USER_TOWER]
+        if USER_TOWER_DATA in files:
+            tower = join_external_data(tower, files[USER_TOWER_DATA])
         model = ServedModel(
-            user_tower=files[USER_TOWER],
+            user_tower=tower,
             item_ids=item_ids,
             item_vectors=_index_vectors(files[ITEM_INDEX]),
             user_ids=user_ids,

@@ -1,6 +1,7 @@
 """The versioned artifact set of a model and its publication to S3 (manifest written last).
 
-Under the version's prefix (``contract.layout.version_prefix``): ``user_tower.onnx``, ``items.faiss``,
+Under the version's prefix (``contract.layout.version_prefix``): ``user_tower.onnx`` (its tables in
+``user_tower.onnx.data``), ``items.faiss``,
 ``items.parquet``, ``popular.json``, ``lookup.npz`` and finally ``manifest.json`` holding the sha256 and
 size of every other file. A version exists for readers only once its manifest does.
 """
@@ -16,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from contract.layout import ITEM_INDEX, ITEMS_TABLE, LOOKUP, MANIFEST, POPULAR, USER_TOWER
+from contract.layout import ITEM_INDEX, ITEMS_TABLE, LOOKUP, MANIFEST, POPULAR, USER_TOWER, USER_TOWER_DATA
 from contract.manifest import Manifest
 from contract.popular import PopularDocument, PopularEntry
 from training_jobs.config import TrainingConfig
@@ -25,10 +26,10 @@ from training_jobs.export import (
     ONNX_INPUTS,
     ONNX_OUTPUT,
     build_faiss_index,
-    build_user_tower_onnx,
     json_bytes,
     lookup_npz,
     serialize_faiss_index,
+    user_tower_files,
 )
 from training_jobs.models.base import UserTowerTables
 from training_jobs.snapshot import PreparedData
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 CONTENT_TYPES = {
     USER_TOWER: "application/octet-stream",
+    USER_TOWER_DATA: "application/octet-stream",
     ITEM_INDEX: "application/octet-stream",
     ITEMS_TABLE: "application/vnd.apache.parquet",
     POPULAR: "application/json",
@@ -137,7 +139,7 @@ def build_artifacts(
     )
     cat = data.catalogue
     files = {
-        USER_TOWER: build_user_tower_onnx(tables),
+        **user_tower_files(tables),
         ITEM_INDEX: serialize_faiss_index(index),
         ITEMS_TABLE: items_parquet(data),
         POPULAR: json_bytes(popular_document(data, config.popular_top_n).document()),
@@ -149,6 +151,9 @@ def build_artifacts(
                 "brands": cat.brands,
                 "prices": cat.prices,
                 "user_ids": data.user_ids,
+                # The ids' sort orders: serving looks ids up by binary search without sorting at load.
+                "item_order": np.argsort(cat.item_ids, kind="stable"),
+                "user_order": np.argsort(data.user_ids, kind="stable"),
                 "history_indptr": data.history.indptr,
                 "history_items": data.history.items,
                 "history_types": data.history.types,

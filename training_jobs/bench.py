@@ -40,6 +40,7 @@ from training_jobs.data import (
     split_random_holdout,
 )
 from training_jobs.evaluation import Evaluator, popularity_metrics
+from training_jobs.heap import retained_heap
 from training_jobs.job import resolve_device
 from training_jobs.models.lightgcn import LightGCN
 from training_jobs.trainer import EpochReport, TrainSettings, train_model
@@ -66,6 +67,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--peer-grid", default="0.1:10,0.1:40,1:10", help="implicit ALS peer's reg:alpha pairs"
     )
     parser.add_argument("--als-factors", type=int, default=None, help="pin our ALS factors")
+    parser.add_argument(
+        "--lightgcn-init",
+        choices=["normal", "spectral"],
+        default=None,
+        help="LightGCN's init (candidates mode: default the job's 'auto'; lightgcn mode: normal)",
+    )
     parser.add_argument("--als-grid", default="", help="our ALS reg:alpha pairs (default: the job's grid)")
     parser.add_argument(
         "--fidelity", action=argparse.BooleanOptionalAction, default=True, help="fold-in fidelity per model"
@@ -188,6 +195,7 @@ def _train_and_evaluate(
         temperature=args.temperature,
         normalize=args.normalize,
         reg_weight=args.reg,
+        init=args.lightgcn_init or "normal",
     ).to(device)
     settings = TrainSettings(
         epochs=args.epochs or (1000 if budget_s else 60),
@@ -212,7 +220,8 @@ def _train_and_evaluate(
                 line += "  <- target reached"
         _emit(line)
 
-    result = train_model(model, train, settings, evaluator=evaluator, on_epoch=report)
+    with retained_heap():
+        result = train_model(model, train, settings, evaluator=evaluator, on_epoch=report)
     final = result.history[-1].metrics or evaluator.evaluate(model.score_users)
     if reached:
         _emit(

@@ -304,6 +304,7 @@ def run_candidates(args: argparse.Namespace, device: torch.device, emit: Emit) -
         seed=args.seed,
         epochs=args.epochs or 30,
         als_factors=args.als_factors,
+        **({"lightgcn_init": args.lightgcn_init} if args.lightgcn_init else {}),
     )
     loaded = time.perf_counter()
     data = load_data(args, config)

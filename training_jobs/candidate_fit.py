@@ -8,6 +8,7 @@ Every candidate reads the graph's pair weights, so interaction-type weights and 
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
@@ -17,18 +18,19 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from training_jobs.candidate_plan import CandidateSpec
+from training_jobs.candidate_plan import CandidateSpec, ParamValue
 from training_jobs.config import TrainingConfig, cpu_threads_for
 from training_jobs.data import IntArray, InteractionGraph
 from training_jobs.evaluation import Evaluator, ScoreFn
+from training_jobs.heap import retained_heap
 from training_jobs.models.als import ALSParams, ALSRun
 from training_jobs.models.base import Recommender
 from training_jobs.models.ease import EASEParams, fit_ease, gram_matrix
 from training_jobs.models.graph_filter import GraphFilterParams, fit_basis
-from training_jobs.models.lightgcn import LightGCN
+from training_jobs.models.lightgcn import InitType, LightGCN
 from training_jobs.models.two_tower import TwoTower
 from training_jobs.snapshot import Catalogue
-from training_jobs.trainer import EpochCallback, TrainSettings, train_model
+from training_jobs.trainer import EpochCallback, EpochCheckpoint, TrainSettings, train_model
 
 ALS_DAMPING_GRID = (0.0, 0.1, 0.2)
 """Popularity damping values scored for an ALS fit (no refit needed; in a screened grid, the finalist's)."""
@@ -144,7 +146,11 @@ class _EdgeSettings(TypedDict):
 
 
 def build_model(
-    config: TrainingConfig, graph: InteractionGraph, catalogue: Catalogue, model_type: str | None = None
+    config: TrainingConfig,
+    graph: InteractionGraph,
+    catalogue: Catalogue,
+    model_type: str | None = None,
+    lightgcn_init: InitType = "normal",
 ) -> Recommender:
     """The gradient-trained model (``lightgcn`` or ``two_tower``) over ``graph``."""
     users, items = torch.as_tensor(graph.users), torch.as_tensor(graph.items)
@@ -175,8 +181,36 @@ def build_model(
         num_layers=config.num_layers,
         loss_type=config.loss,
         num_negatives=config.num_negatives,
+        init=lightgcn_init,
         **shared,
     )
+
+
+LIGHTGCN_CPU_STEPS_PER_EPOCH = 32
+"""On CPU a LightGCN step costs a propagation over the whole graph whatever the batch holds, so an epoch
+costs (steps x graph); unless the config pins ``batch_size``, the batch grows until an epoch is at most this
+many steps. On a GPU the propagation is cheap and the configured batch stays."""
+
+
+def gradient_batch_size(
+    config: TrainingConfig, graph: InteractionGraph, device: torch.device, model_type: str
+) -> int:
+    """The batch size a gradient-trained candidate trains with (see :data:`LIGHTGCN_CPU_STEPS_PER_EPOCH`)."""
+    if model_type != "lightgcn" or device.type != "cpu" or "batch_size" in config.model_fields_set:
+        return config.batch_size
+    return max(config.batch_size, math.ceil(graph.n_edges / LIGHTGCN_CPU_STEPS_PER_EPOCH))
+
+
+def lightgcn_init_for(config: TrainingConfig, batch_size: int) -> InitType:
+    """The configured init; ``auto``: ``spectral`` where the CPU batch was enlarged, else ``normal``.
+
+    An enlarged batch means few updates per epoch: starting from the graph filter instead of noise is what
+    makes the few epochs a CPU affords useful there. Small tenants keep the paper's init (on the generated
+    sample it validated better: NDCG@10 0.0830 vs 0.0799 with the spectral start).
+    """
+    if config.lightgcn_init != "auto":
+        return config.lightgcn_init
+    return "spectral" if batch_size > config.batch_size else "normal"
 
 
 def _als_params(spec: CandidateSpec, config: TrainingConfig, device: torch.device) -> ALSParams:
@@ -387,14 +421,21 @@ def _fit_by_gradient(
     device: torch.device,
     evaluator: Evaluator | None,
     on_epoch: EpochCallback | None,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> Fitted:
     """LightGCN or the two-tower: early stopping on the hold-out when there is one, else fixed epochs."""
     torch.manual_seed(config.seed)
-    net = build_model(config, graph, catalogue, spec.model_type).to(device)
+    batch_size = gradient_batch_size(config, graph, device, spec.model_type)
+    # a refit keeps the init its selection chose (``params["init"]``), even where its batch differs
+    pinned = spec.params.get("init", lightgcn_init_for(config, batch_size))
+    if pinned not in ("normal", "spectral"):
+        raise ValueError(f"unknown LightGCN init {pinned!r}")
+    init: InitType = "spectral" if pinned == "spectral" else "normal"
+    net = build_model(config, graph, catalogue, spec.model_type, init).to(device)
     settings = TrainSettings(
         epochs=int(spec.params.get("epochs", config.epochs)),
         learning_rate=config.learning_rate,
-        batch_size=config.batch_size,
+        batch_size=batch_size,
         patience=config.patience if evaluator is not None else 0,
         eval_every=config.eval_every,
         budget_s=config.time_budget_s,
@@ -402,12 +443,18 @@ def _fit_by_gradient(
         keep_best=evaluator is not None,
         seed=config.seed,
     )
-    result = train_model(net, graph, settings, evaluator=evaluator, on_epoch=on_epoch)
+    with retained_heap():
+        result = train_model(
+            net, graph, settings, evaluator=evaluator, on_epoch=on_epoch, checkpoint=checkpoint
+        )
     metrics = result.best_metrics if evaluator is not None else {}
     if not metrics:
         metrics = _score(evaluator, net)
     chosen_epochs = result.best_epoch if evaluator is not None else result.epochs_run
-    variant = CandidateSpec(spec.model_type, {**spec.params, "epochs": max(1, chosen_epochs)})
+    chosen: dict[str, ParamValue] = {**spec.params, "epochs": max(1, chosen_epochs)}
+    if spec.model_type == "lightgcn":
+        chosen["init"] = init
+    variant = CandidateSpec(spec.model_type, chosen)
     return _fitted(
         net,
         variant,
@@ -418,6 +465,7 @@ def _fit_by_gradient(
         stop_reason=result.stop_reason,
         train_seconds=round(result.train_seconds, 3),
         final_train_loss=round(result.final_loss, 6),
+        batch_size=batch_size,
         device=device.type,
     )
 
@@ -431,6 +479,7 @@ def train_candidate(
     holdout: Holdout | None = None,
     on_epoch: EpochCallback | None = None,
     evaluator: Evaluator | None = None,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> list[Fitted]:
     """Fit ``spec`` on ``graph``; score on ``holdout`` when given.
 
@@ -441,6 +490,7 @@ def train_candidate(
     (``params["epochs"]`` of the returned spec); without one it runs exactly ``params["epochs"]``.
     ``evaluator`` scores instead of one built from ``holdout`` (a caller scoring many specs builds it once:
     :func:`selection_evaluator`).
+    A gradient-trained model resumes from and saves to ``checkpoint`` (closed-form ones ignore it).
     """
     if evaluator is None and holdout is not None:
         evaluator = selection_evaluator(graph, holdout, device, config.selection_max_users, config.seed)
@@ -450,4 +500,4 @@ def train_candidate(
         return _fit_ease(spec, graph, config, device, evaluator)
     if spec.model_type == "graph_filter":
         return _fit_graph_filter(spec, graph, config, device, evaluator)
-    return [_fit_by_gradient(spec, graph, config, catalogue, device, evaluator, on_epoch)]
+    return [_fit_by_gradient(spec, graph, config, catalogue, device, evaluator, on_epoch, checkpoint)]

@@ -10,6 +10,9 @@ The candidates are planned by :mod:`training_jobs.candidate_plan` and fitted by
   with its hyper-parameters fixed (epochs included, for gradient-trained models: the best epoch on the
   selection split), every candidate's outcome, and the chosen model as fitted on ``fit``. Raises
   :class:`TrainingJobError` when no candidate succeeded.
+  With a :class:`SelectionLog` (the job's checkpoints) a retried attempt takes the candidates an
+  earlier attempt finished from it instead of fitting them again; with ``budget_s`` no candidate starts
+  once that much fitting time (over all attempts) is spent and one candidate has succeeded.
 - :func:`refit` - train the chosen spec again on other data (e.g. every interaction in the window), with
   a fixed amount of work (no early stopping, nothing held out), and return a
   :class:`~training_jobs.candidate_fit.Fitted` model.
@@ -24,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -46,7 +49,7 @@ from training_jobs.evaluation import Evaluator
 from training_jobs.models.als import ALSRun
 from training_jobs.peak_memory import PeakMemory
 from training_jobs.snapshot import Catalogue
-from training_jobs.trainer import EpochCallback
+from training_jobs.trainer import EpochCallback, EpochCheckpoint
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,12 @@ class Selection:
     results: tuple[CandidateResult, ...]
     fitted: Fitted
     """The chosen model as fitted on the fit split."""
+    skipped: tuple[CandidateSpec, ...] = ()
+    """Planned candidates not started because the selection's time budget was spent."""
+    resumed: int = 0
+    """Planned candidates whose results came from an earlier attempt's checkpoints."""
+    selection_seconds: float = 0.0
+    """Fitting time over every attempt (what the budget counts)."""
 
     @property
     def failures(self) -> tuple[CandidateResult, ...]:
@@ -114,7 +123,14 @@ class Selection:
 
     def job_metrics(self) -> dict[str, float | str]:
         """Flat metrics for the job record: the choice, then per model type its best run or its failure."""
-        out: dict[str, float | str] = {"selected_model": self.chosen.label}
+        out: dict[str, float | str] = {
+            "selected_model": self.chosen.label,
+            "selection_seconds": round(self.selection_seconds, 3),
+            "candidates_skipped": len(self.skipped),
+            "candidates_resumed": self.resumed,
+        }
+        if self.skipped:
+            out["selection_stop"] = "time budget"
         for kind, result in self.best_per_model_type().items():
             key = f"candidate_{kind}"
             out[f"{key}_{SELECTION_METRIC}"] = round(result.score, 6)
@@ -134,7 +150,36 @@ class Selection:
             "metric": SELECTION_METRIC,
             "chosen": self.chosen.to_dict(),
             "candidates": [result.to_dict() for result in self.results],
+            "skipped": [spec.to_dict() for spec in self.skipped],
+            "resumed": self.resumed,
+            "seconds": round(self.selection_seconds, 3),
         }
+
+
+class SelectionLog(Protocol):
+    """Where a selection keeps its finished candidates across attempts (the job's checkpoints)."""
+
+    def finished(self, index: int, spec: CandidateSpec) -> tuple[CandidateResult, ...] | None:
+        """The results of planned candidate ``index`` from an earlier attempt, if it finished there."""
+
+    def best(self) -> Fitted | None:
+        """The best finished candidate of earlier attempts (its model restored from its tables)."""
+
+    def spent_seconds(self) -> float:
+        """Fitting time earlier attempts spent on the candidates they finished."""
+
+    def epochs(self, index: int, spec: CandidateSpec) -> EpochCheckpoint | None:
+        """Where planned candidate ``index`` keeps its training state between epochs (gradient models)."""
+
+    def record(
+        self,
+        index: int,
+        spec: CandidateSpec,
+        results: Sequence[CandidateResult],
+        seconds: float,
+        best: Fitted | None,
+    ) -> None:
+        """Keep candidate ``index``'s results (and ``best`` when it is the new best) for a later attempt."""
 
 
 def _reason(exc: BaseException) -> str:
@@ -142,27 +187,19 @@ def _reason(exc: BaseException) -> str:
     return re.sub(r"\s+", " ", text)[:300]
 
 
-@dataclass
-class _Attempt:
-    """What one guarded fit produced: its models, or the reason it failed; its seconds and peak memory."""
-
-    fitted: list[Fitted]
-    error: str | None
-    seconds: float
-    peak_mb: float
-
-    @property
-    def ok(self) -> bool:
-        """Whether it produced a model with a finite selection metric."""
-        return (
-            self.error is None
-            and bool(self.fitted)
-            and math.isfinite(self.fitted[0].metrics.get(SELECTION_METRIC, math.nan))
-        )
+def best_score(fitted: Fitted) -> float:
+    """A fitted candidate's selection metric."""
+    return fitted.metrics.get(SELECTION_METRIC, math.nan)
 
 
-def _attempt(device: torch.device, fit_models: Callable[[], list[Fitted]]) -> _Attempt:
-    """Run ``fit_models`` with a memory meter; an exception becomes the attempt's error (others go on)."""
+Finished = list[tuple[CandidateResult, Fitted | None]]
+"""What fitting one planned spec gave: each variant's result with its model (none for a failure)."""
+
+
+def _guarded(
+    spec: CandidateSpec, device: torch.device, fit_models: Callable[[], list[Fitted]]
+) -> tuple[Finished, float]:
+    """Run ``fit_models`` with a memory meter; an exception becomes ``spec``'s failure (others go on)."""
     meter = PeakMemory(device)
     started = time.perf_counter()
     fitted: list[Fitted] = []
@@ -173,12 +210,38 @@ def _attempt(device: torch.device, fit_models: Callable[[], list[Fitted]]) -> _A
     except (TrainingJobError, KeyboardInterrupt):
         raise
     except Exception as exc:  # a failed candidate is recorded; the others still run
-        logger.warning("candidate failed: %s", exc)
+        logger.warning("candidate %s failed: %s", spec.label, exc)
         error = _reason(exc)
     finally:
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    return _Attempt(fitted, error, time.perf_counter() - started, meter.peak_mb)
+    seconds = time.perf_counter() - started
+    if error is not None:
+        return [(CandidateResult(spec, {}, seconds, meter.peak_mb, device.type, error), None)], seconds
+    out: Finished = []
+    for candidate in fitted:
+        score = best_score(candidate)
+        result = CandidateResult(
+            candidate.spec,
+            candidate.metrics,
+            float(candidate.training.get("train_seconds", seconds)),
+            meter.peak_mb,
+            str(candidate.training.get("device", device.type)),
+            None if math.isfinite(score) else f"{SELECTION_METRIC} is {score}",
+        )
+        logger.info("candidate %s: %s", candidate.spec.label, candidate.metrics)
+        out.append((result, candidate))
+    return out, seconds
+
+
+def _new_best(best: Fitted | None, finished: Finished) -> Fitted | None:
+    """The best successful model of ``finished`` when it beats ``best`` (the first of equals), else None."""
+    winner: Fitted | None = None
+    for result, candidate in finished:
+        current = winner or best
+        if candidate is not None and result.ok and (current is None or result.score > best_score(current)):
+            winner = candidate
+    return winner
 
 
 def screened_als(specs: Sequence[CandidateSpec], config: TrainingConfig) -> list[CandidateSpec]:
@@ -199,6 +262,8 @@ def select_candidate(
     on_epoch: EpochCallback | None = None,
     on_candidate: Callable[[CandidateResult], None] | None = None,
     specs: Sequence[CandidateSpec] | None = None,
+    log: SelectionLog | None = None,
+    budget_s: float | None = None,
 ) -> Selection:
     """Fit each planned spec on ``fit``, score it on ``selection``, keep the best by NDCG@10.
 
@@ -206,54 +271,88 @@ def select_candidate(
     (:func:`~training_jobs.candidate_fit.selection_evaluator`). An ALS grid is screened: every point runs
     :data:`~training_jobs.candidate_fit.ALS_SCREEN_ITERATIONS` iterations and is scored, then only the
     best point runs on to its full iterations (its damping values scored there); the screened models stay
-    candidates, recorded with the iterations they had. A candidate that raises (out of memory, non-finite
-    factors or loss, anything else) is recorded with its reason and the others go on;
-    :class:`TrainingJobError` when none succeeded.
+    candidates, recorded with the iterations they had. The screened grid is one unit of work (kept in
+    ``log`` under its first spec). A candidate that raises (out of memory, non-finite factors or loss,
+    anything else) is recorded with its reason and the others go on; :class:`TrainingJobError` when none
+    succeeded. Candidates ``log`` holds from an earlier attempt are not fitted again; once ``budget_s``
+    seconds of fitting are spent (earlier attempts included) and a candidate has succeeded, the remaining
+    ones are skipped.
     """
     planned = list(specs) if specs is not None else plan(config, fit, device)
     evaluator = selection_evaluator(fit, selection, device, config.selection_max_users, config.seed)
-    results: list[CandidateResult] = []
-    best: list[Fitted] = []
-
-    def record(spec: CandidateSpec, attempt: _Attempt) -> None:
-        if attempt.error is not None:
-            results.append(
-                CandidateResult(spec, {}, attempt.seconds, attempt.peak_mb, device.type, attempt.error)
-            )
-            if on_candidate is not None:
-                on_candidate(results[-1])
-            return
-        for candidate in attempt.fitted:
-            score = candidate.metrics.get(SELECTION_METRIC, math.nan)
-            result = CandidateResult(
-                candidate.spec,
-                candidate.metrics,
-                float(candidate.training.get("train_seconds", attempt.seconds)),
-                attempt.peak_mb,
-                str(candidate.training.get("device", device.type)),
-                None if math.isfinite(score) else f"{SELECTION_METRIC} is {score}",
-            )
-            results.append(result)
-            if on_candidate is not None:
-                on_candidate(result)
-            logger.info("candidate %s: %s", candidate.spec.label, candidate.metrics)
-            if result.ok and (not best or score > best[0].metrics[SELECTION_METRIC]):
-                best[:] = [candidate]
-
     screened = screened_als(planned, config)
-    for spec in planned:
-        if spec in screened:
-            if spec == screened[0]:
-                _screen_als(screened, fit, config, device, evaluator, record)
+    results: list[CandidateResult] = []
+    best: Fitted | None = log.best() if log is not None else None
+    spent = log.spent_seconds() if log is not None else 0.0
+    skipped: list[CandidateSpec] = []
+    resumed = 0
+
+    def record(result: CandidateResult) -> None:
+        results.append(result)
+        if on_candidate is not None:
+            on_candidate(result)
+
+    for index, spec in enumerate(planned):
+        if spec in screened[1:]:
+            continue  # fitted with the first point of its screened grid
+        unit = screened if screened and spec == screened[0] else [spec]
+        earlier = log.finished(index, spec) if log is not None else None
+        if earlier is not None:
+            logger.info("candidate %s: finished by an earlier attempt", spec.label)
+            resumed += 1
+            for result in earlier:
+                record(result)
             continue
-        fit_spec = partial(
-            train_candidate, spec, fit, config, catalogue, device, on_epoch=on_epoch, evaluator=evaluator
+        if budget_s is not None and best is not None and spent >= budget_s:
+            skipped.extend(unit)
+            continue
+        epochs = log.epochs(index, spec) if log is not None else None
+        finished, seconds = _fit_unit(unit, fit, config, catalogue, device, evaluator, on_epoch, epochs)
+        spent += seconds
+        winner = _new_best(best, finished)
+        best = winner or best
+        for result, _ in finished:
+            record(result)
+        if log is not None:
+            log.record(index, spec, [result for result, _ in finished], seconds, winner)
+    if skipped:
+        logger.warning(
+            "selection budget of %.3g s spent after %.3g s: %d candidate(s) not started",
+            budget_s or 0.0,
+            spent,
+            len(skipped),
         )
-        record(spec, _attempt(device, fit_spec))
-    if not best:
+    if best is None:
         reasons = "; ".join(f"{result.spec.label}: {result.error}" for result in results)
         raise TrainingJobError(f"no model candidate succeeded ({reasons or 'none planned'})")
-    return Selection(best[0].spec, dict(best[0].metrics), tuple(results), best[0])
+    return Selection(best.spec, dict(best.metrics), tuple(results), best, tuple(skipped), resumed, spent)
+
+
+def _fit_unit(
+    unit: Sequence[CandidateSpec],
+    fit: InteractionGraph,
+    config: TrainingConfig,
+    catalogue: Catalogue,
+    device: torch.device,
+    evaluator: Evaluator,
+    on_epoch: EpochCallback | None,
+    checkpoint: EpochCheckpoint | None,
+) -> tuple[Finished, float]:
+    """Fit one unit of selection: a screened ALS grid, or one spec."""
+    if len(unit) > 1:
+        return _screen_als(unit, fit, config, device, evaluator)
+    fit_models = partial(
+        train_candidate,
+        unit[0],
+        fit,
+        config,
+        catalogue,
+        device,
+        on_epoch=on_epoch,
+        checkpoint=checkpoint,
+        evaluator=evaluator,
+    )
+    return _guarded(unit[0], device, fit_models)
 
 
 def _screen_als(
@@ -262,9 +361,10 @@ def _screen_als(
     config: TrainingConfig,
     device: torch.device,
     evaluator: Evaluator,
-    record: Callable[[CandidateSpec, _Attempt], None],
-) -> None:
+) -> tuple[Finished, float]:
     """Successive halving of an ALS grid: a short run of every point, the full run of the best one."""
+    finished: Finished = []
+    total = 0.0
     runs: list[tuple[float, ALSRun, CandidateSpec, float]] = []
     for spec in specs:
         holder: list[ALSRun] = []
@@ -275,14 +375,14 @@ def _screen_als(
             seconds = time.perf_counter() - started
             return als_fits(holder[0], spec, fit, config, device, evaluator, seconds, (0.0,))
 
-        attempt = _attempt(device, short)
-        record(spec, attempt)
-        if attempt.ok:
-            fitted = attempt.fitted[0]
-            seconds = float(fitted.training["train_seconds"])
-            runs.append((fitted.metrics[SELECTION_METRIC], holder[0], spec, seconds))
+        outcome, seconds = _guarded(spec, device, short)
+        finished += outcome
+        total += seconds
+        result, fitted = outcome[0]
+        if fitted is not None and result.ok:
+            runs.append((result.score, holder[0], spec, float(fitted.training["train_seconds"])))
     if not runs:
-        return
+        return finished, total
     _, run, spec, screen_seconds = max(runs, key=lambda entry: entry[0])
     del runs  # the other runs' factors can go
 
@@ -290,10 +390,10 @@ def _screen_als(
         started = time.perf_counter()
         run.advance(int(spec.params.get("iterations", config.als_iterations)) - run.iterations_done)
         seconds = screen_seconds + time.perf_counter() - started
-        dampings = als_dampings(spec, scored=True)
-        return als_fits(run, spec, fit, config, device, evaluator, seconds, dampings)
+        return als_fits(run, spec, fit, config, device, evaluator, seconds, als_dampings(spec, scored=True))
 
-    record(spec, _attempt(device, finish))
+    outcome, seconds = _guarded(spec, device, finish)
+    return finished + outcome, total + seconds
 
 
 def refit(
@@ -303,6 +403,7 @@ def refit(
     catalogue: Catalogue,
     device: torch.device,
     on_epoch: EpochCallback | None = None,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> Fitted:
     """Train the chosen spec on ``train`` with the chosen hyper-parameters and a fixed amount of work.
 
@@ -310,5 +411,5 @@ def refit(
     budget beyond the config's); ALS/EASE refit in closed form with the selected values.
     """
     spec = selection.chosen
-    fitted = train_candidate(spec, train, config, catalogue, device, None, on_epoch)[0]
-    return replace(fitted, spec=spec)
+    fitted = train_candidate(spec, train, config, catalogue, device, on_epoch=on_epoch, checkpoint=checkpoint)
+    return replace(fitted[0], spec=spec)

@@ -20,9 +20,35 @@ def with_ids(interactions: pa.Table) -> pa.Table:
     )
 
 
-def id_strings(table: pa.Table, column: str) -> StrArray:
-    """A column of ids (no nulls) as strings."""
-    return np.asarray(pc.cast(table[column], pa.string()).to_pylist(), dtype=str)
+def sorted_distinct(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The distinct non-null values of a column as strings, in sorted (code point) order."""
+    distinct = pc.unique(pc.cast(column, pa.string())).drop_null()
+    return distinct.take(pc.sort_indices(distinct))
+
+
+def codes_in(column: pa.ChunkedArray | pa.Array, values: pa.Array) -> npt.NDArray[np.int32]:
+    """Each row's position in ``values`` as int32 (-1 for a null or a value not there).
+
+    One hash pass in Arrow: no Python object or fixed-width string is made per row.
+    """
+    codes = pc.fill_null(pc.index_in(pc.cast(column, pa.string()), value_set=values), -1)
+    if isinstance(codes, pa.ChunkedArray):
+        codes = codes.combine_chunks() if codes.num_chunks != 1 else codes.chunk(0)
+    return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int32)
+
+
+def compact_codes(
+    codes: npt.NDArray[np.int32], values: pa.Array
+) -> tuple[npt.NDArray[np.int32], IntArray, StrArray]:
+    """Renumber non-negative ``codes`` to the values that occur, order kept.
+
+    Returns the new codes, the old code of each new one and the values that occur (per value, not per row).
+    """
+    present = np.bincount(codes, minlength=len(values)) > 0
+    renumber = (np.cumsum(present) - 1).astype(np.int32)
+    old = np.flatnonzero(present).astype(np.int64)
+    used = np.asarray(values.take(pa.array(old)).to_numpy(zero_copy_only=False), dtype=str)
+    return renumber[codes], old, used
 
 
 def millis(table: pa.Table) -> IntArray:

@@ -44,9 +44,21 @@ class TrainingConfig(BaseModel):
     loss: Literal["softmax", "bpr"] = "softmax"
     temperature: float = Field(1.0, gt=0, le=10.0)
     normalize: bool = False
+    lightgcn_init: Literal["auto", "normal", "spectral"] = Field(
+        "auto",
+        description="LightGCN egos: N(0, 0.1), the graph filter's singular vectors, or auto (spectral where "
+        "the CPU batch was enlarged, else normal)",
+    )
     eval_every: int = Field(1, ge=1, le=1000)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     time_budget_s: float | None = Field(None, gt=0, le=7 * 24 * 3600)
+    selection_budget_s: float | None = Field(
+        9000,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="wall time for fitting candidates, summed over retried attempts: past it no further "
+        "candidate starts and the best finished one is chosen (None = no limit)",
+    )
     use_interaction_weights: bool = True
     interaction_weights: dict[InteractionType, PositiveFloat] = Field(
         default_factory=lambda: dict(INTERACTION_WEIGHTS)

@@ -19,6 +19,11 @@ ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 DEFAULT_KS: tuple[int, ...] = (10, 20)
 
 
+#: Most scores held at once while evaluating (users per chunk x items): 2^25 float32 cells = 128 MiB,
+#: so 451k users x 100k items is scored 335 users at a time instead of as one dense matrix.
+MAX_SCORE_CELLS = 1 << 25
+
+
 @dataclass(frozen=True)
 class CsrPairs:
     """(user, item) pairs sorted by user with an index pointer, on a device."""
@@ -43,19 +48,30 @@ class CsrPairs:
         """Pairs per user."""
         return self.indptr[1:] - self.indptr[:-1]
 
-    def dense_mask(self, start: int, stop: int, n_items: int) -> torch.Tensor:
-        """Bool matrix [stop-start, n_items] marking the pairs of users ``start..stop-1``."""
-        lo, hi = int(self.indptr[start]), int(self.indptr[stop])
-        mask = torch.zeros((stop - start, n_items), dtype=torch.bool, device=self.items.device)
-        if hi > lo:
-            counts = self.counts()[start:stop]
-            rows = torch.repeat_interleave(torch.arange(stop - start, device=mask.device), counts)
-            mask[rows, self.items[lo:hi]] = True
-        return mask
+    def rows_of(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(row in ``users``, item) of every pair of ``users``: a sparse mask of [len(users), n_items]."""
+        counts = self.indptr[users + 1] - self.indptr[users]
+        rows = torch.repeat_interleave(torch.arange(users.numel(), device=users.device), counts)
+        offsets = torch.arange(rows.numel(), device=users.device) - torch.repeat_interleave(
+            torch.cumsum(counts, 0) - counts, counts
+        )
+        return rows, self.items[torch.repeat_interleave(self.indptr[users], counts) + offsets]
+
+
+def _writable(scores: torch.Tensor) -> torch.Tensor:
+    """``scores`` when it owns its storage (a fresh matrix, written in place), else a copy of it."""
+    owns = scores.is_contiguous() and scores.storage_offset() == 0
+    if owns and scores.untyped_storage().nbytes() == scores.numel() * scores.element_size():
+        return scores
+    return scores.clone()
 
 
 class Evaluator:
-    """Ranks every item for every evaluated user, masking training pairs; reuse across epochs."""
+    """Ranks every item for every evaluated user, masking training pairs; reuse across epochs.
+
+    Users are scored in chunks of at most ``batch_size`` users and ``max_cells`` scores, each reduced to
+    its top-K before the next, so memory is bounded by one chunk whatever the number of users.
+    """
 
     def __init__(
         self,
@@ -65,11 +81,12 @@ class Evaluator:
         device: torch.device | str,
         ks: Sequence[int] = DEFAULT_KS,
         batch_size: int = 2048,
+        max_cells: int = MAX_SCORE_CELLS,
     ) -> None:
         self.n_users = train.n_users
         self.n_items = train.n_items
         self.ks = tuple(sorted(ks))
-        self.batch_size = batch_size
+        self.batch_size = max(1, min(batch_size, max_cells // max(train.n_items, 1)))
         self.device = torch.device(device)
         self.train_pairs = CsrPairs.from_arrays(train.users, train.items, train.n_users, device)
         # drop held-out pairs that are also training pairs: they are masked and could never be hits
@@ -79,8 +96,8 @@ class Evaluator:
         self.holdout = CsrPairs.from_arrays(
             keys // train.n_items, keys % train.n_items, train.n_users, device
         )
-        counts = self.holdout.counts()
-        self.n_eval_users = int((counts > 0).sum())
+        self.eval_users = torch.nonzero(self.holdout.counts() > 0).flatten()
+        self.n_eval_users = int(self.eval_users.numel())
         max_k = self.ks[-1]
         discounts = 1.0 / torch.log2(torch.arange(max_k, device=self.device, dtype=torch.float64) + 2.0)
         self._discounts = discounts
@@ -94,18 +111,19 @@ class Evaluator:
         max_k = min(self.ks[-1], self.n_items)
         sums = {f"{name}_{k}": 0.0 for k in self.ks for name in ("recall", "precision", "ndcg")}
         counts = self.holdout.counts()
-        for start in range(0, self.n_users, self.batch_size):
-            stop = min(start + self.batch_size, self.n_users)
-            n_true = counts[start:stop]
-            if int(n_true.sum()) == 0:
-                continue
-            users = torch.arange(start, stop, device=self.device)
-            scores = score_fn(users).float()
-            scores = scores.masked_fill(self.train_pairs.dense_mask(start, stop, self.n_items), float("-inf"))
+        for start in range(0, self.n_eval_users, self.batch_size):
+            users = self.eval_users[start : start + self.batch_size]
+            n_true = counts[users]
+            scores = _writable(score_fn(users).float())
+            rows, items = self.train_pairs.rows_of(users)
+            scores[rows, items] = float("-inf")  # in place: the chunk is the only block held
             top = torch.topk(scores, k=max_k, dim=1).indices
-            truth = self.holdout.dense_mask(start, stop, self.n_items)
-            hits = truth.gather(1, top).double()
-            valid = n_true > 0
+            del scores
+            truth_rows, truth_items = self.holdout.rows_of(users)
+            hits = torch.isin(
+                torch.arange(users.numel(), device=self.device).unsqueeze(1) * self.n_items + top,
+                truth_rows * self.n_items + truth_items,
+            ).double()
             n_true_f = n_true.double()
             for k in self.ks:
                 kk = min(k, max_k)
@@ -113,9 +131,9 @@ class Evaluator:
                 n_hits = hit_k.sum(1)
                 dcg = (hit_k * self._discounts[:kk]).sum(1)
                 idcg = self._ideal[torch.clamp(n_true, max=kk)]
-                sums[f"recall_{k}"] += float((n_hits[valid] / n_true_f[valid]).sum())
-                sums[f"precision_{k}"] += float((n_hits[valid] / k).sum())
-                sums[f"ndcg_{k}"] += float((dcg[valid] / idcg[valid]).sum())
+                sums[f"recall_{k}"] += float((n_hits / n_true_f).sum())
+                sums[f"precision_{k}"] += float((n_hits / k).sum())
+                sums[f"ndcg_{k}"] += float((dcg / idcg).sum())
         denominator = max(self.n_eval_users, 1)
         return {name: value / denominator for name, value in sums.items()}
 

@@ -18,6 +18,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from training_jobs.models.base import UserTowerTables
+from training_jobs.tower_files import split_external_data
 
 ONNX_INPUTS = ("user_index", "item_indices", "item_weights")
 ONNX_OUTPUT = "user_vector"
@@ -132,6 +133,12 @@ def build_user_tower_onnx(tables: UserTowerTables) -> bytes:
     model.ir_version = 8
     onnx.checker.check_model(model)
     return bytes(model.SerializeToString())
+
+
+def user_tower_files(tables: UserTowerTables) -> dict[str, bytes]:
+    """The published user tower: ``user_tower.onnx`` with its tables as ONNX external data in
+    ``user_tower.onnx.data`` (serving maps that file instead of holding the tables in memory)."""
+    return split_external_data(build_user_tower_onnx(tables))
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from contract.interactions import INTERACTION_CODES
-from training_jobs.columns import IntArray, StrArray, id_strings, iso_ms, millis, with_ids
+from contract.interactions import INTERACTION_CODES, INTERACTION_TYPES
+from training_jobs.columns import IntArray, StrArray, codes_in, iso_ms, millis, sorted_distinct, with_ids
 from training_jobs.errors import DatasetError
 
 TYPE_CODES: dict[str, int] = dict(INTERACTION_CODES)
@@ -145,15 +144,6 @@ class GateHoldout:
         }
 
 
-def unique_pairs(groups: IntArray, items: StrArray) -> tuple[IntArray, StrArray]:
-    """Distinct (group, item) pairs, sorted by group."""
-    if items.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, dtype=str)
-    names, codes = np.unique(items, return_inverse=True)
-    keys = np.unique(groups.astype(np.int64) * names.size + codes.astype(np.int64))
-    return keys // names.size, names[keys % names.size].astype(str)
-
-
 def _csr(groups: IntArray, n_groups: int) -> IntArray:
     return np.concatenate([[0], np.cumsum(np.bincount(groups, minlength=n_groups))]).astype(np.int64)
 
@@ -163,12 +153,15 @@ def build_holdout(
 ) -> GateHoldout:
     """The holdout of the window's catalogue events: history before the gate, truth from ``judged_from``."""
     table = with_ids(interactions)
-    users, items = id_strings(table, "user_id"), id_strings(table, "item_id")
-    kinds = pc.cast(table["interaction_type"], pa.string()).to_pylist()
-    types = np.array([TYPE_CODES.get(str(kind), 0) for kind in kinds], dtype=np.int8)
+    catalogue = np.unique(catalogue_ids)
+    items = codes_in(table["item_id"], pa.array(catalogue, pa.string()))
+    known = items >= 0
+    distinct_users = sorted_distinct(table["user_id"])
+    users = codes_in(table["user_id"], distinct_users)
+    kinds = codes_in(table["interaction_type"], pa.array(INTERACTION_TYPES))
+    types = np.where(kinds >= 0, kinds, TYPE_CODES["view"]).astype(np.int8)
     stamps = millis(table)
-    known = np.isin(items, catalogue_ids)
-    users, items, types, stamps = users[known], items[known], types[known], stamps[known]
+    users, items, types, stamps = users[known], items[known].astype(np.int64), types[known], stamps[known]
     before = stamps < gate_start_ms
     judged = stamps >= judged_from_ms
     eligible = np.intersect1d(np.unique(users[before]), np.unique(users[judged]))
@@ -182,11 +175,10 @@ def build_holdout(
 
     # truth: distinct items of the judged part that the user had not interacted with before the gate
     rows = judged & np.isin(users, eligible)
-    t_user = np.searchsorted(eligible, users[rows])
-    t_user, t_items = unique_pairs(t_user, items[rows])
-    names, codes = np.unique(np.concatenate([h_items, t_items]), return_inverse=True)
-    h_keys = h_user * names.size + codes[: h_items.size]
-    fresh = ~np.isin(t_user * names.size + codes[h_items.size :], h_keys)
+    n_codes = max(catalogue.size, 1)
+    t_keys = np.unique(np.searchsorted(eligible, users[rows]).astype(np.int64) * n_codes + items[rows])
+    t_user, t_items = t_keys // n_codes, t_keys % n_codes
+    fresh = ~np.isin(t_keys, h_user.astype(np.int64) * n_codes + h_items)
     t_user, t_items = t_user[fresh], t_items[fresh]
     has_truth = np.bincount(t_user, minlength=eligible.size) > 0
     keep_user = np.flatnonzero(has_truth)
@@ -198,12 +190,14 @@ def build_holdout(
     return GateHoldout(
         gate_start_ms=gate_start_ms,
         judged_from_ms=judged_from_ms,
-        user_ids=eligible[keep_user].astype(str),
+        user_ids=np.asarray(
+            distinct_users.take(pa.array(eligible[keep_user])).to_numpy(zero_copy_only=False), dtype=str
+        ),
         context_indptr=_csr(h_new, keep_user.size),
-        context_items=h_items[h_keep].astype(str),
+        context_items=catalogue[h_items[h_keep]].astype(str),
         context_types=h_types[h_keep],
         context_ms=h_ms[h_keep],
         truth_indptr=_csr(t_new, keep_user.size),
-        truth_items=t_items.astype(str),
+        truth_items=catalogue[t_items].astype(str),
         judged_events=int(judged.sum()),
     )

@@ -23,8 +23,8 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from contract.interactions import WEIGHTS_BY_CODE
-from training_jobs.columns import IntArray, StrArray, id_strings, millis, with_ids
-from training_jobs.gate_holdout import GateHoldout, unique_pairs
+from training_jobs.columns import IntArray, StrArray, codes_in, millis, sorted_distinct, with_ids
+from training_jobs.gate_holdout import GateHoldout
 
 FloatMatrix = npt.NDArray[np.float32]
 
@@ -35,8 +35,9 @@ FOLD_IN_HALF_LIFE_HOURS = 24.0
 #: Fold-in weight per interaction type code (0 view, 1 click, 2 add_to_cart, 3 purchase), as serving.
 TYPE_WEIGHTS = np.array(WEIGHTS_BY_CODE)
 _SCORE_BATCH = 1024
-_SCORE_CELLS = 1 << 26
-"""At most this many scores (users x items, float32: 256 MiB) are held at once."""
+_SCORE_CELLS = 1 << 24
+"""At most this many scores (users x items) are held at once: 64 MiB of float32, plus its negation and
+argpartition's int64 indices (together 256 MiB; at 2^26 cells they were 1 GiB, the job's peak at 1M rows)."""
 _TOWER_BATCH = 4096
 
 
@@ -107,11 +108,14 @@ def popularity_on_holdout(
     """The popularity floor: catalogue items ranked by how many users had them before ``gate_start``."""
     known_ids = with_ids(interactions)
     before = known_ids.filter(pa.array(millis(known_ids) < holdout.gate_start_ms))
-    users, items = id_strings(before, "user_id"), id_strings(before, "item_id")
-    known = np.isin(items, catalogue_ids)
-    _, user_codes = np.unique(users[known], return_inverse=True)
-    _, pair_items = unique_pairs(user_codes.astype(np.int64), items[known])
-    item_ids, counts = np.unique(pair_items, return_counts=True)
+    catalogue = np.unique(catalogue_ids)
+    items = codes_in(before["item_id"], pa.array(catalogue, pa.string())).astype(np.int64)
+    users = codes_in(before["user_id"], sorted_distinct(before["user_id"])).astype(np.int64)
+    known = items >= 0
+    n_codes = max(catalogue.size, 1)
+    pair_items = np.unique(users[known] * n_codes + items[known]) % n_codes
+    codes, counts = np.unique(pair_items, return_counts=True)
+    item_ids = catalogue[codes]
     row = counts.astype(np.float32)
 
     def score(start: int, stop: int) -> FloatMatrix:

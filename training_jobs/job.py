@@ -18,6 +18,7 @@ from training_jobs.active_model import ActiveModel, ActiveModelUnreadable, load_
 from training_jobs.artifacts import build_artifacts, publish_artifacts
 from training_jobs.candidate_fit import Holdout
 from training_jobs.candidates import refit, select_candidate
+from training_jobs.checkpoints import JobCheckpoints
 from training_jobs.config import JobArguments, TrainingConfig, cpu_threads_for
 from training_jobs.errors import DatasetError, TrainingJobError
 from training_jobs.export import build_user_tower_onnx
@@ -98,7 +99,9 @@ def run_training_job(
 
     1. split the window by time into fit / selection / gate holdout (:mod:`training_jobs.gate_holdout`);
     2. fit the planned candidates on fit and choose one (spec, epochs) on selection
-       (:func:`training_jobs.candidates.select_candidate`);
+       (:func:`training_jobs.candidates.select_candidate`), within the config's selection budget; each
+       finished candidate is checkpointed (:mod:`training_jobs.checkpoints`), so a retried attempt
+       fits only the ones not finished yet;
     3. measure that candidate, the active model (from its artifacts) and popularity on the gate holdout
        and decide;
     4. refit the chosen spec on every interaction of the window and publish that model, with the gate's
@@ -132,6 +135,9 @@ def run_training_job(
         metrics = {"train_loss": round(epoch.train_loss, 6), **latest}
         jobs.record_epoch(epoch.epoch, epoch.total_epochs, progress, metrics)
 
+    checkpoints = JobCheckpoints(
+        store, bucket, prefix + layout.CHECKPOINTS_FOLDER, data.train, config, device
+    )
     selection = select_candidate(
         data.train,
         Holdout(data.val_users, data.val_items),
@@ -139,6 +145,8 @@ def run_training_job(
         data.catalogue,
         device,
         on_epoch=report_selection,
+        log=checkpoints,
+        budget_s=config.selection_budget_s,
     )
     candidate_tables = selection.fitted.model.export_tables()
     active, active_version = _read_active(args, store)
@@ -174,7 +182,15 @@ def run_training_job(
         progress = int(SELECTION_PROGRESS + share)
         jobs.record_epoch(counters["epoch"], counters["total"], progress, metrics)
 
-    fitted = refit(selection, full.train, config, full.catalogue, device, on_epoch=report_refit)
+    fitted = refit(
+        selection,
+        full.train,
+        config,
+        full.catalogue,
+        device,
+        on_epoch=report_refit,
+        checkpoint=checkpoints.refit_epochs(full.train, selection.chosen),
+    )
     selection_epochs = int(selection_training.get("epochs_run", 0))
     refit_epochs = int(fitted.training.get("epochs_run", 0))
     training: dict[str, Any] = {

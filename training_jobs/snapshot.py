@@ -32,17 +32,16 @@ import pyarrow.parquet as pq
 
 from contract.interactions import INTERACTION_TYPES
 from contract.layout import SNAPSHOT_INTERACTIONS, SNAPSHOT_ITEMS, WINDOW_METADATA_KEY
-from training_jobs.columns import id_strings, millis, with_ids
+from training_jobs.columns import codes_in, compact_codes, millis, sorted_distinct, with_ids
 from training_jobs.config import TrainingConfig
 from training_jobs.data import FloatArray, IntArray, InteractionGraph, build_graph
 from training_jobs.errors import DatasetError
 
 StrArray = npt.NDArray[np.str_]
+Codes = npt.NDArray[np.int32] | npt.NDArray[np.int64]
+"""Dense index codes (int32 per event, int64 per pair)."""
 REQUIRED_INTERACTION_COLUMNS = ("user_id", "item_id", "interaction_type", "timestamp")
 REQUIRED_ITEM_COLUMNS = ("item_id",)
-INTERACTION_TYPES_SORTED = tuple(sorted(INTERACTION_TYPES))
-TYPE_CODES_SORTED = tuple(INTERACTION_TYPES.index(name) for name in INTERACTION_TYPES_SORTED)
-"""Codes in lookup.npz: 0 view, 1 click, 2 add_to_cart, 3 purchase (the order of INTERACTION_TYPES)."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +82,8 @@ class UserHistories:
 
 
 def user_histories(
-    users: IntArray,
-    items: IntArray,
+    users: Codes,
+    items: Codes,
     type_codes: npt.NDArray[np.int8],
     timestamps: npt.NDArray[np.int64],
     n_users: int,
@@ -161,7 +160,7 @@ def _iso(value: Any) -> str | None:
 
 
 def _validation_mask(
-    users: IntArray, timestamps: npt.NDArray[np.int64], n_users: int, config: TrainingConfig
+    users: Codes, timestamps: npt.NDArray[np.int64], n_users: int, config: TrainingConfig
 ) -> npt.NDArray[np.bool_]:
     """Per-user time-based hold-out of the last ``ceil(fraction * events)`` events."""
     n = users.size
@@ -198,15 +197,15 @@ def _catalogue(
     )
 
 
-def _interaction_weights(type_col: StrArray, config: TrainingConfig) -> FloatArray:
+def _interaction_weights(type_codes: npt.NDArray[np.int8], config: TrainingConfig) -> FloatArray:
+    """Each event's interaction-type weight (``type_codes`` index ``INTERACTION_TYPES``)."""
     weight_of = (
         config.interaction_weights
         if config.use_interaction_weights
         else dict.fromkeys(INTERACTION_TYPES, 1.0)
     )
-    weights = np.zeros(type_col.size, dtype=np.float32)
-    for name in INTERACTION_TYPES:
-        weights[type_col == name] = weight_of[name]
+    by_code = np.array([weight_of[name] for name in INTERACTION_TYPES], dtype=np.float32)
+    weights: FloatArray = by_code[type_codes]
     return weights
 
 
@@ -235,43 +234,45 @@ def prepare_data(
         raise DatasetError("dataset snapshot has no items in items.parquet")
 
     interactions = with_ids(interactions)
-    types = pc.cast(interactions["interaction_type"], pa.string()).to_pylist()
-    unknown = sorted({str(t) for t in types if t not in INTERACTION_TYPES})
-    if unknown:
+    # Every per-row column becomes a number here (int32 codes, int8 types, float32 weights) straight
+    # from Arrow: no Python object or fixed-width string per row.
+    type_codes_all = codes_in(interactions["interaction_type"], pa.array(INTERACTION_TYPES)).astype(np.int8)
+    if (type_codes_all < 0).any():
+        strange = pc.unique(interactions["interaction_type"].filter(pa.array(type_codes_all < 0)))
+        unknown = sorted({str(value) for value in strange.to_pylist()})
         raise DatasetError(f"unknown interaction_type value(s): {', '.join(unknown[:5])}")
-    if config.require_non_view and all(t == "view" for t in types):
+    if config.require_non_view and (type_codes_all == INTERACTION_TYPES.index("view")).all():
         raise DatasetError(
             "every interaction is a 'view'; at least one click, add_to_cart or purchase is needed "
             "(set require_non_view=false to train on views alone)"
         )
 
-    catalogue_ids = np.asarray(pc.cast(items["item_id"], pa.string()).to_pylist(), dtype=object)
-    valid_catalogue = np.array([value is not None for value in catalogue_ids])
-    catalogue_ids = catalogue_ids[valid_catalogue].astype(str)
-    unique_catalogue, first_row = np.unique(catalogue_ids, return_index=True)
+    catalogue_column = pc.cast(items["item_id"], pa.string())
+    valid_catalogue = np.asarray(pc.is_valid(catalogue_column).to_numpy(zero_copy_only=False), dtype=bool)
+    unique_catalogue = sorted_distinct(catalogue_column)
+    _, first_row = np.unique(
+        codes_in(catalogue_column.filter(pa.array(valid_catalogue)), unique_catalogue), return_index=True
+    )
 
-    item_col = id_strings(interactions, "item_id")
-    in_catalogue = np.isin(item_col, unique_catalogue)
+    catalogue_codes = codes_in(interactions["item_id"], unique_catalogue)
+    in_catalogue = catalogue_codes >= 0
     dropped_unknown_items = int((~in_catalogue).sum())
     if not in_catalogue.any():
         raise DatasetError(
             "no interaction refers to an item in items.parquet (every catalogue item has no interactions)"
         )
     keep = in_catalogue
-    user_col = id_strings(interactions, "user_id")[keep]
-    item_col = item_col[keep]
-    type_col = np.asarray(types, dtype=str)[keep]
+    distinct_users = sorted_distinct(interactions["user_id"])
+    user_codes = codes_in(interactions["user_id"], distinct_users)[keep]
+    type_codes = type_codes_all[keep]
+    del type_codes_all
     timestamps = millis(interactions)[keep]
-
-    weights = _interaction_weights(type_col, config) * recency_decay(
+    weights = _interaction_weights(type_codes, config) * recency_decay(
         timestamps, config.recency_half_life_days
     )
-    type_codes = np.array(TYPE_CODES_SORTED, dtype=np.int8)[
-        np.searchsorted(INTERACTION_TYPES_SORTED, type_col)
-    ]
-
-    user_ids, user_index = np.unique(user_col, return_inverse=True)
-    model_items, item_index = np.unique(item_col, return_inverse=True)
+    user_index, _, user_ids = compact_codes(user_codes, distinct_users)
+    item_index, item_catalogue_codes, model_items = compact_codes(catalogue_codes[keep], unique_catalogue)
+    del user_codes, catalogue_codes
     n_users, n_items = user_ids.size, model_items.size
     if n_users < 2:
         raise DatasetError(f"dataset has {n_users} user with interactions; at least 2 users are needed")
@@ -294,7 +295,8 @@ def prepare_data(
     train = build_graph(user_index[train_rows], item_index[train_rows], n_users, n_items, weights[train_rows])
     train_users_present = np.bincount(train.users, minlength=n_users) > 0
     val_rows = is_val & train_users_present[user_index]
-    val_users, val_items = user_index[val_rows], item_index[val_rows]
+    val_users = user_index[val_rows].astype(np.int64)
+    val_items = item_index[val_rows].astype(np.int64)
     train_keys = train.users * n_items + train.items
     fresh = ~np.isin(val_users * n_items + val_items, train_keys)
     if require_validation and not fresh.any():
@@ -305,7 +307,7 @@ def prepare_data(
     if int(train_users_present.sum()) < 2:
         raise DatasetError("fewer than 2 users have training interactions after the validation split")
 
-    rows = first_row[np.searchsorted(unique_catalogue, model_items)]
+    rows = first_row[item_catalogue_codes]
     catalogue = _catalogue(items, valid_catalogue, rows, model_items)
     popularity = np.bincount(item_index, weights=weights, minlength=n_items).astype(np.float32)
     data_window = {
@@ -321,8 +323,8 @@ def prepare_data(
         "interactions_unknown_item": dropped_unknown_items,
         "users": int(n_users),
         "items": int(n_items),
-        "catalogue_items": int(unique_catalogue.size),
-        "items_without_interactions": int(unique_catalogue.size - n_items),
+        "catalogue_items": len(unique_catalogue),
+        "items_without_interactions": len(unique_catalogue) - int(n_items),
         "train_pairs": int(train.n_edges),
         "validation_pairs": int(fresh.sum()),
         "validation_users": int(np.unique(val_users[fresh]).size),
@@ -331,7 +333,7 @@ def prepare_data(
         train=train,
         val_users=val_users,
         val_items=val_items,
-        user_ids=user_ids.astype(str),
+        user_ids=user_ids,
         catalogue=catalogue,
         item_popularity=popularity,
         stats=stats,

@@ -12,8 +12,10 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract.s3 import NOT_FOUND_CODES
@@ -48,6 +50,16 @@ class S3ObjectStore:
         except BotoCoreError as exc:
             raise DatasetError(f"cannot read s3://{bucket}/{key} ({exc})") from exc
 
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        """Keys under ``prefix`` (a listing, so a missing object reads as absent with a prefix grant)."""
+        keys: list[str] = []
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                keys.extend(str(item["Key"]) for item in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise DatasetError(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
+        return keys
+
     def exists(self, bucket: str, key: str) -> bool:
         """Whether the object exists."""
         try:
@@ -64,6 +76,20 @@ class S3ObjectStore:
             self._client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
         except (ClientError, BotoCoreError) as exc:
             raise ArtifactError(f"cannot write s3://{bucket}/{key}: {exc}") from exc
+
+    def put_file(self, bucket: str, key: str, path: Path) -> None:
+        """Upload a local file (multipart above boto3's threshold: never the whole object in memory)."""
+        try:
+            self._client.upload_file(str(path), bucket, key)
+        except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+            raise ArtifactError(f"cannot write s3://{bucket}/{key}: {exc}") from exc
+
+    def get_file(self, bucket: str, key: str, path: Path) -> None:
+        """Download the object to a local file (streamed, not held in memory)."""
+        try:
+            self._client.download_file(bucket, key, str(path))
+        except (ClientError, BotoCoreError) as exc:
+            raise DatasetError(f"cannot read s3://{bucket}/{key} ({exc})") from exc
 
     def delete(self, bucket: str, key: str) -> None:
         """Delete the object (best effort clean-up of a failed publish)."""

@@ -8,7 +8,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import torch
 
@@ -66,6 +66,65 @@ class TrainResult:
 
 
 EpochCallback = Callable[[EpochReport], None]
+
+
+class EpochCheckpoint(Protocol):
+    """Where a training run keeps its state between epochs, so a retried job resumes mid-training."""
+
+    every_s: float
+    """Least seconds between two saves (a save writes the weights and the optimiser's moments)."""
+
+    def load(self) -> dict[str, Any] | None:
+        """The state an earlier attempt saved, if any."""
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Keep ``state`` (tensors, numbers, lists and dicts of them) for a later attempt."""
+
+
+def _training_state(runner: _EpochRunner, loop: dict[str, Any]) -> dict[str, Any]:
+    """Everything an epoch boundary needs to go on as if uninterrupted (RNG states included)."""
+    return {
+        **loop,
+        "history": [vars(report) for report in loop["history"]],
+        "model": runner.model.state_dict(),
+        "optimizer": runner.optimizer.state_dict(),
+        "step": runner.step,
+        "train_seconds": runner.train_seconds,
+        "last_epoch_seconds": runner.last_epoch_seconds,
+        "generator": runner.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+
+
+def _restore(runner: _EpochRunner, state: dict[str, Any]) -> dict[str, Any]:
+    """Put a saved state back into ``runner`` and its model; returns the loop's own variables."""
+    runner.model.load_state_dict(state["model"])
+    runner.optimizer.load_state_dict(state["optimizer"])
+    runner.step = int(state["step"])
+    runner.train_seconds = float(state["train_seconds"])
+    runner.last_epoch_seconds = float(state["last_epoch_seconds"])
+    runner.generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    loop = {key: state[key] for key in _LOOP_KEYS}
+    loop["history"] = [EpochReport(**report) for report in state["history"]]
+    return loop
+
+
+_LOOP_KEYS = ("epoch", "best_score", "best_epoch", "best_metrics", "best_state", "stale", "final_loss")
+
+
+class _Saver:
+    """Saves the training state at epoch boundaries at most every ``checkpoint.every_s`` seconds."""
+
+    def __init__(self, checkpoint: EpochCheckpoint | None) -> None:
+        self.checkpoint = checkpoint
+        self.saved_at = time.monotonic()
+
+    def maybe_save(self, runner: _EpochRunner, loop: dict[str, Any]) -> None:
+        if self.checkpoint is None or time.monotonic() - self.saved_at < self.checkpoint.every_s:
+            return
+        self.checkpoint.save(_training_state(runner, loop))
+        self.saved_at = time.monotonic()
 
 
 def learning_rate_at(progress: float, settings: TrainSettings) -> float:
@@ -150,22 +209,32 @@ def train_model(
     settings: TrainSettings,
     evaluator: Evaluator | None = None,
     on_epoch: EpochCallback | None = None,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> TrainResult:
     """Train ``model`` on the pairs of ``train``; evaluate with ``evaluator`` every ``eval_every`` epochs.
 
     With ``patience`` it stops after that many evaluations without a better ``ndcg_10``; with ``budget_s``
     it stops before the next epoch would exceed the budget; with ``keep_best`` it restores the best weights.
+    With ``checkpoint`` it starts from the state an earlier attempt saved there and saves its own at epoch
+    boundaries (weights, optimiser, RNG states, best so far), so an interrupted run goes on where it was.
     """
     runner = _EpochRunner(model, train, settings)
-    history: list[EpochReport] = []
-    best_score = -math.inf
-    best_epoch = 0
-    best_metrics: dict[str, float] = {}
-    best_state: dict[str, torch.Tensor] | None = None
-    stale = 0
+    saved = checkpoint.load() if checkpoint is not None else None
+    loop: dict[str, Any] = (
+        _restore(runner, saved)
+        if saved is not None
+        else dict.fromkeys(_LOOP_KEYS) | {"epoch": 0, "best_score": -math.inf, "best_epoch": 0, "stale": 0}
+    )
+    history: list[EpochReport] = loop.get("history", [])
+    best_score: float = loop["best_score"]
+    best_epoch: int = loop["best_epoch"]
+    best_metrics: dict[str, float] = loop["best_metrics"] or {}
+    best_state: dict[str, torch.Tensor] | None = loop["best_state"]
+    stale: int = loop["stale"]
     stop_reason = "epochs"
-    final_loss = math.nan
-    for epoch in range(1, settings.epochs + 1):
+    final_loss = math.nan if loop["final_loss"] is None else float(loop["final_loss"])
+    saver = _Saver(checkpoint)
+    for epoch in range(int(loop["epoch"]) + 1, settings.epochs + 1):
         final_loss = runner.run()
         if not math.isfinite(final_loss):
             raise FloatingPointError(f"training loss became {final_loss} in epoch {epoch}")
@@ -198,6 +267,19 @@ def train_model(
         if settings.budget_s and runner.train_seconds >= settings.budget_s:
             stop_reason = "budget"
             break
+        saver.maybe_save(
+            runner,
+            {
+                "epoch": epoch,
+                "best_score": best_score,
+                "best_epoch": best_epoch,
+                "best_metrics": best_metrics,
+                "best_state": best_state,
+                "stale": stale,
+                "final_loss": final_loss,
+                "history": history,
+            },
+        )
 
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -101,6 +101,7 @@ class Api(Construct):
         storage: Storage,
         pipeline: Pipeline,
         tenants_by_plan: Mapping[Plan, int] | None = None,
+        serving_size: deployment.ServingSize = deployment.SERVING_SIZES[deployment.DEFAULT_SERVING_SIZE],
     ) -> None:
         super().__init__(scope, construct_id)
         self.stage_limit = stage_limit(tenants_by_plan)
@@ -117,8 +118,19 @@ class Api(Construct):
             },
         )
         # Serving verifies access tokens itself (functions/serving/settings.py requires the JWT key).
+        self.serving_size = serving_size
         self.serving_function = runtime.function(
-            self, deployment.SERVING, environment={names.ENV_JWT_SECRET_ARN: self.jwt_secret.secret_arn}
+            self,
+            deployment.serving_spec(serving_size),
+            environment={
+                names.ENV_JWT_SECRET_ARN: self.jwt_secret.secret_arn,
+                names.ENV_MODEL_BUDGET_MB: str(serving_size.model_budget_mb),
+            },
+        )
+        # The API invokes the current published version through an alias: SnapStart restores only published
+        # versions (the small size), and the alias carries the provisioned containers (the larger sizes).
+        self.serving_alias = runtime.live_alias(
+            self, deployment.SERVING, self.serving_function, provisioned=serving_size.provisioned
         )
         self._grant_api(storage, pipeline)
         self._grant_serving(storage)
@@ -169,7 +181,7 @@ class Api(Construct):
         )
 
     def _add_routes(self) -> None:
-        serving = integrations.HttpLambdaIntegration("Serving", self.serving_function)
+        serving = integrations.HttpLambdaIntegration("Serving", self.serving_alias)
         api = integrations.HttpLambdaIntegration("Api", self.api_function)
         for path in dict.fromkeys(path for _method, path in SERVING_ROUTES):
             self.http_api.add_routes(path=path, methods=[apigwv2.HttpMethod.ANY], integration=serving)

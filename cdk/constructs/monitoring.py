@@ -12,8 +12,9 @@ Alarms and severities (the severity is the first word after the dash in each ala
   the popularity ranking's on the same split);
 - warning: the fleet's recommendation cache hit rate < 80 % for three hours with traffic, training
   workflow failed or timed out, no interactions stored for 24 hours (data freshness), dead letters in
-  the drop folder and in the impressions queue (served responses not yet counted: they wait in the
-  dead-letter queue for 14 days, to be redriven once the cause is fixed).
+  the drop folder, in the impressions queue (served responses not yet counted) and in the events queue
+  (accepted real-time events not yet stored): they wait in the dead-letter queue for 14 days, to be
+  redriven once the cause is fixed.
 
 Model quality is relative on purpose: absolute NDCG@10 depends on catalogue size and data (a healthy
 sample tenant scores ≈ 0.08), so a fixed 0.30 fired on every good promotion. The absolute NDCG stays on

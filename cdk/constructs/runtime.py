@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Size, Validations
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -90,9 +90,11 @@ class FunctionRuntime(Construct):
             handler=spec.handler,
             layers=self.layers_for(spec.layer),
             memory_size=spec.memory_mb,
+            ephemeral_storage_size=Size.mebibytes(spec.ephemeral_mb),
             timeout=Duration.seconds(spec.timeout_s),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if spec.snap_start else None,
             environment={
                 **self._base_environment,
                 "POWERTOOLS_SERVICE_NAME": names.service_name(spec.name),
@@ -109,3 +111,20 @@ class FunctionRuntime(Construct):
             )
         )
         return function
+
+    def live_alias(
+        self, scope: Construct, spec: FunctionSpec, function: lambda_.Function, provisioned: int = 0
+    ) -> lambda_.Alias:
+        """The alias callers invoke: the function's current published version (a new one per change of
+        code or configuration). With SnapStart only a published version is restored from a snapshot;
+        ``$LATEST`` would start every container with a full init. ``provisioned`` containers (0: none)
+        are kept initialised on the alias.
+        """
+        construct_id = "".join(part.capitalize() for part in spec.name.split("-"))
+        return lambda_.Alias(
+            scope,
+            f"{construct_id}Live",
+            alias_name=names.LIVE_ALIAS,
+            version=function.current_version,
+            provisioned_concurrent_executions=provisioned or None,
+        )

@@ -125,10 +125,14 @@ class Training(Construct):
         self.job_role = iam.Role(
             self,
             "JobRole",
-            description="embedrec training container: read datasets/, publish models/, update its job record",
+            description="embedrec training container: read datasets/ (checkpoints there), publish models/, "
+            "update its job record",
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
         )
         grant_objects(self.job_role, storage.data_bucket, ("read",), (names.DATASETS_PREFIX,))
+        # Checkpoints a retried attempt resumes from (training_jobs/checkpoints.py): written beside the
+        # snapshot, listed and read through the datasets/ grant above; they expire with the snapshot.
+        grant_objects(self.job_role, storage.data_bucket, ("write",), (names.CHECKPOINTS_PREFIX,))
         # publish_artifacts HEADs the version's manifest before writing (s3:GetObject), writes the files and
         # deletes what it wrote when a publish fails half-way: read, write and delete under models/.
         grant_objects(

@@ -61,17 +61,21 @@ class AttributionResult:
 
 
 class InteractionAttribution:
-    """The ingestion hook: ``hook(tenant_id, fresh_rows, now)`` after the rows are stored."""
+    """The ingestion hook: ``hook(tenant_id, fresh_rows, now, stored=n)`` after the rows are stored."""
 
     def __init__(self, counters: AnalyticsCounters, tests: AbTestRepository) -> None:
         self._counters = counters
         self._tests = tests
 
-    def __call__(self, tenant_id: str, fresh_rows: pa.Table, now: datetime) -> None:
-        """Attribute the batch and emit its metrics; ``ServiceUnavailableError`` leaves no counter changed."""
+    def __call__(self, tenant_id: str, fresh_rows: pa.Table, now: datetime, *, stored: int) -> None:
+        """Attribute the batch and emit its metrics; ``ServiceUnavailableError`` leaves no counter changed.
+
+        ``fresh_rows`` may be only the rows that name a source or a recommendation (no other row can
+        be attributed); ``stored`` counts every fresh row of the upload.
+        """
         result = attribute_interactions(self._counters, self._tests, tenant_id, fresh_rows, now)
         telemetry.interactions_attributed(
-            stored=result.stored,
+            stored=stored,
             attributed=result.attributed,
             clicks=result.clicks,
             purchases=result.purchases,
@@ -128,13 +132,13 @@ def plan_attribution(
         purchase = counter == "conversions"
         revenue = _money(row["revenue"]) if purchase else Decimal(0)
         day = keys.day_of(row["timestamp"])
-        for key in (keys.day_key(day), keys.item_key(day, row["item_id"])):
+        day_row = keys.day_key(day, keys.day_shard(row["item_id"]))
+        for key in (day_row, keys.item_key(day, row["item_id"])):
             plan.add(key, counter, 1)
             plan.add(key, "revenue", revenue)
         variant = _variant(tenant_id, row, record, tests)
         if variant is not None:
             test_id, variant_id = variant
-            day_row = keys.day_key(day)
             plan.add(day_row, keys.variant_attribute(test_id, variant_id, counter), 1)
             plan.add(day_row, keys.variant_attribute(test_id, variant_id, "revenue"), revenue)
             plan.add(day_row, keys.variant_attribute(test_id, variant_id, "revenue_sq"), revenue * revenue)

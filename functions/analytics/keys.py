@@ -7,10 +7,13 @@ models forbid it), so a key splits back unambiguously.
 ======================================  =============================================================
 sort key                                row
 ======================================  =============================================================
-``day#{YYYY-MM-DD}``                    the tenant's totals of one day: ``responses``, ``impressions``,
-                                        ``clicks``, ``conversions``, ``revenue``; and, while an A/B
-                                        test runs, the same per variant in attributes named
-                                        ``ab#{test_id}#{variant}#{counter}`` (plus ``revenue_sq``)
+``day#{YYYY-MM-DD}#{shard}``            one of ``DAY_SHARDS`` rows (``00``..) whose sum is the tenant's
+                                        totals of one day: ``responses``, ``impressions``, ``clicks``,
+                                        ``conversions``, ``revenue``; and, while an A/B test runs, the
+                                        same per variant in attributes named
+                                        ``ab#{test_id}#{variant}#{counter}`` (plus ``revenue_sq``).
+                                        Rows written before sharding (``day#{YYYY-MM-DD}``) are summed
+                                        in too
 ``item#{YYYY-MM-DD}#{item_id}``         one item's ``impressions``, ``clicks``, ``conversions``,
                                         ``revenue`` on one day
 ``rec#{batch_id}``                      the responses one serving container returned to a tenant in
@@ -24,6 +27,10 @@ sort key                                row
                                         ``expires_at`` after SQS's longest retention
 ======================================  =============================================================
 
+Every writer adds to a day's totals, so one day row would take every write of the tenant (and every
+consumer transaction would contend on it): a writer adds to the shard its work hashes to
+(``day_shard``: a serving flush's batch id, an event's item), and readers sum the shards.
+
 Counters only ever change through ``ADD`` (atomic, commutative), so concurrent writers never lose
 an update. Counter rows stay small (well under 1 KB), which matters: an UpdateItem costs write units
 by the size of the whole item, not of the attributes it touches. Response rows are written once
@@ -35,6 +42,7 @@ row and entry, ``rec_{batch_id}_{n}``, so attribution finds it with one keyed re
 from __future__ import annotations
 
 import re
+import zlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 
@@ -45,6 +53,8 @@ DELIVERY_PREFIX: Final = "msg#"
 VARIANT_PREFIX: Final = "ab#"
 #: Sorts after every character an id may contain (``[A-Za-z0-9_.:@/-]``): closes a key range.
 RANGE_END: Final = "~"
+#: Rows a day's totals are spread over (see the module docstring).
+DAY_SHARDS: Final = 16
 _RECOMMENDATION_ID: Final = re.compile(r"rec_([0-9a-f]{16})_(\d{1,6})")
 
 Counter = Literal["responses", "impressions", "clicks", "conversions", "revenue", "revenue_sq"]
@@ -56,9 +66,19 @@ def day_of(moment: datetime) -> str:
     return aware.astimezone(UTC).date().isoformat()
 
 
-def day_key(day: str) -> str:
-    """The row of one day's totals."""
-    return f"{DAY_PREFIX}{day}"
+def day_key(day: str, shard: int) -> str:
+    """One of the rows of one day's totals (``shard`` in ``range(DAY_SHARDS)``)."""
+    return f"{DAY_PREFIX}{day}#{shard % DAY_SHARDS:02d}"
+
+
+def day_shard(token: str) -> int:
+    """The day-row shard of a piece of work (stable across processes: a retry writes the same row)."""
+    return zlib.crc32(token.encode()) % DAY_SHARDS
+
+
+def day_of_key(key: str) -> str:
+    """The day of a day row's sort key, sharded or written before sharding."""
+    return key[len(DAY_PREFIX) :].split("#", 1)[0]
 
 
 def item_key(day: str, item_id: str) -> str:
@@ -106,8 +126,8 @@ def item_of_key(key: str) -> tuple[str, str]:
 
 
 def day_range(start: str, end: str) -> tuple[str, str]:
-    """Inclusive sort-key bounds of the day rows from ``start`` to ``end``."""
-    return day_key(start), day_key(end)
+    """Inclusive sort-key bounds of the day rows (every shard) from ``start`` to ``end``."""
+    return f"{DAY_PREFIX}{start}", f"{DAY_PREFIX}{end}#{RANGE_END}"
 
 
 def item_range(start: str, end: str) -> tuple[str, str]:

@@ -61,9 +61,9 @@ def analytics_summary(counters: AnalyticsCounters, tenant_id: str, *, days: int,
     window = keys.window(now.date(), days)
     by_day = {day: Totals() for day in window}
     for row in counters.rows(tenant_id, *keys.day_range(window[0], window[-1])):
-        day = row.key[len(keys.DAY_PREFIX) :]
+        day = keys.day_of_key(row.key)
         if day in by_day:
-            by_day[day] = Totals.of(row.counters)
+            by_day[day].merge(Totals.of(row.counters))  # a day's shards add up
     overall = Totals()
     for totals in by_day.values():
         overall.merge(totals)

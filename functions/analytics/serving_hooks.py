@@ -65,9 +65,9 @@ def assign_variant(
 
 
 def impression_deltas(
-    item_ids: Sequence[str], day: str, *, variant: str | None, test_id: str | None
+    item_ids: Sequence[str], day: str, *, variant: str | None, test_id: str | None, shard: int = 0
 ) -> dict[str, CounterDelta]:
-    """The counter increments of one response (pure; exposed for tests)."""
+    """The counter increments of one response, its day totals in day row ``shard`` (pure)."""
     items = list(dict.fromkeys(item_ids))
     day_row = CounterDelta()
     day_row.add("responses", 1)
@@ -75,7 +75,7 @@ def impression_deltas(
     if variant is not None and test_id is not None:
         day_row.add(keys.variant_attribute(test_id, variant, "responses"), 1)
         day_row.add(keys.variant_attribute(test_id, variant, "impressions"), len(items))
-    deltas = {keys.day_key(day): day_row}
+    deltas = {keys.day_key(day, shard): day_row}
     for item_id in items[:MAX_ITEMS]:
         deltas[keys.item_key(day, item_id)] = CounterDelta({"impressions": Decimal(1)})
     return deltas
@@ -101,4 +101,9 @@ def response_impressions(
         test_id=test_id if paired else None,
         expires_at=int((now + RECOMMENDATION_TTL).timestamp()),
     )
-    return record, impression_deltas(unique, day, variant=record.variant, test_id=record.test_id)
+    # The responses of one response row (one container's flush window) share a day row: a flush adds
+    # to one shard, and the containers of a busy tenant spread over all of them.
+    row = keys.parse_recommendation_id(recommendation_id)
+    shard = keys.day_shard(row[0] if row is not None else recommendation_id)
+    deltas = impression_deltas(unique, day, variant=record.variant, test_id=record.test_id, shard=shard)
+    return record, deltas

@@ -69,7 +69,8 @@ class QueueSpec:
 
     ``visibility_timeout_s`` follows AWS's rule for a Lambda event source (at least 6x the consumer's
     timeout); after ``max_receives`` failed deliveries a message is parked in the dead-letter queue,
-    which keeps it ``dlq_retention_days`` (an alarm watches it).
+    which keeps it ``dlq_retention_days`` (an alarm watches it). ``batch_size`` and
+    ``batching_window_s``, where set, are its consumer's event source mapping (and the local poller's).
     """
 
     logical_name: str
@@ -78,6 +79,8 @@ class QueueSpec:
     max_receives: int
     retention_days: int = 4
     dlq_retention_days: int = 14
+    batch_size: int = 10
+    batching_window_s: int = 0
 
 
 TENANTS = TableSpec(
@@ -172,7 +175,19 @@ IMPRESSIONS_QUEUE = QueueSpec(
     visibility_timeout_s=360,
     max_receives=5,
 )
-QUEUES: tuple[QueueSpec, ...] = (IMPRESSIONS_QUEUE,)
+# Real-time JSON events, one message per request, for the ``compact-events`` consumer
+# (functions/ingestion/handlers.py; its timeout is 120 s, so 6 x 120 s of visibility).
+# A batch is what the compactor writes as one Parquet object per tenant: up to 1,000 requests or 20 s of
+# them (a busy tenant: ~4 objects a minute, whatever the request rate; Lambda caps a batch at 6 MB).
+EVENTS_QUEUE = QueueSpec(
+    "events",
+    "EMBEDREC_EVENTS_QUEUE_URL",
+    visibility_timeout_s=720,
+    max_receives=5,
+    batch_size=1000,
+    batching_window_s=20,
+)
+QUEUES: tuple[QueueSpec, ...] = (IMPRESSIONS_QUEUE, EVENTS_QUEUE)
 
 # S3 layout (docs/artifacts.md). Every builder takes the tenant first: there is no unscoped path.
 DROP_FOLDER_PREFIX = "incoming/"
@@ -194,8 +209,19 @@ def catalog_key(tenant_id: str) -> str:
 
 
 def item_counts_key(tenant_id: str) -> str:
-    """Weighted interaction counts per item, kept by ingestion (feeds popularity before any model)."""
+    """Weighted interaction counts per item, kept by ingestion (feeds popularity before any model):
+    the uploads folded in so far; the newer ones are deltas (:func:`item_count_delta_key`)."""
     return f"catalog/{tenant_id}/item_counts.parquet"
+
+
+def item_count_deltas_prefix(tenant_id: str) -> str:
+    """Where each bulk upload puts its own item counts until they are folded into the base."""
+    return f"catalog/{tenant_id}/item_counts/"
+
+
+def item_count_delta_key(tenant_id: str, upload_id: str) -> str:
+    """One upload's weighted counts per item (rewritten as a whole if the upload is retried)."""
+    return f"{item_count_deltas_prefix(tenant_id)}{upload_id}.parquet"
 
 
 def drop_key(tenant_id: str, kind: Literal["items", "interactions"], filename: str) -> str:

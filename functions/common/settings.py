@@ -73,6 +73,8 @@ class ApiSettings(StorageSettings):
     schedule_group: str | None = None
     scheduler_role_arn: str | None = None
     training_window: TrainingWindowText = "01:00-05:00"
+    # Where real-time JSON events are handed off for compaction (functions/ingestion/compaction.py).
+    events_queue_url: ResourceName
 
     @model_validator(mode="after")
     def _secrets_configured(self) -> ApiSettings:

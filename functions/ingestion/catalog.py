@@ -1,15 +1,14 @@
 """The tenant's catalogue and what serving reads of it: the catalogue Parquet, the item counts, the
 serving view and ``popular.json``.
 
-Every write is conditional on the object's ETag and retried, so uploads that land together never lose
-each other's rows or counts.
+Catalogue writes are conditional on the object's ETag and retried, so uploads that land together never
+lose each other's rows; item counts are one delta per upload (``item_counts``), so they never collide.
 """
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -18,15 +17,12 @@ import pyarrow.compute as pc
 from contract import catalog_view, layout
 from functions.common import resources
 from functions.common.errors import ConflictError, NotFoundError, ServiceUnavailableError
-from functions.ingestion.popularity import count_items, merge_counts, popular_document
+from functions.ingestion.item_counts import ItemCounts
+from functions.ingestion.popularity import popular_document
 from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.tables import ITEMS_SCHEMA
 
 _CATALOG_RETRIES = 5
-#: Item counts are one object per tenant that every bulk upload rewrites (conditional on its ETag).
-_COUNT_RETRIES = 12
-_COUNT_BACKOFF_S = 0.05
-_COUNT_BACKOFF_CAP_S = 2.0
 
 
 class CatalogKeeper:
@@ -34,6 +30,7 @@ class CatalogKeeper:
 
     def __init__(self, store: DataStore) -> None:
         self._store = store
+        self._counts = ItemCounts(store)
         self._known_items: dict[str, tuple[str, frozenset[str]]] = {}  # tenant → (catalogue ETag, ids)
 
     def known_item_ids(self, tenant_id: str) -> frozenset[str]:
@@ -77,31 +74,23 @@ class CatalogKeeper:
             return
         raise ServiceUnavailableError("the catalogue is being updated by another upload, please retry")
 
-    def add_counts(self, tenant_id: str, table: pa.Table) -> None:
-        """Add a batch's weighted counts to the tenant's item counts, then republish popular items."""
-        batch = count_items(table)
-        key = resources.item_counts_key(tenant_id)
-        for attempt in range(_COUNT_RETRIES):
-            current = self._store.read_versioned(key)
-            try:
-                self._store.write_versioned(
-                    key, merge_counts(current.table, batch), expected_etag=current.etag
-                )
-            except ConflictError:
-                # Files dropped together all add to this one object: a random, growing pause spreads
-                # their retries instead of letting them collide again in lock step.
-                time.sleep(random.uniform(0, min(_COUNT_BACKOFF_CAP_S, _COUNT_BACKOFF_S * 2**attempt)))
-                continue
-            self.publish_popular(tenant_id)
-            return
-        raise ServiceUnavailableError("item counts are being updated by another upload, please retry")
+    def add_counts(self, tenant_id: str, upload_id: str, counts: pa.Table, now: datetime) -> None:
+        """Store one upload's weighted counts (``popularity.count_items``), then republish popular items."""
+        self._counts.add(tenant_id, upload_id, counts)
+        self.publish_popular(tenant_id, now=now)
 
-    def publish_popular(self, tenant_id: str, catalog: pa.Table | None = None) -> None:
+    def remove_counts(self, tenant_id: str, upload_id: str) -> None:
+        """Undo ``add_counts`` for an upload that failed (its retry adds them again, once)."""
+        self._counts.remove(tenant_id, upload_id)
+
+    def publish_popular(
+        self, tenant_id: str, catalog: pa.Table | None = None, *, now: datetime | None = None
+    ) -> None:
         """Rewrite what serving reads of the catalogue: its serving view and ``popular.json``.
 
         ``popular.json`` waits until both counts and a catalogue exist; unavailable items are not in it.
         """
-        counts = self._store.read_versioned(resources.item_counts_key(tenant_id)).table
+        counts = self._counts.read(tenant_id, now or datetime.now(UTC))
         catalog = catalog if catalog is not None else self._store.read_catalog(tenant_id).table
         if catalog is None:
             return

@@ -13,6 +13,7 @@ from functions.http.principal import Tenants
 from functions.ingestion.intake import Intake
 from functions.ingestion.service import IngestionService
 from functions.ingestion.store.data_store import DataStore
+from functions.ingestion.store.event_queue import EventQueue
 from functions.ingestion.store.uploads import UploadRepository
 from functions.ingestion.wiring import build_ingestion_service
 from functions.training.dependencies import training_schedules
@@ -33,7 +34,8 @@ def data_store() -> DataStore:
 @per_container
 def ingestion_service() -> IngestionService:
     """The container's ingestion service."""
-    return build_ingestion_service(get_api_settings())
+    settings = get_api_settings()
+    return build_ingestion_service(settings, EventQueue(aws.sqs_client(), settings.events_queue_url))
 
 
 Uploads = Annotated[UploadRepository, Depends(upload_repository)]

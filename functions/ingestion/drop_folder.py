@@ -20,7 +20,8 @@ from functions.common.errors import ServiceUnavailableError
 from functions.common.observability import MetricUnit, logger, metrics
 from functions.common.settings import get_ingest_settings
 from functions.ingestion.intake import Intake
-from functions.ingestion.tables import MAX_CSV_BYTES
+from functions.ingestion.service import Kind
+from functions.ingestion.tables import MAX_CSV_BYTES, MAX_INTERACTION_CSV_BYTES
 from functions.ingestion.wiring import build_intake
 from functions.training.schedule import TrainingSchedules, configured_schedules
 
@@ -43,7 +44,8 @@ def _schedules() -> TrainingSchedules | None:
 
 def ingest_dropped_file(key: str, now: datetime) -> dict[str, Any]:
     """Ingest one dropped file and write its report next to it; returns the report."""
-    dropped = _intake().ingest_dropped_file(key, now, max_bytes=MAX_CSV_BYTES)
+    caps: dict[Kind, int] = {"items": MAX_CSV_BYTES, "interactions": MAX_INTERACTION_CSV_BYTES}
+    dropped = _intake().ingest_dropped_file(key, now, max_bytes=caps)
     if dropped.accepted is not None:
         metrics.add_metric(name="RowsIngested", unit=MetricUnit.Count, value=dropped.accepted)
     return dropped.report

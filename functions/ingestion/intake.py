@@ -11,7 +11,7 @@ and its retraining schedule is reconciled (``functions.training.schedule``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from functions.identity.store.tenants import TenantRepository
 from functions.ingestion.service import IngestionService, IngestReport, Kind, Source
 from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.store.uploads import PENDING, UploadRepository
+from functions.ingestion.validation import ByteSource, bytes_source
 from functions.training.schedule import TrainingSchedules, on_interactions_stored
 
 _DROP_KEY = re.compile(
@@ -35,16 +36,17 @@ _UPLOAD_NAME = re.compile(r"^(upload_[0-9a-f]{12})\.csv$")
 
 @dataclass(frozen=True)
 class Payload:
-    """An upload's content, CSV bytes or JSON records, and the way it came (the report's ``source``)."""
+    """An upload's content, a CSV file (read in blocks, possibly twice) or JSON records, and the way it
+    came (the report's ``source``)."""
 
     source: Source
-    csv: bytes | None = None
+    csv: ByteSource | None = None
     records: list[dict[str, Any]] | None = None
 
     @classmethod
-    def of_csv(cls, data: bytes, source: Literal["api-csv", "drop-folder"]) -> Payload:
-        """A CSV file: uploaded to the API or dropped in the drop folder."""
-        return cls(source, csv=data)
+    def of_csv(cls, data: bytes | ByteSource, source: Literal["api-csv", "drop-folder"]) -> Payload:
+        """A CSV file: a body uploaded to the API, or a file of the drop folder read from S3."""
+        return cls(source, csv=bytes_source(data) if isinstance(data, bytes) else data)
 
     @classmethod
     def of_records(cls, records: list[dict[str, Any]]) -> Payload:
@@ -103,7 +105,7 @@ class Intake:
             return service.ingest_items_records(tenant_id, records, upload_id=upload_id, now=now)
         return service.ingest_interaction_records(tenant_id, records, upload_id=upload_id, now=now)
 
-    def ingest_dropped_file(self, key: str, now: datetime, *, max_bytes: int) -> DroppedFile:
+    def ingest_dropped_file(self, key: str, now: datetime, *, max_bytes: Mapping[Kind, int]) -> DroppedFile:
         """Ingest one file of the drop folder and write its report next to it (``<key>.report.json``).
 
         The key's prefix alone proves nothing (an emulator, or a leaked URL edited to another prefix):
@@ -139,7 +141,7 @@ class Intake:
             return DroppedFile(upload.report)  # a redelivered notification: the file was ingested already
         assert upload_id is not None  # an upload record was found by it
         try:
-            data = self._store.get_bytes(key, max_bytes=max_bytes)
+            data = self._store.open_source(key, max_bytes=max_bytes[kind])
         except PayloadTooLargeError as exc:
             rejected = self._service.record_rejected_file(
                 tenant_id, upload_id=upload_id, kind=kind, source="drop-folder", message=exc.message, now=now

@@ -104,10 +104,18 @@ MAX_CSV_COLUMNS: Final = len(INTERACTIONS_CSV_REQUIRED) + len(INTERACTIONS_CSV_O
 #: One physical line: the longest valid row (a 5,000-character description in 4-byte UTF-8 with every
 #: quote doubled, plus the other fields) is under 48 KiB.
 MAX_LINE_BYTES: Final = 64 * 1024
-#: Lines per file (API upload or drop folder); larger histories are split into several files.
+#: Lines per items file (API upload or drop folder): the catalogue is upserted as one table, so an
+#: items file is held whole once validated; larger catalogues are split into several files.
 MAX_CSV_LINES: Final = 1_000_000
-#: Bytes per dropped file; the API upload has its own, smaller body limit.
+#: Bytes per dropped items file; the API upload has its own, smaller body limit.
 MAX_CSV_BYTES: Final = 256 * 1024 * 1024
+#: Lines per interactions file. Interactions are validated and stored chunk by chunk, so memory no
+#: longer bounds a file (≈ 0.4 GB at 1M rows, docs/benchmarks.md); the ingest function's 300 s does:
+#: ≈ 46 s per 1M rows in AWS with an event id on every row (claims, feed, own work), so 4M rows take
+#: ≈ 185 s, leaving room for a slower DynamoDB.
+MAX_INTERACTION_CSV_LINES: Final = 4_000_000
+#: Bytes per dropped interactions file: 4M lines of up to 128 bytes (a typical row is 45).
+MAX_INTERACTION_CSV_BYTES: Final = 512 * 1024 * 1024
 
 #: At most this many errors (and, separately, warnings) are listed per file; the rest are counted.
 MAX_LISTED_ISSUES: Final = 1000

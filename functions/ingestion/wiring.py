@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from functions.analytics.attribution import InteractionAttribution
 from functions.analytics.store.ab_tests import AbTestRepository
@@ -18,9 +19,18 @@ from functions.ingestion.store.events import EventIdRepository, RecentEventsRepo
 from functions.ingestion.store.uploads import UploadRepository
 from functions.training.schedule import TrainingSchedules
 
+if TYPE_CHECKING:  # only the api function sends events: the drop folder's code path never does
+    from functions.ingestion.store.event_queue import EventQueue
 
-def build_ingestion_service(settings: StorageSettings) -> IngestionService:
-    """The ingestion service over this deployment's tables and buckets, attributing to recommendations."""
+
+def build_ingestion_service(
+    settings: StorageSettings, event_queue: EventQueue | None = None
+) -> IngestionService:
+    """The ingestion service over this deployment's tables and buckets, attributing to recommendations.
+
+    ``event_queue``: where real-time JSON events are handed off (the api function's); without it they
+    are compacted at once (``functions.ingestion.compaction``).
+    """
     dynamodb, client = aws.dynamodb_resource(), aws.dynamodb_client()
     return IngestionService(
         DataStore(aws.s3_client(), settings.data_bucket),
@@ -33,6 +43,7 @@ def build_ingestion_service(settings: StorageSettings) -> IngestionService:
             AnalyticsCounters(client, settings.analytics_table),
             AbTestRepository(dynamodb.Table(settings.ab_tests_table)),
         ),
+        event_queue=event_queue,
     )
 
 

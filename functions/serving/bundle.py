@@ -11,34 +11,85 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from functions.common.observability import logger
 from functions.serving.filters import ItemFilters, excluded_rows, row_key, row_mask
 from functions.serving.popular import PopularLists
 from functions.serving.search import AllowedSet, VectorSearch
+from functions.serving.store.version_files import VersionFolder
 from functions.serving.tower import UserTower
 
 _FILTER_CACHE_SIZE = 128
+#: Arrays smaller than this stay in memory: mapping them saves nothing.
+SPILL_MIN_BYTES = 1 << 20
+_GATHER_CHUNK = 1 << 20
 
 
-def _sorted_lookup(keys: npt.NDArray[np.str_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.str_]]:
-    order = np.argsort(keys, kind="stable").astype(np.int64)
-    return order, keys[order]
+class IdIndex:
+    """Where each string id sits in an array, without a dict of millions of entries: the ids' sort
+    order and the ids in that order, searched with ``searchsorted`` (either may be memory-mapped)."""
+
+    def __init__(self, order: npt.NDArray[np.int64], sorted_ids: npt.NDArray[np.str_]) -> None:
+        if order.size != sorted_ids.size:
+            raise ValueError("an id index needs one position per sorted id")
+        self.order = order
+        self.sorted_ids = sorted_ids
+
+    @classmethod
+    def of(
+        cls,
+        ids: npt.NDArray[np.str_],
+        spill: Path | None = None,
+        order: npt.NDArray[np.integer[Any]] | None = None,
+    ) -> IdIndex:
+        """The index of ``ids``: ``order`` is their sort order as exported (``lookup.npz``; checked, and
+        sorted here instead if it is wrong or absent). With ``spill`` the sorted ids (and an order
+        computed here) are written beside it and memory-mapped, a chunk at a time."""
+        given = order is not None and order.shape == ids.shape and order.dtype.kind in "iu"
+        positions = order if given and order is not None else np.argsort(ids, kind="stable").astype(np.int64)
+        if spill is None or ids.nbytes < SPILL_MIN_BYTES:
+            sorted_ids = ids[positions]
+            if not _strictly_ascending(sorted_ids, None):
+                return cls.of(ids) if given else cls(positions.astype(np.int64), sorted_ids)
+            return cls(positions.astype(np.int64, copy=False), sorted_ids)
+        sorted_path = spill.with_suffix(".sorted.npy")
+        out = np.lib.format.open_memmap(sorted_path, mode="w+", dtype=ids.dtype, shape=ids.shape)
+        ascending, last = True, None
+        for start in range(0, ids.size, _GATHER_CHUNK):  # never a second full copy in memory
+            chunk = ids[positions[start : start + _GATHER_CHUNK]]
+            ascending = ascending and _strictly_ascending(chunk, last)
+            out[start : start + chunk.size] = chunk
+            last = chunk[-1]
+        out.flush()
+        del out
+        if given and not ascending:
+            logger.warning("lookup.npz has a wrong id order; sorting the ids instead")
+            return cls.of(ids, spill)
+        if not given:
+            np.save(spill.with_suffix(".order.npy"), positions)
+            positions = np.load(spill.with_suffix(".order.npy"), mmap_mode="r")
+        return cls(positions, np.load(sorted_path, mmap_mode="r"))  # type: ignore[arg-type]
+
+    def find(self, wanted: Sequence[str]) -> npt.NDArray[np.int64]:
+        """Index of each wanted key in the original array, -1 where absent."""
+        if not wanted or self.sorted_ids.size == 0:
+            return np.full(len(wanted), -1, dtype=np.int64)
+        query = np.asarray(list(wanted), dtype=np.str_)
+        pos = np.searchsorted(self.sorted_ids, query)
+        pos = np.minimum(pos, self.sorted_ids.size - 1)
+        hit = self.sorted_ids[pos] == query
+        return np.where(hit, np.asarray(self.order[pos], dtype=np.int64), -1)
 
 
-def _find(
-    order: npt.NDArray[np.int64], sorted_keys: npt.NDArray[np.str_], wanted: Sequence[str]
-) -> npt.NDArray[np.int64]:
-    """Index of each wanted key in the original array, -1 where absent."""
-    if not wanted or sorted_keys.size == 0:
-        return np.full(len(wanted), -1, dtype=np.int64)
-    query = np.asarray(list(wanted), dtype=np.str_)
-    pos = np.searchsorted(sorted_keys, query)
-    pos = np.minimum(pos, sorted_keys.size - 1)
-    hit = sorted_keys[pos] == query
-    return np.where(hit, order[pos], -1)
+def _strictly_ascending(chunk: npt.NDArray[np.str_], before: np.str_ | None) -> bool:
+    if chunk.size and before is not None and not chunk[0] > before:
+        return False
+    return bool(np.all(chunk[1:] > chunk[:-1]))
 
 
 class ItemCatalog:
@@ -59,6 +110,7 @@ class ItemCatalog:
         prices: npt.NDArray[np.float64],
         available: npt.NDArray[np.bool_] | None = None,
         extra_categories: Sequence[str] = (),
+        ids: IdIndex | None = None,
     ) -> None:
         n = item_ids.size
         for name, array in (
@@ -76,7 +128,7 @@ class ItemCatalog:
         self.brands = brands
         self.prices = prices.astype(np.float64, copy=False)
         self.available = available if available is not None else np.ones(n, dtype=bool)
-        self._order, self._sorted_ids = _sorted_lookup(item_ids)
+        self.ids = ids if ids is not None else IdIndex.of(item_ids)
         names = np.unique(np.concatenate([categories, np.asarray(list(extra_categories), dtype=np.str_)]))
         self.category_names: tuple[str, ...] = tuple(str(name) for name in names)
         self.category_codes = np.searchsorted(names, categories).astype(np.int32)
@@ -88,11 +140,11 @@ class ItemCatalog:
 
     def index_of(self, item_id: str) -> int:
         """The item's index, or -1."""
-        return int(_find(self._order, self._sorted_ids, [item_id])[0])
+        return int(self.ids.find([item_id])[0])
 
     def lookup(self, item_ids: Sequence[str]) -> npt.NDArray[np.int64]:
         """The index of each id, -1 for ids the model does not know (aligned with ``item_ids``)."""
-        return _find(self._order, self._sorted_ids, list(item_ids))
+        return self.ids.find(list(item_ids))
 
     def indices_of(self, item_ids: Sequence[str]) -> npt.NDArray[np.int64]:
         """Indices of the known ids among ``item_ids`` (unknown ones are dropped), in the given order."""
@@ -119,6 +171,7 @@ class UserHistory:
         items: npt.NDArray[np.int32],
         types: npt.NDArray[np.int8],
         n_items: int,
+        ids: IdIndex | None = None,
     ) -> None:
         if indptr.size != user_ids.size + 1:
             raise ValueError("lookup.npz 'history_indptr' must have n_users + 1 entries")
@@ -130,7 +183,7 @@ class UserHistory:
         self.indptr = indptr.astype(np.int64, copy=False)
         self.items = items
         self.types = types
-        self._order, self._sorted_ids = _sorted_lookup(user_ids)
+        self.ids = ids if ids is not None else IdIndex.of(user_ids)
 
     @property
     def size(self) -> int:
@@ -139,14 +192,14 @@ class UserHistory:
 
     def user_index(self, user_id: str) -> int:
         """The user's index in the trained model, or -1 for a user the model has not seen."""
-        return int(_find(self._order, self._sorted_ids, [user_id])[0])
+        return int(self.ids.find([user_id])[0])
 
     def history(self, user_index: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8]]:
         """A known user's training interactions: item indices and type codes, most recent first."""
         if user_index < 0:
             return np.empty(0, np.int64), np.empty(0, np.int8)
         start, stop = int(self.indptr[user_index]), int(self.indptr[user_index + 1])
-        return self.items[start:stop].astype(np.int64), self.types[start:stop]
+        return np.asarray(self.items[start:stop], dtype=np.int64), np.array(self.types[start:stop])
 
 
 @dataclass
@@ -165,8 +218,24 @@ class ModelBundle:
     tower: UserTower
     # Where cold users' fill-up items are searched from: the mean vector of the best popular items.
     popular_centroid: npt.NDArray[np.float32]
+    # The version's local files (memory-mapped by the arrays above); None for a bundle built in memory.
+    folder: VersionFolder | None = None
     _filters: OrderedDict[tuple[Hashable, ...], AllowedSet] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def released(self) -> bool:
+        """Whether the version was let go (replaced or evicted); requests in flight may still use it."""
+        return self.folder is not None and self.folder.released
+
+    def footprint_bytes(self) -> int:
+        """What the version may keep resident: its local files (mapped or loaded whole)."""
+        return self.folder.size_bytes() if self.folder is not None else 0
+
+    def release(self) -> None:
+        """Remove the version's local files; its memory goes when the last request drops it."""
+        if self.folder is not None:
+            self.folder.release()
 
     def allowed(self, filters: ItemFilters, *, without: npt.ArrayLike = ()) -> AllowedSet:
         """The bitmap of items passing every filter, less the item indices ``without``.

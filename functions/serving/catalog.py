@@ -175,6 +175,9 @@ class CatalogViews:
         with self._lock:
             self._rebased[key] = _Rebased(model, catalog.tag, rebased)
             self._rebased.move_to_end(key)
+            # A replaced or evicted version must not live on here: it would stay resident.
+            for stale in [k for k, entry in self._rebased.items() if _released(entry.source)]:
+                del self._rebased[stale]
             while len(self._rebased) > _MAX_REBASED:
                 self._rebased.popitem(last=False)
         return rebased
@@ -193,6 +196,10 @@ class CatalogViews:
         except ValueError as exc:
             logger.error("catalogue view unreadable", extra={"tenant_id": tenant_id, "error": str(exc)})
             return known
+
+
+def _released(model: TenantModel) -> bool:
+    return model.bundle is not None and model.bundle.released
 
 
 def rebase_model(model: TenantModel, catalog: CurrentCatalog) -> TenantModel:
@@ -220,6 +227,7 @@ def rebase_model(model: TenantModel, catalog: CurrentCatalog) -> TenantModel:
         np.where(found, catalog.prices[safe], base.prices) if catalog.size else base.prices,
         available=found & catalog.available[safe] if catalog.size else np.zeros(base.size, dtype=bool),
         extra_categories=catalog.category_names,
+        ids=base.ids,  # same ids, same order: the version's (possibly mapped) id index is shared
     )
     rebased = replace(bundle, catalog=items, popular=popular, _filters=OrderedDict(), _lock=threading.Lock())
     unranked = catalog.available & (base.lookup(list(catalog.item_ids)) < 0)

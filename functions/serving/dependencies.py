@@ -6,6 +6,7 @@ The caller is resolved by ``functions.http.principal`` (``Reader``), exactly as 
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Annotated
 
 import faiss
@@ -26,6 +27,7 @@ from functions.serving.service import RecommendationService
 from functions.serving.settings import get_serving_settings
 from functions.serving.store.model_store import ModelStore
 from functions.serving.store.storage import ObjectReader, RecentEventsReader, RegistryReader
+from functions.serving.store.version_files import ModelDirectory
 
 
 @per_container
@@ -39,7 +41,10 @@ def model_store() -> ModelStore:
         ObjectReader(aws.s3_client(), settings.data_bucket),
         refresh_seconds=settings.model_refresh_seconds,
         max_tenants=settings.max_tenant_models,
-        loader=partial(load_bundle, threads=settings.faiss_threads),
+        max_bytes=settings.model_budget_mb * 2**20,
+        loader=partial(
+            load_bundle, threads=settings.faiss_threads, directory=ModelDirectory(Path(settings.model_dir))
+        ),
     )
 
 

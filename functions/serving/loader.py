@@ -6,10 +6,11 @@ raises an ``ArtifactError`` and the caller keeps what it had.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
+import shutil
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import faiss
@@ -18,11 +19,11 @@ import numpy.typing as npt
 from pydantic import ValidationError
 
 from contract import layout
-from contract.layout import ITEM_INDEX, LOOKUP, POPULAR, SERVING_FILES, USER_TOWER
+from contract.layout import ITEM_INDEX, LOOKUP, OPTIONAL_SERVING_FILES, POPULAR, SERVING_FILES, USER_TOWER
 from contract.manifest import Manifest
 from functions.common.errors import NotFoundError
 from functions.common.observability import logger
-from functions.serving.bundle import ItemCatalog, ModelBundle, UserHistory
+from functions.serving.bundle import SPILL_MIN_BYTES, IdIndex, ItemCatalog, ModelBundle, UserHistory
 from functions.serving.errors import (
     ArtifactError,
     ArtifactIntegrityError,
@@ -32,16 +33,27 @@ from functions.serving.errors import (
 from functions.serving.popular import PopularLists
 from functions.serving.search import IndexKind, VectorSearch
 from functions.serving.store.storage import ObjectReader
+from functions.serving.store.version_files import ModelDirectory, VersionFolder, default_directory
 from functions.serving.tower import UserTower
 from functions.training.store.model_registry import ActivePointer
 
 _CENTROID_ITEMS = 50
+_UNPACK_CHUNK = 1024 * 1024
 
 
 def load_bundle(
-    artifacts: ObjectReader, tenant_id: str, pointer: ActivePointer, *, threads: int = 1
+    artifacts: ObjectReader,
+    tenant_id: str,
+    pointer: ActivePointer,
+    *,
+    threads: int = 1,
+    directory: ModelDirectory | None = None,
 ) -> ModelBundle:
-    """Fetch, verify and build the version ``pointer`` names; ``ArtifactError`` if it cannot be used."""
+    """Fetch, verify and build the version ``pointer`` names; ``ArtifactError`` if it cannot be used.
+
+    The files go to a fresh folder of ``directory`` (default: under the system's temporary folder) and
+    are memory-mapped from there; the bundle owns the folder (``ModelBundle.release``).
+    """
     if not pointer.manifest_key.startswith(layout.tenant_models_prefix(tenant_id)):
         # A pointer can only name this tenant's artifacts, whatever was written into the registry.
         raise ArtifactIntegrityError(f"manifest key '{pointer.manifest_key}' is outside this tenant's models")
@@ -52,13 +64,15 @@ def load_bundle(
         raise ArtifactIntegrityError(
             f"the manifest is for version '{manifest.version}', the pointer says '{pointer.version}'"
         )
-    folder = layout.folder_of(pointer.manifest_key)
-    files = _fetch_verified(artifacts, folder, manifest)
+    folder = (directory or default_directory()).new_folder(tenant_id, pointer.version)
     try:
-        return _build(tenant_id, pointer, manifest, files, threads)
+        _fetch_verified(artifacts, layout.folder_of(pointer.manifest_key), manifest, folder.path)
+        return _build(tenant_id, pointer, manifest, folder, threads)
     except ArtifactError:
+        folder.release()
         raise
     except Exception as exc:  # any parse failure of hash-checked bytes: numpy, faiss, onnxruntime, json
+        folder.release()
         raise ArtifactUnreadableError(f"version '{pointer.version}' cannot be read: {exc}") from exc
 
 
@@ -77,39 +91,40 @@ def _manifest(artifacts: ObjectReader, pointer: ActivePointer) -> Manifest:
         raise ArtifactUnreadableError(f"manifest '{pointer.manifest_key}' is malformed: {exc}") from exc
 
 
-def _fetch_verified(artifacts: ObjectReader, folder: str, manifest: Manifest) -> dict[str, bytes]:
+def _fetch_verified(artifacts: ObjectReader, prefix: str, manifest: Manifest, into: Path) -> None:
+    """Download every file serving needs into ``into``, each streamed and checked against its sha256."""
     expected = manifest.files
-    for name in SERVING_FILES:
+    names = [*SERVING_FILES, *(name for name in OPTIONAL_SERVING_FILES if name in expected)]
+    for name in names:
         entry = expected.get(name)
         if entry is None or entry.sha256 is None:
             raise ArtifactIntegrityError(f"the manifest lists no sha256 for '{name}'")
 
-    def fetch(name: str) -> bytes:
+    def fetch(name: str) -> str:
         try:
-            return artifacts.get_bytes(folder + name)
+            return artifacts.download(prefix + name, into / name)
         except NotFoundError as exc:
-            raise ArtifactMissingError(f"'{folder}{name}' is missing") from exc
+            raise ArtifactMissingError(f"'{prefix}{name}' is missing") from exc
 
     # S3 latency dominates a cold load: fetch the files side by side.
-    with ThreadPoolExecutor(max_workers=len(SERVING_FILES)) as pool:
-        contents = dict(zip(SERVING_FILES, pool.map(fetch, SERVING_FILES), strict=True))
-    for name, data in contents.items():
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        digests = dict(zip(names, pool.map(fetch, names), strict=True))
+    for name, digest in digests.items():
         entry = expected[name]
-        digest = hashlib.sha256(data).hexdigest()
         if digest != str(entry.sha256).lower():
             raise ArtifactIntegrityError(
-                f"'{folder}{name}' has sha256 {digest}, the manifest says {entry.sha256}"
+                f"'{prefix}{name}' has sha256 {digest}, the manifest says {entry.sha256}"
             )
-        size = entry.size
-        if size is not None and size != len(data):
-            raise ArtifactIntegrityError(f"'{folder}{name}' has {len(data)} bytes, the manifest says {size}")
-    return contents
+        size = (into / name).stat().st_size
+        if entry.size is not None and entry.size != size:
+            raise ArtifactIntegrityError(f"'{prefix}{name}' has {size} bytes, the manifest says {entry.size}")
 
 
 def _build(
-    tenant_id: str, pointer: ActivePointer, manifest: Manifest, files: dict[str, bytes], threads: int
+    tenant_id: str, pointer: ActivePointer, manifest: Manifest, folder: VersionFolder, threads: int
 ) -> ModelBundle:
-    index = faiss.deserialize_index(np.frombuffer(files[ITEM_INDEX], dtype=np.uint8))
+    files = folder.path
+    index = _read_index(files / ITEM_INDEX)
     if index.metric_type != faiss.METRIC_INNER_PRODUCT:
         raise ArtifactUnreadableError("items.faiss must use inner product")
     dim = manifest.embedding_dim if manifest.embedding_dim is not None else int(index.d)
@@ -122,20 +137,23 @@ def _build(
         nprobe=_int_param(params, "nprobe"),
         ef_search=_int_param(params, "efSearch", "ef_search"),
     )
-    with np.load(io.BytesIO(files[LOOKUP]), allow_pickle=False) as lookup:
-        arrays = {name: lookup[name] for name in lookup.files}
+    arrays = _mapped_arrays(files / LOOKUP, files / "lookup")
+    catalog_ids = _str_array(arrays, "item_ids")
     catalog = ItemCatalog(
-        _str_array(arrays, "item_ids"),
+        catalog_ids,
         _str_array(arrays, "titles"),
         _str_array(arrays, "categories"),
         _str_array(arrays, "brands"),
         np.asarray(arrays["prices"], dtype=np.float64),
+        ids=IdIndex.of(catalog_ids, spill=files / "lookup" / "item_ids", order=arrays.get("item_order")),
     )
     if catalog.size != search.size:
         raise ArtifactUnreadableError(f"lookup.npz has {catalog.size} items, items.faiss has {search.size}")
-    users = _user_history(arrays, catalog.size, pointer.version)
-    popular = PopularLists.parse(json.loads(files[POPULAR]))
-    tower = UserTower(files[USER_TOWER], dim=dim, threads=threads)
+    users = _user_history(arrays, catalog.size, pointer.version, files / "lookup" / "user_ids")
+    popular = PopularLists.parse(json.loads((files / POPULAR).read_bytes()))
+    # From its path, so that onnxruntime maps the tables of a tower exported with external data
+    # (USER_TOWER_DATA) instead of copying them; an older tower with the tables inside is read once.
+    tower = UserTower(str(files / USER_TOWER), dim=dim, threads=threads)
     return ModelBundle(
         tenant_id=tenant_id,
         version=pointer.version,
@@ -148,7 +166,35 @@ def _build(
         search=search,
         tower=tower,
         popular_centroid=_popular_centroid(search, catalog, popular),
+        folder=folder,
     )
+
+
+def _read_index(path: Path) -> Any:
+    """The index, its vectors (and an HNSW graph) mapped from the file rather than copied."""
+    return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+
+
+def _mapped_arrays(npz: Path, into: Path) -> dict[str, npt.NDArray[Any]]:
+    """Each array of ``lookup.npz``, unpacked once into its own ``.npy`` under ``into`` and mapped
+    from there (an ``.npz`` member cannot be mapped: it may be compressed); small arrays are read.
+
+    The archive is removed once unpacked, so the version's folder holds each byte once.
+    """
+    into.mkdir()
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    with zipfile.ZipFile(npz) as archive:
+        for member in archive.infolist():
+            if not member.filename.endswith(".npy") or "/" in member.filename:
+                raise ArtifactUnreadableError(f"lookup.npz holds an unexpected member '{member.filename}'")
+            target = into / member.filename
+            with archive.open(member) as source, target.open("wb") as out:
+                shutil.copyfileobj(source, out, _UNPACK_CHUNK)
+            name = member.filename[: -len(".npy")]
+            small = member.file_size < SPILL_MIN_BYTES
+            arrays[name] = np.load(target, mmap_mode=None if small else "r", allow_pickle=False)
+    npz.unlink()
+    return arrays
 
 
 def _popular_centroid(
@@ -163,15 +209,18 @@ def _popular_centroid(
     return np.asarray(search.vectors[best].mean(axis=0), dtype=np.float32)
 
 
-def _user_history(arrays: dict[str, npt.NDArray[Any]], n_items: int, version: str) -> UserHistory:
+def _user_history(
+    arrays: dict[str, npt.NDArray[Any]], n_items: int, version: str, spill: Path
+) -> UserHistory:
     user_ids = _str_array(arrays, "user_ids")
+    ids = IdIndex.of(user_ids, spill=spill, order=arrays.get("user_order"))
     if "history_indptr" not in arrays:
         # Without the training histories serving still ranks, but cannot exclude purchases made before
         # training or name them in reasons: say so loudly rather than refuse the version.
         logger.warning("lookup.npz has no training histories", extra={"version": version})
         empty = np.empty(0, np.int32)
         return UserHistory(
-            user_ids, np.zeros(user_ids.size + 1, np.int64), empty, empty.astype(np.int8), n_items
+            user_ids, np.zeros(user_ids.size + 1, np.int64), empty, empty.astype(np.int8), n_items, ids
         )
     return UserHistory(
         user_ids,
@@ -179,6 +228,7 @@ def _user_history(arrays: dict[str, npt.NDArray[Any]], n_items: int, version: st
         np.asarray(arrays["history_items"], dtype=np.int32),
         np.asarray(arrays["history_types"], dtype=np.int8),
         n_items,
+        ids,
     )
 
 

@@ -30,6 +30,12 @@ class ServingSettings(StorageSettings):
     catalog_check_seconds: Annotated[float, Field(ge=0, le=60)] = 10.0
     # Tenants whose models stay warm in one container (least recently used are dropped).
     max_tenant_models: Annotated[int, Field(ge=1, le=64)] = 4
+    # Loaded versions are files under this folder, memory-mapped (Lambda: /tmp, its ephemeral storage).
+    model_dir: Annotated[str, Field(min_length=1)] = "/tmp/embedrec-models"
+    # Bytes of loaded versions per container (their files: the most they can keep resident); beyond it
+    # the least recently used tenants are dropped, the one just loaded always stays. The CDK app sets it
+    # per deployment size (functions/common/deployment.py).
+    model_budget_mb: Annotated[int, Field(ge=64, le=10_240)] = 1024
 
     # Per-container response cache.
     response_cache_ttl_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0

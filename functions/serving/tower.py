@@ -24,7 +24,8 @@ _INPUTS = frozenset({USER_INDEX, ITEM_INDICES, ITEM_WEIGHTS})
 class UserTower:
     """Maps a user (known index and/or recent items with weights) to a vector in the item space."""
 
-    def __init__(self, model: bytes, *, dim: int, threads: int = 1) -> None:
+    def __init__(self, model: str | bytes, *, dim: int, threads: int = 1) -> None:
+        """``model``: the file's path (its external data, if any, is mapped from beside it) or its bytes."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
-from embedrec_local.event_sources import impressions_event_source
+from embedrec_local.event_sources import drain_before_api, events_event_source, impressions_event_source
 from embedrec_local.provision import LocalNames
 from embedrec_local.runner import LambdaRunner
 from functions.common.observability import metrics
@@ -25,13 +25,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def combine(
-    api_app: ASGIApp, serving_app: ASGIApp, *, before_api: Callable[[], object] | None = None
+    api_app: ASGIApp, serving_app: ASGIApp, *, before_api: Callable[[str, str], object] | None = None
 ) -> ASGIApp:
     """An ASGI app dispatching each request by path, as the API Gateway routes do.
 
     After each request the shared metrics set is flushed, as ``metrics.log_metrics`` does around
     every Lambda invocation (the local stack serves the apps directly, not through the handlers).
-    ``before_api`` runs (on a worker thread) before each request to the api app.
+    ``before_api`` runs (on a worker thread) before each request to the api app, with its method and path.
     """
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -40,7 +40,7 @@ def combine(
             return
         serving = is_serving_path(scope["path"])
         if not serving and before_api is not None:
-            await run_in_threadpool(before_api)
+            await run_in_threadpool(before_api, str(scope["method"]), str(scope["path"]))
         try:
             await (serving_app if serving else api_app)(scope, receive, send)
         finally:
@@ -58,9 +58,10 @@ def local_app() -> ASGIApp:
 
     forward_stdout_metrics()
     freeze_long_lived_objects()  # both apps are imported: start-up's objects leave the collector's sight
-    # Analytics reads see every response served before them: the api app answers after the
-    # impressions queue is drained (in this process, whichever worker it is).
-    impressions = impressions_event_source(
-        LambdaRunner(), LocalNames(), os.environ.get("AWS_REGION", "us-east-1")
-    )
-    return combine(api_app, serving_app, before_api=impressions.drain)
+    # Analytics reads see every response served before them, and training or erasure every event
+    # accepted before them: the api app answers after the impressions and events queues are drained
+    # (in this process, whichever worker it is).
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    impressions = impressions_event_source(LambdaRunner(), LocalNames(), region)
+    events = events_event_source(LambdaRunner(), LocalNames(), region)
+    return combine(api_app, serving_app, before_api=drain_before_api(impressions, events))

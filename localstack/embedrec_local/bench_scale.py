@@ -3,7 +3,8 @@
 The parent starts a moto server, provisions the platform's resources from the shared specs, generates a
 tenant (skewed users and items, CSV files no larger than the drop folder's line cap), puts the files in
 the drop folder and then runs each stage as a fresh child process, the way each runs in AWS (one Lambda
-invocation per dropped file, one PrepareDataset invocation, one Batch job, one cold serving container).
+invocation per dropped file, a steady stream of real-time JSON events through the api function and the
+events compactor, one PrepareDataset invocation, one Batch job, one cold serving container).
 A child measures its own wall time, peak RSS and the AWS requests it made, and prints them as JSON lines;
 the parent compares each against the limit the stage runs under (``functions.common.deployment`` and the
 Batch job definition's sizes) and prints a table and one summary line.
@@ -168,8 +169,10 @@ class StageResult:
 
     @property
     def within_limit(self) -> bool:
-        """Whether the stage stayed within its memory and time limits."""
-        return self.peak_rss_mb <= self.limit_memory_mb and self.wall_s <= self.limit_time_s
+        """Whether the stage stayed within its memory and time limits (a stage of many invocations:
+        its slowest one, ``slowest_call_s``, against the timeout)."""
+        slowest = float(self.extra.get("slowest_call_s", self.wall_s))
+        return self.peak_rss_mb <= self.limit_memory_mb and slowest <= self.limit_time_s
 
 
 @contextmanager
@@ -298,6 +301,122 @@ def _stage_ingest(keys: list[str], counter: RequestCounter) -> list[StageResult]
     return out
 
 
+@dataclass(frozen=True)
+class EventStream:
+    """The steady real-time stage: ``events`` JSON events, ``per_request`` to a request.
+
+    ``path``: ``queued`` (the api function hands each request off; the compactor stores batches) or
+    ``direct`` (each request stored on its own, as the api function does when SendMessage fails).
+    """
+
+    events: int
+    per_request: int = 1
+    path: str = "queued"
+
+
+def _stage_events(counter: RequestCounter, stream: EventStream, users: int, items: int) -> list[StageResult]:
+    """Real-time JSON events: the api function's path, request by request (validation, event-id claims,
+    the recent-events feed, the record, the hand-off), then the compactor, batch by batch, as the event
+    source mapping delivers them (``resources.EVENTS_QUEUE.batch_size`` messages a batch)."""
+    from embedrec_local.runner import LambdaRunner
+    from functions.common import aws
+    from functions.common.ids import new_id
+    from functions.common.settings import StorageSettings
+    from functions.ingestion.store.event_queue import EventQueue
+    from functions.ingestion.wiring import build_ingestion_service
+
+    queue_url = os.environ[resources.EVENTS_QUEUE.env_var]
+    queue = EventQueue(aws.sqs_client(), queue_url) if stream.path == "queued" else None
+    service = build_ingestion_service(StorageSettings(), queue)  # type: ignore[call-arg]
+    rng = np.random.default_rng(11)
+    requests = -(-stream.events // stream.per_request)
+    objects_before = len(_raw_interaction_keys())
+    out: list[StageResult] = []
+    with measured(f"events: api, {requests:,} requests", counter, _limit_of(deployment.API), out) as extra:
+        accepted, slowest = 0, 0.0
+        for number in range(requests):
+            count = min(stream.per_request, stream.events - number * stream.per_request)
+            stamp = (datetime.now(UTC) - timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+            records: list[dict[str, Any]] = [
+                {
+                    "event_id": f"rt{number}-{k}",
+                    "user_id": f"u{rng.integers(users)}",
+                    "item_id": f"i{rng.integers(items)}",
+                    "interaction_type": "view",
+                    "timestamp": stamp,
+                }
+                for k in range(count)
+            ]
+            started = time.perf_counter()
+            report = service.ingest_interaction_records(
+                TENANT, records, upload_id=new_id("upload"), now=datetime.now(UTC)
+            )
+            slowest = max(slowest, time.perf_counter() - started)
+            accepted += report.accepted
+        extra.update(
+            events=stream.events, accepted=accepted, path=stream.path, slowest_call_s=round(slowest, 3)
+        )
+    if stream.path == "queued":
+        batches = _receive_batches(queue_url, resources.EVENTS_QUEUE.batch_size)
+        runner = LambdaRunner()
+        spec = deployment.COMPACT_EVENTS
+        with measured(f"events: compactor, {len(batches)} batches", counter, _limit_of(spec), out) as extra:
+            slowest, failed = 0.0, 0
+            for batch in batches:
+                started = time.perf_counter()
+                result = runner.invoke(spec.name, {"Records": batch})
+                slowest = max(slowest, time.perf_counter() - started)
+                failed += len(result["batchItemFailures"])
+            extra.update(messages=sum(map(len, batches)), failed=failed, slowest_call_s=round(slowest, 3))
+        _delete_messages(queue_url, [record for batch in batches for record in batch])
+    out[-1].extra["objects_written"] = len(_raw_interaction_keys()) - objects_before
+    return out
+
+
+def _raw_interaction_keys() -> list[str]:
+    from functions.common import aws
+    from functions.ingestion.store.data_store import list_keys
+
+    bucket = os.environ[resources.DATA_BUCKET.env_var]
+    return list_keys(aws.s3_client(), bucket, resources.raw_prefix(TENANT, "interactions"))
+
+
+def _receive_batches(queue_url: str, batch_size: int) -> list[list[dict[str, Any]]]:
+    """Every queued message, as SQS events' records in batches of ``batch_size`` (the mapping's)."""
+    from functions.common import aws
+
+    sqs = aws.sqs_client()
+    records: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        records += [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:embedrec-events",
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    return [records[start : start + batch_size] for start in range(0, len(records), batch_size)]
+
+
+def _delete_messages(queue_url: str, records: list[dict[str, Any]]) -> None:
+    from functions.common import aws
+
+    sqs = aws.sqs_client()
+    for start in range(0, len(records), 10):
+        chunk = records[start : start + 10]
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(n), "ReceiptHandle": r["receiptHandle"]} for n, r in enumerate(chunk)],
+        )
+
+
 def _object_size(key: str) -> int:
     from functions.common import aws
 
@@ -338,6 +457,7 @@ def _stage_train(counter: RequestCounter, model: str) -> list[StageResult]:
     steps = {
         "prepare_data": "train: read + encode",
         "select_candidate": "train: fit",  # fit and score on the validation split
+        "judge": "train: gate",  # the chosen candidate, the active model and popularity on the gate holdout
         "train_model": "train: fit",  # a job that trains one model without candidates
         "refit": "train: refit",  # the winner again on every interaction, when the job refits
         "build_artifacts": "export",
@@ -424,15 +544,23 @@ def _stage_serve(counter: RequestCounter, requests: int) -> list[StageResult]:
 def run_stage(argv: list[str]) -> None:
     """Child entry: run one stage and print its results as JSON lines."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("stage", choices=["ingest", "prepare", "train", "serve"])
+    parser.add_argument("stage", choices=["ingest", "events", "prepare", "train", "serve"])
     parser.add_argument("--keys", nargs="*", default=[])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--model", choices=sorted(TRAINING_CONFIGS), default="als")
+    parser.add_argument("--events", type=int, default=100)
+    parser.add_argument("--events-per-request", type=int, default=1)
+    parser.add_argument("--events-path", choices=["queued", "direct"], default="queued")
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--items", type=int, default=100)
     args = parser.parse_args(argv)
     counter = RequestCounter()
     counter.install()
     if args.stage == "ingest":
         results = _stage_ingest(args.keys, counter)
+    elif args.stage == "events":
+        stream = EventStream(args.events, args.events_per_request, args.events_path)
+        results = _stage_events(counter, stream, args.users, args.items)
     elif args.stage == "prepare":
         results = _stage_prepare(counter)
     elif args.stage == "train":
@@ -557,6 +685,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="warm recommendation requests")
     parser.add_argument("--model", choices=sorted(TRAINING_CONFIGS), default="als", help="what to train")
     parser.add_argument("--json", type=Path, help="also write every stage's result here")
+    parser.add_argument(
+        "--events", type=int, default=100, help="real-time JSON events posted after the files (0: none)"
+    )
+    parser.add_argument("--events-per-request", type=int, default=1, help="events in one request")
+    parser.add_argument(
+        "--events-path",
+        choices=["queued", "direct"],
+        default="queued",
+        help="queued: handed off and compacted in batches; direct: each request stored on its own",
+    )
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="stop after the drop-folder files are ingested (no events, preparation, training or serving)",
+    )
     args = parser.parse_args(argv)
     # A stopped run still stops its moto server (the ``finally`` below runs on SIGTERM too).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -586,13 +729,28 @@ def main(argv: list[str] | None = None) -> int:
             for key in interaction_keys:  # one container per file, as parallel deliveries would be
                 results += _run_child(["ingest", "--keys", key], env)
                 _print_table(results[-1:])
-            results += _run_child(["prepare"], env)
-            _print_table(results[-1:])
-            results += _run_child(["train", "--model", args.model], env)
-            results += _run_child(["serve", "--requests", str(args.requests)], env)
+            if not args.ingest_only:
+                if args.events:
+                    stream = [
+                        "--events",
+                        str(args.events),
+                        "--events-per-request",
+                        str(args.events_per_request),
+                    ]
+                    sizes = ["--users", str(size.users), "--items", str(size.items)]
+                    results += _run_child(["events", *stream, "--events-path", args.events_path, *sizes], env)
+                    _print_table(results[-2:])
+                results += _run_child(["prepare"], env)
+                _print_table(results[-1:])
+                results += _run_child(["train", "--model", args.model], env)
+                results += _run_child(["serve", "--requests", str(args.requests)], env)
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a loaded machine: the results are in, do not lose them
+                server.kill()
+                server.wait()
     _print_table(results)
     if args.json is not None:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=1))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -32,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import faiss
@@ -70,6 +72,11 @@ class _MemoryObjects:
 
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))
+
+    def download(self, key: str, destination: Path) -> str:
+        data = self.get_bytes(key)
+        destination.write_bytes(data)
+        return hashlib.sha256(data).hexdigest()
 
 
 class _Registry:

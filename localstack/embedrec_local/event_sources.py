@@ -8,8 +8,9 @@ Lambda-faithful container). One deviation, for a quick local loop: a failed mess
 again after ``retry_delay_s`` instead of the queue's visibility timeout (minutes).
 
 ``drain`` delivers until the queue is empty (nothing visible, nothing in flight): the local stack
-calls it before answering the api function, so analytics reads see every response served before
-them; tests call it where they read counters.
+calls it before answering the api function (``drain_before_api``), so analytics reads see every response
+served before them and a training job or an erasure every event accepted before it; tests call it
+where they read counters or stored events.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
@@ -32,6 +33,7 @@ _DRAIN_TIMEOUT_S = 30.0
 #: The impressions consumer's batch (cdk/constructs/analytics.py gathers up to more per invocation in
 #: AWS, within its batching window; ReceiveMessage returns at most 10).
 IMPRESSIONS_BATCH = 10
+_LOCAL_WINDOW_CAP_S = 1.0
 
 
 class SqsEventSource:
@@ -48,12 +50,16 @@ class SqsEventSource:
         batch_size: int = 10,
         wait_seconds: int = 1,
         retry_delay_s: int = 1,
+        batching_window_s: float = 0.0,
     ) -> None:
         self._runner = runner
         self._function = function_name
         self._queue_url = queue_url
         self._queue_arn = queue_arn
-        self._batch_size = min(batch_size, 10)  # ReceiveMessage's limit (the mapping gathers more in AWS)
+        # Like the mapping, a batch gathers several ReceiveMessage answers (each at most 10 messages)
+        # until it is full or, once it holds a message, ``batching_window_s`` has passed.
+        self._batch_size = batch_size
+        self._batching_window_s = batching_window_s
         self._wait_seconds = wait_seconds
         self._retry_delay_s = retry_delay_s
         self._sqs = boto3.client("sqs", region_name=region)
@@ -71,15 +77,24 @@ class SqsEventSource:
             self._thread.join(timeout=5)
 
     def poll_once(self, wait_seconds: int | None = None) -> int:
-        """Receive one batch and deliver it; returns how many messages were handled successfully."""
-        messages = self._sqs.receive_message(
-            QueueUrl=self._queue_url,
-            MaxNumberOfMessages=self._batch_size,
-            WaitTimeSeconds=self._wait_seconds if wait_seconds is None else wait_seconds,
-            AttributeNames=["All"],
-        ).get("Messages", [])
+        """Receive one batch and deliver it; returns how many messages were handled successfully.
+
+        The background poll waits out the batching window; ``drain`` (``wait_seconds=0``) takes what
+        is there.
+        """
+        waiting = wait_seconds is None
+        messages = self._receive(self._wait_seconds if wait_seconds is None else wait_seconds)
         if not messages:
             return 0
+        window_ends = time.monotonic() + (self._batching_window_s if waiting else 0.0)
+        while len(messages) < self._batch_size:
+            more = self._receive(0)
+            if more:
+                messages += more
+            elif time.monotonic() < window_ends:
+                self._stop.wait(min(0.05, window_ends - time.monotonic()))
+            else:
+                break
         event = {"Records": [self._record(message) for message in messages]}
         try:
             result = self._runner.invoke(self._function, event) or {}
@@ -88,25 +103,37 @@ class SqsEventSource:
             log.exception("%s invocation failed; the messages stay queued", self._function)
             failed = {message["MessageId"] for message in messages}
         done = [m for m in messages if m["MessageId"] not in failed]
-        if done:
-            self._sqs.delete_message_batch(
-                QueueUrl=self._queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-            )
         retry = [m for m in messages if m["MessageId"] in failed]
-        if retry:
-            self._sqs.change_message_visibility_batch(
-                QueueUrl=self._queue_url,
-                Entries=[
-                    {
-                        "Id": str(i),
-                        "ReceiptHandle": m["ReceiptHandle"],
-                        "VisibilityTimeout": self._retry_delay_s,
-                    }
-                    for i, m in enumerate(retry)
-                ],
-            )
+        for start in range(0, len(messages), 10):  # the batch calls take at most 10 entries
+            if chunk := done[start : start + 10]:
+                self._sqs.delete_message_batch(
+                    QueueUrl=self._queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)
+                    ],
+                )
+            if chunk := retry[start : start + 10]:
+                self._sqs.change_message_visibility_batch(
+                    QueueUrl=self._queue_url,
+                    Entries=[
+                        {
+                            "Id": str(i),
+                            "ReceiptHandle": m["ReceiptHandle"],
+                            "VisibilityTimeout": self._retry_delay_s,
+                        }
+                        for i, m in enumerate(chunk)
+                    ],
+                )
         return len(done)
+
+    def _receive(self, wait_seconds: int) -> list[Any]:
+        messages: list[Any] = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=min(self._batch_size, 10),  # ReceiveMessage's limit
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        return messages
 
     def pending(self) -> int:
         """Messages queued or in flight (received, not yet deleted)."""
@@ -162,3 +189,36 @@ def impressions_event_source(runner: Invoker, names: LocalNames, region: str) ->
         region,
         batch_size=IMPRESSIONS_BATCH,
     )
+
+
+def events_event_source(runner: Invoker, names: LocalNames, region: str) -> SqsEventSource:
+    """The events queue delivered to the ``compact-events`` function, as its event source mapping does."""
+    spec = resources.EVENTS_QUEUE
+    return SqsEventSource(
+        runner,
+        deployment.COMPACT_EVENTS.name,
+        names.queue_url(spec, region),
+        names.queue_arn(spec, region),
+        region,
+        batch_size=spec.batch_size,  # the mapping's batch (cdk/constructs/events.py)
+        # The mapping waits up to its window for a fuller batch; locally a second is enough (the stack
+        # drains the queue before each api request, which takes what is there without waiting).
+        batching_window_s=min(spec.batching_window_s, _LOCAL_WINDOW_CAP_S),
+    )
+
+
+#: Requests that only add events: the events queue is not drained before them, so a stream of them
+#: is compacted in batches by the poller, as in AWS (any other api request drains it first).
+_EVENT_POSTS = frozenset({("POST", "/api/v1/interactions")})
+
+
+def drain_before_api(impressions: SqsEventSource, events: SqsEventSource) -> Callable[[str, str], None]:
+    """What the local stack runs before an api request (method, path): both queues delivered, except
+    the events queue before another events post."""
+
+    def drain(method: str, path: str) -> None:
+        impressions.drain()
+        if (method.upper(), path.rstrip("/")) not in _EVENT_POSTS:
+            events.drain()
+
+    return drain

@@ -21,7 +21,12 @@ from typing import IO, TYPE_CHECKING, Literal
 import httpx
 
 from embedrec_local.drop_folder import DropFolderPoller
-from embedrec_local.event_sources import SqsEventSource, impressions_event_source
+from embedrec_local.event_sources import (
+    SqsEventSource,
+    drain_before_api,
+    events_event_source,
+    impressions_event_source,
+)
 from embedrec_local.provision import LocalNames, compute_environment, provision, provision_compute
 from embedrec_local.runner import Invoker, LambdaRunner
 
@@ -77,6 +82,7 @@ class EmbeddedStack:
         self._moto: subprocess.Popen[bytes] | None = None
         self._poller: DropFolderPoller | None = None
         self.impressions: SqsEventSource | None = None
+        self.events: SqsEventSource | None = None
         self.moto_endpoint = ""
 
     @property
@@ -146,6 +152,9 @@ class EmbeddedStack:
         # about a second, and the api function answers only after the queue is drained (``serve``).
         self.impressions = impressions_event_source(self.runner, self.config.names, REGION)
         self.impressions.start()
+        # The events compactor's mapping likewise: accepted events are in raw/ before the next api answer.
+        self.events = events_event_source(self.runner, self.config.names, REGION)
+        self.events.start()
 
     def _start_fleet(self, python: str) -> None:
         """Resolve the template's functions locally and start the (empty) container fleet."""
@@ -177,8 +186,9 @@ class EmbeddedStack:
         """Stop the poller and the moto server."""
         if self._poller is not None:
             self._poller.stop()
-        if self.impressions is not None:
-            self.impressions.stop()
+        for source in (self.impressions, self.events):
+            if source is not None:
+                source.stop()
         if self.fleet is not None:
             self.fleet.close()
         if self._definitions_file is not None:
@@ -201,9 +211,8 @@ class EmbeddedStack:
             from embedrec_local.lambda_runtime.gateway import HttpApiGateway
 
             # One process: the containers are the workers (one per concurrent request, per function).
-            gateway = HttpApiGateway(
-                self.fleet, before_api=self.impressions.drain if self.impressions is not None else None
-            )
+            assert self.impressions is not None and self.events is not None  # started with the stack
+            gateway = HttpApiGateway(self.fleet, before_api=drain_before_api(self.impressions, self.events))
             uvicorn.run(gateway, host=LOOPBACK, port=self.config.port, log_level="warning")
             return
         uvicorn.run(

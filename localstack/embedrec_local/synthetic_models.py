@@ -267,6 +267,8 @@ def lookup_npz(world: SyntheticWorld, *, compress: bool = True) -> bytes:
         history_indptr=world.history_indptr,
         history_items=world.history_items,
         history_types=world.history_types,
+        item_order=np.argsort(world.item_ids, kind="stable"),
+        user_order=np.argsort(world.user_ids, kind="stable"),
     )
     return buffer.getvalue()
 
@@ -312,13 +314,22 @@ def artifact_set(
     index_params: dict[str, int] | None = None,
     tower: bytes | None = None,
     compress: bool = True,
+    external_tower: bool = False,
 ) -> dict[str, bytes]:
-    """Every file of a version, ``manifest.json`` included (written last by a publisher)."""
+    """Every file of a version, ``manifest.json`` included (written last by a publisher).
+
+    ``external_tower``: the tower's tables in ``user_tower.onnx.data``, as training publishes them;
+    without it, one self-contained ``user_tower.onnx``, as versions exported before that were.
+    """
     index, index_doc = build_index(world.item_vectors, index_kind, **(index_params or {}))
+    model = tower if tower is not None else user_tower_onnx(world.user_vectors, world.item_vectors)
+    towers = {layout.USER_TOWER: model}
+    if external_tower:
+        from training_jobs.tower_files import split_external_data  # onnx: only when asked for
+
+        towers = split_external_data(model)
     files = {
-        layout.USER_TOWER: tower
-        if tower is not None
-        else user_tower_onnx(world.user_vectors, world.item_vectors),
+        **towers,
         layout.ITEM_INDEX: bytes(faiss.serialize_index(index).tobytes()),
         layout.LOOKUP: lookup_npz(world, compress=compress),
         layout.POPULAR: json.dumps(popular_json(world)).encode(),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+from fastapi.concurrency import run_in_threadpool
 from fastapi.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 
-from embedrec_local.event_sources import SqsEventSource, impressions_event_source
+from embedrec_local.event_sources import SqsEventSource, events_event_source, impressions_event_source
 from embedrec_local.provision import LocalNames
 from embedrec_local.runner import LambdaRunner
 from tests.conftest import ADMIN_KEY
@@ -37,10 +40,29 @@ def admin_headers() -> dict[str, str]:
 
 @pytest.fixture
 def client(aws_env: LocalNames) -> Iterator[TestClient]:
-    """The api app, in-process."""
+    """The api app, in-process; the events queue is delivered to the compactor after each request.
+
+    So accepted JSON events are in ``raw/`` when the response is read, as a test reading S3 or training
+    next expects (the local stack delivers the queue before each api request instead). Tests of the
+    hand-off itself build their client with ``api_client(deliver_events=False)``.
+    """
+    with api_client(aws_env) as test_client:
+        yield test_client
+
+
+@contextmanager
+def api_client(aws_env: LocalNames, *, deliver_events: bool = True) -> Iterator[TestClient]:
+    """A test client of the api app; ``deliver_events``: drain the events queue after each request."""
     from functions.api.app import app
 
-    with TestClient(app) as test_client:
+    events = events_event_source(LambdaRunner(), aws_env, "us-east-1")
+
+    async def delivering(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+        if scope["type"] == "http":
+            await run_in_threadpool(events.drain)
+
+    with TestClient(delivering if deliver_events else app) as test_client:
         yield test_client
 
 
@@ -80,3 +102,9 @@ def other_shop(client: TestClient) -> Shop:
 def impressions(aws_env: LocalNames) -> SqsEventSource:
     """The impressions queue's event source mapping, in-process: ``drain()`` before reading counters."""
     return impressions_event_source(LambdaRunner(), aws_env, "us-east-1")
+
+
+@pytest.fixture
+def events(aws_env: LocalNames) -> SqsEventSource:
+    """The events queue's event source mapping, in-process: ``drain()`` before reading stored events."""
+    return events_event_source(LambdaRunner(), aws_env, "us-east-1")

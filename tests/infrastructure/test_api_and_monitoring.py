@@ -11,15 +11,20 @@ from tests.infrastructure.helpers import Synth, function_logical_id, render
 
 
 def _integration_targets(synth: Synth) -> dict[str, str]:
-    """Integration logical id → the handler of the function it invokes."""
+    """Integration logical id → the handler of the function it invokes (directly or via an alias)."""
     handlers = {
         logical_id: props["Properties"].get("Handler", "")
         for logical_id, props in synth.of_type("AWS::Lambda::Function").items()
     }
+    aliases = {
+        logical_id: alias["Properties"]["FunctionName"]["Ref"]
+        for logical_id, alias in synth.of_type("AWS::Lambda::Alias").items()
+    }
     targets = {}
     for logical_id, integration in synth.of_type("AWS::ApiGatewayV2::Integration").items():
         uri = integration["Properties"]["IntegrationUri"]
-        targets[logical_id] = handlers[uri["Fn::GetAtt"][0]]
+        function = aliases[uri["Ref"]] if "Ref" in uri else uri["Fn::GetAtt"][0]
+        targets[logical_id] = handlers[function]
     return targets
 
 
@@ -42,6 +47,16 @@ def test_serving_paths_go_to_serving_and_the_rest_to_api(synth: Synth) -> None:
     expected["GET /docs"] = deployment.API.handler
     expected["GET /openapi.json"] = deployment.API.handler
     assert _routes(synth) == expected
+
+
+def test_snap_start_functions_are_invoked_through_their_alias(synth: Synth) -> None:
+    uris = [
+        i["Properties"]["IntegrationUri"] for i in synth.of_type("AWS::ApiGatewayV2::Integration").values()
+    ]
+    serving_id = function_logical_id(synth, deployment.SERVING.handler)
+    assert deployment.SERVING.snap_start
+    assert {"Fn::GetAtt": [serving_id, "Arn"]} not in uris  # $LATEST is never restored from a snapshot
+    assert {"Ref": synth.logical_id(synth.stack.api.serving_alias)} in uris
 
 
 def test_stage_is_throttled_and_access_logged(synth: Synth) -> None:

@@ -89,3 +89,29 @@ def test_no_function_outside_the_pipeline_gets_batch_settings(synth: Synth) -> N
     for spec in (deployment.API, deployment.SERVING, deployment.INGEST):
         env = _properties(synth, spec)["Environment"]["Variables"]
         assert names.ENV_TRAINING_JOB_QUEUE not in env
+
+
+@pytest.mark.parametrize("spec", deployment.FUNCTIONS, ids=lambda spec: spec.name)
+def test_snap_start_only_where_the_spec_asks(synth: Synth, spec: deployment.FunctionSpec) -> None:
+    properties = _properties(synth, spec)
+    if spec.snap_start:
+        assert properties["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+        # SnapStart excludes provisioned concurrency, EFS and ephemeral storage above 512 MB.
+        assert "FileSystemConfigs" not in properties
+        assert properties.get("EphemeralStorage", {"Size": 512})["Size"] <= 512
+    else:
+        assert "SnapStart" not in properties
+
+
+def test_serving_is_invoked_through_an_alias_of_its_published_version(synth: Synth) -> None:
+    serving_id = function_logical_id(synth, deployment.SERVING.handler)
+    (alias,) = synth.of_type("AWS::Lambda::Alias").values()
+    versions = synth.of_type("AWS::Lambda::Version")
+    (version_id,) = (
+        vid for vid, v in versions.items() if v["Properties"]["FunctionName"] == {"Ref": serving_id}
+    )
+
+    assert alias["Properties"]["Name"] == names.LIVE_ALIAS
+    assert alias["Properties"]["FunctionName"] == {"Ref": serving_id}
+    assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+    assert not synth.of_type("AWS::Lambda::EventInvokeConfig")

@@ -164,10 +164,12 @@ def test_training_job_role_reads_datasets_publishes_models_updates_its_job(synth
     objects = {
         (action, resource) for action, resource in allowed if action.startswith("s3:") and "/" in resource
     }
-    # Nothing outside datasets/ (read) and models/ (its own artifacts); tests/infrastructure/
-    # test_iam_from_code.py checks that every call of the job's code is covered.
+    # Nothing outside datasets/ (read; its checkpoints written there) and models/ (its own artifacts);
+    # tests/infrastructure/test_iam_from_code.py checks that every call of the job's code is covered.
     assert objects == {
         ("s3:GetObject", f"{data}/datasets/*"),
+        ("s3:PutObject", f"{data}/datasets/*/*/checkpoints/*"),
+        ("s3:AbortMultipartUpload", f"{data}/datasets/*/*/checkpoints/*"),
         ("s3:GetObject", f"{artifacts}/models/*"),
         ("s3:PutObject", f"{artifacts}/models/*"),
         ("s3:AbortMultipartUpload", f"{artifacts}/models/*"),

@@ -17,7 +17,7 @@ rows is the user's vector up to scale (a scale does not change a user's ranking)
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ import scipy.sparse as sp
 import torch
 
 from training_jobs.data import InteractionGraph
-from training_jobs.models.base import FixedFactors, user_tower_tables
+from training_jobs.models.base import FixedFactors, user_tower_tables, weighted_row_sums
 
 logger = logging.getLogger(__name__)
 
@@ -90,19 +90,28 @@ class ALSFit:
     item_factors: Matrix
     foldin: Matrix
     device: str
+    _history: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+
+    def _history_sums(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each training user's weighted sum of fold-in rows and of weights (same for every damping)."""
+        if self._history is None:
+            self._history = weighted_row_sums(
+                torch.as_tensor(graph.users),
+                torch.as_tensor(graph.items),
+                torch.as_tensor(graph.weights.astype(np.float32)),
+                torch.as_tensor(self.foldin),
+                graph.n_users,
+            )
+        return self._history
 
     def model(self, graph: InteractionGraph, damping: float, blend: float) -> FixedFactors:
         """The servable model with ``damping`` applied to the item vectors."""
         user = torch.as_tensor(self.user_factors)
         foldin = torch.as_tensor(self.foldin)
         items = torch.as_tensor(self.item_factors * damping_factors(graph, damping)[:, None])
-        weights = torch.as_tensor(graph.weights.astype(np.float32))
-        edge_users = torch.as_tensor(graph.users)
-        sums = torch.zeros_like(user).index_add_(
-            0, edge_users, foldin[torch.as_tensor(graph.items)] * weights.unsqueeze(1)
-        )
-        totals = torch.zeros(graph.n_users).index_add_(0, edge_users, weights)
-        return FixedFactors(user_tower_tables(user, foldin, items, sums, totals, blend))
+        sums, totals = self._history_sums(graph)
+        # the fit's own arrays, shared by every damping variant (items are this variant's own)
+        return FixedFactors(user_tower_tables(user, foldin, items, sums, totals, blend, copy=False))
 
 
 class ALSRun:

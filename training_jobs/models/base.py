@@ -23,6 +23,28 @@ class UserTowerTables:
     blend: float
 
 
+#: Training pairs gathered at once by :func:`weighted_row_sums` (x dims floats: 32 MiB at 32 dims).
+ROW_SUM_CHUNK = 1 << 18
+
+
+def weighted_row_sums(
+    rows: torch.Tensor, cols: torch.Tensor, weights: torch.Tensor, table: torch.Tensor, n_rows: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row, ``sum w * table[col]`` over the (row, col, w) pairs and ``sum w``.
+
+    The pairs are gathered :data:`ROW_SUM_CHUNK` at a time, so the pairs x dims product (640 MB at 5M
+    pairs and 32 dims) is never held whole.
+    """
+    sums = torch.zeros((n_rows, table.shape[1]), dtype=table.dtype, device=table.device)
+    totals = torch.zeros(n_rows, dtype=table.dtype, device=table.device)
+    for start in range(0, rows.numel(), ROW_SUM_CHUNK):
+        part = slice(start, start + ROW_SUM_CHUNK)
+        weight = weights[part].to(table.dtype)
+        sums.index_add_(0, rows[part], table[cols[part]] * weight.unsqueeze(1))
+        totals.index_add_(0, rows[part], weight)
+    return sums, totals
+
+
 def user_tower_tables(
     user_table: torch.Tensor,
     foldin_table: torch.Tensor,
@@ -30,20 +52,28 @@ def user_tower_tables(
     history_sums: torch.Tensor,
     history_totals: torch.Tensor,
     blend: float,
+    *,
+    copy: bool = True,
 ) -> UserTowerTables:
     """The export tables, with the fold-in scaled so folded-in users have trained users' average norm.
 
     ``history_sums`` / ``history_totals`` are each user's weighted sum of ``foldin_table`` rows over
     their training history and the weights' total (users without history are left out of the scale).
+    ``copy=False`` keeps the given tensors (for a caller whose tables nothing else changes, such as
+    several ALS variants sharing one fit's user factors).
     """
     has = history_totals > 0
-    folded = history_sums[has] / history_totals[has].unsqueeze(1)
-    folded_norm = folded.norm(dim=1).mean().item()
-    scale = user_table[has].norm(dim=1).mean().item() / folded_norm if folded_norm > 0 else 1.0
+    # norms per row first: no users x dims temporaries (norm(s / t) = norm(s) / t for t > 0)
+    folded_norm = (history_sums.norm(dim=1)[has] / history_totals[has]).mean().item()
+    scale = user_table.norm(dim=1)[has].mean().item() / folded_norm if folded_norm > 0 else 1.0
+
+    def kept(table: torch.Tensor) -> torch.Tensor:
+        return table.detach().clone() if copy else table.detach()
+
     return UserTowerTables(
-        user_table=user_table.detach().clone(),
-        foldin_table=foldin_table.detach().clone(),
-        item_vectors=item_vectors.detach().clone(),
+        user_table=kept(user_table),
+        foldin_table=kept(foldin_table),
+        item_vectors=kept(item_vectors),
         foldin_scale=float(scale),
         blend=blend,
     )
@@ -146,8 +176,9 @@ class FixedFactors(Recommender):
         self.n_items = int(tables.item_vectors.shape[0])
         self.tables = tables
         users = tables.user_table if user_vectors is None else user_vectors
-        self.register_buffer("user_vectors", users.detach().float().clone(), persistent=False)
-        self.register_buffer("item_vectors", tables.item_vectors.detach().float().clone(), persistent=False)
+        # the tables are the model's own copies (user_tower_tables cloned them): shared, not copied again
+        self.register_buffer("user_vectors", users.detach().float(), persistent=False)
+        self.register_buffer("item_vectors", tables.item_vectors.detach().float(), persistent=False)
 
     def get_embedding(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The fitted (user, item) vectors."""

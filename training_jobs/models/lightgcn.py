@@ -10,6 +10,14 @@ Losses (``loss_type``):
   temperature ``temperature``; optionally on L2-normalised embeddings (cosine). Converges in tens of
   epochs instead of the ~1000 that BPR needs.
 Both add the paper's L2 penalty on the ego (layer-0) embeddings of the batch.
+
+Initialisation (``init``): ``normal`` (the paper's), or ``spectral`` (:func:`spectral_ego`: the
+propagated embeddings start as the rank-``embedding_dim`` ideal low-pass graph filter ``R~ V V^T``, so a
+few epochs fine-tune a good model instead of shaping noise; what makes LightGCN affordable on a CPU,
+where every step propagates over the whole graph).
+
+Propagation is one autograd node (:func:`propagate`): the normalised adjacency is symmetric, so the
+backward pass is the same propagation of the gradient, with buffers accumulated in place.
 """
 
 from __future__ import annotations
@@ -18,13 +26,22 @@ import math
 import warnings
 from typing import Any, Literal
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training_jobs.models.base import EdgeRecommender, UserTowerTables, user_tower_tables
+from training_jobs.models.base import (
+    EdgeRecommender,
+    UserTowerTables,
+    user_tower_tables,
+    weighted_row_sums,
+)
+from training_jobs.models.graph_filter import normalized_matrix, top_right_singular
 
 LossType = Literal["bpr", "softmax"]
+InitType = Literal["normal", "spectral"]
 
 
 def normalized_adjacency(
@@ -56,27 +73,85 @@ def normalized_adjacency(
         return coo.to_sparse_csr()
 
 
-class _SymmetricSpMM(torch.autograd.Function):
-    """``A @ X`` for a symmetric sparse ``A``: the backward pass reuses ``A`` (no transpose needed)."""
+def _layer_mean(adjacency: torch.Tensor, dense: torch.Tensor, num_layers: int) -> torch.Tensor:
+    """``mean(A^k X for k = 0..K)``, accumulated in place: three ``X``-sized buffers whatever ``K``."""
+    total = dense.clone()
+    layer = dense
+    for _ in range(num_layers):
+        layer = adjacency @ layer
+        total.add_(layer)
+    return total.div_(num_layers + 1)
+
+
+class _LayerMeanPropagation(torch.autograd.Function):
+    """The whole propagation as one autograd node.
+
+    ``S = mean(A^k)`` is symmetric when ``A`` is, so the backward pass is the same propagation of the
+    gradient. Nothing is saved for backward but ``A``; the layer-by-layer autograd graph it replaces kept
+    every layer alive and allocated (and page-faulted in) a fresh ``n_nodes x D`` tensor per add, per
+    division and per gradient, at every step.
+    """
 
     @staticmethod
-    def forward(ctx: Any, adjacency: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, adjacency: torch.Tensor, ego: torch.Tensor, num_layers: int) -> torch.Tensor:
         ctx.adjacency = adjacency
-        return adjacency @ dense
+        ctx.num_layers = num_layers
+        return _layer_mean(adjacency, ego, num_layers)
 
     @staticmethod
-    def backward(ctx: Any, *grad_outputs: torch.Tensor) -> tuple[None, torch.Tensor]:
-        return None, ctx.adjacency @ grad_outputs[0]
+    def backward(ctx: Any, *grad_outputs: torch.Tensor) -> tuple[None, torch.Tensor, None]:
+        return None, _layer_mean(ctx.adjacency, grad_outputs[0], ctx.num_layers), None
+
+
+def spectral_ego(
+    edge_users: torch.Tensor,
+    edge_items: torch.Tensor,
+    edge_weights: torch.Tensor,
+    n_users: int,
+    n_items: int,
+    embedding_dim: int,
+    num_layers: int,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ego embeddings (users, items) whose propagation is the rank-``embedding_dim`` graph filter.
+
+    With ``R~ = D_u^-1/2 R D_i^-1/2 = U diag(s) V^T`` (top singular triplets), ``[U; V]`` and ``[U; -V]``
+    are eigenvectors of the normalised bipartite adjacency with eigenvalues ``s`` and ``-s``, so
+    propagation scales them by ``p(s)`` and ``p(-s)``, ``p(x) = mean(x^k, k = 0..num_layers)``. Egos
+    ``a [U; V] + b [U; -V]`` with ``a = (s + 1) / 2p(s)`` and ``b = (s - 1) / 2p(-s)`` therefore propagate
+    to users ``U diag(s) = R~ V`` and items ``V``: the model starts out as the ideal low-pass filter
+    ``R~ V V^T`` (the graph filter candidate's rule, at this rank) instead of noise, and training
+    fine-tunes it. Columns beyond the graph's rank are drawn from a normal distribution at the spectral
+    columns' typical row size (a zero column would get zero gradient forever).
+    """
+    matrix = sp.csr_matrix(
+        (edge_weights.double().cpu().numpy(), (edge_users.cpu().numpy(), edge_items.cpu().numpy())),
+        shape=(n_users, n_items),
+    )
+    normalized, _ = normalized_matrix(matrix)
+    singular, items_np = top_right_singular(normalized, embedding_dim, power_iterations=2, seed=seed)
+    rank = singular.size
+    gain = sum(singular**k for k in range(num_layers + 1)) / (num_layers + 1)
+    gain_negative = sum((-singular) ** k for k in range(num_layers + 1)) / (num_layers + 1)
+    same = (singular + 1) / (2 * gain)
+    # p(-s) vanishes only at s = 1 for odd num_layers, where s - 1 vanishes too: that part is zero
+    safe = np.abs(gain_negative) > 1e-12
+    opposite = np.where(safe, (singular - 1) / (2 * np.where(safe, gain_negative, 1.0)), 0.0)
+    left = np.asarray(normalized @ items_np, dtype=np.float64) / np.maximum(singular, 1e-12)
+    scale = math.sqrt(2.0 / (n_users + n_items))
+    users = torch.randn(n_users, embedding_dim, dtype=torch.float64) * scale
+    items = torch.randn(n_items, embedding_dim, dtype=torch.float64) * scale
+    users[:, :rank] = torch.as_tensor(left * (same + opposite))
+    items[:, :rank] = torch.as_tensor(items_np.astype(np.float64) * (same - opposite))
+    return users.float(), items.float()
 
 
 def propagate(adjacency: torch.Tensor, ego: torch.Tensor, num_layers: int) -> torch.Tensor:
-    """Layer-mean LightGCN propagation of ``ego`` [n_nodes, D] over ``adjacency``."""
-    layer = ego
-    total = ego
-    for _ in range(num_layers):
-        layer = _SymmetricSpMM.apply(adjacency, layer)  # type: ignore[no-untyped-call]
-        total = total + layer
-    return total / (num_layers + 1)
+    """Layer-mean LightGCN propagation of ``ego`` [n_nodes, D] over the symmetric ``adjacency``."""
+    if not ego.requires_grad:
+        return _layer_mean(adjacency, ego, num_layers)
+    out: torch.Tensor = _LayerMeanPropagation.apply(adjacency, ego, num_layers)  # type: ignore[no-untyped-call]
+    return out
 
 
 class LightGCN(EdgeRecommender):
@@ -98,6 +173,7 @@ class LightGCN(EdgeRecommender):
         reg_weight: float = 1e-4,
         foldin_blend: float = 0.5,
         init_std: float = 0.1,
+        init: InitType = "normal",
     ) -> None:
         if loss_type == "bpr" and num_negatives < 1:
             raise ValueError("bpr needs num_negatives >= 1")
@@ -116,8 +192,26 @@ class LightGCN(EdgeRecommender):
         self.num_layers = num_layers
         self.loss_type: LossType = loss_type
         self.num_negatives = num_negatives
-        nn.init.normal_(self.user_embedding.weight, std=init_std)
-        nn.init.normal_(self.item_embedding.weight, std=init_std)
+        self.init: InitType = init
+        if init == "spectral":
+            users, items = spectral_ego(
+                self.edge_users,
+                self.edge_items,
+                self.edge_weights,
+                n_users,
+                n_items,
+                embedding_dim,
+                num_layers,
+            )
+            # the same mean squared row norm as the normal init, so temperature and LR mean the same
+            mean_square = torch.cat([users, items]).pow(2).sum(1).mean().clamp_min(1e-24)
+            scale = init_std * math.sqrt(embedding_dim) / mean_square.sqrt()
+            with torch.no_grad():
+                self.user_embedding.weight.copy_(users * scale)
+                self.item_embedding.weight.copy_(items * scale)
+        else:
+            nn.init.normal_(self.user_embedding.weight, std=init_std)
+            nn.init.normal_(self.item_embedding.weight, std=init_std)
         self._adjacency: torch.Tensor | None = None
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -205,11 +299,8 @@ class LightGCN(EdgeRecommender):
         was_training = self.training
         self.eval()
         user_emb, item_emb = self.get_embedding()
-        counts = torch.zeros(self.n_users, device=item_emb.device).index_add_(
-            0, self.edge_users, self.edge_weights
-        )
-        sums = torch.zeros_like(user_emb).index_add_(
-            0, self.edge_users, item_emb[self.edge_items] * self.edge_weights.unsqueeze(1)
+        sums, counts = weighted_row_sums(
+            self.edge_users, self.edge_items, self.edge_weights, item_emb, self.n_users
         )
         tables = user_tower_tables(user_emb, item_emb, item_emb, sums, counts, self.foldin_blend)
         self.train(was_training)

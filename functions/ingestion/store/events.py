@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from functions.common.dynamo import is_condition_failure, to_iso, unavailable_on_failure
+from functions.common.dynamo import from_iso, is_condition_failure, to_iso, unavailable_on_failure
 from functions.common.errors import ServiceUnavailableError
 from functions.ingestion.store.recent_activity import (
     ERASED_SORT_KEY,
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 _CLAIM_WORKERS = 16
 _IN_FLIGHT_CHUNKS = 4 * _CLAIM_WORKERS
 _BATCH_WRITE_SIZE = 25
+_BATCH_GET_SIZE = 100
 #: Items per TransactWriteItems (DynamoDB's limit).
 _CLAIM_CHUNK = 100
 #: Rounds of a claim transaction: each round settles at least the ids held elsewhere.
@@ -198,6 +199,33 @@ class RecentEventsRepository:
         )
         self._write_batches(requests)
         self._bump(tenant_id, [pack.user_id for pack in packs])
+
+    def erasures(self, tenant_id: str, user_ids: Iterable[str]) -> dict[str, datetime]:
+        """When each of ``user_ids`` that was ever erased was erased last (their feeds' markers;
+        BatchGetItem, 100 keys a call)."""
+        wanted = sorted(set(user_ids))
+        found: dict[str, datetime] = {}
+        for start in range(0, len(wanted), _BATCH_GET_SIZE):
+            keys = [
+                {"tenant_user": {"S": f"{tenant_id}#{user_id}"}, "event_key": {"S": ERASED_SORT_KEY}}
+                for user_id in wanted[start : start + _BATCH_GET_SIZE]
+            ]
+            request: Any = {
+                self._table_name: {"Keys": keys, "ProjectionExpression": "tenant_user, erased_at"}
+            }
+            for _attempt in range(_CLAIM_ATTEMPTS):
+                with unavailable_on_failure("the event store"):
+                    response = self._client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self._table_name, []):
+                    user_id = item["tenant_user"]["S"].split("#", 1)[1]
+                    found[user_id] = from_iso(item["erased_at"]["S"])
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(_CLAIM_BACKOFF_S)
+            else:
+                raise ServiceUnavailableError("the event store is throttling, please retry")
+        return found
 
     def delete_user(self, tenant_id: str, user_id: str, *, erased_at: datetime) -> int:
         """Delete the user's whole feed and leave the erasure marker in it; returns how many events

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from functions.common.dynamo import (
@@ -13,6 +13,7 @@ from functions.common.dynamo import (
     to_dynamo,
     to_iso,
     unavailable_on_failure,
+    write_if,
 )
 from functions.common.errors import ServiceUnavailableError
 
@@ -22,6 +23,10 @@ SPAN_FIRST: Final = "first_timestamp"
 SPAN_LAST: Final = "last_timestamp"
 #: The status of an upload whose URL was handed out and whose file has not been ingested yet.
 PENDING: Final = "pending"
+#: Attributes of a JSON events request's record: the compacted batch its rows were claimed for, and when
+#: (``functions.ingestion.compaction``); the batch's own record, written last, commits them.
+COMPACTION_BATCH: Final = "compaction_batch"
+COMPACTION_CLAIMED_AT: Final = "compaction_claimed_at"
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,18 @@ class InteractionSpan:
 
     first: datetime
     last: datetime
+
+
+@dataclass(frozen=True)
+class CompactionClaim:
+    """Which batch a request's events were claimed for (``batch`` None: not yet), and when (as stored)."""
+
+    batch: str | None = None
+    claimed_at: str | None = None
+
+    def older_than(self, moment: datetime) -> bool:
+        """Whether the claim was made before ``moment`` (an unclaimed request counts as old)."""
+        return self.claimed_at is None or from_iso(self.claimed_at) < moment
 
 
 if TYPE_CHECKING:
@@ -74,6 +91,62 @@ class UploadRepository:
                 "warnings": [],
                 "received_at": to_iso(now),
             },
+        )
+
+    def delete(self, tenant_id: str, upload_id: str) -> None:
+        """Remove one upload's record (undoing a request whose rows could not be stored)."""
+        with unavailable_on_failure("the upload store"):
+            self._table.delete_item(Key={"tenant_id": tenant_id, "upload_id": upload_id})
+
+    def compaction_claims(self, tenant_id: str, upload_ids: Iterable[str]) -> dict[str, CompactionClaim]:
+        """The recorded ones of ``upload_ids`` (JSON events requests), each with its compaction claim."""
+        records = self._batch_get(
+            tenant_id, upload_ids, f"upload_id, {COMPACTION_BATCH}, {COMPACTION_CLAIMED_AT}"
+        )
+        return {
+            upload_id: CompactionClaim(
+                str(item[COMPACTION_BATCH]) if item.get(COMPACTION_BATCH) else None,
+                str(item[COMPACTION_CLAIMED_AT]) if item.get(COMPACTION_CLAIMED_AT) else None,
+            )
+            for upload_id, item in records.items()
+        }
+
+    def claim_for_compaction(
+        self, tenant_id: str, upload_id: str, batch: str, seen: CompactionClaim, now: datetime
+    ) -> bool:
+        """Claim a request's events for ``batch`` if its record still holds the claim ``seen`` (and exists).
+
+        False when the record changed since it was read (another consumer claimed it) or is gone.
+        """
+        names = {"#batch": COMPACTION_BATCH, "#at": COMPACTION_CLAIMED_AT}
+        values: dict[str, Any] = {":batch": batch, ":now": now.astimezone(UTC).isoformat()}
+        if seen.batch is None:
+            condition = "attribute_exists(upload_id) AND attribute_not_exists(#batch)"
+        else:
+            condition = "#batch = :seen_batch AND #at = :seen_at"
+            values |= {":seen_batch": seen.batch, ":seen_at": seen.claimed_at}
+        return write_if(
+            "the upload store",
+            lambda: self._table.update_item(
+                Key={"tenant_id": tenant_id, "upload_id": upload_id},
+                UpdateExpression="SET #batch = :batch, #at = :now",
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            ),
+        )
+
+    def release_compaction_claim(self, tenant_id: str, upload_id: str, claim: CompactionClaim) -> None:
+        """Remove the claim ``claim`` from a request's record, if it still holds exactly that one."""
+        write_if(
+            "the upload store",
+            lambda: self._table.update_item(
+                Key={"tenant_id": tenant_id, "upload_id": upload_id},
+                UpdateExpression="REMOVE #batch, #at",
+                ConditionExpression="#batch = :batch AND #at = :at",
+                ExpressionAttributeNames={"#batch": COMPACTION_BATCH, "#at": COMPACTION_CLAIMED_AT},
+                ExpressionAttributeValues={":batch": claim.batch, ":at": claim.claimed_at},
+            ),
         )
 
     def get(self, tenant_id: str, upload_id: str) -> UploadRecord:

@@ -51,22 +51,32 @@ Rules a caller may need to explain to a shop:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+
+import pyarrow as pa
 
 # Every error class lives in functions.common.errors; re-exported here so callers of this package find it.
 from functions.common.errors import FileRejectedError
 from functions.ingestion import tables as sc
-from functions.ingestion.validation.columns import iso_ms
-from functions.ingestion.validation.decoding import read_csv
-from functions.ingestion.validation.issues import RowIssue, ValidationResult
+from functions.ingestion.validation.chunks import CHUNK_BYTES, ByteSource, bytes_source, plan_csv, read_chunks
+from functions.ingestion.validation.columns import SeenValues, iso_ms
+from functions.ingestion.validation.issues import IssueTally, RowIssue, ValidationResult, merge_results
 from functions.ingestion.validation.records import INTERACTION_KEY_KINDS, ITEM_KEY_KINDS, records_to_raw
 from functions.ingestion.validation.rules import validate_interactions, validate_items
 
 __all__ = [
+    "CHUNK_BYTES",
+    "ByteSource",
     "FileRejectedError",
+    "IssueTally",
+    "merge_results",
     "RowIssue",
     "ValidationResult",
+    "bytes_source",
+    "stream_interactions_csv",
+    "stream_items_csv",
     "validate_interactions_csv",
     "validate_interactions_records",
     "validate_items_csv",
@@ -79,8 +89,30 @@ def validate_items_csv(data: bytes, *, now: datetime) -> ValidationResult:
 
     Raises :class:`FileRejectedError` when the file as a whole is unusable.
     """
-    raw = read_csv(data, sc.ITEMS_CSV_REQUIRED, sc.ITEMS_CSV_OPTIONAL, multiline=("description",))
-    return validate_items(raw, now=_require_aware(now))
+    return merge_results(stream_items_csv(bytes_source(data), now=now))
+
+
+def stream_items_csv(
+    source: ByteSource, *, now: datetime, chunk_bytes: int | None = None
+) -> Iterator[ValidationResult]:
+    """Validate an items CSV chunk by chunk (rows numbered as in the whole file).
+
+    The file's caps and header are checked before this returns (:class:`FileRejectedError`); a chunk
+    pyarrow cannot read raises it while iterating.
+    """
+    plan = plan_csv(
+        source,
+        sc.ITEMS_CSV_REQUIRED,
+        sc.ITEMS_CSV_OPTIONAL,
+        max_lines=sc.MAX_CSV_LINES,
+        chunk_bytes=chunk_bytes,
+    )
+    moment = _require_aware(now)
+    seen = SeenValues()
+    return (
+        validate_items(raw, now=moment, seen=seen)
+        for raw in read_chunks(source, plan, multiline=("description",))
+    )
 
 
 def validate_interactions_csv(
@@ -91,9 +123,37 @@ def validate_interactions_csv(
     Rows for items outside ``known_item_ids`` (when given) are accepted with a warning.
     Raises :class:`FileRejectedError` when the file as a whole is unusable.
     """
-    raw = read_csv(data, sc.INTERACTIONS_CSV_REQUIRED, sc.INTERACTIONS_CSV_OPTIONAL)
-    return validate_interactions(
-        raw, upload_id=upload_id, now=_require_aware(now), known_item_ids=known_item_ids
+    chunks = stream_interactions_csv(
+        bytes_source(data), upload_id=upload_id, now=now, known_item_ids=known_item_ids
+    )
+    return merge_results(chunks)
+
+
+def stream_interactions_csv(
+    source: ByteSource,
+    *,
+    upload_id: str,
+    now: datetime,
+    known_item_ids: frozenset[str] | None,
+    chunk_bytes: int | None = None,
+) -> Iterator[ValidationResult]:
+    """Validate an interactions CSV chunk by chunk; see :func:`stream_items_csv`.
+
+    A repeated ``event_id`` is rejected across chunks as within one.
+    """
+    plan = plan_csv(
+        source,
+        sc.INTERACTIONS_CSV_REQUIRED,
+        sc.INTERACTIONS_CSV_OPTIONAL,
+        max_lines=sc.MAX_INTERACTION_CSV_LINES,
+        chunk_bytes=chunk_bytes,
+    )
+    moment = _require_aware(now)
+    known = _known_array(known_item_ids)
+    seen = SeenValues()
+    return (
+        validate_interactions(raw, upload_id=upload_id, now=moment, known_item_ids=known, seen=seen)
+        for raw in read_chunks(source, plan)
     )
 
 
@@ -122,7 +182,14 @@ def validate_interactions_records(
         context_keys=sc.INTERACTION_CONTEXT_KEYS,
         default_timestamp=iso_ms(now),
     )
-    return validate_interactions(raw, upload_id=upload_id, now=now, known_item_ids=known_item_ids)
+    return validate_interactions(
+        raw, upload_id=upload_id, now=now, known_item_ids=_known_array(known_item_ids)
+    )
+
+
+def _known_array(known_item_ids: frozenset[str] | None) -> pa.Array | None:
+    """The catalogue's ids as one Arrow array, built once per upload rather than per chunk."""
+    return None if known_item_ids is None else pa.array(list(known_item_ids), pa.string())
 
 
 def _require_aware(now: datetime) -> datetime:

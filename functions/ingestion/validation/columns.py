@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -14,7 +15,7 @@ import pyarrow.compute as pc
 
 from contract.interactions import INTERACTION_TYPES
 from functions.ingestion import tables as sc
-from functions.ingestion.validation.issues import BoolArray, IssueLog, show, to_numpy_bool
+from functions.ingestion.validation.issues import BoolArray, IntArray, IssueLog, show, to_numpy_bool
 
 # RE2 (pyarrow) and Python's re agree on these; [0-9] rather than \d because Python's \d is Unicode.
 _NUMBER_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
@@ -257,30 +258,63 @@ def check_interaction_type(log: IssueLog, column: pa.Array) -> pa.Array:
     return lowered
 
 
-def check_duplicates(log: IssueLog, name: str, column: pa.Array) -> None:
-    """Reject later rows repeating a value of ``column`` among the rows still accepted."""
+@dataclass
+class SeenValues:
+    """Values accepted by earlier chunks of the same upload, with the row each was accepted at.
+
+    Kept as Arrow arrays (a few tens of bytes per value), one per chunk: the only state a chunk
+    leaves behind for the duplicate check of the next ones.
+    """
+
+    values: list[pa.Array] = field(default_factory=list)
+    rows: list[IntArray] = field(default_factory=list)
+
+    def first_rows(self, column: pa.Array) -> IntArray:
+        """The row at which each value was accepted earlier; -1 where it was not."""
+        found = np.full(len(column), -1, dtype=np.int64)
+        for values, rows in zip(self.values, self.rows, strict=True):
+            index = pc.fill_null(pc.index_in(column, value_set=values), -1).to_numpy()
+            hit = (index >= 0) & (found < 0)
+            found[hit] = rows[index[hit]]
+        return found
+
+    def add(self, values: pa.Array, rows: IntArray) -> None:
+        """Remember a chunk's accepted values."""
+        if len(values):
+            self.values.append(values)
+            self.rows.append(rows)
+
+
+def check_duplicates(log: IssueLog, name: str, column: pa.Array, earlier: SeenValues | None = None) -> None:
+    """Reject later rows repeating a value of ``column`` among the rows still accepted.
+
+    ``earlier`` holds the values earlier chunks of the upload accepted; this chunk's accepted values
+    are added to it.
+    """
     candidates = np.flatnonzero(~log.bad & to_numpy_bool(_nonempty(column)))
-    if candidates.size < 2:
-        return
-    encoded = column.take(pa.array(candidates)).dictionary_encode()
-    if len(encoded.dictionary) == candidates.size:
-        return
-    codes = encoded.indices.to_numpy()
-    # Codes are numbered in order of first appearance, so return_index gives each code's first row.
-    _, first_of_code = np.unique(codes, return_index=True)
-    first = first_of_code[codes]
-    repeats = first != np.arange(codes.size)
-    first_index = np.full(len(log.bad), -1, dtype=np.int64)
-    first_index[candidates[repeats]] = candidates[first[repeats]]
     rows = log.row_numbers
+    first_row = np.full(len(log.bad), -1, dtype=np.int64)
+    if candidates.size and earlier is not None and earlier.values:
+        first_row[candidates] = earlier.first_rows(column.take(pa.array(candidates)))
+    if candidates.size >= 2:
+        encoded = column.take(pa.array(candidates)).dictionary_encode()
+        if len(encoded.dictionary) != candidates.size:
+            codes = encoded.indices.to_numpy()
+            # Codes are numbered in order of first appearance, so return_index gives each code's first row.
+            _, first_of_code = np.unique(codes, return_index=True)
+            first = first_of_code[codes]
+            repeats = first != np.arange(codes.size)
+            later = candidates[repeats]
+            inside = first_row[later] < 0  # a value accepted by an earlier chunk was seen there first
+            first_row[later[inside]] = rows[candidates[first[repeats]][inside]]
 
     def explain(index: int) -> str:
-        return (
-            f"duplicate {name} {show(text_at(column, index))}, "
-            f"first seen at row {int(rows[first_index[index]])}"
-        )
+        return f"duplicate {name} {show(text_at(column, index))}, first seen at row {int(first_row[index])}"
 
-    log.check(name, first_index < 0, explain)
+    log.check(name, first_row < 0, explain)
+    if earlier is not None and candidates.size:
+        accepted = candidates[first_row[candidates] < 0]
+        earlier.add(column.take(pa.array(accepted)), rows[accepted])
 
 
 def check_available(log: IssueLog, column: pa.Array | None, n: int) -> pa.Array:

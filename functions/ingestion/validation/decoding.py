@@ -56,18 +56,30 @@ class RawTable:
         return self.columns.get(name)
 
 
-def read_csv(
-    data: bytes, required: Sequence[str], optional: Sequence[str], multiline: Sequence[str] = ()
+#: pyarrow's read block: a row (a quoted value with its line breaks) longer than this cannot be read.
+BLOCK_BYTES = 1 << 22
+
+
+def read_body(
+    body: bytes,
+    names: Sequence[str],
+    *,
+    multiline: Sequence[str],
+    first_row: int,
+    nul_in_source: bool,
+    bad_bytes_in_source: bool,
+    unclosed_at_end: bool,
 ) -> RawTable:
-    """Every column of a CSV upload as text; raises :class:`FileRejectedError` if the file is unusable."""
-    names, body_start = _read_header(data, required, optional)
-    if _NON_SPACE.search(data, body_start) is None:
-        raise FileRejectedError("the file has a header but no data rows")
-    _check_lines(data, body_start)
-    body: bytes | pa.Buffer = pa.py_buffer(data)[body_start:]
-    has_bad_bytes = not data.isascii() and not _is_utf8(data)
-    if has_bad_bytes:
-        body = data[body_start:].decode("utf-8", errors=_NUL_ERRORS).encode("utf-8")
+    """Every column of a chunk of whole rows as text, its rows numbered from ``first_row``.
+
+    ``nul_in_source`` and ``bad_bytes_in_source`` say whether the file (not only this chunk) holds a
+    NUL byte or bytes that are not UTF-8 (rows with a NUL are then rejected as such), and
+    ``unclosed_at_end`` whether this is the file's last chunk and a quote is still open at its end.
+    Raises :class:`FileRejectedError` when pyarrow cannot read the chunk at all.
+    """
+    has_bad_bytes = bad_bytes_in_source
+    if has_bad_bytes and not body.isascii() and not is_utf8(body):
+        body = body.decode("utf-8", errors=_NUL_ERRORS).encode("utf-8")
     ragged: list[pa_csv.InvalidRow] = []
 
     def on_invalid_row(row: pa_csv.InvalidRow) -> str:
@@ -77,7 +89,9 @@ def read_csv(
     try:
         table = pa_csv.read_csv(
             pa.BufferReader(body),
-            read_options=pa_csv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 22),
+            read_options=pa_csv.ReadOptions(
+                column_names=list(names), use_threads=False, block_size=BLOCK_BYTES
+            ),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid_row),
             convert_options=pa_csv.ConvertOptions(
                 column_types={name: pa.string() for name in names},
@@ -90,43 +104,47 @@ def read_csv(
     except pa.ArrowInvalid as exc:
         # Arrow's message quotes the offending row: clip it so the answer is not sized by the file.
         raise FileRejectedError(f"the file cannot be parsed as CSV: {clip(str(exc), 200)}") from exc
+    num_rows = table.num_rows
     untrimmed = {name: table.column(name).combine_chunks() for name in names}
+    del table
     columns = {name: pc.ascii_trim_whitespace(column) for name, column in untrimmed.items()}
-    row_numbers, outside = _csv_row_numbers(table.num_rows, ragged, len(names))
+    row_numbers, outside = _csv_row_numbers(num_rows, ragged, len(names))
     raw = RawTable(
         columns,
-        table.num_rows,
+        num_rows,
         row_numbers,
-        rows_received=table.num_rows + len(ragged),
+        rows_received=num_rows + len(ragged),
         outside=outside,
     )
-    quotes = data.count(b'"', body_start)
-    if quotes:
+    if body.count(b'"'):
         _number_physical_rows(
-            raw, untrimmed, ragged, unclosed_at_end=quotes % 2 == 1, multiline=frozenset(multiline)
+            raw,
+            untrimmed,
+            ragged,
+            unclosed_at_end=unclosed_at_end,
+            multiline=frozenset(multiline),
+            offset=first_row - 1,
         )
     if has_bad_bytes:
-        _flag_nul_rows(raw, nul_in_source=b"\x00" in data)
+        _flag_nul_rows(raw, nul_in_source=nul_in_source)
+    if first_row != 1:
+        shift = first_row - 1
+        raw.row_numbers = raw.row_numbers + shift
+        raw.outside = [RowIssue(issue.row + shift, issue.field, issue.message) for issue in raw.outside]
     return raw
 
 
-def _check_lines(data: bytes, start: int) -> None:
-    """Refuse, in one vectorised pass, a body with too many lines or a line too long for any valid row."""
-    lines = max(data.count(b"\n", start), data.count(b"\r", start))
-    if lines > sc.MAX_CSV_LINES:
-        raise FileRejectedError(
-            f"the file has more than {sc.MAX_CSV_LINES:,} lines; split it into several files"
-        )
-    view = np.frombuffer(data, dtype=np.uint8)[start:]
-    breaks = np.flatnonzero((view == ord("\n")) | (view == ord("\r")))
-    lengths = np.diff(breaks, prepend=-1, append=view.size) - 1
-    longest = int(np.argmax(lengths))
-    if lengths[longest] > sc.MAX_LINE_BYTES:
-        line = int(np.count_nonzero(view[: breaks[longest - 1] + 1 if longest else 0] == ord("\n"))) + 1
-        raise FileRejectedError(
-            f"data line {line} is longer than {sc.MAX_LINE_BYTES:,} bytes, more than any valid row; "
-            "is this the right file?"
-        )
+def too_many_lines_message(max_lines: int) -> str:
+    """Why a file over the line cap is refused."""
+    return f"the file has more than {max_lines:,} lines; split it into several files"
+
+
+def too_long_message(line: int) -> str:
+    """Why a file with a line longer than any valid row is refused."""
+    return (
+        f"data line {line} is longer than {sc.MAX_LINE_BYTES:,} bytes, more than any valid row; "
+        "is this the right file?"
+    )
 
 
 # A line break that starts a non-blank line (blank lines are not rows); the last break of a value is
@@ -143,6 +161,7 @@ def _number_physical_rows(
     *,
     unclosed_at_end: bool,
     multiline: frozenset[str],
+    offset: int,
 ) -> None:
     """Number rows by the data line they start on, and reject rows an unbalanced quote joined.
 
@@ -195,7 +214,9 @@ def _number_physical_rows(
         opened = int(first_row[joined])
         shown = min(int(extra[joined]), max(sc.MAX_LISTED_ISSUES - len(outside), 0))
         outside.extend(
-            RowIssue(opened + k, "_row", f"part of row {opened}: its unbalanced quote swallowed this line")
+            RowIssue(
+                opened + k, "_row", f"part of row {opened + offset}: its unbalanced quote swallowed this line"
+            )
             for k in range(1, shown + 1)
         )
         raw.swallowed += int(extra[joined]) - shown
@@ -215,7 +236,7 @@ def _swallow_message(lines: int, unclosed_at_end: bool, last: bool) -> str:
     )
 
 
-def _is_utf8(data: bytes) -> bool:
+def is_utf8(data: bytes) -> bool:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
@@ -223,7 +244,7 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def _read_header(data: bytes, required: Sequence[str], optional: Sequence[str]) -> tuple[list[str], int]:
+def read_header(data: bytes, required: Sequence[str], optional: Sequence[str]) -> tuple[list[str], int]:
     """Column names from the first line, checked against the contract; and where the body starts.
 
     Bounded work whatever the header holds: the line and the column count are capped before the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -186,3 +186,52 @@ def show(value: str, limit: int = 60) -> str:
 def clip(value: str, limit: int = 60) -> str:
     """At most ``limit`` characters of an echoed value: error bodies are never sized by the sender."""
     return value if len(value) <= limit else value[:limit] + "…"
+
+
+@dataclass
+class IssueTally:
+    """The issues of an upload read in chunks: the first ones listed, in row order, the rest counted.
+
+    Chunks come in row order and each lists its own first issues, so the first
+    :data:`~functions.ingestion.tables.MAX_LISTED_ISSUES` of all chunks together are the ones the whole
+    file would have listed.
+    """
+
+    errors: list[RowIssue] = field(default_factory=list)
+    warnings: list[RowIssue] = field(default_factory=list)
+    errors_truncated: int = 0
+    warnings_truncated: int = 0
+    rows_received: int = 0
+    rejected: int = 0
+
+    def add(self, result: ValidationResult) -> None:
+        """Count one chunk's rows and keep its issues while the lists have room."""
+        self.rows_received += result.rows_received
+        self.rejected += result.rejected
+        self.errors_truncated += result.errors_truncated + _extend(self.errors, result.errors)
+        self.warnings_truncated += result.warnings_truncated + _extend(self.warnings, result.warnings)
+
+
+def _extend(listed: list[RowIssue], more: Sequence[RowIssue]) -> int:
+    """Append what fits under the cap; returns how many did not."""
+    room = max(sc.MAX_LISTED_ISSUES - len(listed), 0)
+    listed.extend(more[:room])
+    return max(len(more) - room, 0)
+
+
+def merge_results(results: Iterable[ValidationResult]) -> ValidationResult:
+    """The chunks of one upload as one result (the whole file's accepted rows in one table)."""
+    tally = IssueTally()
+    tables: list[pa.Table] = []
+    for result in results:
+        tally.add(result)
+        tables.append(result.table)
+    return ValidationResult(
+        table=pa.concat_tables(tables) if len(tables) > 1 else tables[0],
+        rows_received=tally.rows_received,
+        rejected=tally.rejected,
+        errors=tally.errors,
+        warnings=tally.warnings,
+        errors_truncated=tally.errors_truncated,
+        warnings_truncated=tally.warnings_truncated,
+    )

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from functions.ingestion import tables as sc
 from functions.ingestion.validation.columns import (
+    SeenValues,
     check_available,
     check_duplicates,
     check_id,
@@ -65,8 +66,9 @@ def _result(
     )
 
 
-def validate_items(raw: RawTable, *, now: datetime) -> ValidationResult:
-    """Check every items column and build the canonical table; a repeated ``item_id`` is rejected."""
+def validate_items(raw: RawTable, *, now: datetime, seen: SeenValues | None = None) -> ValidationResult:
+    """Check every items column and build the canonical table; a repeated ``item_id`` is rejected
+    (also when ``seen`` says an earlier chunk of the upload accepted it)."""
     log = _new_log(raw, sc.ITEMS_JSON_KEYS)
     item_id = _required(raw, "item_id")
     check_id(log, "item_id", item_id, required=True)
@@ -85,7 +87,7 @@ def validate_items(raw: RawTable, *, now: datetime) -> ValidationResult:
             multiline=True,
         )
     available = check_available(log, raw.get("available"), raw.num_rows)
-    check_duplicates(log, "item_id", item_id)
+    check_duplicates(log, "item_id", item_id, seen)
     n = raw.num_rows
     full = pa.Table.from_arrays(
         [
@@ -109,9 +111,17 @@ def _optional_text(raw: RawTable, name: str) -> pa.Array:
 
 
 def validate_interactions(
-    raw: RawTable, *, upload_id: str, now: datetime, known_item_ids: frozenset[str] | None
+    raw: RawTable,
+    *,
+    upload_id: str,
+    now: datetime,
+    known_item_ids: pa.Array | None,
+    seen: SeenValues | None = None,
 ) -> ValidationResult:
-    """Check every interactions column; rows for items outside ``known_item_ids`` get a warning."""
+    """Check every interactions column; rows for items outside ``known_item_ids`` get a warning.
+
+    A repeated ``event_id`` is rejected, also when ``seen`` says an earlier chunk accepted it.
+    """
     n = raw.num_rows
     log = _new_log(raw, sc.INTERACTIONS_SCHEMA.names)
     for name in ("event_id", "recommendation_id"):
@@ -142,7 +152,7 @@ def validate_interactions(
         check_text(log, "source", source, max_length=sc.MAX_LABEL_LENGTH, required=False)
     event_id = raw.get("event_id")
     if event_id is not None:
-        check_duplicates(log, "event_id", event_id)
+        check_duplicates(log, "event_id", event_id, seen)
     full = pa.Table.from_arrays(
         [
             _optional_text(raw, "event_id"),
@@ -165,11 +175,11 @@ def validate_interactions(
 
 
 def _unknown_item_warnings(
-    item_id: pa.Array, log: IssueLog, known_item_ids: frozenset[str] | None
+    item_id: pa.Array, log: IssueLog, known_item_ids: pa.Array | None
 ) -> tuple[list[RowIssue], int]:
     if known_item_ids is None:
         return [], 0
-    known = pc.is_in(item_id, value_set=pa.array(list(known_item_ids), pa.string()))
+    known = pc.is_in(item_id, value_set=known_item_ids)
     unknown = np.flatnonzero(~to_numpy_bool(known) & ~log.bad)
     listed = [
         RowIssue(

@@ -71,6 +71,7 @@ class ModelStore:
         *,
         refresh_seconds: float,
         max_tenants: int,
+        max_bytes: int | None = None,
         loader: Loader | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -79,6 +80,7 @@ class ModelStore:
         self._catalog = catalog
         self._refresh_seconds = refresh_seconds
         self._max_tenants = max_tenants
+        self._max_bytes = max_bytes
         self._loader: Loader = loader or load_bundle
         self._clock = clock
         self._slots: OrderedDict[str, _TenantSlot] = OrderedDict()
@@ -111,8 +113,16 @@ class ModelStore:
         """Refresh the slot if still due; the caller holds ``slot.lock``, released here."""
         try:
             if slot.model is None or self._clock() - slot.checked_at >= self._refresh_seconds:
+                previous = slot.model.bundle if slot.model is not None else None
                 slot.model = self._refresh(tenant_id, slot.model)
                 slot.checked_at = self._clock()
+                if previous is not None and previous is not slot.model.bundle:
+                    # One version per tenant: the replaced one's files go now, its memory as soon as
+                    # the requests still answering from it finish.
+                    previous.release()
+                    self._within_budget(keep=tenant_id)
+                elif previous is None and slot.model.bundle is not None:
+                    self._within_budget(keep=tenant_id)
             return slot.model
         finally:
             slot.lock.release()
@@ -138,8 +148,38 @@ class ModelStore:
         with self._pinned_lock:
             self._pinned[key] = model
             while len(self._pinned) > self._max_tenants:
-                self._pinned.popitem(last=False)
+                _release(self._pinned.popitem(last=False)[1])
+        if model is not None:
+            self._within_budget(keep=tenant_id, pinned=key)
         return model
+
+    def loaded_bytes(self) -> int:
+        """What the loaded versions (active and pinned) may keep resident: their local files."""
+        with self._slots_lock:
+            models = [slot.model for slot in self._slots.values()]
+        with self._pinned_lock:
+            models += list(self._pinned.values())
+        return sum(m.bundle.footprint_bytes() for m in models if m is not None and m.bundle is not None)
+
+    def _within_budget(self, *, keep: str, pinned: tuple[str, str] | None = None) -> None:
+        """Evict least recently used pinned versions, then tenants, until the loaded versions fit
+        ``max_bytes``; ``keep`` (the tenant just loaded) and ``pinned`` stay whatever their size."""
+        if self._max_bytes is None:
+            return
+        while self.loaded_bytes() > self._max_bytes:
+            with self._pinned_lock:
+                victim_key = next((k for k in self._pinned if k != pinned and self._pinned[k]), None)
+                if victim_key is not None:
+                    _release(self._pinned.pop(victim_key))
+                    logger.info("pinned model evicted for memory", extra={"version": victim_key[1]})
+                    continue
+            with self._slots_lock:
+                victim = next((t for t, s in self._slots.items() if t != keep and _loaded(s.model)), None)
+                if victim is None:
+                    return
+                evicted = self._slots.pop(victim)
+            _release(evicted.model)
+            logger.info("tenant model evicted for memory", extra={"tenant_id": victim})
 
     def loaded_tenants(self) -> list[str]:
         """Tenants with a warm slot, least recently used first."""
@@ -152,7 +192,8 @@ class ModelStore:
             if slot is None:
                 slot = self._slots[tenant_id] = _TenantSlot()
                 while len(self._slots) > self._max_tenants:
-                    evicted, _ = self._slots.popitem(last=False)
+                    evicted, old = self._slots.popitem(last=False)
+                    _release(old.model)
                     logger.info("tenant model evicted", extra={"tenant_id": evicted})
             else:
                 self._slots.move_to_end(tenant_id)
@@ -227,3 +268,13 @@ class ModelStore:
                 "catalogue popular list unreadable", extra={"tenant_id": tenant_id, "error": str(exc)}
             )
             return current.popular if current is not None and current.bundle is None else PopularLists()
+
+
+def _loaded(model: TenantModel | None) -> bool:
+    return model is not None and model.bundle is not None
+
+
+def _release(model: TenantModel | None) -> None:
+    """Let a dropped model's version go (its local files now, its memory with its last reader)."""
+    if model is not None and model.bundle is not None:
+        model.bundle.release()

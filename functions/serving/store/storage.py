@@ -6,12 +6,14 @@ shared ``functions.ingestion.store.data_store`` is not used.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -37,6 +39,9 @@ if TYPE_CHECKING:
 
 _MISSING_CODES = NOT_FOUND_CODES | {NO_SUCH_BUCKET}
 _NOT_MODIFIED_CODES = frozenset({"304", "NotModified"})
+#: Read size of a streamed download: large enough that hashing and writing dominate, small enough that the
+#: allocator hands the buffers back (8 MiB chunks stayed in its per-thread arenas: ≈ 30 MB measured).
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 
 class ObjectReader:
@@ -56,6 +61,23 @@ class ObjectReader:
             if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
                 raise NotFoundError(f"s3://{self.bucket}/{key} does not exist") from exc
             raise ServiceUnavailableError("the object store is unavailable, please retry") from exc
+
+    def download(self, key: str, destination: Path) -> str:
+        """Stream the object into ``destination`` (never whole in memory); its sha256 (hex), computed on
+        the way. ``NotFoundError`` if absent, ``ServiceUnavailableError`` on failure."""
+        digest = hashlib.sha256()
+        try:
+            with unavailable_on_failure("the object store"):
+                response = self._s3.get_object(Bucket=self.bucket, Key=key)
+                with destination.open("wb") as out:
+                    for chunk in response["Body"].iter_chunks(DOWNLOAD_CHUNK_BYTES):
+                        digest.update(chunk)
+                        out.write(chunk)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
+                raise NotFoundError(f"s3://{self.bucket}/{key} does not exist") from exc
+            raise ServiceUnavailableError("the object store is unavailable, please retry") from exc
+        return digest.hexdigest()
 
     def get_if_changed(self, key: str, etag: str | None) -> tuple[bytes, str] | None:
         """The object and its ETag, or None when its ETag is still ``etag`` (one conditional GET, which

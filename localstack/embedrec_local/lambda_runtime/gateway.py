@@ -170,11 +170,16 @@ class HttpApiGateway:
     """The ASGI app: one Lambda invocation per request, on a worker thread (the fleet blocks)."""
 
     def __init__(
-        self, fleet: LambdaFleet, *, max_in_flight: int = 64, before_api: Callable[[], object] | None = None
+        self,
+        fleet: LambdaFleet,
+        *,
+        max_in_flight: int = 64,
+        before_api: Callable[[str, str], object] | None = None,
     ) -> None:
         self.fleet = fleet
         self._limiter = anyio.CapacityLimiter(max_in_flight)
-        # Called before each request to the api function (the local stack drains the impressions queue).
+        # Called with (method, path) before each request to the api function (the local stack drains
+        # the impressions and events queues).
         self._before_api = before_api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -225,7 +230,7 @@ class HttpApiGateway:
             return _message(404, "Not Found")
         function, event = routed
         if function == deployment.API.name and self._before_api is not None:
-            await run_sync(self._before_api)
+            await run_sync(self._before_api, str(scope["method"]), str(scope["path"]))
         started = time.perf_counter()
         try:
             result = await run_sync(self.fleet.invoke, function, event, limiter=self._limiter)

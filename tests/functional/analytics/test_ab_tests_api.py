@@ -151,7 +151,7 @@ def test_results_on_crafted_counters(client: TestClient, shop: Shop, pinned_cloc
     counters.apply(
         shop.tenant_id,
         {
-            keys.day_key(TODAY): CounterDelta(
+            keys.day_key(TODAY, 0): CounterDelta(
                 {
                     keys.variant_attribute(test["id"], "control", "impressions"): Decimal(1000),
                     keys.variant_attribute(test["id"], "control", "clicks"): Decimal(100),

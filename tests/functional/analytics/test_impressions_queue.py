@@ -22,6 +22,7 @@ from embedrec_local.runner import LambdaRunner
 from functions.analytics import keys
 from functions.analytics.deliveries import ImpressionMessage, parts_of
 from functions.analytics.impressions import ImpressionBuffer, ImpressionHandoff
+from functions.analytics.reports import analytics_summary
 from functions.analytics.store.counters import AnalyticsCounters
 from functions.analytics.store.deliveries import DeliveryWriter
 from functions.analytics.store.impressions_queue import ImpressionQueue
@@ -29,7 +30,6 @@ from functions.common import resources
 from functions.common.errors import ServiceUnavailableError
 
 NOW = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
-DAY = keys.day_key("2025-01-10")
 TENANT = "t_queue"
 
 
@@ -75,11 +75,9 @@ def _queue(aws_env: LocalNames) -> ImpressionQueue:
 
 
 def _totals(counters: AnalyticsCounters) -> dict[str, float]:
-    rows = {row.key: row.counters for row in counters.rows(TENANT, keys.DAY_PREFIX, keys.ITEM_PREFIX + "~")}
-    return {
-        "responses": rows.get(DAY, {}).get("responses", 0),
-        "impressions": rows.get(DAY, {}).get("impressions", 0),
-    }
+    """The day's totals as the summary reads them: the sum of the day's shard rows."""
+    totals = analytics_summary(counters, TENANT, days=1, now=NOW).totals
+    return {"responses": totals.responses, "impressions": totals.impressions}
 
 
 def _queued(aws_env: LocalNames) -> list[dict[str, Any]]:

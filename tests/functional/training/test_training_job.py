@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -125,7 +126,7 @@ def _spy_progress(monkeypatch: pytest.MonkeyPatch, stack: Stack, job_id: str) ->
 
 @pytest.mark.parametrize("model_type", ["lightgcn", "two_tower"])
 def test_job_publishes_artifacts_and_reports_progress(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch, model_type: str
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, model_type: str, tmp_path: Path
 ) -> None:
     # Given a snapshot of a small shop
     job_id = f"job_{model_type}"
@@ -164,7 +165,15 @@ def test_job_publishes_artifacts_and_reports_progress(
     assert record["decision"]
 
     # And the artifact set is complete, hashed in the manifest and loadable without torch
-    names = ["items.faiss", "items.parquet", "lookup.npz", "manifest.json", "popular.json", "user_tower.onnx"]
+    names = [
+        "items.faiss",
+        "items.parquet",
+        "lookup.npz",
+        "manifest.json",
+        "popular.json",
+        "user_tower.onnx",
+        "user_tower.onnx.data",  # the tower's tables, which serving maps
+    ]
     assert stack.artifact_keys() == [prefix + name for name in names]
     manifest = json.loads(stack.read(prefix + "manifest.json"))
     for name, entry in manifest["files"].items():
@@ -202,7 +211,10 @@ def test_job_publishes_artifacts_and_reports_progress(
     assert set(popular["by_category"]) <= {f"cat_{i}" for i in range(8)}
 
     index = faiss.deserialize_index(np.frombuffer(stack.read(prefix + "items.faiss"), dtype=np.uint8))
-    session = ort.InferenceSession(stack.read(prefix + "user_tower.onnx"), providers=["CPUExecutionProvider"])
+    # The tower reads its tables from the file beside it, as serving's onnxruntime does from /tmp
+    for name in ("user_tower.onnx", "user_tower.onnx.data"):
+        (tmp_path / name).write_bytes(stack.read(prefix + name))
+    session = ort.InferenceSession(str(tmp_path / "user_tower.onnx"), providers=["CPUExecutionProvider"])
     vector = session.run(
         None,
         {

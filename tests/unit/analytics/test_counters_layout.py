@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from functions.analytics import keys, metric_names
 from functions.analytics.assignment import assign
 from functions.analytics.attribution import plan_attribution
-from functions.analytics.domain import AbTest, RecommendationRecord, Totals, Variant
+from functions.analytics.domain import AbTest, CounterDelta, RecommendationRecord, Totals, Variant
 from functions.analytics.serving_hooks import MAX_ITEMS, impression_deltas
 
 DAY = "2025-01-07"
@@ -21,7 +22,11 @@ NOON = datetime(2025, 1, 7, 12, tzinfo=UTC)
 
 
 def test_key_layout() -> None:
-    assert keys.day_key(DAY) == "day#2025-01-07"
+    assert keys.day_key(DAY, 3) == "day#2025-01-07#03"
+    assert keys.day_of_key(keys.day_key(DAY, 15)) == keys.day_of_key("day#2025-01-07") == DAY
+    shards = {keys.day_shard(f"rec#{n:016x}") for n in range(400)}
+    assert shards == set(range(keys.DAY_SHARDS))  # work spreads over every shard
+    assert keys.day_shard("rec#0123456789abcdef") == keys.day_shard("rec#0123456789abcdef")
     assert keys.item_key(DAY, "item_0001") == "item#2025-01-07#item_0001"
     served = keys.recommendation_id("0123456789abcdef", 41)
     assert served == "rec_0123456789abcdef_41"
@@ -37,9 +42,14 @@ def test_key_layout() -> None:
 def test_ranges_cover_exactly_the_window() -> None:
     low, high = keys.item_range("2025-01-01", "2025-01-07")
     inside = [keys.item_key("2025-01-01", "0"), keys.item_key("2025-01-07", "zzz_~"), keys.item_key(DAY, "Z")]
-    outside = [keys.item_key("2024-12-31", "z"), keys.item_key("2025-01-08", "0"), keys.day_key(DAY)]
+    outside = [keys.item_key("2024-12-31", "z"), keys.item_key("2025-01-08", "0"), keys.day_key(DAY, 0)]
     assert all(low <= key <= high for key in inside)
     assert not any(low <= key <= high for key in outside)
+    days_low, days_high = keys.day_range("2025-01-01", DAY)
+    days_in = [keys.day_key("2025-01-01", 0), keys.day_key(DAY, keys.DAY_SHARDS - 1), "day#2025-01-07"]
+    days_out = [keys.day_key("2024-12-31", 15), keys.day_key("2025-01-08", 0), "day#2025-01-08"]
+    assert all(days_low <= key <= days_high for key in days_in)
+    assert not any(days_low <= key <= days_high for key in days_out)
     assert keys.window(date(2025, 1, 7), 3) == ["2025-01-05", "2025-01-06", "2025-01-07"]
     assert keys.day_of(datetime(2025, 1, 7, 23, 30, tzinfo=UTC) + timedelta(hours=1)) == "2025-01-08"
 
@@ -47,8 +57,8 @@ def test_ranges_cover_exactly_the_window() -> None:
 def test_one_response_costs_two_writes_plus_one_per_item() -> None:
     deltas = impression_deltas(["a", "b", "a", "c"], DAY, variant="treatment", test_id="ab_1")
     # the day row (totals and the variant's counters together) and one row per distinct item
-    assert set(deltas) == {keys.day_key(DAY), *(keys.item_key(DAY, i) for i in "abc")}
-    assert deltas[keys.day_key(DAY)].counters == {
+    assert set(deltas) == {keys.day_key(DAY, 0), *(keys.item_key(DAY, i) for i in "abc")}
+    assert deltas[keys.day_key(DAY, 0)].counters == {
         "responses": 1,
         "impressions": 3,
         "ab#ab_1#treatment#responses": 1,
@@ -57,7 +67,17 @@ def test_one_response_costs_two_writes_plus_one_per_item() -> None:
     assert deltas[keys.item_key(DAY, "a")].counters == {"impressions": 1}
     many = impression_deltas([f"i{n}" for n in range(MAX_ITEMS + 50)], DAY, variant=None, test_id=None)
     assert len(many) == 1 + MAX_ITEMS
-    assert many[keys.day_key(DAY)].counters == {"responses": 1, "impressions": MAX_ITEMS + 50}
+    assert many[keys.day_key(DAY, 0)].counters == {"responses": 1, "impressions": MAX_ITEMS + 50}
+
+
+def _day_totals(deltas: Mapping[str, CounterDelta], day: str) -> dict[str, Decimal]:
+    """A day's counters summed over its shards (as reports read them)."""
+    totals: dict[str, Decimal] = {}
+    for key, delta in deltas.items():
+        if key.startswith(keys.DAY_PREFIX) and keys.day_of_key(key) == day:
+            for name, value in delta.counters.items():
+                totals[name] = totals.get(name, Decimal(0)) + value
+    return totals
 
 
 def _row(item: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -78,7 +98,7 @@ def test_attribution_plan_counts_clicks_purchases_and_revenue() -> None:
     ]
     plan = plan_attribution("tenant_a", rows, {"rec_1": record}, [])
     assert (plan.attributed, plan.clicks, plan.purchases, plan.revenue) == (3, 1, 2, Decimal("400.09"))
-    day = plan.deltas[keys.day_key(DAY)].counters
+    day = _day_totals(plan.deltas, DAY)
     assert day["clicks"] == 1 and day["conversions"] == 2 and day["revenue"] == Decimal("400.09")
     assert day["ab#ab_1#treatment#conversions"] == 1
     assert day["ab#ab_1#treatment#revenue"] == Decimal("0.1")
@@ -104,7 +124,7 @@ def test_attribution_without_a_record_uses_the_users_assigned_variant() -> None:
     )
     expected = assign(test, "tenant_a", "user_0001").variant
     plan = plan_attribution("tenant_a", [_row("item_a", "click", source="recommendations")], {}, [test])
-    assert plan.deltas[keys.day_key(DAY)].counters[f"ab#ab_1#{expected}#clicks"] == 1
+    assert _day_totals(plan.deltas, DAY)[f"ab#ab_1#{expected}#clicks"] == 1
     before = _row("item_a", "click", source="recommendations", timestamp=NOON - timedelta(days=2))
     plan = plan_attribution("tenant_a", [before], {}, [test])
     assert not any(name.startswith("ab#") for delta in plan.deltas.values() for name in delta.counters)

@@ -14,7 +14,7 @@ from functions.analytics.deliveries import (
 )
 from functions.analytics.store.deliveries import MAX_ACTIONS, pack
 
-DAY = keys.day_key("2025-01-10")
+DAY = keys.day_key("2025-01-10", 0)
 
 
 def _message(tenants: dict[str, int], delivery_id: str = "a" * 32) -> ImpressionMessage:

@@ -18,6 +18,9 @@ import pytest
 from functions.ingestion import tables
 from functions.ingestion.validation import (
     ValidationResult,
+    merge_results,
+    stream_interactions_csv,
+    stream_items_csv,
     validate_interactions_csv,
     validate_interactions_records,
     validate_items_csv,
@@ -57,11 +60,51 @@ def check_invariants(result: ValidationResult) -> ValidationResult:
     return result
 
 
+def chunk_sizes(data: bytes) -> tuple[int, ...]:
+    """Chunk sizes every CSV case is also read in: a row per chunk (the smallest cut) for small files,
+    and a handful of chunks for every file."""
+    return (1, 97) if len(data) < 4096 else (len(data) // 5 + 1,)
+
+
+def read_block(data: bytes) -> int:
+    """Read blocks that split rows, header and line breaks anywhere (an S3 body is read like that)."""
+    return 7 if len(data) < 4096 else 4099
+
+
+def same_result(whole: ValidationResult, chunked: ValidationResult) -> None:
+    """A file read in chunks gives exactly what it gives read whole."""
+    assert chunked.table.equals(whole.table)
+    assert (chunked.rows_received, chunked.rejected) == (whole.rows_received, whole.rejected)
+    assert chunked.errors == whole.errors
+    assert chunked.warnings == whole.warnings
+    assert (chunked.errors_truncated, chunked.warnings_truncated) == (
+        whole.errors_truncated,
+        whole.warnings_truncated,
+    )
+
+
+def _in_chunks(data: bytes, block: int) -> list[bytes]:
+    """The source's bytes in blocks of ``block`` (as an S3 body is read), not aligned to rows."""
+    return [data[start : start + block] for start in range(0, len(data), block)] or [b""]
+
+
 class Validate:
-    """The four validators, with invariants checked on every result."""
+    """The four validators, with invariants checked on every result.
+
+    Every CSV case also runs through the chunked reader with tiny chunks and odd read blocks, and must
+    give the same result, or the same refusal, as the file read whole.
+    """
 
     def items_csv(self, data: bytes, *, now: datetime = NOW) -> ValidationResult:
-        return check_invariants(validate_items_csv(data, now=now))
+        whole = _outcome(lambda: validate_items_csv(data, now=now))
+        for size in chunk_sizes(data):
+            chunked = _outcome(
+                lambda size=size: merge_results(
+                    stream_items_csv(lambda: _in_chunks(data, read_block(data)), now=now, chunk_bytes=size)
+                )
+            )
+            _same_outcome(whole, chunked)
+        return check_invariants(_result(whole))
 
     def interactions_csv(
         self,
@@ -71,9 +114,25 @@ class Validate:
         now: datetime = NOW,
         known_item_ids: frozenset[str] | None = None,
     ) -> ValidationResult:
-        return check_invariants(
-            validate_interactions_csv(data, upload_id=upload_id, now=now, known_item_ids=known_item_ids)
+        whole = _outcome(
+            lambda: validate_interactions_csv(
+                data, upload_id=upload_id, now=now, known_item_ids=known_item_ids
+            )
         )
+        for size in chunk_sizes(data):
+            chunked = _outcome(
+                lambda size=size: merge_results(
+                    stream_interactions_csv(
+                        lambda: _in_chunks(data, read_block(data)),
+                        upload_id=upload_id,
+                        now=now,
+                        known_item_ids=known_item_ids,
+                        chunk_bytes=size,
+                    )
+                )
+            )
+            _same_outcome(whole, chunked)
+        return check_invariants(_result(whole))
 
     def items_records(self, records: list[Any], *, now: datetime = NOW) -> ValidationResult:
         return check_invariants(validate_items_records(records, now=now))
@@ -91,6 +150,29 @@ class Validate:
                 records, upload_id=upload_id, now=now, known_item_ids=known_item_ids
             )
         )
+
+
+Outcome = ValidationResult | Exception
+
+
+def _outcome(run: Callable[[], ValidationResult]) -> Outcome:
+    try:
+        return run()
+    except Exception as exc:  # noqa: BLE001 - compared below, then raised again by _result
+        return exc
+
+
+def _same_outcome(whole: Outcome, chunked: Outcome) -> None:
+    if isinstance(whole, Exception) or isinstance(chunked, Exception):
+        assert type(chunked) is type(whole) and str(chunked) == str(whole), (whole, chunked)
+        return
+    same_result(whole, chunked)
+
+
+def _result(outcome: Outcome) -> ValidationResult:
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 @pytest.fixture

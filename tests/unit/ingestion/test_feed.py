@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from functions.ingestion.feed import feed_events, feed_packs, feed_rows, interaction_span
+from functions.ingestion.feed import (
+    FeedRows,
+    feed_events,
+    feed_packs,
+    feed_rows,
+    feed_slices,
+    interaction_span,
+)
 from functions.ingestion.tables import TIMESTAMP_TYPE
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -83,3 +90,31 @@ def test_the_span_is_the_oldest_and_newest_row_to_the_millisecond() -> None:
         "last_timestamp": "2025-01-02T06:00:00.000Z",
     }
     assert interaction_span(_table([])) == {}
+
+
+def test_rows_read_in_chunks_keep_what_the_whole_file_keeps() -> None:
+    # Given rows of three users spread over three chunks, with ties in time broken by file order
+    rows = [(f"u{n % 3}", f"i{n}", "purchase" if n % 7 == 0 else "view", n % 4, None) for n in range(60)]
+    whole = feed_rows(_table(rows), 5)
+    kept = FeedRows(5)
+    for start in range(0, 60, 20):
+        kept.add(_table(rows[start : start + 20]))
+    chunked = kept.rows()
+    assert chunked is not None
+
+    def per_user(table: pa.Table) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for user, item in zip(table["user_id"].to_pylist(), table["item_id"].to_pylist(), strict=True):
+            out.setdefault(user, []).append(item)
+        return out
+
+    assert per_user(chunked) == per_user(whole)
+
+
+def test_feed_slices_are_whole_users_and_cover_every_row() -> None:
+    rows = feed_rows(_table([(f"u{n % 7}", f"i{n}", "view", n, None) for n in range(50)]), 3)
+    slices = list(feed_slices(rows, 2))
+    assert [len(set(part["user_id"].to_pylist())) for part in slices] == [2, 2, 2, 1]
+    assert pa.concat_tables(slices).equals(rows)
+    users = [set(part["user_id"].to_pylist()) for part in slices]
+    assert all(not (a & b) for n, a in enumerate(users) for b in users[n + 1 :])

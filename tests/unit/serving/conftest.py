@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +35,11 @@ class MemoryObjects:
 
     def get_json(self, key: str) -> Any:
         return json.loads(self.get_bytes(key))
+
+    def download(self, key: str, destination: Path) -> str:
+        data = self.get_bytes(key)
+        destination.write_bytes(data)
+        return hashlib.sha256(data).hexdigest()
 
     def add_version(self, tenant_id: str, version: str, files: dict[str, bytes]) -> ActivePointer:
         prefix = f"models/{tenant_id}/{version}/"

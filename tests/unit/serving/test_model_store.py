@@ -40,23 +40,35 @@ class Registry:
 class FakeBundle:
     """Stands in for a ModelBundle: the store only reads version, manifest_key and popular."""
 
-    def __init__(self, pointer: ActivePointer) -> None:
+    def __init__(self, pointer: ActivePointer, size: int = 100) -> None:
         self.version = pointer.version
         self.manifest_key = pointer.manifest_key
         self.popular = PopularLists()
         self.search = SimpleNamespace(size=10, kind="flat_ip")
+        self.size = size
+        self.released = False
+
+    def footprint_bytes(self) -> int:
+        return 0 if self.released else self.size
+
+    def release(self) -> None:
+        self.released = True
 
 
 @dataclass
 class Loader:
     broken: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)  # bytes per tenant (default 100)
+    loaded: list[FakeBundle] = field(default_factory=list)
 
     def __call__(self, _artifacts: object, tenant_id: str, pointer: ActivePointer) -> ModelBundle:
         self.calls.append(f"{tenant_id}/{pointer.version}")
         if pointer.version in self.broken:
             raise ArtifactIntegrityError("sha256 mismatch")
-        return FakeBundle(pointer)  # type: ignore[return-value]
+        bundle = FakeBundle(pointer, self.sizes.get(tenant_id, 100))
+        self.loaded.append(bundle)
+        return bundle  # type: ignore[return-value]
 
 
 class Clock:
@@ -73,6 +85,7 @@ def _store(
     clock: Clock,
     max_tenants: int = 2,
     catalog: MemoryObjects | None = None,
+    max_bytes: int | None = None,
 ):
     return ModelStore(
         registry,  # type: ignore[arg-type]
@@ -80,6 +93,7 @@ def _store(
         catalog or MemoryObjects(),  # type: ignore[arg-type]
         refresh_seconds=30,
         max_tenants=max_tenants,
+        max_bytes=max_bytes,
         loader=loader,
         clock=clock,
     )
@@ -217,3 +231,66 @@ def test_on_the_event_loop_a_first_load_and_a_due_refresh_are_refused_and_run_on
         store.get("a")  # due: no thread is left to refresh later, the retry refreshes
     assert registry.reads == 1
     assert store.get("a").version == "lightgcn_v2" and registry.reads == 2  # the retry, inline
+
+
+def test_a_refresh_releases_the_replaced_version_and_a_failed_one_keeps_it() -> None:
+    registry, loader, clock = Registry(), Loader(broken={"lightgcn_v3"}), Clock()
+    registry.point("a", "lightgcn_v1")
+    store = _store(registry, loader, clock)
+    store.get("a")
+    registry.point("a", "lightgcn_v2")
+    clock.now = 31.0
+
+    store.get("a")
+    v1, v2 = loader.loaded
+    assert (v1.released, v2.released) == (True, False)
+
+    registry.point("a", "lightgcn_v3")  # cannot be loaded: v2 keeps answering, so it is not released
+    clock.now = 62.0
+    assert store.get("a").version == "lightgcn_v2" and not v2.released
+
+
+def test_tenants_evicted_by_count_release_their_version() -> None:
+    registry, loader, clock = Registry(), Loader(), Clock()
+    for tenant in "abc":
+        registry.point(tenant, "lightgcn_v1")
+    store = _store(registry, loader, clock, max_tenants=2)
+
+    for tenant in "abc":
+        store.get(tenant)
+
+    assert [bundle.released for bundle in loader.loaded] == [True, False, False]
+
+
+def test_the_loaded_versions_stay_within_the_byte_budget_least_recently_used_out() -> None:
+    registry, clock = Registry(), Clock()
+    loader = Loader(sizes={"a": 400, "b": 400, "c": 300, "big": 5000})
+    for tenant in ("a", "b", "c", "big"):
+        registry.point(tenant, "lightgcn_v1")
+    store = _store(registry, loader, clock, max_tenants=8, max_bytes=1000)
+
+    store.get("a")
+    store.get("b")
+    store.get("a")  # b is now the least recently used
+    store.get("c")  # 1100 bytes: b goes
+
+    assert store.loaded_tenants() == ["a", "c"] and store.loaded_bytes() == 700
+    assert [bundle.released for bundle in loader.loaded] == [False, True, False]
+
+    store.get("big")  # larger than the budget alone: it stays, every other tenant goes
+
+    assert store.loaded_tenants() == ["big"] and store.get("big").version == "lightgcn_v1"
+
+
+def test_pinned_versions_count_against_the_budget_and_go_first() -> None:
+    registry, clock = Registry(), Clock()
+    loader = Loader(sizes={"a": 400})
+    registry.point("a", "lightgcn_v3")
+    store = _store(registry, loader, clock, max_tenants=8, max_bytes=1000)
+    store.get("a")
+    store.get_version("a", "lightgcn_v1")
+    store.get_version("a", "lightgcn_v2")  # 1200 bytes: the oldest pinned version goes, the active stays
+
+    active, pinned_v1, pinned_v2 = loader.loaded
+    assert (active.released, pinned_v1.released, pinned_v2.released) == (False, True, False)
+    assert store.loaded_bytes() == 800

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from training_jobs.candidate_fit import Holdout
-from training_jobs.candidate_plan import CandidateSpec, ease_fits_in_memory, plan
+from training_jobs.candidate_fit import (
+    LIGHTGCN_CPU_STEPS_PER_EPOCH,
+    Holdout,
+    gradient_batch_size,
+    lightgcn_init_for,
+)
+from training_jobs.candidate_plan import LIGHTGCN_CPU_MAX_EDGES, CandidateSpec, ease_fits_in_memory, plan
 from training_jobs.candidates import refit, select_candidate
 from training_jobs.config import TrainingConfig
 from training_jobs.data import InteractionGraph, build_graph, split_random_holdout
@@ -177,3 +184,43 @@ def test_refit_trains_the_chosen_spec_on_all_data(
     assert fitted.model.n_users == everything.n_users
     if model_type == "lightgcn":
         assert fitted.training["epochs_run"] == selection.chosen.params["epochs"]
+
+
+def test_lightgcn_batch_grows_on_cpu_only_when_not_pinned() -> None:
+    graph = build_graph(
+        np.arange(100_000) % 1000, np.arange(100_000) % 997, 1000, 997, np.ones(100_000, np.float32)
+    )
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    # an epoch on CPU is at most LIGHTGCN_CPU_STEPS_PER_EPOCH full-graph propagations
+    batch = gradient_batch_size(TrainingConfig(), graph, cpu, "lightgcn")
+    assert batch == math.ceil(graph.n_edges / LIGHTGCN_CPU_STEPS_PER_EPOCH) > TrainingConfig().batch_size
+    assert math.ceil(graph.n_edges / batch) <= LIGHTGCN_CPU_STEPS_PER_EPOCH
+    # a pinned batch, a GPU, and the two-tower (no graph propagation) keep the configured batch
+    assert gradient_batch_size(TrainingConfig(batch_size=512), graph, cpu, "lightgcn") == 512
+    assert gradient_batch_size(TrainingConfig(), graph, gpu, "lightgcn") == TrainingConfig().batch_size
+    assert gradient_batch_size(TrainingConfig(), graph, cpu, "two_tower") == TrainingConfig().batch_size
+    # a small tenant keeps the configured batch (its epoch is already few steps)
+    small = build_graph(np.arange(5000) % 50, np.arange(5000) % 40, 50, 40, np.ones(5000, np.float32))
+    assert gradient_batch_size(TrainingConfig(), small, cpu, "lightgcn") == TrainingConfig().batch_size
+
+
+def test_lightgcn_init_is_spectral_only_where_the_cpu_batch_grew() -> None:
+    config = TrainingConfig()
+    assert lightgcn_init_for(config, config.batch_size) == "normal"
+    assert lightgcn_init_for(config, config.batch_size * 8) == "spectral"
+    assert lightgcn_init_for(TrainingConfig(lightgcn_init="normal"), config.batch_size * 8) == "normal"
+    assert lightgcn_init_for(TrainingConfig(lightgcn_init="spectral"), config.batch_size) == "spectral"
+
+
+def test_auto_plans_lightgcn_on_cpu_up_to_the_edge_cap() -> None:
+    def graph_of(n_edges: int) -> InteractionGraph:
+        pairs = np.arange(n_edges)
+        return build_graph(pairs % 40_000, pairs % 39_989, 40_000, 39_989, np.ones(n_edges, np.float32))
+
+    def planned(graph: InteractionGraph, device: torch.device) -> set[str]:
+        return {spec.model_type for spec in plan(TrainingConfig(), graph, device)}
+
+    at_cap, above = graph_of(LIGHTGCN_CPU_MAX_EDGES), graph_of(LIGHTGCN_CPU_MAX_EDGES + 1)
+    assert "lightgcn" in planned(at_cap, CPU)
+    assert "lightgcn" not in planned(above, CPU)
+    assert "lightgcn" in planned(above, torch.device("cuda"))

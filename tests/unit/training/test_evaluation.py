@@ -62,3 +62,47 @@ def test_popularity_baseline_ranks_by_training_counts() -> None:
     # user 3 gets 3 then 1
     assert metrics["recall_1"] == 0.0
     assert metrics["recall_2"] == 1.0
+
+
+def _dense_reference(scores: np.ndarray, train_mask: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """NDCG@k over users with a held-out item, from whole dense matrices (the unchunked definition)."""
+    masked = np.where(train_mask, -np.inf, scores)
+    total, users = 0.0, 0
+    for row in range(scores.shape[0]):
+        if not truth[row].any():
+            continue
+        top = np.argsort(-masked[row], kind="stable")[:k]
+        dcg = sum(1 / math.log2(rank + 2) for rank, item in enumerate(top) if truth[row, item])
+        idcg = sum(1 / math.log2(rank + 2) for rank in range(min(int(truth[row].sum()), k)))
+        total, users = total + dcg / idcg, users + 1
+    return total / users
+
+
+def test_chunked_scoring_equals_the_dense_definition_and_leaves_shared_scores_alone() -> None:
+    # Given 40 users x 30 items with random training pairs and hold-outs, and distinct random scores
+    rng = np.random.default_rng(5)
+    n_users, n_items = 40, 30
+    train_u, train_i = rng.integers(0, n_users, 200), rng.integers(0, n_items, 200)
+    hold_u, hold_i = rng.integers(0, n_users, 60), rng.integers(0, n_items, 60)
+    train = build_graph(train_u, train_i, n_users, n_items)
+    scores = torch.as_tensor(rng.permutation(n_users * n_items).reshape(n_users, n_items).astype(np.float32))
+    train_mask = np.zeros((n_users, n_items), dtype=bool)
+    train_mask[train.users, train.items] = True
+    truth = np.zeros((n_users, n_items), dtype=bool)
+    truth[hold_u, hold_i] = True
+    truth &= ~train_mask
+    # When it is scored 7 cells at a time (a chunk of 1 user x 30 items would not fit: 1 user per chunk)
+    # and with the whole table at once, the score function handing out views of one shared matrix
+    chunked = Evaluator(train, hold_u, hold_i, "cpu", ks=(10,), max_cells=7)
+    whole = Evaluator(train, hold_u, hold_i, "cpu", ks=(10,))
+    before = scores.clone()
+    small = chunked.evaluate(
+        lambda users: scores[users[0] : users[-1] + 1] if users.numel() == 1 else scores[users]
+    )
+    big = whole.evaluate(lambda users: scores[users])
+    # Then both equal the dense definition, and the shared matrix was not written to
+    assert chunked.batch_size == 1 and whole.batch_size == 2048
+    assert small["ndcg_10"] == pytest.approx(_dense_reference(scores.numpy(), train_mask, truth, 10))
+    assert big == pytest.approx(small)
+    assert torch.equal(scores, before)
+    assert chunked.n_eval_users == int(truth.any(axis=1).sum())

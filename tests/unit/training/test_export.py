@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -10,6 +11,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from contract.layout import USER_TOWER, USER_TOWER_DATA
 from training_jobs.export import (
     ONNX_INPUTS,
     ONNX_OUTPUT,
@@ -17,10 +19,12 @@ from training_jobs.export import (
     build_user_tower_onnx,
     lookup_npz,
     serialize_faiss_index,
+    user_tower_files,
     user_vectors_reference,
 )
 from training_jobs.models.base import UserTowerTables
 from training_jobs.models.lightgcn import LightGCN
+from training_jobs.tower_files import join_external_data
 
 faiss = pytest.importorskip("faiss")
 
@@ -126,3 +130,28 @@ def test_lookup_npz_loads_without_pickle() -> None:
     with np.load(io.BytesIO(data), allow_pickle=False) as loaded:
         assert loaded["item_ids"].tolist() == ["a", "bb"]
         assert loaded["prices"][0] == 1.5
+
+
+def test_the_published_tower_keeps_its_tables_beside_it_and_answers_the_same(
+    tables: UserTowerTables, tmp_path: Path
+) -> None:
+    # Given the tower as training publishes it: the graph, and its tables as ONNX external data
+    files = user_tower_files(tables)
+    graph, data = files[USER_TOWER], files[USER_TOWER_DATA]
+    table_bytes = (tables.user_table.numel() + tables.foldin_table.numel()) * 4
+    assert len(data) >= table_bytes and len(graph) < 10_000
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    rng = np.random.default_rng(1)
+    user = rng.integers(-1, 32, 16).astype(np.int64)
+    items = rng.integers(-1, 52, (16, 4)).astype(np.int64)
+    weights = rng.uniform(0.0, 2.0, (16, 4)).astype(np.float32)
+
+    # When onnxruntime reads it from disk, and the gate joins it back into one model in memory
+    from_disk = ort.InferenceSession(str(tmp_path / USER_TOWER), providers=["CPUExecutionProvider"])
+    joined = ort.InferenceSession(join_external_data(graph, data), providers=["CPUExecutionProvider"])
+
+    # Then both answer exactly as the self-contained tower does
+    expected = _run(_session(tables), user, items, weights)
+    np.testing.assert_array_equal(_run(from_disk, user, items, weights), expected)
+    np.testing.assert_array_equal(_run(joined, user, items, weights), expected)

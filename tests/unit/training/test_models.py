@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from training_jobs.data import build_graph, split_random_holdout
-from training_jobs.models.lightgcn import LightGCN, normalized_adjacency, propagate
+from training_jobs.models.lightgcn import LightGCN, normalized_adjacency, propagate, spectral_ego
 from training_jobs.models.two_tower import TwoTower
 from training_jobs.trainer import TrainSettings, learning_rate_at, train_model
 
@@ -66,6 +66,70 @@ def test_propagation_gradient_matches_dense() -> None:
         total = total + layer
     (total / 4).pow(2).sum().backward()  # type: ignore[no-untyped-call]
     torch.testing.assert_close(sparse_grad, ego_dense.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_propagation_without_gradient_is_the_same_operator() -> None:
+    adjacency = normalized_adjacency(EDGE_USERS, EDGE_ITEMS, 3, 4)
+    ego = torch.randn(7, 5)
+    with_grad = propagate(adjacency, ego.clone().requires_grad_(True), 3)
+    assert with_grad.grad_fn is not None
+    torch.testing.assert_close(propagate(adjacency, ego, 3), with_grad.detach())
+    # the input is not modified by the in-place accumulation
+    torch.testing.assert_close(propagate(adjacency, ego, 0), ego)
+
+
+# users 0..4, items 0..3: R~ has full rank 4
+SPECTRAL_USERS = torch.tensor([0, 0, 1, 1, 2, 2, 3, 4, 4, 4])
+SPECTRAL_ITEMS = torch.tensor([0, 1, 1, 2, 2, 3, 0, 0, 1, 3])
+
+
+def _normalized_dense() -> torch.Tensor:
+    dense = torch.zeros(5, 4, dtype=torch.float64)
+    dense[SPECTRAL_USERS, SPECTRAL_ITEMS] = 1.0
+    return dense / dense.sum(1, keepdim=True).sqrt() / dense.sum(0, keepdim=True).sqrt()
+
+
+@pytest.mark.parametrize("rank", [2, 4])
+def test_spectral_init_propagates_to_the_ideal_low_pass_filter(rank: int) -> None:
+    # Given LightGCN initialised from the top-`rank` singular vectors of R~ = D_u^-1/2 R D_i^-1/2
+    model = LightGCN(5, 4, SPECTRAL_USERS, SPECTRAL_ITEMS, embedding_dim=rank, num_layers=3, init="spectral")
+    # When the initial ego embeddings are propagated over the graph
+    users, items = (emb.double() for emb in model.eval().get_embedding())
+    # Then the scores are those of the graph filter R~ V V^T (up to one global scale)
+    normalized = _normalized_dense()
+    _, _, vt = torch.linalg.svd(normalized, full_matrices=False)
+    expected = normalized @ vt[:rank].T @ vt[:rank]
+    scores = users @ items.T
+    scale = (scores * expected).sum() / expected.pow(2).sum()
+    torch.testing.assert_close(scores, scale * expected, rtol=1e-4, atol=1e-6)
+    # and the item vectors are orthogonal with equal norms (V scaled), as the eigen-relation requires
+    gram = items.T @ items
+    torch.testing.assert_close(gram, gram[0, 0] * torch.eye(rank, dtype=torch.float64), rtol=1e-4, atol=1e-6)
+    # and the egos have the normal init's mean squared row norm (init_std 0.1)
+    egos = torch.cat([model.user_embedding.weight, model.item_embedding.weight])
+    assert egos.pow(2).sum(1).mean().item() == pytest.approx(0.01 * rank, rel=1e-4)
+
+
+def test_spectral_init_fills_missing_columns_with_noise() -> None:
+    # R~ of the 3 x 4 graph has rank <= 3: the 8-dimensional embedding needs random columns beyond it
+    users, items = spectral_ego(EDGE_USERS, EDGE_ITEMS, torch.ones(6), 3, 4, 8, num_layers=2)
+    assert users.shape == (3, 8) and items.shape == (4, 8)
+    assert torch.isfinite(users).all() and torch.isfinite(items).all()
+    assert (items.abs().sum(0) > 0).all()
+
+
+def test_spectral_init_trains_and_improves_the_fit() -> None:
+    graph = build_graph(
+        SPECTRAL_USERS.numpy(), SPECTRAL_ITEMS.numpy(), 5, 4, np.ones(SPECTRAL_USERS.numel(), np.float32)
+    )
+    torch.manual_seed(0)
+    model = LightGCN(5, 4, SPECTRAL_USERS, SPECTRAL_ITEMS, embedding_dim=4, init="spectral").to(DEVICE)
+    weights = torch.ones(SPECTRAL_USERS.numel(), device=DEVICE)
+    before = model.loss(SPECTRAL_USERS.to(DEVICE), SPECTRAL_ITEMS.to(DEVICE), weights).item()
+    train_model(model, graph, TrainSettings(epochs=20, learning_rate=0.05, batch_size=4))
+    model.train()
+    after = model.loss(SPECTRAL_USERS.to(DEVICE), SPECTRAL_ITEMS.to(DEVICE), weights).item()
+    assert after < before
 
 
 @pytest.mark.parametrize(
