@@ -214,7 +214,9 @@ def test_training_models_and_recommendations(
     # local stack delivers the queue to its consumer before the api function answers).
     page.get_by_role("link", name="Analytics").click()
     page.get_by_label("Period").select_option("7")
-    expect(page.locator("#view-analytics")).to_have_attribute("data-days", "7")
+    # (before answering, the api waits for the local event sources to drain both queues: on the Lambda
+    # runtime the compactor's and the consumer's containers may start cold first)
+    expect(page.locator("#view-analytics")).to_have_attribute("data-days", "7", timeout=30_000)
     served = page.locator("#analytics-kpis .kpi").first
     expect(served).to_contain_text("Items served")
     expect(served.locator("strong")).not_to_have_text("0")
