@@ -124,14 +124,19 @@ def assert_queue_follows_its_spec(synth: Synth, spec: QueueSpec, consumer: Funct
     assert spec.visibility_timeout_s >= 6 * consumer.timeout_s
 
 
-def event_source_mapping_of(synth: Synth, queue_logical_id: str) -> dict[str, Any]:
-    """The properties of the one event source mapping that reads the queue."""
+def consumer_mapping(synth: Synth, spec: QueueSpec, consumer: FunctionSpec) -> dict[str, Any]:
+    """The one event source mapping that reads ``spec``'s queue: it feeds ``consumer``, which reports
+    partial batch failures."""
+    queue_id, _ = queue_of(synth, spec)
     mappings: list[dict[str, Any]] = [
         resource["Properties"]
         for resource in synth.of_type("AWS::Lambda::EventSourceMapping").values()
-        if resource["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_logical_id, "Arn"]}
+        if resource["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     ]
     [mapping] = mappings
+
+    assert mapping["FunctionName"] == {"Ref": function_logical_id(synth, consumer.handler)}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     return mapping
 
 

@@ -7,7 +7,7 @@ from tests.infrastructure.helpers import (
     Synth,
     assert_dead_letters_alarmed,
     assert_queue_follows_its_spec,
-    event_source_mapping_of,
+    consumer_mapping,
     function_logical_id,
     grants,
     queue_of,
@@ -23,11 +23,8 @@ def test_queue_is_built_from_its_spec_with_a_dead_letter_queue(synth: Synth) -> 
 
 
 def test_compactor_reads_large_batches_within_a_window_and_reports_partial_failures(synth: Synth) -> None:
-    queue_id, _ = queue_of(synth, SPEC)
-    mapping = event_source_mapping_of(synth, queue_id)
+    mapping = consumer_mapping(synth, SPEC, deployment.COMPACT_EVENTS)
 
-    assert mapping["FunctionName"] == {"Ref": function_logical_id(synth, deployment.COMPACT_EVENTS.handler)}
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     # One object per tenant and batch: the batch must gather many requests, for a while
     assert mapping["BatchSize"] == SPEC.batch_size >= 100
     assert mapping["MaximumBatchingWindowInSeconds"] == SPEC.batching_window_s >= 10

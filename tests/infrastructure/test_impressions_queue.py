@@ -10,7 +10,7 @@ from tests.infrastructure.helpers import (
     Synth,
     assert_dead_letters_alarmed,
     assert_queue_follows_its_spec,
-    event_source_mapping_of,
+    consumer_mapping,
     function_logical_id,
     grants,
     queue_of,
@@ -32,11 +32,8 @@ def test_queue_is_built_from_its_spec_with_a_dead_letter_queue(synth: Synth) -> 
 
 
 def test_consumer_reads_batches_and_reports_partial_failures(synth: Synth) -> None:
-    queue_id, _ = queue_of(synth, SPEC)
-    mapping = event_source_mapping_of(synth, queue_id)
+    mapping = consumer_mapping(synth, SPEC, deployment.IMPRESSIONS)
 
-    assert mapping["FunctionName"] == {"Ref": function_logical_id(synth, deployment.IMPRESSIONS.handler)}
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == analytics.BATCH_SIZE > 10  # more than one message per invocation
     assert mapping["MaximumBatchingWindowInSeconds"] >= 1
     assert mapping["ScalingConfig"]["MaximumConcurrency"] == analytics.MAX_CONCURRENCY
