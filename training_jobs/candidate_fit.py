@@ -244,6 +244,27 @@ def _score(evaluator: Evaluator | None, model: Recommender) -> dict[str, float]:
     return evaluator.evaluate(model.score_users) if evaluator is not None else {}
 
 
+def _scored_fit(
+    model: Recommender,
+    spec: CandidateSpec,
+    config: TrainingConfig,
+    evaluator: Evaluator | None,
+    seconds: float,
+    epochs_run: int = 1,
+    device: str = "cpu",
+) -> Fitted:
+    """A closed-form fit of ``spec`` scored on the hold-out (when there is one), with its training record."""
+    return _fitted(
+        model,
+        spec,
+        config,
+        _score(evaluator, model),
+        train_seconds=round(seconds, 3),
+        epochs_run=epochs_run,
+        device=device,
+    )
+
+
 def _blas_share(config: TrainingConfig) -> AbstractContextManager[object]:
     """BLAS held to the job's share of the cores (more threads slow dense algebra on a busy host)."""
     from threadpoolctl import threadpool_limits
@@ -286,16 +307,9 @@ def als_fits(
     for damping in dampings:
         model = factors.model(graph, float(damping), config.foldin_blend).to(device)
         params = {**spec.params, "iterations": run.iterations_done, "damping": float(damping)}
+        variant = CandidateSpec("als", params)
         out.append(
-            _fitted(
-                model,
-                CandidateSpec("als", params),
-                config,
-                _score(evaluator, model),
-                train_seconds=round(seconds, 3),
-                epochs_run=run.iterations_done,
-                device=factors.device,
-            )
+            _scored_fit(model, variant, config, evaluator, seconds, run.iterations_done, factors.device)
         )
     return out
 
@@ -351,17 +365,7 @@ def _fit_ease(
             model = fit_ease(graph, params, gram).to(device)
         seconds = shared_seconds + time.perf_counter() - started
         variant = CandidateSpec("ease", {"l2": l2, "rank": params.rank, "binary": binary})
-        out.append(
-            _fitted(
-                model,
-                variant,
-                config,
-                _score(evaluator, model),
-                train_seconds=round(seconds, 3),
-                epochs_run=1,
-                device="cpu",
-            )
-        )
+        out.append(_scored_fit(model, variant, config, evaluator, seconds))
     return out
 
 
@@ -399,17 +403,7 @@ def _fit_graph_filter(
             params = GraphFilterParams(rank=variant_rank, beta=beta, seed=config.seed)
             model = basis.model(params).to(device)
             variant = CandidateSpec("graph_filter", {"rank": variant_rank, "beta": beta})
-            out.append(
-                _fitted(
-                    model,
-                    variant,
-                    config,
-                    _score(evaluator, model),
-                    train_seconds=round(seconds, 3),
-                    epochs_run=1,
-                    device="cpu",
-                )
-            )
+            out.append(_scored_fit(model, variant, config, evaluator, seconds))
     return out
 
 

@@ -156,6 +156,17 @@ class Selection:
         }
 
 
+@dataclass(frozen=True)
+class FinishedCandidate:
+    """Planned candidate ``index`` once fitted: its results, seconds, and its model when the new best."""
+
+    index: int
+    spec: CandidateSpec
+    results: Sequence[CandidateResult]
+    seconds: float
+    best: Fitted | None
+
+
 class SelectionLog(Protocol):
     """Where a selection keeps its finished candidates across attempts (the job's checkpoints)."""
 
@@ -171,15 +182,8 @@ class SelectionLog(Protocol):
     def epochs(self, index: int, spec: CandidateSpec) -> EpochCheckpoint | None:
         """Where planned candidate ``index`` keeps its training state between epochs (gradient models)."""
 
-    def record(
-        self,
-        index: int,
-        spec: CandidateSpec,
-        results: Sequence[CandidateResult],
-        seconds: float,
-        best: Fitted | None,
-    ) -> None:
-        """Keep candidate ``index``'s results (and ``best`` when it is the new best) for a later attempt."""
+    def record(self, candidate: FinishedCandidate) -> None:
+        """Keep the candidate's results (and its model when it is the new best) for a later attempt."""
 
 
 def _reason(exc: BaseException) -> str:
@@ -314,7 +318,7 @@ def select_candidate(
         for result, _ in finished:
             record(result)
         if log is not None:
-            log.record(index, spec, [result for result, _ in finished], seconds, winner)
+            log.record(FinishedCandidate(index, spec, [result for result, _ in finished], seconds, winner))
     if skipped:
         logger.warning(
             "selection budget of %.3g s spent after %.3g s: %d candidate(s) not started",

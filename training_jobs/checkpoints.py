@@ -28,7 +28,6 @@ import json
 import logging
 import re
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ import torch
 
 from training_jobs.candidate_fit import Fitted
 from training_jobs.candidate_plan import CandidateSpec
-from training_jobs.candidates import CandidateResult
+from training_jobs.candidates import CandidateResult, FinishedCandidate
 from training_jobs.config import TrainingConfig
 from training_jobs.data import InteractionGraph
 from training_jobs.errors import ArtifactError, DatasetError
@@ -203,17 +202,11 @@ class JobCheckpoints:
         """Fitting seconds of the candidates earlier attempts finished."""
         return float(sum(float(record["seconds"]) for record in self._records.values()))
 
-    def record(
-        self,
-        index: int,
-        spec: CandidateSpec,
-        results: Sequence[CandidateResult],
-        seconds: float,
-        best: Fitted | None,
-    ) -> None:
-        """Keep candidate ``index`` (and ``best``, its model when it is the new best) for a later attempt."""
+    def record(self, candidate: FinishedCandidate) -> None:
+        """Keep the candidate (and its model when it is the new best) for a later attempt."""
+        best = candidate.best
         if best is not None:
-            name = f"best-{index:03d}"
+            name = f"best-{candidate.index:03d}"
             document = {
                 "shape": self._shape,
                 "spec": best.spec.to_dict(),
@@ -225,12 +218,12 @@ class JobCheckpoints:
                 return  # without its model the candidate must not read as finished
         record = {
             "shape": self._shape,
-            "planned": spec.to_dict(),
-            "results": [_result_document(result) for result in results],
-            "seconds": seconds,
+            "planned": candidate.spec.to_dict(),
+            "results": [_result_document(result) for result in candidate.results],
+            "seconds": candidate.seconds,
             "best": best is not None,
         }
-        self._put(f"candidate-{index:03d}.json", json.dumps(record).encode(), "application/json")
+        self._put(f"candidate-{candidate.index:03d}.json", json.dumps(record).encode(), "application/json")
 
 
 class EpochState:

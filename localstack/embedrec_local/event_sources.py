@@ -95,7 +95,7 @@ class SqsEventSource:
                 self._stop.wait(min(0.05, window_ends - time.monotonic()))
             else:
                 break
-        event = {"Records": [self._record(message) for message in messages]}
+        event = {"Records": [sqs_record(message, self._queue_arn) for message in messages]}
         try:
             result = self._runner.invoke(self._function, event) or {}
             failed = {failure["itemIdentifier"] for failure in result.get("batchItemFailures", [])}
@@ -156,19 +156,6 @@ class SqsEventSource:
                 time.sleep(0.02)  # what is left is in flight on the poller thread (or waits for a retry)
         return True
 
-    def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": message.get("Attributes", {}),
-            "messageAttributes": {},
-            "md5OfBody": message.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self._queue_arn,
-            "awsRegion": self._queue_arn.split(":")[3],
-        }
-
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -176,6 +163,21 @@ class SqsEventSource:
             except (BotoCoreError, ClientError):
                 log.exception("%s: poll failed; retrying", self._function)
                 self._stop.wait(1.0)
+
+
+def sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
+    """A received SQS message (as ``ReceiveMessage`` returns it) as a record of Lambda's SQS event."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": queue_arn.split(":")[3],
+    }
 
 
 def impressions_event_source(runner: Invoker, names: LocalNames, region: str) -> SqsEventSource:

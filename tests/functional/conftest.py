@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fastapi.concurrency import run_in_threadpool
 from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from embedrec_local.event_sources import SqsEventSource, events_event_source, impressions_event_source
+from embedrec_local.event_sources import (
+    SqsEventSource,
+    events_event_source,
+    impressions_event_source,
+    sqs_record,
+)
 from embedrec_local.provision import LocalNames
 from embedrec_local.runner import LambdaRunner
 from tests.conftest import ADMIN_KEY
@@ -108,3 +114,17 @@ def impressions(aws_env: LocalNames) -> SqsEventSource:
 def events(aws_env: LocalNames) -> SqsEventSource:
     """The events queue's event source mapping, in-process: ``drain()`` before reading stored events."""
     return events_event_source(LambdaRunner(), aws_env, "us-east-1")
+
+
+def sqs_batch(queue_arn: str, *bodies: str) -> dict[str, Any]:
+    """Lambda's SQS event of ``bodies`` delivered for the first time (message ids ``m0``, ``m1``, ...)."""
+    messages = [
+        {
+            "MessageId": f"m{n}",
+            "ReceiptHandle": f"r{n}",
+            "Body": body,
+            "Attributes": {"ApproximateReceiveCount": "1"},
+        }
+        for n, body in enumerate(bodies)
+    ]
+    return {"Records": [sqs_record(message, queue_arn) for message in messages]}

@@ -11,6 +11,8 @@ from aws_cdk import assertions
 
 from cdk import names
 from cdk.stack import EmbedrecStack
+from functions.common.deployment import FunctionSpec
+from functions.common.resources import QueueSpec
 
 
 @dataclass(frozen=True)
@@ -101,3 +103,49 @@ def function_logical_id(synth: Synth, handler: str) -> str:
     ]
     assert len(matches) == 1, (handler, matches)
     return matches[0]
+
+
+def queue_of(synth: Synth, spec: QueueSpec) -> tuple[str, dict[str, Any]]:
+    """The logical id and properties of the queue built from ``spec``."""
+    logical_id = synth.logical_id(synth.stack.storage.queue(spec))
+    return logical_id, synth.resources[logical_id]["Properties"]
+
+
+def assert_queue_follows_its_spec(synth: Synth, spec: QueueSpec, consumer: FunctionSpec) -> None:
+    """The queue's visibility and redrive to its dead-letter queue are the spec's, and fit ``consumer``."""
+    _, queue = queue_of(synth, spec)
+    dlq_id = synth.logical_id(synth.stack.storage.dead_letter_queue(spec))
+
+    assert queue["VisibilityTimeout"] == spec.visibility_timeout_s
+    assert render(queue["RedrivePolicy"]["deadLetterTargetArn"]) == f"<{dlq_id}.Arn>"
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == spec.max_receives
+    assert synth.resources[dlq_id]["Properties"]["MessageRetentionPeriod"] == spec.dlq_retention_days * 86_400
+    # AWS's rule for a Lambda event source: visibility at least 6x the consumer's timeout
+    assert spec.visibility_timeout_s >= 6 * consumer.timeout_s
+
+
+def consumer_mapping(synth: Synth, spec: QueueSpec, consumer: FunctionSpec) -> dict[str, Any]:
+    """The one event source mapping that reads ``spec``'s queue: it feeds ``consumer``, which reports
+    partial batch failures."""
+    queue_id, _ = queue_of(synth, spec)
+    mappings: list[dict[str, Any]] = [
+        resource["Properties"]
+        for resource in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+        if resource["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    ]
+    [mapping] = mappings
+
+    assert mapping["FunctionName"] == {"Ref": function_logical_id(synth, consumer.handler)}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    return mapping
+
+
+def assert_dead_letters_alarmed(synth: Synth, alarm: str, spec: QueueSpec) -> None:
+    """Alarm ``alarm`` fires on the first message visible in the dead-letter queue of ``spec``'s queue."""
+    properties = synth.resources[synth.logical_id(synth.stack.monitoring.alarms[alarm])]["Properties"]
+    dlq_id = synth.logical_id(synth.stack.storage.dead_letter_queue(spec))
+
+    assert properties["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert properties["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
+    assert properties["Threshold"] == 1
+    assert properties["AlarmActions"]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from functions.common import deployment, resources
 from tests.infrastructure.helpers import (
     Synth,
+    assert_dead_letters_alarmed,
+    assert_queue_follows_its_spec,
+    consumer_mapping,
     function_logical_id,
     grants,
-    render,
+    queue_of,
     role_of_function,
     statements_of_role,
 )
@@ -17,41 +18,20 @@ from tests.infrastructure.helpers import (
 SPEC = resources.EVENTS_QUEUE
 
 
-def _queue(synth: Synth) -> tuple[str, dict[str, Any]]:
-    queue = synth.stack.storage.queue(SPEC)
-    logical_id = synth.logical_id(queue)
-    return logical_id, synth.resources[logical_id]["Properties"]
-
-
 def test_queue_is_built_from_its_spec_with_a_dead_letter_queue(synth: Synth) -> None:
-    _, queue = _queue(synth)
-    dlq_id = synth.logical_id(synth.stack.storage.dead_letter_queue(SPEC))
-
-    assert queue["VisibilityTimeout"] == SPEC.visibility_timeout_s
-    assert render(queue["RedrivePolicy"]["deadLetterTargetArn"]) == f"<{dlq_id}.Arn>"
-    assert queue["RedrivePolicy"]["maxReceiveCount"] == SPEC.max_receives
-    assert synth.resources[dlq_id]["Properties"]["MessageRetentionPeriod"] == SPEC.dlq_retention_days * 86_400
-    # AWS's rule for a Lambda event source: visibility at least 6x the consumer's timeout
-    assert SPEC.visibility_timeout_s >= 6 * deployment.COMPACT_EVENTS.timeout_s
+    assert_queue_follows_its_spec(synth, SPEC, deployment.COMPACT_EVENTS)
 
 
 def test_compactor_reads_large_batches_within_a_window_and_reports_partial_failures(synth: Synth) -> None:
-    queue_id, _ = _queue(synth)
-    [mapping] = [
-        resource["Properties"]
-        for resource in synth.of_type("AWS::Lambda::EventSourceMapping").values()
-        if resource["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
-    ]
+    mapping = consumer_mapping(synth, SPEC, deployment.COMPACT_EVENTS)
 
-    assert mapping["FunctionName"] == {"Ref": function_logical_id(synth, deployment.COMPACT_EVENTS.handler)}
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     # One object per tenant and batch: the batch must gather many requests, for a while
     assert mapping["BatchSize"] == SPEC.batch_size >= 100
     assert mapping["MaximumBatchingWindowInSeconds"] == SPEC.batching_window_s >= 10
 
 
 def test_only_the_api_may_send_events_and_the_compactor_writes_only_raw_objects(synth: Synth) -> None:
-    queue_id, _ = _queue(synth)
+    queue_id, _ = queue_of(synth, SPEC)
     api = function_logical_id(synth, deployment.API.handler)
     compactor = function_logical_id(synth, deployment.COMPACT_EVENTS.handler)
     api_grants = set(grants(statements_of_role(synth, role_of_function(synth, api))))
@@ -78,11 +58,4 @@ def test_only_the_api_may_send_events_and_the_compactor_writes_only_raw_objects(
 
 
 def test_dead_letters_of_the_events_queue_raise_an_alarm(synth: Synth) -> None:
-    alarm = synth.stack.monitoring.alarms["events-dead-letters"]
-    properties = synth.resources[synth.logical_id(alarm)]["Properties"]
-    dlq_id = synth.logical_id(synth.stack.storage.dead_letter_queue(SPEC))
-
-    assert properties["MetricName"] == "ApproximateNumberOfMessagesVisible"
-    assert properties["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
-    assert properties["Threshold"] == 1
-    assert properties["AlarmActions"]
+    assert_dead_letters_alarmed(synth, "events-dead-letters", SPEC)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from cdk.constructs import analytics
 from functions.common import deployment, resources
 from tests.infrastructure.helpers import (
     Synth,
+    assert_dead_letters_alarmed,
+    assert_queue_follows_its_spec,
+    consumer_mapping,
     function_logical_id,
     grants,
+    queue_of,
     render,
     role_of_function,
     statements_of_role,
@@ -19,50 +21,31 @@ from tests.infrastructure.helpers import (
 
 # What Lambda's poller calls with the function's role (an SQS event source mapping).
 EVENT_SOURCE_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
-
-
-def _queue(synth: Synth) -> tuple[str, dict[str, Any]]:
-    queue = synth.stack.storage.queue(resources.IMPRESSIONS_QUEUE)
-    logical_id = synth.logical_id(queue)
-    return logical_id, synth.resources[logical_id]["Properties"]
+SPEC = resources.IMPRESSIONS_QUEUE
 
 
 def test_queue_is_built_from_its_spec_with_a_dead_letter_queue(synth: Synth) -> None:
-    spec = resources.IMPRESSIONS_QUEUE
-    _, queue = _queue(synth)
-    dlq_id = synth.logical_id(synth.stack.storage.dead_letter_queue(spec))
+    _, queue = queue_of(synth, SPEC)
 
-    assert queue["VisibilityTimeout"] == spec.visibility_timeout_s
-    assert queue["MessageRetentionPeriod"] == spec.retention_days * 86_400
-    assert render(queue["RedrivePolicy"]["deadLetterTargetArn"]) == f"<{dlq_id}.Arn>"
-    assert queue["RedrivePolicy"]["maxReceiveCount"] == spec.max_receives
-    assert synth.resources[dlq_id]["Properties"]["MessageRetentionPeriod"] == spec.dlq_retention_days * 86_400
-    # AWS's rule for a Lambda event source: visibility at least 6x the consumer's timeout
-    assert spec.visibility_timeout_s >= 6 * deployment.IMPRESSIONS.timeout_s
+    assert queue["MessageRetentionPeriod"] == SPEC.retention_days * 86_400
+    assert_queue_follows_its_spec(synth, SPEC, deployment.IMPRESSIONS)
 
 
 def test_consumer_reads_batches_and_reports_partial_failures(synth: Synth) -> None:
-    queue_id, _ = _queue(synth)
-    [mapping] = [
-        resource["Properties"]
-        for resource in synth.of_type("AWS::Lambda::EventSourceMapping").values()
-        if resource["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
-    ]
+    mapping = consumer_mapping(synth, SPEC, deployment.IMPRESSIONS)
 
-    assert mapping["FunctionName"] == {"Ref": function_logical_id(synth, deployment.IMPRESSIONS.handler)}
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == analytics.BATCH_SIZE > 10  # more than one message per invocation
     assert mapping["MaximumBatchingWindowInSeconds"] >= 1
     assert mapping["ScalingConfig"]["MaximumConcurrency"] == analytics.MAX_CONCURRENCY
 
 
 def test_serving_gets_the_queue_url_and_may_send_to_it(synth: Synth) -> None:
-    queue_id, _ = _queue(synth)
+    queue_id, _ = queue_of(synth, SPEC)
     serving = function_logical_id(synth, deployment.SERVING.handler)
     variables = synth.resources[serving]["Properties"]["Environment"]["Variables"]
     allowed = set(grants(statements_of_role(synth, role_of_function(synth, serving))))
 
-    assert variables[resources.IMPRESSIONS_QUEUE.env_var] == {"Ref": queue_id}
+    assert variables[SPEC.env_var] == {"Ref": queue_id}
     assert {grant for grant in allowed if grant[0].startswith("sqs:")} == {
         ("sqs:SendMessage", f"<{queue_id}.Arn>")
     }
@@ -83,11 +66,4 @@ def test_every_sqs_event_source_may_be_polled_by_its_functions_role(synth: Synth
 
 
 def test_dead_letters_of_the_impressions_queue_raise_an_alarm(synth: Synth) -> None:
-    alarm = synth.stack.monitoring.alarms["impressions-dead-letters"]
-    properties = synth.resources[synth.logical_id(alarm)]["Properties"]
-    dlq_id = synth.logical_id(synth.stack.storage.dead_letter_queue(resources.IMPRESSIONS_QUEUE))
-
-    assert properties["MetricName"] == "ApproximateNumberOfMessagesVisible"
-    assert properties["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
-    assert properties["Threshold"] == 1
-    assert properties["AlarmActions"]
+    assert_dead_letters_alarmed(synth, "impressions-dead-letters", SPEC)

@@ -28,6 +28,7 @@ from functions.analytics.store.deliveries import DeliveryWriter
 from functions.analytics.store.impressions_queue import ImpressionQueue
 from functions.common import resources
 from functions.common.errors import ServiceUnavailableError
+from tests.functional.conftest import sqs_batch
 
 NOW = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
 TENANT = "t_queue"
@@ -100,22 +101,7 @@ def _invoke(event: dict[str, Any]) -> Any:
 
 
 def _sqs_event(*bodies: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": f"m{n}",
-                "receiptHandle": f"r{n}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:embedrec-impressions",
-                "awsRegion": "us-east-1",
-            }
-            for n, body in enumerate(bodies)
-        ]
-    }
+    return sqs_batch("arn:aws:sqs:us-east-1:123456789012:embedrec-impressions", *bodies)
 
 
 def test_a_flush_is_one_message_and_the_consumer_writes_rows_and_counters(

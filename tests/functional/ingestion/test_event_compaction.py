@@ -33,7 +33,7 @@ from functions.ingestion.store.data_store import DataStore
 from functions.ingestion.store.uploads import CompactionClaim, UploadRepository
 from functions.training import dataset, steps
 from functions.training.handlers import pipeline_context
-from tests.functional.conftest import Shop, api_client, make_shop
+from tests.functional.conftest import Shop, api_client, make_shop, sqs_batch
 from tests.functional.faults.conftest import failing
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -127,22 +127,7 @@ def _queued(aws_env: LocalNames) -> list[str]:
 
 def _deliver(*bodies: str) -> list[str]:
     """Invoke the consumer by its handler string with one SQS batch; returns the failed message ids."""
-    event = {
-        "Records": [
-            {
-                "messageId": f"m{n}",
-                "receiptHandle": f"r{n}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:embedrec-events",
-                "awsRegion": "us-east-1",
-            }
-            for n, body in enumerate(bodies)
-        ]
-    }
+    event = sqs_batch("arn:aws:sqs:us-east-1:123456789012:embedrec-events", *bodies)
     result = LambdaRunner().invoke("compact-events", event)
     return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
 

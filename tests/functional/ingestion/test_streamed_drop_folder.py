@@ -74,6 +74,12 @@ def _drop(client: TestClient, shop: Shop, bucket: str, body: bytes) -> str:
     return key
 
 
+def _drop_events_after_catalogue(client: TestClient, shop: Shop, bucket: str) -> str:
+    """Upload the shop's catalogue, then drop a file of 600 events; returns the file's key."""
+    client.post("/api/v1/items", headers={**shop.auth, "Content-Type": "text/csv"}, content=ITEMS)
+    return _drop(client, shop, bucket, _events(600))
+
+
 def _stored(bucket: str, tenant_id: str) -> pa.Table | None:
     s3 = boto3.client("s3")
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"raw/{tenant_id}/interactions/").get("Contents", [])
@@ -144,8 +150,7 @@ def test_a_failure_after_the_last_chunk_leaves_nothing_and_the_retry_counts_each
     client: TestClient, shop: Shop, aws_env: LocalNames, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bucket = aws_env.bucket(resources.DATA_BUCKET)
-    client.post("/api/v1/items", headers={**shop.auth, "Content-Type": "text/csv"}, content=ITEMS)
-    key = _drop(client, shop, bucket, _events(600))
+    key = _drop_events_after_catalogue(client, shop, bucket)
     s3 = boto3.client("s3")
 
     with small_chunks(monkeypatch):
@@ -187,8 +192,7 @@ def test_an_s3_failure_in_the_middle_of_a_file_aborts_its_parts_and_releases_its
     client: TestClient, shop: Shop, aws_env: LocalNames, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bucket = aws_env.bucket(resources.DATA_BUCKET)
-    client.post("/api/v1/items", headers={**shop.auth, "Content-Type": "text/csv"}, content=ITEMS)
-    key = _drop(client, shop, bucket, _events(600))
+    key = _drop_events_after_catalogue(client, shop, bucket)
     s3 = boto3.client("s3")
 
     with small_chunks(monkeypatch) as calls, failing(aws.s3_client(), {"UploadPart": 1}):

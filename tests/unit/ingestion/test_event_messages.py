@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from functions.common.sqs import MAX_MESSAGE_BYTES
 from functions.ingestion.event_messages import BATCH_PREFIX, EventMessage, batch_id
-from functions.ingestion.store.event_queue import MAX_MESSAGE_BYTES
 from functions.ingestion.tables import INTERACTIONS_SCHEMA
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -1,7 +1,9 @@
-"""Small synthetic snapshots in the foundation's raw schema, with structure a model can learn.
+"""Small synthetic data for the training tests, with structure a model can learn.
 
-Users belong to latent segments; each segment prefers one category's items (Zipf-skewed), so collaborative
-filtering beats popularity. Deterministic for a given seed.
+Snapshots in the foundation's raw schema: users belong to latent segments; each segment prefers one
+category's items (Zipf-skewed), so collaborative filtering beats popularity. Interaction graphs of
+disjoint user communities, a blank catalogue and a validation split for the candidate tests.
+Deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,14 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
+
+from training_jobs.candidate_fit import Holdout
+from training_jobs.data import InteractionGraph, build_graph, split_random_holdout
+from training_jobs.snapshot import Catalogue
+
+CPU = torch.device("cpu")
+WEIGHT_LEVELS = np.array([1.0, 2.0, 4.0], dtype=np.float32)
 
 TYPES = np.array(["view", "click", "add_to_cart", "purchase"])
 TYPE_PROBABILITIES = np.array([0.55, 0.25, 0.1, 0.1])
@@ -112,3 +122,43 @@ def parquet_bytes(table: pa.Table) -> bytes:
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return buffer.getvalue()
+
+
+def community_pairs(
+    rng: np.random.Generator, n_users: int, n_items: int, n_pairs: int, groups: int = 2, zipf: float = 1.3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Repeated (user, item) pairs: user ``u`` takes items of block ``u % groups`` only (Zipf-skewed)."""
+    users = rng.integers(0, n_users, n_pairs)
+    per_group = n_items // groups
+    items = (users % groups) * per_group + np.minimum(rng.zipf(zipf, n_pairs) - 1, per_group - 1)
+    return users, items
+
+
+def two_communities(
+    n_users: int = 60, n_items: int = 40, n_pairs: int = 900, *, weighted: bool = False
+) -> InteractionGraph:
+    """Two disjoint communities: even users take the first half of the items, odd users the second.
+
+    ``weighted`` gives each pair a weight from :data:`WEIGHT_LEVELS` (repeats are merged by ``build_graph``).
+    """
+    rng = np.random.default_rng(0)
+    users, items = community_pairs(rng, n_users, n_items, n_pairs)
+    weights = rng.choice(WEIGHT_LEVELS, n_pairs) if weighted else None
+    return build_graph(users, items, n_users, n_items, weights)
+
+
+def blank_catalogue(n_items: int) -> Catalogue:
+    """A catalogue of ``n_items`` items in one category, without titles, brands or prices."""
+    return Catalogue(
+        item_ids=np.array([f"i{i}" for i in range(n_items)]),
+        titles=np.array([""] * n_items),
+        categories=np.array(["c"] * n_items),
+        brands=np.array([""] * n_items),
+        prices=np.full(n_items, np.nan),
+    )
+
+
+def validation_split(graph: InteractionGraph) -> tuple[InteractionGraph, Holdout]:
+    """A fifth of each user's pairs held out (seed 0): the fit graph and the held-out pairs."""
+    fit, users, items = split_random_holdout(graph, 0.2, seed=0)
+    return fit, Holdout(users, items)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.unit.training.factories import CPU, blank_catalogue, two_communities, validation_split
 from training_jobs.candidate_fit import (
     LIGHTGCN_CPU_STEPS_PER_EPOCH,
     Holdout,
@@ -17,44 +18,21 @@ from training_jobs.candidate_fit import (
 from training_jobs.candidate_plan import LIGHTGCN_CPU_MAX_EDGES, CandidateSpec, ease_fits_in_memory, plan
 from training_jobs.candidates import refit, select_candidate
 from training_jobs.config import TrainingConfig
-from training_jobs.data import InteractionGraph, build_graph, split_random_holdout
+from training_jobs.data import InteractionGraph, build_graph
 from training_jobs.errors import TrainingJobError
 from training_jobs.evaluation import Evaluator, popularity_metrics
 from training_jobs.export import user_vectors_reference
 from training_jobs.models.als import ALSParams, fit_als
 from training_jobs.models.ease import EASEParams, ease_weights, fit_ease, truncated_svd
-from training_jobs.snapshot import Catalogue
-
-CPU = torch.device("cpu")
-
-
-def _communities(n_users: int = 60, n_items: int = 40, n_pairs: int = 900) -> InteractionGraph:
-    """Two disjoint communities: even users take the first half of the items, odd users the second."""
-    rng = np.random.default_rng(0)
-    users = rng.integers(0, n_users, n_pairs)
-    half = n_items // 2
-    items = (users % 2) * half + np.minimum(rng.zipf(1.3, n_pairs) - 1, half - 1)
-    return build_graph(users, items, n_users, n_items)
-
-
-def _catalogue(n_items: int) -> Catalogue:
-    return Catalogue(
-        item_ids=np.array([f"i{i}" for i in range(n_items)]),
-        titles=np.array([""] * n_items),
-        categories=np.array(["c"] * n_items),
-        brands=np.array([""] * n_items),
-        prices=np.full(n_items, np.nan),
-    )
 
 
 @pytest.fixture(scope="module")
 def split() -> tuple[InteractionGraph, Holdout]:
-    fit, users, items = split_random_holdout(_communities(), 0.2, seed=0)
-    return fit, Holdout(users, items)
+    return validation_split(two_communities())
 
 
 @pytest.mark.parametrize("kind", ["als", "ease"])
-def test_closed_form_models_beat_popularity_on_communities(
+def test_closed_form_models_beat_popularity_ontwo_communities(
     kind: str, split: tuple[InteractionGraph, Holdout]
 ) -> None:
     fit, holdout = split
@@ -69,7 +47,7 @@ def test_closed_form_models_beat_popularity_on_communities(
 
 
 def test_ease_weights_have_zero_diagonal_and_match_closed_form() -> None:
-    graph = _communities(20, 10, 120)
+    graph = two_communities(20, 10, 120)
     weights = ease_weights(graph, 3.0)
     x = np.zeros((graph.n_users, graph.n_items))
     x[graph.users, graph.items] = graph.weights
@@ -140,7 +118,7 @@ def test_selection_records_failures_and_keeps_the_best(split: tuple[InteractionG
         fit,
         holdout,
         config,
-        _catalogue(fit.n_items),
+        blank_catalogue(fit.n_items),
         CPU,
         on_candidate=lambda r: seen.append(r.spec.label),
         specs=specs,
@@ -163,7 +141,7 @@ def test_no_successful_candidate_fails_clearly(split: tuple[InteractionGraph, Ho
     fit, holdout = split
     bad = [CandidateSpec("als", {"factors": -1, "regularization": 0.1, "alpha": 5.0})]
     with pytest.raises(TrainingJobError, match="no model candidate succeeded"):
-        select_candidate(fit, holdout, TrainingConfig(), _catalogue(fit.n_items), CPU, specs=bad)
+        select_candidate(fit, holdout, TrainingConfig(), blank_catalogue(fit.n_items), CPU, specs=bad)
 
 
 @pytest.mark.parametrize("model_type", ["lightgcn", "ease"])
@@ -173,10 +151,10 @@ def test_refit_trains_the_chosen_spec_on_all_data(
     # Given a selection made on the fit split
     fit, holdout = split
     config = TrainingConfig(model_type=model_type, epochs=4, patience=0, embedding_dim=8, num_negatives=0)  # type: ignore[arg-type]
-    catalogue = _catalogue(fit.n_items)
+    catalogue = blank_catalogue(fit.n_items)
     selection = select_candidate(fit, holdout, config, catalogue, CPU)
     # When it is refit on every pair (fit + held out)
-    everything = _communities()
+    everything = two_communities()
     fitted = refit(selection, everything, config, catalogue, CPU)
     # Then the same spec is trained on the larger graph, with a fixed amount of work
     assert fitted.spec == selection.chosen

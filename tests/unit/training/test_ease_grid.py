@@ -5,37 +5,32 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from training_jobs.candidate_fit import Holdout, ease_l2_values, train_candidate
+from tests.unit.training.factories import (
+    CPU,
+    WEIGHT_LEVELS,
+    blank_catalogue,
+    community_pairs,
+    validation_split,
+)
+from training_jobs.candidate_fit import ease_l2_values, train_candidate
 from training_jobs.candidate_plan import (
     EASE_L2_FACTORS,
     CandidateSpec,
     ease_grid,
 )
 from training_jobs.config import TrainingConfig
-from training_jobs.data import InteractionGraph, build_graph, split_random_holdout
+from training_jobs.data import InteractionGraph, build_graph
 from training_jobs.models.ease import EASEParams, ease_weights, fit_ease, gram_matrix
-from training_jobs.snapshot import Catalogue
-
-CPU = torch.device("cpu")
 
 
 def _graph(n_users: int = 50, n_items: int = 24, n_pairs: int = 500) -> InteractionGraph:
+    """Three communities, each unique pair weighted from ``WEIGHT_LEVELS``."""
     rng = np.random.default_rng(4)
-    users = rng.integers(0, n_users, n_pairs)
-    items = (users % 3) * (n_items // 3) + np.minimum(rng.zipf(1.4, n_pairs) - 1, n_items // 3 - 1)
-    graph = build_graph(users, items, n_users, n_items)
-    weights = rng.choice(np.array([1.0, 2.0, 4.0], dtype=np.float32), graph.n_edges)
-    return InteractionGraph(graph.n_users, graph.n_items, graph.users, graph.items, weights)
-
-
-def _catalogue(n_items: int) -> Catalogue:
-    return Catalogue(
-        item_ids=np.array([f"i{i}" for i in range(n_items)]),
-        titles=np.array([""] * n_items),
-        categories=np.array(["c"] * n_items),
-        brands=np.array([""] * n_items),
-        prices=np.full(n_items, np.nan),
+    graph = build_graph(
+        *community_pairs(rng, n_users, n_items, n_pairs, groups=3, zipf=1.4), n_users, n_items
     )
+    weights = rng.choice(WEIGHT_LEVELS, graph.n_edges)
+    return InteractionGraph(graph.n_users, graph.n_items, graph.users, graph.items, weights)
 
 
 def test_full_rank_export_scores_exactly_x_b() -> None:
@@ -81,10 +76,10 @@ def test_the_plan_sweeps_the_l2_grid_on_weighted_and_binary_x() -> None:
 
 
 def test_one_ease_spec_yields_a_scored_model_per_l2_value() -> None:
-    fit, users, items = split_random_holdout(_graph(), 0.2, seed=0)
+    fit, holdout = validation_split(_graph())
     config = TrainingConfig(model_type="ease", cpu_threads=1, ease_rank=6)
     for spec in ease_grid(config, fit):
-        fitted = train_candidate(spec, fit, config, _catalogue(fit.n_items), CPU, Holdout(users, items))
+        fitted = train_candidate(spec, fit, config, blank_catalogue(fit.n_items), CPU, holdout)
         binary = spec.params["binary"]
         assert [f.spec.params["l2"] for f in fitted] == ease_l2_values(spec, _binary(fit) if binary else fit)
         assert all(f.spec.params["rank"] == 6 and f.spec.params["binary"] == binary for f in fitted)
@@ -97,7 +92,7 @@ def test_binary_ease_ignores_the_pair_weights() -> None:
     graph = _graph()
     config = TrainingConfig(model_type="ease", cpu_threads=1)
     spec = CandidateSpec("ease", {"l2": 5.0, "rank": graph.n_items, "binary": True})
-    (fitted,) = train_candidate(spec, graph, config, _catalogue(graph.n_items), CPU)
+    (fitted,) = train_candidate(spec, graph, config, blank_catalogue(graph.n_items), CPU)
     expected = fit_ease(_binary(graph), EASEParams(l2=5.0, rank=graph.n_items))
     users = torch.arange(graph.n_users)
     np.testing.assert_allclose(fitted.model.score_users(users), expected.score_users(users), atol=1e-6)

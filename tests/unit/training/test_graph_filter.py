@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from training_jobs.candidate_fit import GRAPH_FILTER_BETAS, GRAPH_FILTER_RANK_SHARES, Holdout, train_candidate
+from tests.unit.training.factories import CPU, blank_catalogue, two_communities, validation_split
+from training_jobs.candidate_fit import GRAPH_FILTER_BETAS, GRAPH_FILTER_RANK_SHARES, train_candidate
 from training_jobs.candidate_plan import (
     GRAPH_FILTER_MAX_RANK,
     CandidateSpec,
@@ -16,7 +17,7 @@ from training_jobs.candidate_plan import (
     plan,
 )
 from training_jobs.config import TrainingConfig
-from training_jobs.data import InteractionGraph, build_graph, split_random_holdout, weighted_matrix
+from training_jobs.data import InteractionGraph, build_graph, weighted_matrix
 from training_jobs.evaluation import Evaluator, popularity_metrics
 from training_jobs.export import user_vectors_reference
 from training_jobs.models.graph_filter import (
@@ -25,29 +26,6 @@ from training_jobs.models.graph_filter import (
     normalized_matrix,
     top_right_singular,
 )
-from training_jobs.snapshot import Catalogue
-
-CPU = torch.device("cpu")
-
-
-def _communities(n_users: int = 60, n_items: int = 40, n_pairs: int = 900) -> InteractionGraph:
-    """Two disjoint communities: even users take the first half of the items, odd users the second."""
-    rng = np.random.default_rng(0)
-    users = rng.integers(0, n_users, n_pairs)
-    half = n_items // 2
-    items = (users % 2) * half + np.minimum(rng.zipf(1.3, n_pairs) - 1, half - 1)
-    weights = rng.choice(np.array([1.0, 2.0, 4.0], dtype=np.float32), n_pairs)
-    return build_graph(users, items, n_users, n_items, weights)
-
-
-def _catalogue(n_items: int) -> Catalogue:
-    return Catalogue(
-        item_ids=np.array([f"i{i}" for i in range(n_items)]),
-        titles=np.array([""] * n_items),
-        categories=np.array(["c"] * n_items),
-        brands=np.array([""] * n_items),
-        prices=np.full(n_items, np.nan),
-    )
 
 
 def _dense(graph: InteractionGraph) -> np.ndarray:
@@ -57,7 +35,7 @@ def _dense(graph: InteractionGraph) -> np.ndarray:
 
 
 def test_basis_matches_the_exact_svd_of_the_normalised_matrix() -> None:
-    graph = _communities()
+    graph = two_communities(weighted=True)
     normalized, _ = normalized_matrix(weighted_matrix(graph))
     singular, vectors = top_right_singular(normalized, 6, power_iterations=4, seed=0)
     exact = np.linalg.svd(normalized.toarray().astype(np.float64), compute_uv=False)
@@ -70,7 +48,7 @@ def test_basis_matches_the_exact_svd_of_the_normalised_matrix() -> None:
 @pytest.mark.parametrize(("beta", "power"), [(0.5, 0.0), (0.3, 0.0), (0.5, 2.0)])
 def test_scores_equal_the_closed_form_filter(beta: float, power: float) -> None:
     # Given the exact filter x D^-beta V diag(s^power) V^T D^beta from a dense SVD
-    graph = _communities()
+    graph = two_communities(weighted=True)
     x = _dense(graph)
     users_deg, items_deg = x.sum(axis=1), x.sum(axis=0)
     normalized = x / np.sqrt(np.where(users_deg > 0, users_deg, 1))[:, None]
@@ -91,7 +69,7 @@ def test_scores_equal_the_closed_form_filter(beta: float, power: float) -> None:
 
 
 def test_tables_have_the_rank_as_their_width() -> None:
-    graph = _communities()
+    graph = two_communities(weighted=True)
     tables = fit_graph_filter(graph, GraphFilterParams(rank=12)).export_tables()
     assert tables.user_table.shape == (graph.n_users, 12)
     assert tables.foldin_table.shape == tables.item_vectors.shape == (graph.n_items, 12)
@@ -100,7 +78,7 @@ def test_tables_have_the_rank_as_their_width() -> None:
 
 def test_foldin_of_the_history_ranks_as_the_trained_vector() -> None:
     # Given a fitted filter and each user's training history passed as an unknown user's recent items
-    graph = _communities()
+    graph = two_communities(weighted=True)
     model = fit_graph_filter(graph, GraphFilterParams(rank=10))
     tables = model.export_tables()
     for user in (0, 1, 7):
@@ -117,10 +95,10 @@ def test_foldin_of_the_history_ranks_as_the_trained_vector() -> None:
         assert torch.equal(ranked, torch.argsort(model.score_users(torch.tensor([user]))[0], descending=True))
 
 
-def test_filter_beats_popularity_on_communities() -> None:
-    fit, users, items = split_random_holdout(_communities(), 0.2, seed=0)
+def test_filter_beats_popularity_ontwo_communities(weighted=True) -> None:
+    fit, holdout = validation_split(two_communities(weighted=True))
     model = fit_graph_filter(fit, GraphFilterParams(rank=8))
-    evaluator = Evaluator(fit, users, items, CPU)
+    evaluator = Evaluator(fit, holdout.users, holdout.items, CPU)
     assert (
         evaluator.evaluate(model.score_users)["recall_10"]
         > popularity_metrics(evaluator, fit)["recall_10"] + 0.1
@@ -146,7 +124,7 @@ def test_degenerate_graphs_give_finite_zero_or_smaller_models() -> None:
 
 
 def test_plan_ranks_by_size_and_memory() -> None:
-    graph = _communities()
+    graph = two_communities(weighted=True)
     specs = plan(TrainingConfig(model_type="graph_filter"), graph, CPU)
     assert specs == [CandidateSpec("graph_filter", {"rank": graph_filter_rank(graph.n_users, graph.n_items)})]
     assert "graph_filter" in {spec.model_type for spec in plan(TrainingConfig(), graph, CPU)}
@@ -163,15 +141,15 @@ def test_plan_ranks_by_size_and_memory() -> None:
 
 
 def test_one_basis_scores_every_variant_and_refit_keeps_the_choice() -> None:
-    fit, users, items = split_random_holdout(_communities(), 0.2, seed=0)
+    fit, holdout = validation_split(two_communities(weighted=True))
     config = TrainingConfig(model_type="graph_filter")
     spec = CandidateSpec("graph_filter", {"rank": 12})
-    variants = train_candidate(spec, fit, config, _catalogue(fit.n_items), CPU, Holdout(users, items))
+    variants = train_candidate(spec, fit, config, blank_catalogue(fit.n_items), CPU, holdout)
     expected = {(int(12 * share), beta) for share in GRAPH_FILTER_RANK_SHARES for beta in GRAPH_FILTER_BETAS}
     assert {(v.spec.params["rank"], v.spec.params["beta"]) for v in variants} == expected
     assert all(v.metrics["ndcg_10"] > 0 for v in variants)
     # a chosen variant (rank and beta pinned) refits as exactly that one model
     chosen = variants[0].spec
-    (refitted,) = train_candidate(chosen, fit, config, _catalogue(fit.n_items), CPU)
+    (refitted,) = train_candidate(chosen, fit, config, blank_catalogue(fit.n_items), CPU)
     assert refitted.model.export_tables().foldin_table.shape[1] == chosen.params["rank"]
     assert refitted.config.model_type == "graph_filter"

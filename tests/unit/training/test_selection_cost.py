@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.unit.training.factories import CPU, blank_catalogue, two_communities, validation_split
 from training_jobs.candidate_fit import (
     ALS_DAMPING_GRID,
     ALS_SCREEN_ITERATIONS,
@@ -18,37 +19,14 @@ from training_jobs.candidate_fit import (
 from training_jobs.candidate_plan import CandidateSpec
 from training_jobs.candidates import screened_als, select_candidate
 from training_jobs.config import TrainingConfig
-from training_jobs.data import InteractionGraph, build_graph, split_random_holdout
+from training_jobs.data import InteractionGraph
 from training_jobs.evaluation import Evaluator
 from training_jobs.models.als import ALSParams, ALSRun, fit_als_factors
-from training_jobs.snapshot import Catalogue
-
-CPU = torch.device("cpu")
-
-
-def _communities(n_users: int = 80, n_items: int = 40, n_pairs: int = 1200) -> InteractionGraph:
-    """Two disjoint communities: even users take the first half of the items, odd users the second."""
-    rng = np.random.default_rng(0)
-    users = rng.integers(0, n_users, n_pairs)
-    half = n_items // 2
-    items = (users % 2) * half + np.minimum(rng.zipf(1.3, n_pairs) - 1, half - 1)
-    return build_graph(users, items, n_users, n_items)
-
-
-def _catalogue(n_items: int) -> Catalogue:
-    return Catalogue(
-        item_ids=np.array([f"i{i}" for i in range(n_items)]),
-        titles=np.array([""] * n_items),
-        categories=np.array(["c"] * n_items),
-        brands=np.array([""] * n_items),
-        prices=np.full(n_items, np.nan),
-    )
 
 
 @pytest.fixture(scope="module")
 def split() -> tuple[InteractionGraph, Holdout]:
-    fit, users, items = split_random_holdout(_communities(), 0.2, seed=0)
-    return fit, Holdout(users, items)
+    return validation_split(two_communities(80, 40, 1200))
 
 
 def test_selection_users_are_a_fixed_capped_sample(split: tuple[InteractionGraph, Holdout]) -> None:
@@ -123,7 +101,7 @@ def test_screened_als_grid_finishes_only_its_best_point(split: tuple[Interaction
     config = TrainingConfig(model_type="als", cpu_threads=1)
     assert screened_als(grid, config) == grid
     # When the job selects among them
-    selection = select_candidate(fit, holdout, config, _catalogue(fit.n_items), CPU, specs=grid)
+    selection = select_candidate(fit, holdout, config, blank_catalogue(fit.n_items), CPU, specs=grid)
     # Then every point is scored after the screen's iterations, without damping
     screen = selection.results[: len(grid)]
     assert [dict(r.spec.params) for r in screen] == [
@@ -140,7 +118,7 @@ def test_screened_als_grid_finishes_only_its_best_point(split: tuple[Interaction
         }
     # And the finished model is the one a single full fit of that point gives (same metric)
     point = CandidateSpec("als", {**finals[0].spec.params})
-    direct = train_candidate(point, fit, config, _catalogue(fit.n_items), CPU, holdout)[0]
+    direct = train_candidate(point, fit, config, blank_catalogue(fit.n_items), CPU, holdout)[0]
     assert direct.metrics["ndcg_10"] == pytest.approx(finals[0].metrics["ndcg_10"], abs=1e-6)
     assert selection.metrics["ndcg_10"] == max(r.score for r in selection.results)
 
