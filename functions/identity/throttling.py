@@ -95,9 +95,12 @@ class QuotaStore(Protocol):
 class SharedQuotaStore:
     """Tenants' token buckets in the ``event_ids`` table (key ``quota#{tenant_id}``; TTL ``expires_at``).
 
-    A lease reads the bucket (consistent) and writes its new level conditioned on the version it read:
-    of two containers leasing at once one wins and the other reads again, so tokens are never
-    handed out twice.
+    A lease reads the bucket (consistent) and writes its refilled level conditioned on the version it
+    read: of two containers leasing at once one wins. The loser does not simply read again (six cold
+    containers in lockstep would need six rounds, and a caller must not be refused while the bucket is
+    full): it takes its tokens from the stored level with one atomic decrement conditioned on enough
+    being left. Decrements commute, so any number of containers get through in one round; they skip
+    the refill since the last write, which only ever grants less. Tokens are never handed out twice.
     """
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
@@ -148,9 +151,38 @@ class SharedQuotaStore:
             except ClientError as exc:
                 if not is_condition_failure(exc):
                     raise
-                continue  # another container leased meanwhile: read the new level
+                # Another container leased meanwhile: spend from the level it stored, if any is left.
+                if taken := self._decrement(tenant_id, want, now):
+                    return taken, 0.0
+                continue
             return granted, 0.0
         return 0, 1.0 / limit.rate_per_s  # heavy contention: the bucket is being drained by others
+
+    def _decrement(self, tenant_id: str, want: int, now: float) -> int:
+        """Take ``want`` tokens (or, with fewer left, one) from the stored level without a refill; the
+        tokens taken, or 0 when not even one is stored."""
+        for take in dict.fromkeys((want, 1)):
+            try:
+                with unavailable_on_failure("the quota store"):
+                    self._client.update_item(
+                        TableName=self._table_name,
+                        Key=self._key(tenant_id),
+                        # The version moves too, so a versioned write that read the old level fails.
+                        UpdateExpression="SET tokens = tokens - :take, expires_at = :expires "
+                        "ADD version :one",
+                        ConditionExpression="tokens >= :take",
+                        ExpressionAttributeValues={
+                            ":take": {"N": str(take)},
+                            ":expires": {"N": str(math.ceil(now + _BUCKET_TTL_S))},
+                            ":one": {"N": "1"},
+                        },
+                    )
+            except ClientError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                continue
+            return take
+        return 0
 
 
 @dataclass

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import jwt
@@ -21,7 +22,14 @@ from embedrec_local.provision import LocalNames
 from functions.common import resources
 from functions.common.errors import TooManyRequestsError
 from functions.identity.models import Plan
-from functions.identity.throttling import LOGIN_MAX_FAILURES, LOGIN_WINDOW, PLAN_LIMITS, RequestQuotas
+from functions.identity.throttling import (
+    LEASE_SHARE_S,
+    LOGIN_MAX_FAILURES,
+    LOGIN_WINDOW,
+    PLAN_LIMITS,
+    RequestQuotas,
+    SharedQuotaStore,
+)
 from tests.conftest import JWT_SECRET
 from tests.functional.conftest import ADMIN_PASSWORD, Shop, admin_headers
 from tests.functional.security.conftest import create_key
@@ -297,6 +305,41 @@ def test_containers_share_one_budget_per_tenant(client: TestClient, aws_env: Loc
     # leases left unspent in a container are not handed to another
     assert 0 < answers.count(200) <= limit.burst
     assert answers.count(200) + answers.count(429) == 3 * limit.burst
+
+
+class _StaleReads:
+    """A DynamoDB client whose reads of the bucket always predate the other containers' writes: every
+    versioned lease it attempts loses the race (the lockstep of cold containers leasing at once)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def get_item(self, **kwargs: Any) -> dict[str, Any]:
+        return {}  # as read before anyone created the bucket
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_lease_that_loses_every_race_spends_the_stored_tokens_instead_of_refusing(
+    client: TestClient, aws_env: LocalNames
+) -> None:
+    from functions.api.app import app as api_app
+
+    shared = api_app.state.authenticator.quota_store()
+    pro = PLAN_LIMITS[Plan.PRO]
+    want = int(pro.rate_per_s * LEASE_SHARE_S)
+    now = 1_800_000_000.0
+    first = SharedQuotaStore(shared._client, shared._table_name)
+    racing = SharedQuotaStore(_StaleReads(shared._client), shared._table_name)  # type: ignore[arg-type]
+
+    # Given one container holding a lease, and others whose every versioned write loses
+    assert first.lease("tenant_race", pro, want, now) == (want, 0.0)
+    granted = [racing.lease("tenant_race", pro, want, now)[0] for _ in range((pro.burst - want) // want)]
+
+    # Then they are served from the bucket (not refused while it is full), exactly down to empty
+    assert granted == [want] * ((pro.burst - want) // want)
+    assert racing.lease("tenant_race", pro, want, now)[0] == 0
 
 
 def test_serving_enforces_the_plan_quota_too(
