@@ -96,6 +96,12 @@ class TrainingConfig(BaseModel):
     gate_fraction: float = Field(
         0.15, gt=0, lt=0.5, description="newest share of the window's events: the promotion gate's holdout"
     )
+    gate_max_users: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        description="the gate judges at most this many of its holdout's users (a fixed, seeded sample)",
+    )
     quality_floor: float = Field(
         0.0, ge=0, le=1, description="gate NDCG@10 a candidate must reach to be promoted (besides popularity)"
     )

@@ -119,7 +119,12 @@ class GateReport:
 
 
 def _judged_holdout(
-    interactions: pa.Table, catalogue_ids: StrArray, split: TimeSplit, active: ActiveModel | None
+    interactions: pa.Table,
+    catalogue_ids: StrArray,
+    split: TimeSplit,
+    active: ActiveModel | None,
+    max_users: int | None,
+    seed: int,
 ) -> tuple[GateHoldout, bool]:
     """The judged holdout, and whether it is the whole gate holdout because none is newer than the active.
 
@@ -127,10 +132,16 @@ def _judged_holdout(
     """
     active_end = active.trained_until_ms if active is not None else None
     start = split.gate_start_ms
-    holdout = build_holdout(interactions, catalogue_ids, start, judged_from(start, active_end))
+
+    def holdout_from(judged_from_ms: int) -> GateHoldout:
+        return build_holdout(
+            interactions, catalogue_ids, start, judged_from_ms, max_users=max_users, seed=seed
+        )
+
+    holdout = holdout_from(judged_from(start, active_end))
     stale_active = active is not None and holdout.n_users == 0
     if stale_active:
-        holdout = build_holdout(interactions, catalogue_ids, start, start)
+        holdout = holdout_from(start)
     if holdout.n_users == 0:
         raise DatasetError(
             f"too little history to judge the model: no user with interactions before "
@@ -177,10 +188,13 @@ def judge(
     active: ActiveModel | ActiveModelUnreadable | None,
     active_version: str | None,
     quality_floor: float,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> GateReport:
-    """Measure the candidate, the active model and popularity on one judged holdout and decide."""
+    """Measure the candidate, the active model and popularity on one judged holdout and decide (on a
+    seeded sample of at most ``max_users`` of its users, the same for every contender)."""
     readable = active if isinstance(active, ActiveModel) else None
-    holdout, stale_active = _judged_holdout(interactions, catalogue_ids, split, readable)
+    holdout, stale_active = _judged_holdout(interactions, catalogue_ids, split, readable, max_users, seed)
     candidate_metrics = candidate.metrics(holdout)
     popularity = popularity_on_holdout(interactions, catalogue_ids, holdout)
     active_metrics = readable.model.metrics(holdout) if readable is not None and not stale_active else None

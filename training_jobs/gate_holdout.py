@@ -128,6 +128,8 @@ class GateHoldout:
     truth_indptr: IntArray
     truth_items: StrArray
     judged_events: int
+    eligible_users: int
+    """Users with history and new items; more than ``n_users`` when a sample of them is judged."""
 
     @property
     def n_users(self) -> int:
@@ -140,6 +142,7 @@ class GateHoldout:
             "judged_from": iso_ms(self.judged_from_ms),
             "judged_events": self.judged_events,
             "users": self.n_users,
+            "eligible_users": self.eligible_users,
             "held_out_items": int(self.truth_items.size),
         }
 
@@ -149,9 +152,20 @@ def _csr(groups: IntArray, n_groups: int) -> IntArray:
 
 
 def build_holdout(
-    interactions: pa.Table, catalogue_ids: StrArray, gate_start_ms: int, judged_from_ms: int
+    interactions: pa.Table,
+    catalogue_ids: StrArray,
+    gate_start_ms: int,
+    judged_from_ms: int,
+    *,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> GateHoldout:
-    """The holdout of the window's catalogue events: history before the gate, truth from ``judged_from``."""
+    """The holdout of the window's catalogue events: history before the gate, truth from ``judged_from``.
+
+    With more than ``max_users`` users eligible, a seeded uniform sample of them is judged: every
+    contender is scored on the same users, so the comparison stays paired, and the gate's cost is
+    bounded however large the tenant (a contender's scores are users x items).
+    """
     table = with_ids(interactions)
     catalogue = np.unique(catalogue_ids)
     items = codes_in(table["item_id"], pa.array(catalogue, pa.string()))
@@ -182,6 +196,13 @@ def build_holdout(
     t_user, t_items = t_user[fresh], t_items[fresh]
     has_truth = np.bincount(t_user, minlength=eligible.size) > 0
     keep_user = np.flatnonzero(has_truth)
+    with_truth = int(keep_user.size)
+    if max_users is not None and keep_user.size > max_users:
+        keep_user = np.sort(np.random.default_rng(seed).choice(keep_user, size=max_users, replace=False))
+        has_truth = np.zeros(eligible.size, dtype=bool)
+        has_truth[keep_user] = True
+        sampled = has_truth[t_user]
+        t_user, t_items = t_user[sampled], t_items[sampled]
     remap = np.full(eligible.size, -1, dtype=np.int64)
     remap[keep_user] = np.arange(keep_user.size)
     h_keep = has_truth[h_user]
@@ -200,4 +221,5 @@ def build_holdout(
         truth_indptr=_csr(t_new, keep_user.size),
         truth_items=catalogue[t_items].astype(str),
         judged_events=int(judged.sum()),
+        eligible_users=with_truth,
     )

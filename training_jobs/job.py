@@ -164,6 +164,8 @@ def run_training_job(
         active=active,
         active_version=active_version,
         quality_floor=config.quality_floor,
+        max_users=config.gate_max_users,
+        seed=config.seed,
     )
     logger.info("gate (%s): %s", selection.chosen.label, report.decision.reason)
     selection_training = dict(selection.fitted.training)

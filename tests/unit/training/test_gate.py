@@ -112,6 +112,25 @@ def test_holdout_uses_history_before_the_gate_and_truth_after_the_leak_guard() -
     assert guarded.describe()["judged_events"] == 2  # alice's d and carol's c
 
 
+def test_a_large_holdout_is_judged_on_a_seeded_sample_of_its_users() -> None:
+    # Given 50 shoppers, each with one item before the gate and one new item after it
+    rows = [(f"u{n:02d}", "a", "view", 1) for n in range(50)] + [
+        (f"u{n:02d}", "b", "click", 12) for n in range(50)
+    ]
+    gate = T0 + 10 * HOUR
+
+    whole = build_holdout(_events(rows), np.array(["a", "b"]), gate, gate)
+    sampled = build_holdout(_events(rows), np.array(["a", "b"]), gate, gate, max_users=20, seed=3)
+    again = build_holdout(_events(rows), np.array(["a", "b"]), gate, gate, max_users=20, seed=3)
+
+    # Then 20 of them are judged, with their own history and truth, the same 20 for the same seed
+    assert whole.n_users == 50 and sampled.n_users == 20 and sampled.describe()["eligible_users"] == 50
+    assert set(sampled.user_ids) < set(whole.user_ids)
+    assert sampled.user_ids.tolist() == again.user_ids.tolist()
+    assert sampled.truth_items.tolist() == ["b"] * 20 and sampled.context_items.tolist() == ["a"] * 20
+    assert sampled.truth_indptr.tolist() == list(range(21)) == sampled.context_indptr.tolist()
+
+
 def _holdout(context: list[list[str]], truth: list[list[str]]) -> GateHoldout:
     def csr(groups: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
         indptr = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
@@ -130,6 +149,7 @@ def _holdout(context: list[list[str]], truth: list[list[str]]) -> GateHoldout:
         truth_indptr=t_ptr,
         truth_items=t_items,
         judged_events=int(t_items.size),
+        eligible_users=len(context),
     )
 
 
@@ -226,6 +246,7 @@ def test_served_model_folds_in_like_serving() -> None:
         truth_indptr=np.array([0, 1, 2]),
         truth_items=np.array(["c", "b"]),
         judged_events=2,
+        eligible_users=2,
     )
 
     vectors = model.user_vectors(holdout)
