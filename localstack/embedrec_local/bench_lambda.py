@@ -5,7 +5,8 @@ Starts the embedded stack with every function in emulated Lambda containers, ope
 ``embedrec_local.synthetic_models``, written to S3 and activated in the registry exactly as training
 publishes), then measures:
 
-- cold start of ``serving`` (container spawn + import + the first answer, model load included),
+- cold start of ``serving`` (container spawn + import + the first answer, model load included; with
+  SnapStart, as the template gives serving, the restore + the first answer; ``--no-snap-start``: a full init),
   ``--cold`` times, each after every container was reclaimed;
 - warm invocations of ``POST /api/v1/recommendations`` one at a time: the client's latency and the
   invocation's duration (what Lambda bills), p50/p99;
@@ -213,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm", type=int, default=500, help="warm requests measured (one at a time)")
     parser.add_argument("--seconds", type=int, default=15, help="each throughput run")
     parser.add_argument("--containers", default="1,4,8", help="throughput runs: concurrent requests")
+    parser.add_argument(
+        "--no-snap-start",
+        action="store_true",
+        help="cold starts with a full init, as without SnapStart (the template gives serving SnapStart)",
+    )
     args = parser.parse_args(argv)
     port, moto_port = free_port(), free_port()
     admin_key = "adm_bench_" + os.urandom(8).hex()
@@ -220,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {
         **UNTHROTTLED,
         "EMBEDREC_LAMBDA_MAX_CONTAINERS": str(max(int(c) for c in args.containers.split(","))),
+        "EMBEDREC_LAMBDA_SNAP_START": "false" if args.no_snap_start else "true",
     }
     stack = spawn_local_stack(port, admin_key, moto_port=moto_port, runtime="lambda", env=env, stdout=log)
     bench = Bench(port, moto_port, admin_key)
@@ -251,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                     statistics.median(bench.stats()["serving"]["init_cpu_ms"][-args.cold :]), 1
                 ),
                 "samples": args.cold,
+                # SnapStart: each cold start is a restore (fork + after-restore hooks) + the first answer
+                "snap_start": bool(bench.stats()["serving"].get("snap_start")),
             }
 
             # Warm: one request at a time on the container the last cold start left

@@ -168,6 +168,7 @@ class EmbeddedStack:
             json.dumps({name: definition.to_json() for name, definition in definitions.items()})
         )
         self.fleet = local.fleet_from_environment(definitions, python, {**environment, **os.environ})
+        self.fleet.take_snapshots()
         self.runner = self.fleet
 
     def _wait_for_moto(self) -> None:

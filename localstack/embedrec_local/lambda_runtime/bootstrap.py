@@ -10,6 +10,14 @@ as in Lambda. It imports the handler (the init phase), says so, then answers inv
 
 Each frame is a 4-byte big-endian length and UTF-8 JSON. Between invocations the parent freezes the
 process (SIGSTOP): anything a handler leaves running on a thread stops with it, as in Lambda.
+
+SnapStart (``python3.12 -I -S -B bootstrap.py --snapshot <control-fd> <handler> <path>...``): the
+process runs the init phase once, then the hooks registered with ``snapshot_restore_py`` to run before
+the snapshot, and reports ``{"init_ms", "snapshot_ms"}`` on its control socket (a Unix socket). It is
+then the snapshot: each restore request on the control socket carries one end of a new socket pair
+(``SCM_RIGHTS``); the snapshot forks, answers the child's pid (4 bytes), and the child, a copy of the
+snapshot's memory as Lambda restores one, runs the after-restore hooks, reports ``{"init_ms"}`` (the
+restore) on its socket and serves invocations on it like any container.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
+import socket
 import struct
 import sys
 import time
@@ -79,20 +89,81 @@ def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str]) -> int:
-    """Init, then serve invocations until the parent closes the pipe."""
-    in_fd, out_fd, handler_name = int(argv[1]), int(argv[2]), argv[3]
-    sys.path[:0] = argv[4:]
+def _import_handler(handler_name: str, path: list[str]) -> Any:
+    """The init phase: import the handler's module (``Runtime.ImportModuleError`` on failure)."""
+    sys.path[:0] = path
     # Lambda's log capture takes each line as it is printed (EMF metrics are log lines).
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    started = time.perf_counter()
     module_name, _, attribute = handler_name.rpartition(".")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def _run_hooks(kind: str) -> None:
+    """Call the ``snapshot_restore_py`` hooks of ``kind`` (``before_snapshot``/``after_restore``), if any
+    were registered: the runtime calls them in the order of registration."""
+    registry = sys.modules.get("snapshot_restore_py")
+    if registry is None:
+        return
+    for hook, args, kwargs in getattr(registry, f"get_{kind}")():
+        hook(*args, **kwargs)
+
+
+def main(argv: list[str]) -> int:
+    """Init, then serve invocations until the parent closes the pipe."""
+    if argv[1] == "--snapshot":
+        return snapshot(argv)
+    in_fd, out_fd, handler_name = int(argv[1]), int(argv[2]), argv[3]
+    started = time.perf_counter()
     try:
-        handler = getattr(importlib.import_module(module_name), attribute)
+        handler = _import_handler(handler_name, argv[4:])
     except Exception as exc:  # Lambda reports a failed init on the invocation that needed it
         _send(out_fd, {"init_error": _error(exc, "Runtime.ImportModuleError")})
         return 1
     _send(out_fd, {"init_ms": (time.perf_counter() - started) * 1000})
+    return serve(handler, in_fd, out_fd)
+
+
+def snapshot(argv: list[str]) -> int:
+    """SnapStart: init and the before-snapshot hooks once, then fork a restored container per request."""
+    control = socket.socket(fileno=int(argv[2]))
+    started = time.perf_counter()
+    try:
+        handler = _import_handler(argv[3], argv[4:])
+        imported = time.perf_counter()
+        _run_hooks("before_snapshot")
+    except Exception as exc:  # the version's publication fails: no container is ever restored
+        _send(control.fileno(), {"init_error": _error(exc, "Runtime.ImportModuleError")})
+        return 1
+    done = time.perf_counter()
+    _send(control.fileno(), {"init_ms": (imported - started) * 1000, "snapshot_ms": (done - imported) * 1000})
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # restored containers are reaped by the kernel
+    while True:
+        _message, fds, _flags, _address = socket.recv_fds(control, 16, 1)
+        if not fds:
+            return 0  # the parent closed the control socket
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            return restored(handler, fds[0])
+        os.close(fds[0])
+        control.sendall(_HEADER.pack(pid))
+
+
+def restored(handler: Any, fd: int) -> int:
+    """A container restored from the snapshot: the after-restore hooks, then invocations on ``fd``."""
+    started = time.perf_counter()
+    try:
+        _run_hooks("after_restore")
+    except Exception as exc:  # Lambda: the restore fails and the invocation reports it
+        _send(fd, {"init_error": _error(exc, "Runtime.AfterRestoreError")})
+        return 1
+    _send(fd, {"init_ms": (time.perf_counter() - started) * 1000, "restored": True})
+    return serve(handler, fd, fd)
+
+
+def serve(handler: Any, in_fd: int, out_fd: int) -> int:
+    """Answer invocations one at a time until the parent closes its end."""
     while True:
         try:
             request = _receive(in_fd)

@@ -3,6 +3,12 @@
 Limits are Lambda's: the memory size (an RSS watchdog: above it the process is killed, as Lambda
 kills a container at its memory size), the timeout (killed at the deadline), and 6 MB payloads each
 way for a synchronous invocation. Between invocations the process is frozen with SIGSTOP.
+
+A function with SnapStart starts its containers from a :class:`Snapshot` instead: one process that ran
+the init phase and the before-snapshot hooks once (Lambda does this when a version is published), and
+forks a restored container per cold start, which runs only the after-restore hooks. A fork restores the
+snapshot's memory in microseconds; Lambda's restore of a microVM snapshot takes longer and is billed
+as ``Restore Duration``, which this emulation cannot show.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import json
 import os
 import select
 import signal
+import socket
 import struct
 import subprocess
 import threading
@@ -21,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 from embedrec_local.lambda_runtime.definitions import FunctionDefinition
 
@@ -95,8 +102,106 @@ def _cpu_ms(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / _TICKS_PER_S
 
 
-class Container:
-    """A started container of one function; ``invoke`` is called by one thread at a time."""
+def _environment(
+    definition: FunctionDefinition, base_environment: dict[str, str], initialization: str
+) -> dict[str, str]:
+    """The variables Lambda gives the function's runtime, over the template's and the stack's."""
+    stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+    return {
+        **base_environment,
+        **definition.environment,
+        "AWS_LAMBDA_FUNCTION_NAME": definition.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(definition.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{definition.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": initialization,
+        "_HANDLER": definition.handler,
+        "LAMBDA_TASK_ROOT": str(definition.code_dir),
+        "LAMBDA_RUNTIME_DIR": str(definition.runtime_dir),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+    }
+
+
+def _start_runtime(
+    definition: FunctionDefinition,
+    python: str,
+    environment: dict[str, str],
+    arguments: list[str],
+    pass_fds: tuple[int, ...],
+    log_sink: LogSink | None,
+) -> subprocess.Popen[str]:
+    """``bootstrap.py`` on Lambda's interpreter flags, its output pumped line by line to ``log_sink``."""
+    process = subprocess.Popen(
+        [python, "-I", "-S", "-B", str(BOOTSTRAP), *arguments, definition.handler, *definition.sys_path()],
+        env=environment,
+        cwd=definition.code_dir,
+        pass_fds=pass_fds,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+
+    def pump() -> None:
+        for line in process.stdout or ():
+            if log_sink is not None:
+                log_sink(line)
+
+    threading.Thread(target=pump, daemon=True, name=f"lambda-{definition.name}-{process.pid}-logs").start()
+    return process
+
+
+class _Process(Protocol):
+    """What a container needs of its process: a started runtime, or a container restored from a snapshot."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+    def wait(self) -> int: ...
+
+
+class _RestoredProcess:
+    """A container forked by its function's snapshot process (which reaps it): not this process's child,
+    so it is watched through ``/proc`` and its own exit status is not seen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._killed = False
+
+    def poll(self) -> int | None:
+        try:
+            with open(f"/proc/{self.pid}/stat", encoding="ascii") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            state = "gone"
+        if state not in ("gone", "Z", "X"):
+            return None
+        return -signal.SIGKILL if self._killed else 1
+
+    def kill(self) -> None:
+        self._killed = True
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def wait(self) -> int:
+        while (code := self.poll()) is None:
+            time.sleep(0.005)
+        return code
+
+
+class Snapshot:
+    """SnapStart: a function's init phase and before-snapshot hooks run once; containers fork from it."""
 
     def __init__(
         self,
@@ -106,66 +211,115 @@ class Container:
         log_sink: LogSink | None = None,
     ) -> None:
         self.definition = definition
+        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        environment = _environment(definition, base_environment, "snap-start")
+        self.process = _start_runtime(
+            definition,
+            python,
+            environment,
+            ["--snapshot", str(theirs.fileno())],
+            (theirs.fileno(),),
+            log_sink,
+        )
+        theirs.close()
+        self._lock = threading.Lock()
+        self._ready: dict[str, Any] | None = None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the snapshot can still restore containers."""
+        return self.process.poll() is None
+
+    def _wait_ready(self) -> dict[str, Any]:
+        if self._ready is None:
+            self._control.settimeout(_INIT_LIMIT_S + self.definition.timeout_s)
+            (size,) = _HEADER.unpack(_receive_exactly(self._control, _HEADER.size))
+            self._ready = json.loads(_receive_exactly(self._control, size))
+            self._control.settimeout(None)
+        return self._ready
+
+    def restore(self) -> tuple[socket.socket, _Process]:
+        """A new container's end of its socket and its process, forked from the snapshot."""
+        with self._lock:
+            ready = self._wait_ready()
+            if "init_error" in ready:
+                raise InvocationError(ready["init_error"])
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                socket.send_fds(self._control, [b"r"], [theirs.fileno()])
+                (pid,) = _HEADER.unpack(_receive_exactly(self._control, _HEADER.size))
+            except OSError as exc:
+                ours.close()
+                raise InvocationError(
+                    {
+                        "errorType": "SnapStartNotReadyException",
+                        "errorMessage": f"the snapshot is gone: {exc}",
+                    }
+                ) from exc
+            finally:
+                theirs.close()
+        return ours, _RestoredProcess(pid)
+
+    def close(self) -> None:
+        """End the snapshot (its restored containers are separate processes, killed by their pool)."""
+        self._control.close()
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise OSError("the snapshot process closed its control socket")
+        data += chunk
+    return bytes(data)
+
+
+class Container:
+    """A started container of one function; ``invoke`` is called by one thread at a time.
+
+    With a ``snapshot`` (SnapStart) the container is restored from it instead of running the init phase.
+    """
+
+    def __init__(
+        self,
+        definition: FunctionDefinition,
+        python: str,
+        base_environment: dict[str, str],
+        log_sink: LogSink | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        self.definition = definition
         self.number = next(_ids)
         self.last_used = time.monotonic()
         self.invocations = 0
         self.peak_rss_mb = 0.0
         self.init_ms: float | None = None  # spawn to ready: interpreter start and the handler's import
-        self.import_ms: float | None = None
+        self.import_ms: float | None = None  # the handler's import (restored: the after-restore hooks)
         self.init_cpu_ms: float | None = None  # the init phase's CPU time
+        self.restored = snapshot is not None
         self._frozen = False
         self._dead = False
+        self._started = time.perf_counter()
+        self.process: _Process
+        if snapshot is not None:
+            self._socket: socket.socket | None
+            self._socket, self.process = snapshot.restore()
+            self._to_child = self._from_child = self._socket.fileno()
+            return
+        self._socket = None
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
-        stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        environment = {
-            **base_environment,
-            **definition.environment,
-            "AWS_LAMBDA_FUNCTION_NAME": definition.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(definition.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{definition.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "_HANDLER": definition.handler,
-            "LAMBDA_TASK_ROOT": str(definition.code_dir),
-            "LAMBDA_RUNTIME_DIR": str(definition.runtime_dir),
-            "LANG": "en_US.UTF-8",
-            "TZ": ":UTC",
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-        }
-        self._started = time.perf_counter()
-        self.process = subprocess.Popen(
-            [
-                python,
-                "-I",
-                "-S",
-                "-B",
-                str(BOOTSTRAP),
-                str(to_child_r),
-                str(from_child_w),
-                definition.handler,
-                *definition.sys_path(),
-            ],
-            env=environment,
-            cwd=definition.code_dir,
-            pass_fds=(to_child_r, from_child_w),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
+        environment = _environment(definition, base_environment, "on-demand")
+        arguments = [str(to_child_r), str(from_child_w)]
+        self.process = _start_runtime(
+            definition, python, environment, arguments, (to_child_r, from_child_w), log_sink
         )
         os.close(to_child_r)
         os.close(from_child_w)
-        self._log_thread = threading.Thread(
-            target=self._pump_logs,
-            args=(self.process.stdout, log_sink),
-            daemon=True,
-            name=f"lambda-{definition.name}-{self.number}-logs",
-        )
-        self._log_thread.start()
 
     @property
     def _init_timeout_s(self) -> float:
@@ -176,15 +330,8 @@ class Container:
         """Whether the process still runs (a killed or crashed container is discarded)."""
         return not self._dead and self.process.poll() is None
 
-    def _pump_logs(self, stream: IO[str] | None, sink: LogSink | None) -> None:
-        if stream is None:
-            return
-        for line in stream:
-            if sink is not None:
-                sink(line)
-
     def init(self) -> float:
-        """Wait for the init phase (import of the handler); returns its duration in ms."""
+        """Wait for the init phase (the handler's import, or a restore); returns its duration in ms."""
         message = self._receive(time.monotonic() + self._init_timeout_s, "init")
         if "init_error" in message:
             self.kill()
@@ -320,9 +467,12 @@ class Container:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        for fd in (self._to_child, self._from_child):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        if self._socket is not None:
+            self._socket.close()
+        else:
+            for fd in (self._to_child, self._from_child):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         self._to_child = self._from_child = -1

@@ -63,6 +63,7 @@ class FunctionDefinition:
     environment: dict[str, str] = field(default_factory=dict)
     code_dir: Path = CODE_DIR
     runtime_dir: Path = RUNTIME_PACKAGES_DIR
+    snap_start: bool = False  # SnapStart on published versions: containers restore from a snapshot
 
     def sys_path(self) -> list[str]:
         """``sys.path`` of the container: /var/task, the layers' python/ (last layer first), /var/runtime."""
@@ -83,6 +84,7 @@ class FunctionDefinition:
             "environment": self.environment,
             "code_dir": str(self.code_dir),
             "runtime_dir": str(self.runtime_dir),
+            "snap_start": self.snap_start,
         }
 
     @classmethod
@@ -97,6 +99,7 @@ class FunctionDefinition:
             environment={str(k): str(v) for k, v in data["environment"].items()},
             code_dir=Path(data["code_dir"]),
             runtime_dir=Path(data["runtime_dir"]),
+            snap_start=bool(data.get("snap_start", False)),
         )
 
 
@@ -172,6 +175,7 @@ def load_definitions(
             environment=environment,
             code_dir=build_dir / "code",
             runtime_dir=build_dir / RUNTIME_PACKAGES_DIR.name,
+            snap_start=properties.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions",
         )
     missing = {spec.name for spec in deployment.FUNCTIONS} - found.keys()
     if missing:

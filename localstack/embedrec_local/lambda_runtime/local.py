@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -28,6 +29,9 @@ from embedrec_local.lambda_runtime.pool import DEFAULT_IDLE_SECONDS, DEFAULT_MAX
 DEFINITIONS_ENV = "EMBEDREC_LAMBDA_DEFINITIONS"
 IDLE_ENV = "EMBEDREC_LAMBDA_IDLE_SECONDS"
 MAX_CONTAINERS_ENV = "EMBEDREC_LAMBDA_MAX_CONTAINERS"
+#: "false": every function starts its containers with a full init, even where the template has SnapStart
+#: (benchmarks compare the two cold starts).
+SNAP_START_ENV = "EMBEDREC_LAMBDA_SNAP_START"
 _SECRETS = {"EMBEDREC_JWT_SECRET_ARN": "embedrec-jwt-secret", "EMBEDREC_ADMIN_KEY_ARN": "embedrec-admin-key"}
 
 
@@ -98,7 +102,10 @@ def stdout_log_sink() -> LogSink:
 def fleet_from_environment(
     definitions: Mapping[str, FunctionDefinition], python: str, environment: Mapping[str, str]
 ) -> LambdaFleet:
-    """A fleet sized by ``EMBEDREC_LAMBDA_IDLE_SECONDS`` / ``EMBEDREC_LAMBDA_MAX_CONTAINERS``."""
+    """A fleet sized by ``EMBEDREC_LAMBDA_IDLE_SECONDS`` / ``EMBEDREC_LAMBDA_MAX_CONTAINERS``, with
+    SnapStart as the template sets it unless ``EMBEDREC_LAMBDA_SNAP_START=false``."""
+    if environment.get(SNAP_START_ENV, "true").lower() == "false":
+        definitions = {name: replace(d, snap_start=False) for name, d in definitions.items()}
     return LambdaFleet(
         definitions,
         python,

@@ -4,6 +4,8 @@ An invocation takes an idle (frozen) container of its function, most recently us
 new one (a cold start) up to ``max_containers`` per function; beyond that it waits for one to free up.
 A container idle for ``idle_seconds`` is killed without notice, as Lambda reclaims them. A container
 that failed (timeout, out of memory, crash) is discarded; the next invocation starts a fresh one.
+A function with SnapStart takes its snapshot when its pool is made (Lambda: when the version is
+published), and its cold starts are restores from it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from embedrec_local.lambda_runtime.container import (
     InvocationResult,
     LogSink,
     RequestTooLargeError,
+    Snapshot,
 )
 from embedrec_local.lambda_runtime.definitions import FunctionDefinition
 
@@ -67,6 +70,7 @@ class FunctionPool:
         self._starting = 0
         self._changed = threading.Condition()
         self.stats = FunctionStats()
+        self._snapshot: Snapshot | None = None
 
     def invoke(self, event: Any) -> InvocationResult:
         """One synchronous invocation (RequestResponse)."""
@@ -113,7 +117,13 @@ class FunctionPool:
                     break
                 self._changed.wait()
         try:
-            container = Container(self.definition, self._python, self._base_environment, self._log_sink)
+            container = Container(
+                self.definition,
+                self._python,
+                self._base_environment,
+                self._log_sink,
+                self._current_snapshot(),
+            )
             try:
                 container.init()
             except InvocationError:
@@ -130,6 +140,25 @@ class FunctionPool:
             self.stats.peak_containers = max(self.stats.peak_containers, len(self._busy) + len(self._idle))
         return container
 
+    def take_snapshot(self) -> None:
+        """SnapStart: start the function's snapshot now (Lambda takes it when a version is published),
+        so that no cold start waits for it; without SnapStart nothing."""
+        self._current_snapshot()
+
+    def _current_snapshot(self) -> Snapshot | None:
+        """The function's snapshot (taken on first need); one that died is taken again."""
+        if not self.definition.snap_start:
+            return None
+        with self._changed:
+            if self._snapshot is not None and not self._snapshot.alive:
+                self._snapshot.close()
+                self._snapshot = None
+            if self._snapshot is None:
+                self._snapshot = Snapshot(
+                    self.definition, self._python, self._base_environment, self._log_sink
+                )
+            return self._snapshot
+
     def _release(self, container: Container) -> None:
         with self._changed:
             self._busy.discard(container)
@@ -143,6 +172,7 @@ class FunctionPool:
             stats = self.stats
             return {
                 "memory_mb": self.definition.memory_mb,
+                "snap_start": self.definition.snap_start,
                 "timeout_s": self.definition.timeout_s,
                 "containers": len(self._busy) + sum(1 for c in self._idle if c.alive),
                 "cold_starts": stats.cold_starts,
@@ -181,6 +211,8 @@ class FunctionPool:
             self._idle, self._busy = [], set()
         for container in everything:
             container.kill()
+        if self._snapshot is not None:
+            self._snapshot.close()
 
 
 class LambdaFleet:
@@ -217,6 +249,11 @@ class LambdaFleet:
     def invoke(self, function_name: str, event: Any) -> Any:
         """Invoke and return the function's result; ``InvocationError`` carries Lambda's error payload."""
         return self.pool(function_name).invoke(event).payload
+
+    def take_snapshots(self) -> None:
+        """Start the snapshot of every SnapStart function (the local stack's "publish")."""
+        for pool in self.pools.values():
+            pool.take_snapshot()
 
     def reclaim_all(self) -> int:
         """Kill every idle container now (tests: what a quiet hour does)."""

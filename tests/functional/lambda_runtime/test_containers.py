@@ -74,16 +74,25 @@ def code(tmp_path: Path) -> Path:
     return task
 
 
-def _pool(code: Path, handler: str, *, memory_mb: int = 128, timeout_s: float = 5.0) -> FunctionPool:
+def _pool(
+    code: Path,
+    handler: str,
+    *,
+    memory_mb: int = 128,
+    timeout_s: float = 5.0,
+    module: str = "handlers",
+    snap_start: bool = False,
+) -> FunctionPool:
     definition = FunctionDefinition(
         name=handler,
-        handler=f"handlers.{handler}",
+        handler=f"{module}.{handler}",
         memory_mb=memory_mb,
         timeout_s=timeout_s,
         layers=(),
         environment={"EMBEDREC_FROM_TEMPLATE": "1"},
         code_dir=code,
         runtime_dir=code.parent / "runtime",
+        snap_start=snap_start,
     )
     assert PYTHON is not None
     return FunctionPool(definition, PYTHON, {"AWS_REGION": "us-east-1"}, max_containers=4)
@@ -226,3 +235,75 @@ def test_concurrent_invocations_scale_out_and_idle_containers_are_reclaimed(
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+# The runtime's hook registry, as Lambda's Python runtime provides it (the local runtime's packages
+# carry AWS's own ``snapshot_restore_py``; these tests use a bare runtime directory).
+HOOK_REGISTRY = """
+_before, _after = [], []
+def register_before_snapshot(func, *args, **kwargs):
+    _before.append((func, args, kwargs)); return func
+def register_after_restore(func, *args, **kwargs):
+    _after.append((func, args, kwargs)); return func
+def get_before_snapshot(): return _before
+def get_after_restore(): return _after
+"""
+
+SNAPSTARTED = """
+import os
+from snapshot_restore_py import register_after_restore, register_before_snapshot
+
+state = {"imported_in": os.getpid(), "before_snapshot_in": None, "restored_in": []}
+
+def before(): state["before_snapshot_in"] = os.getpid()
+def after(tag): state["restored_in"].append((os.getpid(), tag))
+register_before_snapshot(before)
+register_after_restore(after, "renewed")
+
+def handler(event, context):
+    return {**state, "pid": os.getpid(), "initialization": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]}
+"""
+
+
+def test_snap_start_containers_are_restored_from_one_init_and_run_the_restore_hooks(
+    code: Path, pools: list[FunctionPool]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    (code.parent / "runtime" / "snapshot_restore_py.py").write_text(HOOK_REGISTRY)
+    (code / "snapstarted.py").write_text(SNAPSTARTED)
+    pool = _pool(code, "handler", module="snapstarted", snap_start=True)
+    pools.append(pool)
+
+    # Two containers at once, then a third after both are reclaimed
+    with ThreadPoolExecutor(2) as runner:
+        first = list(runner.map(lambda n: pool.invoke({"n": n}), range(2)))
+    assert pool.reclaim(idle_seconds=0) == 2
+    third = pool.invoke({"n": 3})
+
+    # Each one is a copy of the one process that imported the handler and ran the before-snapshot hook
+    answers = [result.payload for result in (*first, third)]
+    snapshot_pid = answers[0]["imported_in"]
+    assert {a["imported_in"] for a in answers} == {snapshot_pid}
+    assert {a["before_snapshot_in"] for a in answers} == {snapshot_pid}
+    assert len({a["pid"] for a in answers} | {snapshot_pid}) == 4
+    # And each ran the after-restore hook once, in itself, with the arguments it was registered with
+    assert [a["restored_in"] for a in answers] == [[[a["pid"], "renewed"]] for a in answers]
+    assert {a["initialization"] for a in answers} == {"snap-start"}
+    # A restore is a cold start, whose init is the restore (not an import) and is frozen afterwards
+    assert all(result.init_ms is not None for result in (*first, third))
+    assert pool.stats.cold_starts == 3 and pool.snapshot()["snap_start"] is True
+    assert _settled_state(third.payload["pid"]) == "T"
+    assert pool.invoke({"n": 4}).payload["pid"] == third.payload["pid"]  # warm
+
+
+def test_a_snapshot_whose_init_fails_fails_every_restore(code: Path, pools: list[FunctionPool]) -> None:
+    (code / "broken.py").write_text("raise RuntimeError('no config')\ndef handler(event, context): ...\n")
+    pool = _pool(code, "handler", module="broken", snap_start=True)
+    pools.append(pool)
+
+    for _ in range(2):
+        with pytest.raises(InvocationError) as failed:
+            pool.invoke({})
+        assert failed.value.error["errorType"] == "Runtime.ImportModuleError"
+        assert "no config" in failed.value.error["errorMessage"]
