@@ -15,9 +15,10 @@ SnapStart (``python3.12 -I -S -B bootstrap.py --snapshot <control-fd> <handler> 
 process runs the init phase once, then the hooks registered with ``snapshot_restore_py`` to run before
 the snapshot, and reports ``{"init_ms", "snapshot_ms"}`` on its control socket (a Unix socket). It is
 then the snapshot: each restore request on the control socket carries one end of a new socket pair
-(``SCM_RIGHTS``); the snapshot forks, answers the child's pid (4 bytes), and the child, a copy of the
-snapshot's memory as Lambda restores one, runs the after-restore hooks, reports ``{"init_ms"}`` (the
-restore) on its socket and serves invocations on it like any container.
+and the write end of the container's log pipe (``SCM_RIGHTS``); the snapshot forks and answers the
+child's pid (4 bytes). The child, a copy of the snapshot's memory as Lambda restores one, runs the
+after-restore hooks, reports ``{"init_ms"}`` (the restore) on its socket and serves invocations on it
+like any container.
 """
 
 from __future__ import annotations
@@ -138,15 +139,19 @@ def snapshot(argv: list[str]) -> int:
     _send(control.fileno(), {"init_ms": (imported - started) * 1000, "snapshot_ms": (done - imported) * 1000})
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # restored containers are reaped by the kernel
     while True:
-        _message, fds, _flags, _address = socket.recv_fds(control, 16, 1)
+        _message, fds, _flags, _address = socket.recv_fds(control, 16, 2)
         if not fds:
             return 0  # the parent closed the control socket
         pid = os.fork()
         if pid == 0:
             control.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.dup2(fds[1], 1)  # the container's own log stream
+            os.dup2(fds[1], 2)
+            os.close(fds[1])
             return restored(handler, fds[0])
-        os.close(fds[0])
+        for fd in fds:
+            os.close(fd)
         control.sendall(_HEADER.pack(pid))
 
 

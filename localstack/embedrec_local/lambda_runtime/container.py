@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from embedrec_local.lambda_runtime.definitions import FunctionDefinition
 
@@ -147,13 +147,19 @@ def _start_runtime(
         errors="replace",
     )
 
+    _pump_logs(process.stdout, log_sink, f"lambda-{definition.name}-{process.pid}-logs")
+    return process
+
+
+def _pump_logs(stream: IO[str] | None, log_sink: LogSink | None, name: str) -> None:
+    """A thread handing each line of ``stream`` to ``log_sink`` until it ends."""
+
     def pump() -> None:
-        for line in process.stdout or ():
+        for line in stream or ():
             if log_sink is not None:
                 log_sink(line)
 
-    threading.Thread(target=pump, daemon=True, name=f"lambda-{definition.name}-{process.pid}-logs").start()
-    return process
+    threading.Thread(target=pump, daemon=True, name=name).start()
 
 
 class _Process(Protocol):
@@ -224,6 +230,7 @@ class Snapshot:
         theirs.close()
         self._lock = threading.Lock()
         self._ready: dict[str, Any] | None = None
+        self._log_sink = log_sink
 
     @property
     def alive(self) -> bool:
@@ -245,11 +252,13 @@ class Snapshot:
             if "init_error" in ready:
                 raise InvocationError(ready["init_error"])
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            log_r, log_w = os.pipe()  # the container's own log stream, as Lambda gives each one
             try:
-                socket.send_fds(self._control, [b"r"], [theirs.fileno()])
+                socket.send_fds(self._control, [b"r"], [theirs.fileno(), log_w])
                 (pid,) = _HEADER.unpack(_receive_exactly(self._control, _HEADER.size))
             except OSError as exc:
                 ours.close()
+                os.close(log_r)
                 raise InvocationError(
                     {
                         "errorType": "SnapStartNotReadyException",
@@ -258,6 +267,9 @@ class Snapshot:
                 ) from exc
             finally:
                 theirs.close()
+                os.close(log_w)
+        logs = open(log_r, encoding="utf-8", errors="replace")  # noqa: SIM115 - read to its end by the pump
+        _pump_logs(logs, self._log_sink, f"lambda-{self.definition.name}-{pid}-logs")
         return ours, _RestoredProcess(pid)
 
     def close(self) -> None:

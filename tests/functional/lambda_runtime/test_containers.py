@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -82,6 +82,7 @@ def _pool(
     timeout_s: float = 5.0,
     module: str = "handlers",
     snap_start: bool = False,
+    log_sink: Callable[[str], None] | None = None,
 ) -> FunctionPool:
     definition = FunctionDefinition(
         name=handler,
@@ -95,7 +96,7 @@ def _pool(
         snap_start=snap_start,
     )
     assert PYTHON is not None
-    return FunctionPool(definition, PYTHON, {"AWS_REGION": "us-east-1"}, max_containers=4)
+    return FunctionPool(definition, PYTHON, {"AWS_REGION": "us-east-1"}, max_containers=4, log_sink=log_sink)
 
 
 @pytest.fixture
@@ -261,6 +262,7 @@ register_before_snapshot(before)
 register_after_restore(after, "renewed")
 
 def handler(event, context):
+    print(f"answered by {os.getpid()}")
     return {**state, "pid": os.getpid(), "initialization": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]}
 """
 
@@ -272,7 +274,8 @@ def test_snap_start_containers_are_restored_from_one_init_and_run_the_restore_ho
 
     (code.parent / "runtime" / "snapshot_restore_py.py").write_text(HOOK_REGISTRY)
     (code / "snapstarted.py").write_text(SNAPSTARTED)
-    pool = _pool(code, "handler", module="snapstarted", snap_start=True)
+    logs: list[str] = []
+    pool = _pool(code, "handler", module="snapstarted", snap_start=True, log_sink=logs.append)
     pools.append(pool)
 
     # Two containers at once, then a third after both are reclaimed
@@ -295,6 +298,14 @@ def test_snap_start_containers_are_restored_from_one_init_and_run_the_restore_ho
     assert pool.stats.cold_starts == 3 and pool.snapshot()["snap_start"] is True
     assert _settled_state(third.payload["pid"]) == "T"
     assert pool.invoke({"n": 4}).payload["pid"] == third.payload["pid"]  # warm
+    # Each container's log lines arrive on their own stream (whole lines, never interleaved)
+    for _ in range(100):
+        if len([line for line in logs if line.startswith("answered by")]) == 4:
+            break
+        time.sleep(0.01)
+    assert sorted(line.strip() for line in logs if line.startswith("answered by")) == sorted(
+        f"answered by {pid}" for pid in [*(a["pid"] for a in answers), third.payload["pid"]]
+    )
 
 
 def test_a_snapshot_whose_init_fails_fails_every_restore(code: Path, pools: list[FunctionPool]) -> None:
