@@ -119,7 +119,8 @@ def ease_grid(config: TrainingConfig, graph: InteractionGraph) -> list[Candidate
 
     Each spec's L2 is pinned by the config or swept by the fit on one Gram matrix. Whether interaction-type
     weights help EASE depends on the shop (on the generated sample the binary ``X`` ranks better on
-    validation), so validation chooses.
+    validation), so validation chooses: with a swept L2 in one screened spec (both variants at one grid
+    point, the rest of the grid on the better one), with a pinned L2 as two specs.
     """
     rank = min(config.ease_rank, graph.n_items)
     l2: dict[str, ParamValue] = (
@@ -128,6 +129,8 @@ def ease_grid(config: TrainingConfig, graph: InteractionGraph) -> list[Candidate
         else {"l2_factors": "/".join(f"{factor:g}" for factor in EASE_L2_FACTORS)}
     )
     varied = graph.n_edges > 0 and float(np.ptp(graph.weights)) > 0
+    if varied and config.ease_l2 is None:  # one unit: the variants compared at one grid point first
+        return [CandidateSpec("ease", {**l2, "rank": rank, "binary": "screened"})]
     return [
         CandidateSpec("ease", {**l2, "rank": rank, "binary": binary})
         for binary in ((False, True) if varied else (False,))

@@ -33,10 +33,12 @@ import torch
 
 from training_jobs.candidate_fit import (
     ALS_SCREEN_ITERATIONS,
+    SELECTION_METRIC,
     Fitted,
     Holdout,
     als_dampings,
     als_fits,
+    best_score,
     selection_evaluator,
     start_als,
     train_candidate,
@@ -52,8 +54,6 @@ from training_jobs.snapshot import Catalogue
 from training_jobs.trainer import EpochCallback, EpochCheckpoint
 
 logger = logging.getLogger(__name__)
-
-SELECTION_METRIC = "ndcg_10"
 
 
 @dataclass(frozen=True)
@@ -189,11 +189,6 @@ class SelectionLog(Protocol):
 def _reason(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return re.sub(r"\s+", " ", text)[:300]
-
-
-def best_score(fitted: Fitted) -> float:
-    """A fitted candidate's selection metric."""
-    return fitted.metrics.get(SELECTION_METRIC, math.nan)
 
 
 Finished = list[tuple[CandidateResult, Fitted | None]]

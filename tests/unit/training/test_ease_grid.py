@@ -12,7 +12,7 @@ from tests.unit.training.factories import (
     community_pairs,
     validation_split,
 )
-from training_jobs.candidate_fit import ease_l2_values, train_candidate
+from training_jobs.candidate_fit import EASE_SCREEN_FACTOR_INDEX, SCREENED, ease_l2_values, train_candidate
 from training_jobs.candidate_plan import (
     EASE_L2_FACTORS,
     CandidateSpec,
@@ -58,16 +58,17 @@ def test_a_shared_gram_gives_the_same_weights() -> None:
     np.testing.assert_array_equal(gram, before)  # the shared matrix is not overwritten by the inverse
 
 
-def test_the_plan_sweeps_the_l2_grid_on_weighted_and_binary_x() -> None:
+def test_the_plan_screens_weighted_and_binary_x_over_the_l2_grid() -> None:
     graph = _graph()
-    weighted, binary = ease_grid(TrainingConfig(ease_rank=8), graph)
-    assert (weighted.params["binary"], binary.params["binary"]) == (False, True)
-    assert weighted.params["rank"] == binary.params["rank"] == 8
+    (screened,) = ease_grid(TrainingConfig(ease_rank=8), graph)
+    assert screened.params["binary"] == SCREENED and screened.params["rank"] == 8
     mass = float(graph.weights.sum()) / graph.n_items
     np.testing.assert_allclose(
-        ease_l2_values(weighted, graph), [mass * f for f in EASE_L2_FACTORS], rtol=1e-3
+        ease_l2_values(screened, graph), [mass * f for f in EASE_L2_FACTORS], rtol=1e-3
     )
+    # a pinned L2 is one fit per variant: two specs, nothing to screen
     pinned = ease_grid(TrainingConfig(ease_l2=7.0, ease_rank=1000), graph)
+    assert [spec.params["binary"] for spec in pinned] == [False, True]
     assert [ease_l2_values(spec, graph) for spec in pinned] == [[7.0], [7.0]]
     assert pinned[0].params["rank"] == graph.n_items
     # pair weights that are all alike make the binary X the same model: one spec
@@ -78,14 +79,39 @@ def test_the_plan_sweeps_the_l2_grid_on_weighted_and_binary_x() -> None:
 def test_one_ease_spec_yields_a_scored_model_per_l2_value() -> None:
     fit, holdout = validation_split(_graph())
     config = TrainingConfig(model_type="ease", cpu_threads=1, ease_rank=6)
-    for spec in ease_grid(config, fit):
+    for binary in (False, True):
+        spec = CandidateSpec("ease", {"l2_factors": "8/32/128/512", "rank": 6, "binary": binary})
         fitted = train_candidate(spec, fit, config, blank_catalogue(fit.n_items), CPU, holdout)
-        binary = spec.params["binary"]
         assert [f.spec.params["l2"] for f in fitted] == ease_l2_values(spec, _binary(fit) if binary else fit)
         assert all(f.spec.params["rank"] == 6 and f.spec.params["binary"] == binary for f in fitted)
         assert all("l2_factors" not in f.spec.params for f in fitted)
         assert all(0.0 <= f.metrics["ndcg_10"] <= 1.0 for f in fitted)
         assert len({round(f.metrics["ndcg_10"], 6) for f in fitted}) > 1  # the L2 value matters here
+
+
+def test_the_screened_spec_sweeps_the_grid_only_on_the_better_x() -> None:
+    # Given the screened spec of the plan
+    fit, holdout = validation_split(_graph())
+    config = TrainingConfig(model_type="ease", cpu_threads=1, ease_rank=6)
+    (spec,) = ease_grid(config, fit)
+    fitted = train_candidate(spec, fit, config, blank_catalogue(fit.n_items), CPU, holdout)
+
+    # Then both variants are fitted at the screening point, and the whole grid only for the better one
+    weighted, binary, *rest = fitted
+    point = EASE_SCREEN_FACTOR_INDEX
+    assert weighted.spec.params["binary"] is False and binary.spec.params["binary"] is True
+    assert weighted.spec.params["l2"] == ease_l2_values(spec, fit)[point]
+    assert binary.spec.params["l2"] == ease_l2_values(spec, _binary(fit))[point]
+    winner = binary if binary.metrics["ndcg_10"] > weighted.metrics["ndcg_10"] else weighted
+    chosen = bool(winner.spec.params["binary"])
+    grid = ease_l2_values(spec, _binary(fit) if chosen else fit)
+    assert [f.spec.params["l2"] for f in rest] == grid[:point] + grid[point + 1 :]
+    assert all(f.spec.params["binary"] is chosen for f in rest)
+    assert len(fitted) == 2 + len(EASE_L2_FACTORS) - 1  # 5 fits, not 8
+    # And each is the same model a pinned spec would fit
+    again = CandidateSpec("ease", {"l2": rest[0].spec.params["l2"], "rank": 6, "binary": chosen})
+    (pinned,) = train_candidate(again, fit, config, blank_catalogue(fit.n_items), CPU, holdout)
+    assert pinned.metrics == rest[0].metrics
 
 
 def test_binary_ease_ignores_the_pair_weights() -> None:
