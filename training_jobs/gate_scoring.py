@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from contract.interactions import WEIGHTS_BY_CODE
-from training_jobs.columns import IntArray, StrArray, codes_in, millis, sorted_distinct, with_ids
+from training_jobs.columns import IntArray, StrArray, codes_in, millis, sorted_distinct
 from training_jobs.gate_holdout import GateHoldout
 
 FloatMatrix = npt.NDArray[np.float32]
@@ -106,12 +106,11 @@ def popularity_on_holdout(
     interactions: pa.Table, catalogue_ids: StrArray, holdout: GateHoldout
 ) -> dict[str, float]:
     """The popularity floor: catalogue items ranked by how many users had them before ``gate_start``."""
-    known_ids = with_ids(interactions)
-    before = known_ids.filter(pa.array(millis(known_ids) < holdout.gate_start_ms))
+    # Codes over the whole window, masked in numpy: no copy of the (large) table is made.
     catalogue = np.unique(catalogue_ids)
-    items = codes_in(before["item_id"], pa.array(catalogue, pa.string())).astype(np.int64)
-    users = codes_in(before["user_id"], sorted_distinct(before["user_id"])).astype(np.int64)
-    known = items >= 0
+    items = codes_in(interactions["item_id"], pa.array(catalogue, pa.string())).astype(np.int64)
+    users = codes_in(interactions["user_id"], sorted_distinct(interactions["user_id"])).astype(np.int64)
+    known = (items >= 0) & (users >= 0) & (millis(interactions) < holdout.gate_start_ms)
     n_codes = max(catalogue.size, 1)
     pair_items = np.unique(users[known] * n_codes + items[known]) % n_codes
     codes, counts = np.unique(pair_items, return_counts=True)
