@@ -54,11 +54,20 @@ class TimeSplit:
 
     selection_start_ms: int
     gate_start_ms: int
-    training: pa.Table
-    """The events before ``gate_start`` with ``is_validation`` marking the selection part."""
     fit_events: int
     selection_events: int
     gate_events: int
+
+    def training_window(self, interactions: pa.Table) -> pa.Table:
+        """The events before ``gate_start`` with ``is_validation`` marking the selection part.
+
+        A filtered copy of the window, made when asked for (not held by the split): the job drops it once
+        the selection data is encoded, so it is never resident beside the gate and the refit.
+        """
+        stamps = millis(interactions)
+        before = stamps < self.gate_start_ms
+        training = interactions.filter(pa.array(before))
+        return _with_validation_flags(training, stamps[before] >= self.selection_start_ms)
 
     def describe(self) -> dict[str, Any]:
         """The split as the manifest records it."""
@@ -90,11 +99,9 @@ def time_split(interactions: pa.Table, gate_fraction: float, selection_fraction:
             f"every interaction before the gate holdout ({iso_ms(gate_start)}) is at or after "
             f"{iso_ms(selection_start)}: nothing is left to fit on before the selection split"
         )
-    training = interactions.filter(pa.array(before))
     return TimeSplit(
         selection_start_ms=selection_start,
         gate_start_ms=gate_start,
-        training=_with_validation_flags(training, stamps[before] >= selection_start),
         fit_events=int(fit.sum()),
         selection_events=int(before.sum() - fit.sum()),
         gate_events=int((~before).sum()),

@@ -121,7 +121,7 @@ def run_training_job(
     # the whole window first: unusable data fails here, with the snapshot's own message
     full = prepare_data(all_for_refit(interactions), items, config, require_validation=False)
     split = time_split(interactions, config.gate_fraction, config.validation_fraction)
-    data = prepare_data(split.training, items, config)
+    data = prepare_data(split.training_window(interactions), items, config)
     logger.info("selection data prepared: %s", data.stats)
     latest: dict[str, float] = {}
     counters = {"epoch": 0, "total": config.epochs}

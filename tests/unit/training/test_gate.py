@@ -52,8 +52,9 @@ def test_time_split_cuts_gate_then_selection_from_the_newest_events() -> None:
     # Then the newest 15 are the gate, the newest 17 of the other 85 the selection, the rest fit
     assert split.gate_start_ms == T0 + 85 * HOUR and split.gate_events == 15
     assert split.selection_start_ms == T0 + 68 * HOUR and split.selection_events == 17
-    assert split.fit_events == 68 and split.training.num_rows == 85
-    flags = split.training["is_validation"].to_pylist()
+    training = split.training_window(table)
+    assert split.fit_events == 68 and training.num_rows == 85
+    flags = training["is_validation"].to_pylist()
     assert flags == [False] * 68 + [True] * 17
     assert split.describe()["gate_start"] == "2025-01-04T13:00:00.000Z"
 
@@ -61,8 +62,9 @@ def test_time_split_cuts_gate_then_selection_from_the_newest_events() -> None:
 def test_time_split_keeps_tied_events_on_one_side() -> None:
     # Given the newest 30 events at the same instant: a 15 % gate takes all of them
     rows = [("u1", "i1", "view", h) for h in range(70)] + [("u2", "i2", "view", 70)] * 30
-    split = time_split(_events(rows), gate_fraction=0.15, selection_fraction=0.2)
-    assert split.gate_events == 30 and split.training.num_rows == 70
+    table = _events(rows)
+    split = time_split(table, gate_fraction=0.15, selection_fraction=0.2)
+    assert split.gate_events == 30 and split.training_window(table).num_rows == 70
 
 
 def test_time_split_refuses_a_window_at_one_instant() -> None:
