@@ -71,6 +71,8 @@ def test_every_response_served_by_containers_later_frozen_and_reclaimed_is_count
     assert len({recommendation_id for recommendation_id, _ in answers}) == SERVED
     serving = _stats(lambda_stack)["serving"]
     assert int(str(serving["peak_containers"])) > 1  # the load was spread over several containers
+    # each of them restored from serving's snapshot, as SnapStart starts them in AWS
+    assert serving["snap_start"] is True and serving["restores"] == serving["cold_starts"]
 
     # Every container is reclaimed without notice (no thread of theirs runs again)
     reclaimed = httpx.post(f"{lambda_stack.api_url}/_local/lambda/reclaim", timeout=60).json()["reclaimed"]

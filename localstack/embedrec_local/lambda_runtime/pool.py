@@ -37,6 +37,7 @@ class FunctionStats:
     """What a function's containers did (benchmarks and tests read it)."""
 
     cold_starts: int = 0
+    restores: int = 0  # cold starts that were restores from the function's snapshot (SnapStart)
     invocations: int = 0
     reclaimed: int = 0
     failures: int = 0
@@ -137,6 +138,7 @@ class FunctionPool:
         with self._changed:
             self._busy.add(container)
             self.stats.cold_starts += 1
+            self.stats.restores += int(container.restored)
             self.stats.peak_containers = max(self.stats.peak_containers, len(self._busy) + len(self._idle))
         return container
 
@@ -176,6 +178,7 @@ class FunctionPool:
                 "timeout_s": self.definition.timeout_s,
                 "containers": len(self._busy) + sum(1 for c in self._idle if c.alive),
                 "cold_starts": stats.cold_starts,
+                "restores": stats.restores,
                 "invocations": stats.invocations,
                 "reclaimed": stats.reclaimed,
                 "failures": stats.failures,

@@ -295,7 +295,7 @@ def test_snap_start_containers_are_restored_from_one_init_and_run_the_restore_ho
     assert {a["initialization"] for a in answers} == {"snap-start"}
     # A restore is a cold start, whose init is the restore (not an import) and is frozen afterwards
     assert all(result.init_ms is not None for result in (*first, third))
-    assert pool.stats.cold_starts == 3 and pool.snapshot()["snap_start"] is True
+    assert pool.stats.cold_starts == pool.stats.restores == 3 and pool.snapshot()["snap_start"] is True
     assert _settled_state(third.payload["pid"]) == "T"
     assert pool.invoke({"n": 4}).payload["pid"] == third.payload["pid"]  # warm
     # Each container's log lines arrive on their own stream (whole lines, never interleaved)
