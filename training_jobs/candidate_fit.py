@@ -19,6 +19,7 @@ import numpy.typing as npt
 import torch
 
 from training_jobs.candidate_plan import CandidateSpec, ParamValue
+from training_jobs.columns import sample_sorted
 from training_jobs.config import TrainingConfig, cpu_threads_for
 from training_jobs.data import IntArray, InteractionGraph
 from training_jobs.evaluation import Evaluator, ScoreFn
@@ -83,11 +84,7 @@ class UserSampleEvaluator(Evaluator):
 
 def selection_users(holdout: Holdout, max_users: int, seed: int) -> IntArray:
     """The hold-out's users, or a seeded uniform sample of ``max_users`` of them (sorted) when more."""
-    users = np.unique(holdout.users)
-    if users.size <= max_users:
-        return users
-    chosen: IntArray = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
-    return chosen
+    return sample_sorted(np.unique(holdout.users), max_users, seed)
 
 
 def selection_evaluator(

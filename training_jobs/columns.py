@@ -13,6 +13,15 @@ IntArray = npt.NDArray[np.int64]
 StrArray = npt.NDArray[np.str_]
 
 
+def sample_sorted(values: IntArray, at_most: int | None, seed: int) -> IntArray:
+    """``values`` when there are at most ``at_most`` (None: no bound), else a seeded uniform sample of
+    ``at_most`` of them, sorted: the same users for every contender a selection or the gate compares."""
+    if at_most is None or values.size <= at_most:
+        return values
+    chosen: IntArray = np.sort(np.random.default_rng(seed).choice(values, size=at_most, replace=False))
+    return chosen
+
+
 def with_ids(interactions: pa.Table) -> pa.Table:
     """The interactions that name both a user and an item (the table itself, not a copy, when all do)."""
     if interactions["user_id"].null_count == 0 and interactions["item_id"].null_count == 0:

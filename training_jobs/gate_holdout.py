@@ -27,7 +27,16 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from contract.interactions import INTERACTION_CODES, INTERACTION_TYPES
-from training_jobs.columns import IntArray, StrArray, codes_in, iso_ms, millis, sorted_distinct, with_ids
+from training_jobs.columns import (
+    IntArray,
+    StrArray,
+    codes_in,
+    iso_ms,
+    millis,
+    sample_sorted,
+    sorted_distinct,
+    with_ids,
+)
 from training_jobs.errors import DatasetError
 
 TYPE_CODES: dict[str, int] = dict(INTERACTION_CODES)
@@ -202,10 +211,9 @@ def build_holdout(
     fresh = ~np.isin(t_keys, h_user.astype(np.int64) * n_codes + h_items)
     t_user, t_items = t_user[fresh], t_items[fresh]
     has_truth = np.bincount(t_user, minlength=eligible.size) > 0
-    keep_user = np.flatnonzero(has_truth)
-    with_truth = int(keep_user.size)
-    if max_users is not None and keep_user.size > max_users:
-        keep_user = np.sort(np.random.default_rng(seed).choice(keep_user, size=max_users, replace=False))
+    with_truth = int(has_truth.sum())
+    keep_user = sample_sorted(np.flatnonzero(has_truth), max_users, seed)
+    if keep_user.size < with_truth:
         has_truth = np.zeros(eligible.size, dtype=bool)
         has_truth[keep_user] = True
         sampled = has_truth[t_user]
