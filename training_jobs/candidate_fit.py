@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict
@@ -353,22 +354,18 @@ def _fit_ease(
         return _ease_variant(spec, graph, config, device, evaluator, bool(spec.params.get("binary", False)))
     if evaluator is None:  # nothing to choose with: the weighted X, as without the screen
         return _ease_variant(spec, graph, config, device, evaluator, False)
-    screened = [
-        _ease_variant(spec, graph, config, device, evaluator, binary, only=EASE_SCREEN_FACTOR_INDEX)
-        for binary in (False, True)
-    ]
-    weighted, binary = (fits[0] for fits in screened)
-    winner = binary if best_score(binary) > best_score(weighted) else weighted
-    rest = _ease_variant(
-        spec,
-        graph,
-        config,
-        device,
-        evaluator,
-        bool(winner.spec.params["binary"]),
-        skip=EASE_SCREEN_FACTOR_INDEX,
+    points = range(len(ease_l2_values(spec, graph)))  # the grid's length is the same for both X
+    screen = min(EASE_SCREEN_FACTOR_INDEX, len(points) - 1)
+    weighted, binary = (
+        _ease_variant(spec, graph, config, device, evaluator, x_binary, points=[screen])[0]
+        for x_binary in (False, True)
     )
-    return [weighted, binary, *rest]
+    winner = binary if best_score(binary) > best_score(weighted) else weighted
+    # The winner's Gram matrix is built again rather than kept through the other variant's fit: one
+    # dense n_items^2 matrix resident at a time, as ``ease_fits_in_memory`` assumes.
+    rest = [point for point in points if point != screen]
+    chosen = bool(winner.spec.params["binary"])
+    return [weighted, binary, *_ease_variant(spec, graph, config, device, evaluator, chosen, points=rest)]
 
 
 SELECTION_METRIC = "ndcg_10"
@@ -395,17 +392,15 @@ def _ease_variant(
     evaluator: Evaluator | None,
     binary: bool,
     *,
-    only: int | None = None,
-    skip: int | None = None,
+    points: Sequence[int] | None = None,
 ) -> list[Fitted]:
-    """One ``X`` variant's models over the spec's L2 values (``only``/``skip``: that grid point alone/not)."""
+    """One ``X`` variant's models over the spec's L2 values (``points``: only those positions of the grid)."""
     started = time.perf_counter()
     if binary:  # every pair weighs 1 (interaction-type and recency weights left out of X)
         graph = replace(graph, weights=np.ones_like(graph.weights))
     values = ease_l2_values(spec, graph)
-    if only is not None or skip is not None:
-        point = min(only if only is not None else skip or 0, len(values) - 1)
-        values = [values[point]] if only is not None else [v for i, v in enumerate(values) if i != point]
+    if points is not None:
+        values = [values[point] for point in points]
     if not values:
         return []
     with _blas_share(config):
