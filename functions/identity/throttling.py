@@ -161,7 +161,7 @@ class SharedQuotaStore:
     def _decrement(self, tenant_id: str, want: int, now: float) -> int:
         """Take ``want`` tokens (or, with fewer left, one) from the stored level without a refill; the
         tokens taken, or 0 when not even one is stored."""
-        for take in dict.fromkeys((want, 1)):
+        for take in (want, 1) if want > 1 else (1,):
             try:
                 with unavailable_on_failure("the quota store"):
                     self._client.update_item(

@@ -4,8 +4,9 @@ An invocation takes an idle (frozen) container of its function, most recently us
 new one (a cold start) up to ``max_containers`` per function; beyond that it waits for one to free up.
 A container idle for ``idle_seconds`` is killed without notice, as Lambda reclaims them. A container
 that failed (timeout, out of memory, crash) is discarded; the next invocation starts a fresh one.
-A function with SnapStart takes its snapshot when its pool is made (Lambda: when the version is
-published), and its cold starts are restores from it.
+A function with SnapStart has a snapshot (taken by ``LambdaFleet.take_snapshots`` when the stack starts,
+as Lambda takes it when a version is published; else on its first cold start), and its cold starts are
+restores from it.
 """
 
 from __future__ import annotations
