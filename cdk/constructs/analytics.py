@@ -1,8 +1,9 @@
 """Analytics: the ``impressions`` consumer of the impressions queue (an SQS event source mapping).
 
 Serving hands off each invocation's impressions as one SQS message (``functions/analytics/impressions.py``)
-instead of writing a dozen rows before its handler may return. The mapping gathers up to ``BATCH_SIZE``
-messages or ``MAX_BATCHING_WINDOW`` of them, and the consumer applies them with counter rows merged
+instead of writing a dozen rows before its handler may return. The mapping gathers up to the queue
+spec's ``batch_size`` messages or ``batching_window_s`` of them (the local poller reads the same
+spec), and the consumer applies them with counter rows merged
 across messages, each exactly once (``functions/analytics/deliveries.py``). It reports the messages it
 could not apply (``ReportBatchItemFailures``), so only those come back; after the queue spec's
 ``max_receives`` they are parked in the dead-letter queue, which a monitoring alarm watches.
@@ -26,8 +27,6 @@ from cdk.constructs.runtime import FunctionRuntime
 from cdk.constructs.storage import Storage
 from functions.common import deployment, resources
 
-BATCH_SIZE = 100
-MAX_BATCHING_WINDOW = Duration.seconds(1)
 MAX_CONCURRENCY = 2  # the least an SQS event source allows
 
 
@@ -45,8 +44,8 @@ class Analytics(Construct):
         self.consumer.add_event_source(
             event_sources.SqsEventSource(
                 self.queue,
-                batch_size=BATCH_SIZE,
-                max_batching_window=MAX_BATCHING_WINDOW,
+                batch_size=spec.batch_size,
+                max_batching_window=Duration.seconds(spec.batching_window_s),
                 report_batch_item_failures=True,
                 max_concurrency=MAX_CONCURRENCY,
             )

@@ -174,6 +174,10 @@ IMPRESSIONS_QUEUE = QueueSpec(
     "EMBEDREC_IMPRESSIONS_QUEUE_URL",
     visibility_timeout_s=360,
     max_receives=5,
+    # One consumer invocation applies up to 100 serving invocations' impressions, or a second of them:
+    # the counter rows of a batch are merged, so a busy tenant costs about one transaction a second.
+    batch_size=100,
+    batching_window_s=1,
 )
 # Real-time JSON events, one message per request, for the ``compact-events`` consumer
 # (functions/ingestion/handlers.py; its timeout is 120 s, so 6 x 120 s of visibility).

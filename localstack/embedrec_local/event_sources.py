@@ -30,9 +30,6 @@ from functions.common import deployment, resources
 
 log = logging.getLogger("embedrec.local.event_sources")
 _DRAIN_TIMEOUT_S = 30.0
-#: The impressions consumer's batch (cdk/constructs/analytics.py gathers up to more per invocation in
-#: AWS, within its batching window; ReceiveMessage returns at most 10).
-IMPRESSIONS_BATCH = 10
 _LOCAL_WINDOW_CAP_S = 1.0
 
 
@@ -64,6 +61,9 @@ class SqsEventSource:
         self._retry_delay_s = retry_delay_s
         self._sqs = boto3.client("sqs", region_name=region)
         self._stop = threading.Event()
+        self._hurry = threading.Event()  # set while a ``drain`` runs (or at stop): a waiting batch goes now
+        self._draining = 0
+        self._draining_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"sqs-{function_name}", daemon=True)
 
     def start(self) -> None:
@@ -73,6 +73,7 @@ class SqsEventSource:
     def stop(self) -> None:
         """Stop after the current poll."""
         self._stop.set()
+        self._hurry.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
@@ -91,8 +92,8 @@ class SqsEventSource:
             more = self._receive(0)
             if more:
                 messages += more
-            elif time.monotonic() < window_ends:
-                self._stop.wait(min(0.05, window_ends - time.monotonic()))
+            elif time.monotonic() < window_ends and not self._hurry.is_set():
+                self._hurry.wait(min(0.05, window_ends - time.monotonic()))
             else:
                 break
         event = {"Records": [sqs_record(message, self._queue_arn) for message in messages]}
@@ -148,13 +149,22 @@ class SqsEventSource:
     def drain(self, timeout_s: float = _DRAIN_TIMEOUT_S) -> bool:
         """Deliver until nothing is queued or in flight; False when ``timeout_s`` passed first."""
         deadline = time.monotonic() + timeout_s
-        while self.pending():
-            if time.monotonic() > deadline:
-                log.warning("%s: queue not drained within %.0f s", self._function, timeout_s)
-                return False
-            if not self.poll_once(wait_seconds=0):
-                time.sleep(0.02)  # what is left is in flight on the poller thread (or waits for a retry)
-        return True
+        with self._draining_lock:
+            self._draining += 1
+            self._hurry.set()
+        try:
+            while self.pending():
+                if time.monotonic() > deadline:
+                    log.warning("%s: queue not drained within %.0f s", self._function, timeout_s)
+                    return False
+                if not self.poll_once(wait_seconds=0):
+                    time.sleep(0.02)  # what is left is in flight on the poller thread (or waits for a retry)
+            return True
+        finally:
+            with self._draining_lock:
+                self._draining -= 1
+                if not self._draining and not self._stop.is_set():
+                    self._hurry.clear()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -189,7 +199,8 @@ def impressions_event_source(runner: Invoker, names: LocalNames, region: str) ->
         names.queue_url(spec, region),
         names.queue_arn(spec, region),
         region,
-        batch_size=IMPRESSIONS_BATCH,
+        batch_size=spec.batch_size,  # the mapping's batch and window (cdk/constructs/analytics.py)
+        batching_window_s=min(spec.batching_window_s, _LOCAL_WINDOW_CAP_S),
     )
 
 

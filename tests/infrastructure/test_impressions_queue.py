@@ -34,8 +34,8 @@ def test_queue_is_built_from_its_spec_with_a_dead_letter_queue(synth: Synth) -> 
 def test_consumer_reads_batches_and_reports_partial_failures(synth: Synth) -> None:
     mapping = consumer_mapping(synth, SPEC, deployment.IMPRESSIONS)
 
-    assert mapping["BatchSize"] == analytics.BATCH_SIZE > 10  # more than one message per invocation
-    assert mapping["MaximumBatchingWindowInSeconds"] >= 1
+    assert mapping["BatchSize"] == SPEC.batch_size > 10  # more than one message per invocation
+    assert mapping["MaximumBatchingWindowInSeconds"] == SPEC.batching_window_s >= 1
     assert mapping["ScalingConfig"]["MaximumConcurrency"] == analytics.MAX_CONCURRENCY
 
 
