@@ -7,11 +7,12 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from embedrec_local import moto_dynamodb
+from embedrec_local import moto_dynamodb, moto_sqs
 from embedrec_local.moto_locks import serialise_dynamodb_writes
 from embedrec_local.provision import LocalNames, compute_environment, provision, provision_compute
 
 moto_dynamodb.install()  # the local stack's DynamoDB transactions, in-process too
+moto_sqs.install()  # and its queue counts
 
 REGION = "us-east-1"
 ADMIN_KEY = "adm_test_admin_key_0123456789"

@@ -62,7 +62,10 @@ def apply_messages(writer: DeliveryWriter, bodies: dict[str, str], now: datetime
 def handle_impressions(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:  # noqa: ARG001
     """Entry point: apply a batch of handed-off impressions; report the messages to retry."""
     bodies = {record.message_id: record.body for record in SQSEvent(event).records}
-    failed = apply_messages(_writer(), bodies, datetime.now(UTC))
-    telemetry.impression_messages(applied=len(bodies) - len(failed), failed=len(failed))
+    writer = _writer()
+    failed = apply_messages(writer, bodies, datetime.now(UTC))
+    telemetry.impression_messages(
+        applied=len(bodies) - len(failed), failed=len(failed), write_units=writer.write_units
+    )
     failures: list[PartialItemFailures] = [{"itemIdentifier": message_id} for message_id in failed]
     return {"batchItemFailures": failures}

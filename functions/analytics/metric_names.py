@@ -26,6 +26,9 @@ IMPRESSIONS_APPLIED_DIRECTLY: Final = "ImpressionsAppliedDirectly"
 #: Handed-off messages the ``impressions`` consumer applied, and those it reported for redelivery.
 IMPRESSION_MESSAGES_APPLIED: Final = "ImpressionMessagesApplied"
 IMPRESSION_MESSAGES_FAILED: Final = "ImpressionMessagesFailed"
+#: Write request units the impressions consumer's transactions cost (DynamoDB's rule: two per KB,
+#: rounded up, of each item a transaction writes): what the analytics table bills on demand.
+ANALYTICS_WRITE_UNITS: Final = "AnalyticsWriteUnits"
 
 # --- emitted by the serving function (functions/serving/telemetry.py; a unit test checks they match) -
 SERVING_SERVICE: Final = "embedrec-serving"

@@ -51,11 +51,13 @@ def impressions_applied_directly(items: int) -> None:
     _emit([(names.IMPRESSIONS_APPLIED_DIRECTLY, MetricUnit.Count, items)])
 
 
-def impression_messages(*, applied: int, failed: int) -> None:
-    """One batch of the impressions consumer: messages applied, and those left for redelivery."""
+def impression_messages(*, applied: int, failed: int, write_units: int) -> None:
+    """One batch of the impressions consumer: messages applied, those left for redelivery, and the
+    write units its transactions cost."""
     _emit(
         [
             (names.IMPRESSION_MESSAGES_APPLIED, MetricUnit.Count, applied),
             (names.IMPRESSION_MESSAGES_FAILED, MetricUnit.Count, failed),
+            (names.ANALYTICS_WRITE_UNITS, MetricUnit.Count, write_units),
         ]
     )

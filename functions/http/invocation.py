@@ -8,7 +8,9 @@ uvicorn (the local stack's in-process apps) one loop serves many requests at onc
 must leave it.
 
 ``lambda_handler`` marks each invocation as the only request on its loop; ``run_blocking`` then calls
-the work directly, and hands it to a worker thread everywhere else.
+the work directly, and hands it to a worker thread everywhere else. It also ends every invocation by
+handing what the request deferred to the after-response extension (``functions.common.after_response``;
+nothing where that is not active).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from fastapi.concurrency import run_in_threadpool
+
+from functions.common.after_response import after_response
 
 T = TypeVar("T")
 Handler = Callable[[Any, Any], Any]
@@ -37,6 +41,8 @@ def lambda_handler(asgi_handler: Handler) -> Handler:
             return asgi_handler(event, context)
         finally:
             _SOLE_REQUEST.reset(token)
+            if after_response.active:
+                after_response.hand_over(context.aws_request_id)
 
     return handle
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from mangum import Mangum
 
+from functions.common.after_response import after_response
 from functions.common.observability import metrics
 from functions.common.runtime import freeze_long_lived_objects
 from functions.http.errors import install_error_handlers
@@ -31,10 +32,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class ImpressionsWrittenPerRequest:
-    """After each request, hand off the impressions it collected (one SQS message; no background
-    thread: a Lambda container is frozen as soon as its handler returns). Under Mangum the handler
-    returns only after this, so the hand-off is part of the invocation (and runs inline: nothing else
-    waits on the invocation's loop); under uvicorn the answer has been sent already.
+    """After each request, hand off the impressions it collected (one SQS message).
+
+    In Lambda the hand-off runs after the response, on the after-response extension
+    (``functions.common.after_response``): still within the invocation, since the container is not
+    frozen or reused before it is done, but the client no longer waits for it. Without that extension
+    (in-process runner) the handler returns only after the hand-off, run inline; under uvicorn the
+    answer has been sent already.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -45,9 +49,19 @@ class ImpressionsWrittenPerRequest:
             await self.app(scope, receive, send)
         finally:
             if scope["type"] == "http" and impressions_pending():
-                started = time.perf_counter()
-                await run_blocking(flush_impressions)
-                telemetry.impressions_written((time.perf_counter() - started) * 1000)
+                if after_response.active:
+                    after_response.defer(_hand_off_after_response)
+                else:
+                    started = time.perf_counter()
+                    await run_blocking(flush_impressions)
+                    telemetry.impressions_written((time.perf_counter() - started) * 1000)
+
+
+def _hand_off_after_response() -> None:
+    started = time.perf_counter()
+    flush_impressions()
+    # The handler's metrics were flushed with its response: this one is written on its own.
+    telemetry.impressions_written((time.perf_counter() - started) * 1000, now=True)
 
 
 def create_app() -> FastAPI:
@@ -69,6 +83,8 @@ app = create_app()
 # One EMF flush per invocation: latency, cache hits, ANN time and items served. Each invocation is
 # its loop's only request, so blocking work runs inline (functions.http.invocation).
 handler = metrics.log_metrics(lambda_handler(Mangum(app, lifespan="off")))
+# The impressions hand-off runs after the response (an internal extension registers in the init phase).
+after_response.start(when=lambda: get_serving_settings().after_response)
 # With SnapStart: clients and services built before the snapshot, renewed after each restore.
 register_snapshot_hooks(app)
 freeze_long_lived_objects()  # after the imports of the init phase (functions.common.runtime)

@@ -56,6 +56,9 @@ class ServingSettings(StorageSettings):
     faiss_threads: Annotated[int, Field(ge=1, le=64)] = 1
     # Per-plan request quotas per container (functions/identity/throttling.py); off only for load benchmarks.
     request_quotas: bool = True
+    # In Lambda, hand off each request's impressions after its response, on the after-response extension
+    # (functions/common/after_response.py); false: before the response, as without it.
+    after_response: bool = True
 
     # Where each invocation hands off its impressions (functions/analytics/impressions.py).
     impressions_queue_url: ResourceName

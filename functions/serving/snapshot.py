@@ -26,6 +26,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from functions.common import aws
+from functions.common.after_response import after_response
 from functions.common.container import reset_container_state
 from functions.common.runtime import freeze_long_lived_objects
 from functions.common.secrets import secrets_provider
@@ -54,6 +55,7 @@ def prepare_snapshot(app: FastAPI) -> None:
 def renew_after_restore(app: FastAPI) -> None:
     """After-restore hook: this container's own random state, credentials and connections."""
     random.seed()
+    after_response.ensure_running()  # a fork-based restore (the local runtime) keeps no thread
     aws.renew_session()
     reset_container_state()
     build_container_services(app)

@@ -36,10 +36,18 @@ def _add(name: str, unit: MetricUnit, value: float) -> None:
         logger.warning("metric not recorded", extra={"metric": name, "error": str(exc)})
 
 
-def impressions_written(elapsed_ms: float) -> None:
+def impressions_written(elapsed_ms: float, *, now: bool = False) -> None:
     """The part of an invocation spent handing off its impressions (one SQS SendMessage; the direct
-    writes when that failed), after the answer was built."""
-    _add(IMPRESSIONS_WRITE_TIME, MetricUnit.Milliseconds, elapsed_ms)
+    writes when that failed), after the answer was built. ``now``: written at once, on its own (after
+    the response, the invocation's metrics have been flushed already)."""
+    if not now:
+        _add(IMPRESSIONS_WRITE_TIME, MetricUnit.Milliseconds, elapsed_ms)
+        return
+    namespace = metrics.namespace or DEFAULT_NAMESPACE
+    with single_metric(
+        name=IMPRESSIONS_WRITE_TIME, unit=MetricUnit.Milliseconds, value=elapsed_ms, namespace=namespace
+    ):
+        pass
 
 
 def request_served(*, latency_ms: float, cache_hit: bool, items: int, popular: bool) -> None:

@@ -8,13 +8,16 @@ publishes), then measures:
 - cold start of ``serving`` (container spawn + import + the first answer, model load included; with
   SnapStart, as the template gives serving, the restore + the first answer; ``--no-snap-start``: a full init),
   ``--cold`` times, each after every container was reclaimed;
-- warm invocations of ``POST /api/v1/recommendations`` one at a time: the client's latency and the
-  invocation's duration (what Lambda bills), p50/p99;
+- warm invocations of ``POST /api/v1/recommendations`` one at a time, after ``--warm-up`` unmeasured
+  ones: the client's latency, the invocation's duration to its response, and the work after the
+  response (the impressions hand-off, on the after-response extension), p50/p99; what Lambda bills
+  is the two together;
 - throughput with 1, 4 and 8 containers (``wrk`` with as many connections; the fleet starts one
   container per concurrent request);
 - peak RSS per function against its configured memory size;
-- cost per million recommendations from the measured GB-seconds at Lambda's public price, beside
-  Amazon Personalize's published real-time price.
+- cost per million recommendations from the measured GB-seconds at Lambda's public price, with the
+  requests (HTTP API, Lambda, SQS) and DynamoDB's request units (the analytics table's writes, as its
+  consumer reports them, and serving's read), beside Amazon Personalize's published real-time price.
 """
 
 from __future__ import annotations
@@ -54,6 +57,12 @@ HTTP_API_USD_PER_MILLION_REQUESTS = 1.00
 # SQS standard queue requests (each 64 KB chunk of a request is one): serving's SendMessage, and the
 # consumer's ReceiveMessage and DeleteMessageBatch per batch.
 SQS_USD_PER_MILLION_REQUESTS = 0.40
+# DynamoDB on demand: write and read request units. The impressions consumer reports the write units
+# of its transactions (``AnalyticsWriteUnits``); serving reads the user's newest events with one
+# eventually consistent Query of under 4 KB (half a read unit).
+DYNAMODB_USD_PER_MILLION_WRITE_UNITS = 0.625
+DYNAMODB_USD_PER_MILLION_READ_UNITS = 0.125
+SERVING_READ_UNITS_PER_REQUEST = 0.5
 # Amazon Personalize, real-time recommendations of a campaign: $0.0417 per TPS-hour (first 20K
 # TPS-hours a month). Fully used, one TPS-hour serves 3,600 requests.
 PERSONALIZE_USD_PER_TPS_HOUR = 0.0417
@@ -112,6 +121,11 @@ class Bench:
 
     def reclaim(self) -> None:
         self.http.post("/_local/lambda/reclaim").raise_for_status()
+
+    def impressions_mapping(self, *, enabled: bool) -> None:
+        """Turn the impressions consumer's event source mapping on or off."""
+        action = "enable" if enabled else "disable"
+        self.http.post(f"/_local/lambda/event-source-mappings/impressions/{action}").raise_for_status()
 
     def drain_impressions(self) -> None:
         """Every handed-off impression delivered: the local stack drains the queue before an api answer."""
@@ -212,12 +226,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=10000)
     parser.add_argument("--cold", type=int, default=5, help="cold starts measured")
     parser.add_argument("--warm", type=int, default=500, help="warm requests measured (one at a time)")
+    parser.add_argument("--warm-up", type=int, default=30, help="warm requests before those measured")
+    parser.add_argument(
+        "--gap-ms",
+        type=float,
+        default=0.0,
+        help="pause between warm requests (0: back to back, each on the heels of the last one's work)",
+    )
     parser.add_argument("--seconds", type=int, default=15, help="each throughput run")
     parser.add_argument("--containers", default="1,4,8", help="throughput runs: concurrent requests")
     parser.add_argument(
         "--no-snap-start",
         action="store_true",
         help="cold starts with a full init, as without SnapStart (the template gives serving SnapStart)",
+    )
+    parser.add_argument(
+        "--pause-consumer",
+        action="store_true",
+        help="the impressions consumer's mapping off during the measured warm requests (in AWS it runs on "
+        "other hosts and writes to DynamoDB, not to this moto on the same cores), then on and drained",
+    )
+    parser.add_argument(
+        "--no-after-response",
+        action="store_true",
+        help="hand off impressions before the response, as without the after-response extension",
     )
     args = parser.parse_args(argv)
     port, moto_port = free_port(), free_port()
@@ -227,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         **UNTHROTTLED,
         "EMBEDREC_LAMBDA_MAX_CONTAINERS": str(max(int(c) for c in args.containers.split(","))),
         "EMBEDREC_LAMBDA_SNAP_START": "false" if args.no_snap_start else "true",
+        "EMBEDREC_AFTER_RESPONSE": "false" if args.no_after_response else "true",
     }
     stack = spawn_local_stack(port, admin_key, moto_port=moto_port, runtime="lambda", env=env, stdout=log)
     bench = Bench(port, moto_port, admin_key)
@@ -262,37 +295,65 @@ def main(argv: list[str] | None = None) -> int:
                 "snap_start": bool(bench.stats()["serving"].get("snap_start")),
             }
 
-            # Warm: one request at a time on the container the last cold start left
-            before = len(bench.stats()["serving"]["duration_ms"])
+            # Warm: one request at a time. The work after each response keeps its container busy for
+            # a few ms, so back-to-back requests take turns on two containers: warm both up first.
+            for n in range(args.warm_up):
+                bench.recommend(f"user_{(n * 104729) % args.users:05d}")
+            bench.drain_impressions()  # the warm-up's impressions are applied before the measured ones
+            serving_before = bench.stats()["serving"]
+            before = len(serving_before["duration_ms"])
+            post_before = len(serving_before["post_response_ms"])
             consumer_before = len(bench.stats().get("impressions", {}).get("duration_ms", []))
             log.flush()
             time.sleep(1)  # the containers' log lines of the cold starts are in the file
             offset = Path(log.name).stat().st_size
-            client_ms = [bench.recommend(f"user_{(n * 7919) % args.users:05d}") for n in range(args.warm)]
-            durations = bench.stats()["serving"]["duration_ms"][before:]
-            cpu = bench.stats()["serving"]["cpu_ms"][before:]
-            time.sleep(1)
+            if args.pause_consumer:
+                bench.impressions_mapping(enabled=False)
+            client_ms = []
+            for n in range(args.warm):
+                client_ms.append(bench.recommend(f"user_{(n * 7919) % args.users:05d}"))
+                time.sleep(args.gap_ms / 1000)
+            time.sleep(0.5)  # the last responses' after-response work is done
+            if args.pause_consumer:
+                bench.impressions_mapping(enabled=True)
+            serving = bench.stats()["serving"]
+            durations = serving["duration_ms"][before:]
+            post = serving["post_response_ms"][post_before:]
+            cpu = [*serving["cpu_ms"][before:], *serving["post_response_cpu_ms"][post_before:]]
+            time.sleep(0.5)
             writes = _emf_values(Path(log.name), offset, "ImpressionsWriteTime")
             answers = _emf_values(Path(log.name), offset, "RecommendationLatency")
             report["warm_ms"] = {
                 "client_p50": round(_percentile(client_ms, 0.5), 2),
                 "client_p99": round(_percentile(client_ms, 0.99), 2),
+                # The runtime's duration: the event in, the response out
                 "invocation_p50": round(_percentile(durations, 0.5), 2),
                 "invocation_p99": round(_percentile(durations, 0.99), 2),
-                # The container's CPU time per invocation (clock ticks of 10 ms: the mean, not a p50)
-                "invocation_cpu_mean": round(statistics.mean(cpu), 2) if cpu else None,
+                # After the response, until the container could be frozen (PostRuntimeExtensionsDuration)
+                "post_response_p50": round(_percentile(post, 0.5), 2) if post else None,
+                "post_response_p99": round(_percentile(post, 0.99), 2) if post else None,
+                # The container's CPU time per invocation, both parts (clock ticks of 10 ms: the mean)
+                "invocation_cpu_mean": round(sum(cpu) / len(durations), 2) if cpu else None,
+                "cold_starts_measured": bench.stats()["serving"]["cold_starts"]
+                - serving_before["cold_starts"],
                 # Inside the invocation: building the answer, then handing off its impressions
                 "answer_p50": round(_percentile(answers, 0.5), 2),
                 "answer_p99": round(_percentile(answers, 0.99), 2),
                 "impressions_write_p50": round(_percentile(writes, 0.5), 2),
                 "impressions_write_p99": round(_percentile(writes, 0.99), 2),
                 "samples": len(durations),
+                "gap_ms": args.gap_ms,
+                "consumer_paused": args.pause_consumer,
             }
             memory_gb = bench.stats()["serving"]["memory_mb"] / 1024
-            billed_gb_s = statistics.mean(math.ceil(d) / 1000 * memory_gb for d in durations)
+            # Billed: the duration and the work after the response, each rounded up to the millisecond
+            billed_ms = sum(math.ceil(d) for d in durations) + sum(math.ceil(p) for p in post)
+            billed_gb_s = billed_ms / len(durations) / 1000 * memory_gb
             # The impressions consumer's share: its invocations during the warm requests (the local
             # mapping delivers up to 10 messages per batch; in AWS a 1 s window gathers up to 100).
             bench.drain_impressions()
+            time.sleep(0.5)  # the consumer's last metrics are in the log
+            write_units = sum(_emf_values(Path(log.name), offset, "AnalyticsWriteUnits")) / len(durations)
             consumer = bench.stats().get("impressions", {})
             consumer_durations = consumer.get("duration_ms", [])[consumer_before:]
             consumer_gb_s = (
@@ -303,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             consumer_invocations = len(consumer_durations) / len(durations)
             sqs_requests = 1 + 2 * consumer_invocations  # SendMessage; ReceiveMessage + DeleteMessageBatch
+            dynamodb_cost = (
+                DYNAMODB_USD_PER_MILLION_WRITE_UNITS * write_units
+                + DYNAMODB_USD_PER_MILLION_READ_UNITS * SERVING_READ_UNITS_PER_REQUEST
+            )
             lambda_cost = (
                 (billed_gb_s + consumer_gb_s) * LAMBDA_USD_PER_GB_S * 1e6
                 + LAMBDA_USD_PER_MILLION_REQUESTS * (1 + consumer_invocations)
@@ -317,7 +382,9 @@ def main(argv: list[str] | None = None) -> int:
                 "lambda_requests": round(LAMBDA_USD_PER_MILLION_REQUESTS * (1 + consumer_invocations), 3),
                 "http_api_requests": HTTP_API_USD_PER_MILLION_REQUESTS,
                 "sqs_requests": round(SQS_USD_PER_MILLION_REQUESTS * sqs_requests, 3),
-                "total": round(lambda_cost, 3),
+                "analytics_write_units_per_request": round(write_units, 2),
+                "dynamodb": round(dynamodb_cost, 3),
+                "total": round(lambda_cost + dynamodb_cost, 3),
                 "personalize_fully_used_tps": round(PERSONALIZE_USD_PER_TPS_HOUR / 3600 * 1e6, 2),
             }
 

@@ -64,6 +64,9 @@ class SqsEventSource:
         self._hurry = threading.Event()  # set while a ``drain`` runs (or at stop): a waiting batch goes now
         self._draining = 0
         self._draining_lock = threading.Lock()
+        self._enabled = threading.Event()  # the mapping's ``Enabled`` (UpdateEventSourceMapping)
+        self._enabled.set()
+        self._polling = threading.Lock()  # held by the background poll while it receives and delivers
         self._thread = threading.Thread(target=self._run, name=f"sqs-{function_name}", daemon=True)
 
     def start(self) -> None:
@@ -166,10 +169,25 @@ class SqsEventSource:
                 if not self._draining and not self._stop.is_set():
                     self._hurry.clear()
 
+    def set_enabled(self, enabled: bool) -> None:
+        """Enable or disable the background polling, as ``UpdateEventSourceMapping(Enabled=...)`` does.
+        Disabling returns once a poll in progress has delivered what it received (at most its long
+        poll and window, about 2 s); ``drain`` still delivers (the local stack's reads see every message)."""
+        if enabled:
+            self._enabled.set()
+            return
+        self._enabled.clear()
+        with self._polling:
+            pass
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            if not self._enabled.wait(0.1):
+                continue
             try:
-                self.poll_once()
+                with self._polling:
+                    if self._enabled.is_set():  # not disabled between the wait and the lock
+                        self.poll_once()
             except (BotoCoreError, ClientError):
                 log.exception("%s: poll failed; retrying", self._function)
                 self._stop.wait(1.0)

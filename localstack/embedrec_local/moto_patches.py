@@ -5,6 +5,7 @@
   Functions' Retry/Catch match exactly as in AWS.
 - DynamoDB: ``TransactWriteItems`` costs the items it names, not a copy of each table
   (``embedrec_local.moto_dynamodb``).
+- SQS: a queue's counts read the clock once, not once per message (``embedrec_local.moto_sqs``).
 - Batch: a submitted job runs its container command as a local subprocess (CPU, or a GPU if present)
   with the job definition's and the submission's environment, and its exit code decides the status.
 
@@ -30,7 +31,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.batch.models import Job
 from moto.batch.utils import JobStatus
 
-from embedrec_local import moto_dynamodb
+from embedrec_local import moto_dynamodb, moto_sqs
 from embedrec_local.lambda_runtime.container import InvocationError
 from embedrec_local.lambda_runtime.local import (
     DEFINITIONS_ENV,
@@ -144,6 +145,7 @@ def install() -> None:
     if _installed:
         return
     moto_dynamodb.install()  # first: the write lock below then wraps its transactions too
+    moto_sqs.install()
     serialise_dynamodb_writes()
     LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign]
     Job.run = _run_locally  # type: ignore[method-assign]

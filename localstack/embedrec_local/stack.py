@@ -29,6 +29,7 @@ from embedrec_local.event_sources import (
 )
 from embedrec_local.provision import LocalNames, compute_environment, provision, provision_compute
 from embedrec_local.runner import Invoker, LambdaRunner
+from functions.common import deployment
 
 if TYPE_CHECKING:
     from embedrec_local.lambda_runtime.pool import LambdaFleet
@@ -213,7 +214,14 @@ class EmbeddedStack:
 
             # One process: the containers are the workers (one per concurrent request, per function).
             assert self.impressions is not None and self.events is not None  # started with the stack
-            gateway = HttpApiGateway(self.fleet, before_api=drain_before_api(self.impressions, self.events))
+            gateway = HttpApiGateway(
+                self.fleet,
+                before_api=drain_before_api(self.impressions, self.events),
+                mappings={
+                    deployment.IMPRESSIONS.name: self.impressions.set_enabled,
+                    deployment.COMPACT_EVENTS.name: self.events.set_enabled,
+                },
+            )
             uvicorn.run(gateway, host=LOOPBACK, port=self.config.port, log_level="warning")
             return
         uvicorn.run(

@@ -7,8 +7,10 @@ writes them. Nothing served may be missing once the queue is drained.
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -74,10 +76,19 @@ def test_every_response_served_by_containers_later_frozen_and_reclaimed_is_count
     # each of them restored from serving's snapshot, as SnapStart starts them in AWS
     assert serving["snap_start"] is True and serving["restores"] == serving["cold_starts"]
 
-    # Every container is reclaimed without notice (no thread of theirs runs again)
-    reclaimed = httpx.post(f"{lambda_stack.api_url}/_local/lambda/reclaim", timeout=60).json()["reclaimed"]
+    # Every container is reclaimed without notice (no thread of theirs runs again) once it is idle:
+    # as in Lambda, one still handing off its impressions after its answer is busy until done
+    reclaimed = 0
+    for _ in range(200):
+        reclaim = httpx.post(f"{lambda_stack.api_url}/_local/lambda/reclaim", timeout=60)
+        reclaimed += int(reclaim.json()["reclaimed"])
+        if _stats(lambda_stack)["serving"]["containers"] == 0:
+            break
+        time.sleep(0.05)
     assert reclaimed >= 1
     assert _stats(lambda_stack)["serving"]["containers"] == 0
+    # and each invocation ran its work after the response (the after-response extension)
+    assert len(cast(list[float], _stats(lambda_stack)["serving"]["post_response_ms"])) >= SERVED
 
     # The responses' impressions were handed off to the impressions queue; the local stack drains it
     # (its event source mapping invokes the ``impressions`` consumer) before the api function answers
@@ -86,4 +97,27 @@ def test_every_response_served_by_containers_later_frozen_and_reclaimed_is_count
     assert summary["recommendations_served"] == sum(shown for _, shown in answers)
     consumer = _stats(lambda_stack)["impressions"]
     assert int(str(consumer["invocations"])) >= 1 and int(str(consumer["failures"])) == 0
+    api.close()
+
+
+def test_a_disabled_impressions_mapping_holds_the_messages_until_it_is_enabled(
+    lambda_stack: RunningStack, tmp_path: Path
+) -> None:
+    api = EmbedrecClient(lambda_stack.api_url)
+    api.open_shop(lambda_stack.admin_key, f"Paused {os.urandom(3).hex()}", password="Paused-Pass-42")
+    (tmp_path / "items.csv").write_text(ITEMS)
+    api.upload_csv("items", tmp_path / "items.csv")
+    control = f"{lambda_stack.api_url}/_local/lambda/event-source-mappings"
+    assert httpx.post(f"{control}/no-such-function/disable").status_code == 404
+    httpx.post(f"{control}/impressions/disable").raise_for_status()
+    try:
+        consumed = int(str(_stats(lambda_stack)["impressions"]["invocations"]))
+        for n in range(3):
+            api.request("POST", "/api/v1/recommendations", json={"user_id": f"p{n}", "count": 3})
+        time.sleep(2.0)  # twice the mapping's window: an enabled mapping would have delivered by now
+        assert int(str(_stats(lambda_stack)["impressions"]["invocations"])) == consumed
+    finally:
+        httpx.post(f"{control}/impressions/enable").raise_for_status()
+    # Enabled again (and drained before the api answers), every response is counted
+    assert api.request("GET", "/api/v1/analytics/summary?days=1")["recommendation_requests"] == 3
     api.close()

@@ -11,6 +11,7 @@ reported as failed (SQS redelivers them; the parts that did go through are skipp
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +35,9 @@ MAX_TRANSACTION_BYTES = 3 * 1024 * 1024  # under the 4 MB limit, with room for k
 MARKER_TTL = timedelta(days=15)
 _ATTEMPTS = 4
 _BACKOFF_S = 0.05
+_KB = 1024
+_TRANSACTIONAL_UNITS_PER_KB = 2  # a transactional write costs twice a standard one
+_COUNTER_ROW_BYTES = _KB  # counter rows stay under 1 KB (functions.analytics.keys): one unit each
 _CANCELLED = "TransactionCanceledException"
 _ALREADY_APPLIED = "ConditionalCheckFailed"
 
@@ -94,6 +98,7 @@ class DeliveryWriter:
         self._table_name = table_name
         self._attempts = attempts
         self._sleep = sleep
+        self.write_units = 0  # of the transactions written so far (on-demand: billed write units)
 
     def apply(self, messages: Sequence[ImpressionMessage], now: datetime) -> set[str]:
         """Apply every message (each part once, ever); returns the delivery ids that failed."""
@@ -117,6 +122,7 @@ class DeliveryWriter:
             items, markers = self._items(transaction, expires_at)
             try:
                 self._client.transact_write_items(TransactItems=items)
+                self.write_units += write_units(items)
                 return True
             except ClientError as exc:
                 applied = _applied_before(exc, markers)
@@ -181,6 +187,21 @@ class DeliveryWriter:
                 }
             )
         return items, markers
+
+
+def write_units(items: list[Any]) -> int:
+    """The write request units of a transaction of ``items``: two per KB (rounded up) of each item
+    written. A put is sized from its attributes; a counter row's update as its whole row (< 1 KB)."""
+    units = 0
+    for action in items:
+        size = _item_bytes(action["Put"]["Item"]) if "Put" in action else _COUNTER_ROW_BYTES
+        units += _TRANSACTIONAL_UNITS_PER_KB * max(1, math.ceil(size / _KB))
+    return units
+
+
+def _item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's size of an item: attribute names plus values (strings and numbers, as written)."""
+    return sum(len(name.encode()) + len(next(iter(value.values())).encode()) for name, value in item.items())
 
 
 def _applied_before(exc: ClientError, markers: dict[int, Part]) -> set[int]:

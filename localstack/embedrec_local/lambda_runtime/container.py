@@ -70,6 +70,15 @@ class InvocationResult:
     init_cpu_ms: float | None = None  # set on a cold start: the CPU time of its init phase
 
 
+@dataclass
+class PostResponse:
+    """What an invocation did after its response: its extensions' work (Lambda's
+    ``PostRuntimeExtensionsDuration``), until the container could be frozen."""
+
+    duration_ms: float
+    cpu_ms: float
+
+
 def _rss_mb(pid: int) -> tuple[float, float]:
     """(current RSS, peak RSS) in MiB from /proc; (0, 0) when the process is gone."""
     try:
@@ -313,6 +322,9 @@ class Container:
         self.import_ms: float | None = None  # the handler's import (restored: the after-restore hooks)
         self.init_cpu_ms: float | None = None  # the init phase's CPU time
         self.restored = snapshot is not None
+        self.extensions = 0  # internal extensions registered in the init phase
+        self._finishing: tuple[float, float] | None = None  # (deadline, CPU at the invocation's start)
+        self._unread = bytearray()  # read from the container past the last frame
         self._frozen = False
         self._dead = False
         self._started = time.perf_counter()
@@ -349,12 +361,17 @@ class Container:
             self.kill()
             raise InvocationError(message["init_error"])
         self.import_ms = float(message["init_ms"])
+        self.extensions = int(message.get("extensions", 0))
         self.init_ms = (time.perf_counter() - self._started) * 1000
         self.init_cpu_ms = _cpu_ms(self.process.pid)
         return self.init_ms
 
     def invoke(self, event: Any) -> InvocationResult:
-        """Run one invocation (the container is thawed for it and frozen after it)."""
+        """Run one invocation (the container is thawed for it and frozen after it).
+
+        With extensions the result (or the error) comes back as soon as the runtime sent it
+        (``finishing``): the container stays thawed and busy until ``finish`` saw every extension done.
+        """
         data = json.dumps(
             {
                 "request_id": str(uuid.uuid4()),
@@ -373,12 +390,16 @@ class Container:
             raise InvocationError(
                 {"errorType": "Runtime.ExitError", "errorMessage": f"the runtime exited: {exc}"}
             ) from exc
-        message = self._receive(time.monotonic() + self.definition.timeout_s, "invoke")
+        deadline = time.monotonic() + self.definition.timeout_s
+        message = self._receive(deadline, "invoke")
         duration_ms = (time.perf_counter() - started) * 1000
         cpu_ms = _cpu_ms(self.process.pid) - cpu_before
         self.invocations += 1
         self.last_used = time.monotonic()
-        self.freeze()
+        if self.extensions:
+            self._finishing = (deadline, cpu_before + cpu_ms)
+        else:
+            self.freeze()
         if "error" in message:
             raise InvocationError(message["error"])
         first = self.invocations == 1
@@ -391,17 +412,54 @@ class Container:
             init_cpu_ms=self.init_cpu_ms if first else None,
         )
 
+    @property
+    def finishing(self) -> bool:
+        """Whether the last invocation answered and its extensions still run (see ``finish``)."""
+        return self._finishing is not None
+
+    def finish(self) -> PostResponse:
+        """Wait for the extensions to finish the invocation (under its deadline and memory), then freeze."""
+        if self._finishing is None:
+            return PostResponse(0.0, 0.0)
+        (deadline, cpu_at_response), self._finishing = self._finishing, None
+        started = time.perf_counter()
+        self._receive(deadline, "invoke")  # {"done": true}
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        post = PostResponse(elapsed_ms, _cpu_ms(self.process.pid) - cpu_at_response)
+        self.last_used = time.monotonic()
+        self.freeze()
+        return post
+
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(self._to_child, view) :]
 
     def _receive(self, deadline: float, phase: str) -> dict[str, Any]:
-        """Read one frame, watching memory and the deadline; kills the container on either."""
-        buffer = bytearray()
-        needed = _HEADER.size
-        header_read = False
+        """Read one frame, watching memory and the deadline; kills the container on either.
+
+        Bytes read past the frame stay for the next call: with extensions, the ``done`` frame may
+        arrive in the same read as the result.
+        """
+        buffer = self._unread
         while True:
+            needed = _HEADER.size
+            if len(buffer) >= _HEADER.size:
+                (size,) = _HEADER.unpack(buffer[: _HEADER.size])
+                if phase == "invoke" and size > MAX_PAYLOAD_BYTES:
+                    self.kill()
+                    raise InvocationError(
+                        {
+                            "errorType": "Function.ResponseSizeTooLarge",
+                            "errorMessage": "Response payload size exceeded maximum allowed payload "
+                            f"size ({MAX_PAYLOAD_BYTES} bytes).",
+                        }
+                    )
+                needed = _HEADER.size + size
+                if len(buffer) >= needed:
+                    message: dict[str, Any] = json.loads(bytes(buffer[_HEADER.size : needed]))
+                    del buffer[:needed]
+                    return message
             self._watch_memory()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -430,22 +488,6 @@ class Container:
                     }
                 )
             buffer += chunk
-            if not header_read and len(buffer) >= _HEADER.size:
-                (size,) = _HEADER.unpack(buffer[: _HEADER.size])
-                if phase == "invoke" and size > MAX_PAYLOAD_BYTES:
-                    self.kill()
-                    raise InvocationError(
-                        {
-                            "errorType": "Function.ResponseSizeTooLarge",
-                            "errorMessage": "Response payload size exceeded maximum allowed payload "
-                            f"size ({MAX_PAYLOAD_BYTES} bytes).",
-                        }
-                    )
-                needed = _HEADER.size + size
-                header_read = True
-            if header_read and len(buffer) >= needed:
-                message: dict[str, Any] = json.loads(bytes(buffer[_HEADER.size : needed]))
-                return message
 
     def _watch_memory(self) -> None:
         """Kill the container past its memory size, as Lambda does (the peak counts: short spikes too)."""

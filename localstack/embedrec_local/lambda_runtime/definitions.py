@@ -44,6 +44,7 @@ LOCAL_ONLY_VARIABLES = (
     "EMBEDREC_MODEL_REFRESH_SECONDS",
     "EMBEDREC_TRAINING_POLL_SECONDS",
     "EMBEDREC_REQUEST_QUOTAS",
+    "EMBEDREC_AFTER_RESPONSE",  # false: no after-response extension (the work runs before the response)
 )
 
 

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -47,8 +47,10 @@ _DOCS_ROUTES = names.DOCS_ROUTES
 _PROXY_PREFIX = names.API_PROXY_ROUTE.removesuffix("{proxy+}")
 _CONSOLE_PREFIX = "/console"
 #: The local stack's own control routes (no API Gateway route starts so): what the containers did,
-#: and reclaiming every idle container now (what a quiet hour does in AWS).
+#: reclaiming every idle container now (what a quiet hour does in AWS), and turning a function's queue
+#: event source mapping off and on (``POST .../event-source-mappings/{function}/disable``, ``/enable``).
 CONTROL_PREFIX = "/_local/lambda/"
+_MAPPINGS = CONTROL_PREFIX + "event-source-mappings/"
 
 
 def _route_pattern(path: str) -> re.Pattern[str]:
@@ -175,8 +177,10 @@ class HttpApiGateway:
         *,
         max_in_flight: int = 64,
         before_api: Callable[[str, str], object] | None = None,
+        mappings: Mapping[str, Callable[[bool], None]] | None = None,
     ) -> None:
         self.fleet = fleet
+        self._mappings = dict(mappings or {})  # function name -> enable (True) / disable (False)
         self._limiter = anyio.CapacityLimiter(max_in_flight)
         # Called with (method, path) before each request to the api function (the local stack drains
         # the impressions and events queues).
@@ -202,6 +206,12 @@ class HttpApiGateway:
             document: Any = {name: pool.snapshot() for name, pool in self.fleet.pools.items()}
         elif method == "POST" and path == CONTROL_PREFIX + "reclaim":
             document = {"reclaimed": self.fleet.reclaim_all()}
+        elif method == "POST" and path.startswith(_MAPPINGS) and path.count("/") == 5:
+            function, action = path.removeprefix(_MAPPINGS).split("/")
+            if function not in self._mappings or action not in ("enable", "disable"):
+                return _message(404, "Not Found")
+            self._mappings[function](action == "enable")
+            document = {"function": function, "enabled": action == "enable"}
         else:
             return _message(404, "Not Found")
         body = json.dumps(document).encode()

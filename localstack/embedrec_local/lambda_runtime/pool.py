@@ -24,6 +24,7 @@ from embedrec_local.lambda_runtime.container import (
     InvocationError,
     InvocationResult,
     LogSink,
+    PostResponse,
     RequestTooLargeError,
     Snapshot,
 )
@@ -46,6 +47,10 @@ class FunctionStats:
     duration_ms: list[float] = field(default_factory=list)
     init_cpu_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)  # per invocation, in clock ticks (10 ms)
+    # After the response, until the extensions were done (Lambda's PostRuntimeExtensionsDuration);
+    # the billed duration of an invocation is its duration_ms plus this.
+    post_response_ms: list[float] = field(default_factory=list)
+    post_response_cpu_ms: list[float] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     peak_containers: int = 0
 
@@ -92,9 +97,9 @@ class FunctionPool:
         except InvocationError:
             with self._changed:
                 self.stats.failures += 1
+            self._release_when_done(container)
             raise
-        finally:
-            self._release(container)
+        self._release_when_done(container)
         with self._changed:
             self.stats.invocations += 1
             self.stats.duration_ms.append(result.duration_ms)
@@ -162,6 +167,29 @@ class FunctionPool:
                 )
             return self._snapshot
 
+    def _release_when_done(self, container: Container) -> None:
+        """Release the container now, or (its extensions still running) once they are done: Lambda
+        neither freezes nor reuses a container before then, and the caller has its answer already."""
+        if not container.finishing:
+            self._release(container)
+            return
+
+        def finish() -> None:
+            try:
+                post: PostResponse | None = container.finish()
+            except InvocationError:
+                post = None
+            finally:
+                self._release(container)
+            with self._changed:
+                if post is None:
+                    self.stats.failures += 1
+                else:
+                    self.stats.post_response_ms.append(post.duration_ms)
+                    self.stats.post_response_cpu_ms.append(post.cpu_ms)
+
+        threading.Thread(target=finish, name=f"lambda-{self.definition.name}-finish", daemon=True).start()
+
     def _release(self, container: Container) -> None:
         with self._changed:
             self._busy.discard(container)
@@ -178,6 +206,7 @@ class FunctionPool:
                 "snap_start": self.definition.snap_start,
                 "timeout_s": self.definition.timeout_s,
                 "containers": len(self._busy) + sum(1 for c in self._idle if c.alive),
+                "busy": len(self._busy),  # invoked, or still running their work after the response
                 "cold_starts": stats.cold_starts,
                 "restores": stats.restores,
                 "invocations": stats.invocations,
@@ -189,6 +218,8 @@ class FunctionPool:
                 "duration_ms": [round(v, 2) for v in stats.duration_ms],
                 "init_cpu_ms": [round(v, 1) for v in stats.init_cpu_ms],
                 "cpu_ms": [round(v, 1) for v in stats.cpu_ms],
+                "post_response_ms": [round(v, 2) for v in stats.post_response_ms],
+                "post_response_cpu_ms": [round(v, 1) for v in stats.post_response_cpu_ms],
             }
 
     def containers(self) -> int:

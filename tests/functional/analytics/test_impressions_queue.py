@@ -9,6 +9,7 @@ applied half-way all end with every count exactly once.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from embedrec_local.event_sources import SqsEventSource
+from embedrec_local.event_sources import SqsEventSource, impressions_event_source
 from embedrec_local.provision import LocalNames
 from embedrec_local.runner import LambdaRunner
 from functions.analytics import keys
@@ -229,3 +230,42 @@ def test_the_consumer_reports_what_it_could_not_apply(
     result = _invoke(_sqs_event(*bodies))
     assert result == {"batchItemFailures": [{"itemIdentifier": f"m{n}"} for n in range(len(bodies))]}
     assert _totals(counters) == {"responses": 1, "impressions": 1}
+
+
+class _CountingRunner:
+    """The in-process runner, counting the invocations of each batch's size."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def invoke(self, function_name: str, event: dict[str, Any]) -> Any:
+        self.batches.append(len(event["Records"]))
+        return LambdaRunner().invoke(function_name, event)
+
+
+def test_the_mapping_gathers_a_window_and_delivers_nothing_while_disabled(aws_env: LocalNames) -> None:
+    counters = _counters(aws_env)
+    buffer = ImpressionBuffer(counters, handoff=ImpressionHandoff(_queue(aws_env), _writer(aws_env)))
+    runner = _CountingRunner()
+    mapping = impressions_event_source(runner, aws_env, "us-east-1")
+    mapping.set_enabled(False)
+    mapping.start()
+    try:
+        # Three flushes while the mapping is off: they wait in the queue
+        for items in (["a"], ["a", "b"], ["c"]):
+            buffer.add(TENANT, items, variant=None, test_id=None, now=NOW)
+            buffer.flush()
+        time.sleep(1.5)
+        assert mapping.pending() == 3 and runner.batches == []
+        assert _totals(counters) == {"responses": 0, "impressions": 0}
+
+        # Turned on, the poller takes them as one batch (its window is the spec's second)
+        mapping.set_enabled(True)
+        for _ in range(100):
+            if mapping.pending() == 0:
+                break
+            time.sleep(0.05)
+        assert _totals(counters) == {"responses": 3, "impressions": 4}
+        assert runner.batches == [3]
+    finally:
+        mapping.stop()

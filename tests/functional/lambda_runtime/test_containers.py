@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -65,15 +65,6 @@ def spin(event, context):
 """
 
 
-@pytest.fixture
-def code(tmp_path: Path) -> Path:
-    task = tmp_path / "task"
-    task.mkdir()
-    (task / "handlers.py").write_text(HANDLERS)
-    (tmp_path / "runtime").mkdir()
-    return task
-
-
 def _pool(
     code: Path,
     handler: str,
@@ -97,14 +88,6 @@ def _pool(
     )
     assert PYTHON is not None
     return FunctionPool(definition, PYTHON, {"AWS_REGION": "us-east-1"}, max_containers=4, log_sink=log_sink)
-
-
-@pytest.fixture
-def pools() -> Iterator[list[FunctionPool]]:
-    made: list[FunctionPool] = []
-    yield made
-    for pool in made:
-        pool.close()
 
 
 def _settled_state(pid: int) -> str:

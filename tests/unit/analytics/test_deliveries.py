@@ -12,7 +12,8 @@ from functions.analytics.deliveries import (
     TenantImpressions,
     parts_of,
 )
-from functions.analytics.store.deliveries import MAX_ACTIONS, pack
+from functions.analytics.store.counters import response_row_item
+from functions.analytics.store.deliveries import MAX_ACTIONS, pack, write_units
 
 DAY = keys.day_key("2025-01-10", 0)
 
@@ -78,3 +79,13 @@ def test_a_large_batch_is_split_into_transactions_of_at_most_100_actions() -> No
     assert len(groups) > 1
     assert all(_actions(group) <= MAX_ACTIONS for group in groups)
     assert [part for group in groups for part in group] == parts  # every part once, in order
+
+
+def test_write_units_are_two_per_kb_of_each_item_a_transaction_writes() -> None:
+    marker = {"Put": {"Item": {"tenant_id": {"S": "t1"}, "counter_key": {"S": "msg#x#0"}}}}
+    row = {"Put": {"Item": response_row_item("t1", "0" * 16, 1, "x" * 2500)}}  # 2.5 KB of entries
+    counter = {"Update": {"Key": {"tenant_id": {"S": "t1"}, "counter_key": {"S": DAY}}}}
+
+    assert write_units([marker]) == 2
+    assert write_units([row]) == 2 * 3
+    assert write_units([marker, row, counter, counter]) == 2 + 6 + 2 + 2
