@@ -44,14 +44,20 @@ def _stats(stack: RunningStack) -> dict[str, dict[str, object]]:
     return stats
 
 
+def _shop_with_catalogue(stack: RunningStack, name: str, tmp_path: Path) -> EmbedrecClient:
+    """A new shop (logged in) with the 40-item catalogue."""
+    api = EmbedrecClient(stack.api_url)
+    api.open_shop(stack.admin_key, f"{name} {os.urandom(3).hex()}", password=f"{name}-Pass-42")
+    (tmp_path / "items.csv").write_text(ITEMS)
+    api.upload_csv("items", tmp_path / "items.csv")
+    return api
+
+
 def test_every_response_served_by_containers_later_frozen_and_reclaimed_is_counted(
     lambda_stack: RunningStack, tmp_path: Path
 ) -> None:
-    api = EmbedrecClient(lambda_stack.api_url)
-    api.open_shop(lambda_stack.admin_key, f"Frozen {os.urandom(3).hex()}", password="Frozen-Pass-42")
-    (tmp_path / "items.csv").write_text(ITEMS)
+    api = _shop_with_catalogue(lambda_stack, "Frozen", tmp_path)
     (tmp_path / "history.csv").write_text(HISTORY)
-    api.upload_csv("items", tmp_path / "items.csv")
     api.upload_csv("interactions", tmp_path / "history.csv")
     key = api.request("POST", "/api/v1/api-keys", json={"name": "load", "permissions": ["read"]})["key"]
 
@@ -103,10 +109,7 @@ def test_every_response_served_by_containers_later_frozen_and_reclaimed_is_count
 def test_a_disabled_impressions_mapping_holds_the_messages_until_it_is_enabled(
     lambda_stack: RunningStack, tmp_path: Path
 ) -> None:
-    api = EmbedrecClient(lambda_stack.api_url)
-    api.open_shop(lambda_stack.admin_key, f"Paused {os.urandom(3).hex()}", password="Paused-Pass-42")
-    (tmp_path / "items.csv").write_text(ITEMS)
-    api.upload_csv("items", tmp_path / "items.csv")
+    api = _shop_with_catalogue(lambda_stack, "Paused", tmp_path)
     control = f"{lambda_stack.api_url}/_local/lambda/event-source-mappings"
     assert httpx.post(f"{control}/no-such-function/disable").status_code == 404
     httpx.post(f"{control}/impressions/disable").raise_for_status()
