@@ -7,7 +7,10 @@ written at once with the tenant as a dimension, so an alarm can name the tenant.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from aws_lambda_powertools.metrics import single_metric
+from aws_lambda_powertools.metrics.base import SingleMetric
 from aws_lambda_powertools.metrics.exceptions import MetricValueError, SchemaValidationError
 
 from functions.common.observability import MetricUnit, logger, metrics
@@ -36,6 +39,12 @@ def _add(name: str, unit: MetricUnit, value: float) -> None:
         logger.warning("metric not recorded", extra={"metric": name, "error": str(exc)})
 
 
+def _at_once(name: str, unit: MetricUnit, value: float) -> AbstractContextManager[SingleMetric]:
+    """One metric written as its own EMF document when the block ends (the block may add dimensions),
+    in the configured namespace or the default one: a metric outside the flush must never be lost."""
+    return single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace or DEFAULT_NAMESPACE)
+
+
 def impressions_written(elapsed_ms: float, *, now: bool = False) -> None:
     """The part of an invocation spent handing off its impressions (one SQS SendMessage; the direct
     writes when that failed), after the answer was built. ``now``: written at once, on its own (after
@@ -43,11 +52,8 @@ def impressions_written(elapsed_ms: float, *, now: bool = False) -> None:
     if not now:
         _add(IMPRESSIONS_WRITE_TIME, MetricUnit.Milliseconds, elapsed_ms)
         return
-    namespace = metrics.namespace or DEFAULT_NAMESPACE
-    with single_metric(
-        name=IMPRESSIONS_WRITE_TIME, unit=MetricUnit.Milliseconds, value=elapsed_ms, namespace=namespace
-    ):
-        pass
+    with _at_once(IMPRESSIONS_WRITE_TIME, MetricUnit.Milliseconds, elapsed_ms):
+        pass  # written as the block ends
 
 
 def request_served(*, latency_ms: float, cache_hit: bool, items: int, popular: bool) -> None:
@@ -71,10 +77,7 @@ def model_loaded(elapsed_ms: float) -> None:
 
 def model_load_failed(tenant_id: str, version: str, reason: str) -> None:
     """A version could not be loaded (missing, corrupt, unreadable or S3 down): emitted immediately."""
-    namespace = metrics.namespace or DEFAULT_NAMESPACE  # an alarm metric must never be lost to config
-    with single_metric(
-        name=MODEL_LOAD_FAILURES, unit=MetricUnit.Count, value=1, namespace=namespace
-    ) as metric:
+    with _at_once(MODEL_LOAD_FAILURES, MetricUnit.Count, 1) as metric:
         metric.add_dimension(name="tenant_id", value=tenant_id)
         metric.add_dimension(name="reason", value=reason)
         metric.add_metadata(key="version", value=version)

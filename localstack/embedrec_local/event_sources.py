@@ -61,8 +61,7 @@ class SqsEventSource:
         self._retry_delay_s = retry_delay_s
         self._sqs = boto3.client("sqs", region_name=region)
         self._stop = threading.Event()
-        self._hurry = threading.Event()  # set while a ``drain`` runs (or at stop): a waiting batch goes now
-        self._draining = 0
+        self._draining = 0  # drains running: a batch waiting out its window goes now
         self._draining_lock = threading.Lock()
         self._enabled = threading.Event()  # the mapping's ``Enabled`` (UpdateEventSourceMapping)
         self._enabled.set()
@@ -76,7 +75,6 @@ class SqsEventSource:
     def stop(self) -> None:
         """Stop after the current poll."""
         self._stop.set()
-        self._hurry.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
@@ -95,8 +93,8 @@ class SqsEventSource:
             more = self._receive(0)
             if more:
                 messages += more
-            elif time.monotonic() < window_ends and not self._hurry.is_set():
-                self._hurry.wait(min(0.05, window_ends - time.monotonic()))
+            elif time.monotonic() < window_ends and not self._draining:
+                self._stop.wait(min(0.05, window_ends - time.monotonic()))
             else:
                 break
         event = {"Records": [sqs_record(message, self._queue_arn) for message in messages]}
@@ -154,7 +152,6 @@ class SqsEventSource:
         deadline = time.monotonic() + timeout_s
         with self._draining_lock:
             self._draining += 1
-            self._hurry.set()
         try:
             while self.pending():
                 if time.monotonic() > deadline:
@@ -166,8 +163,6 @@ class SqsEventSource:
         finally:
             with self._draining_lock:
                 self._draining -= 1
-                if not self._draining and not self._stop.is_set():
-                    self._hurry.clear()
 
     def set_enabled(self, enabled: bool) -> None:
         """Enable or disable the background polling, as ``UpdateEventSourceMapping(Enabled=...)`` does.
