@@ -334,8 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                 "post_response_p99": round(_percentile(post, 0.99), 2) if post else None,
                 # The container's CPU time per invocation, both parts (clock ticks of 10 ms: the mean)
                 "invocation_cpu_mean": round(sum(cpu) / len(durations), 2) if cpu else None,
-                "cold_starts_measured": bench.stats()["serving"]["cold_starts"]
-                - serving_before["cold_starts"],
+                "cold_starts_measured": serving["cold_starts"] - serving_before["cold_starts"],
                 # Inside the invocation: building the answer, then handing off its impressions
                 "answer_p50": round(_percentile(answers, 0.5), 2),
                 "answer_p99": round(_percentile(answers, 0.99), 2),
